@@ -1,0 +1,98 @@
+"""Prometheus exporter: /metrics built from the aggregates at scrape time.
+
+A custom collector translates the aggregator's families into prometheus_client
+metric families on each scrape, so no prometheus_client call happens per event and
+scrape cost depends on the number of series, not on the number of events.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from telemetry.aggregator import Aggregator, Family, HistogramValue
+from telemetry.catalogue import Kind
+
+from . import Exporter, ExporterConfig
+
+_UNITS = {"s": "seconds", "By": "bytes", "%": "percent"}
+
+
+class PrometheusConfig(ExporterConfig):
+    enabled: bool = True
+
+
+class AggregatorCollector:
+    """Builds one metric family per catalogue entry from a consistent collection."""
+
+    def __init__(self, aggregator: Aggregator) -> None:
+        self.aggregator = aggregator
+
+    def describe(self) -> list[Metric]:
+        return []  # registering must not trigger a collection
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.aggregator.collect():
+            yield to_metric_family(family)
+
+
+def _bucket_label(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
+
+
+def to_metric_family(family: Family) -> Metric:
+    spec = family.spec
+    unit = _UNITS.get(spec.unit, "")
+    name, labels = spec.prometheus_family, list(spec.labels)
+    if spec.kind is Kind.HISTOGRAM:
+        metric: Metric = HistogramMetricFamily(name, spec.help, labels=labels, unit=unit)
+        bounds = (*spec.buckets, math.inf)
+        for sample in family.samples:
+            value = sample.value
+            assert isinstance(value, HistogramValue)
+            cumulative, buckets = 0, []
+            for bound, in_bucket in zip(bounds, value.bucket_counts, strict=True):
+                cumulative += in_bucket
+                buckets.append((_bucket_label(bound), cumulative))
+            metric.add_metric(list(sample.labels), buckets, value.sum)
+        return metric
+    cls = CounterMetricFamily if spec.kind is Kind.COUNTER else GaugeMetricFamily
+    metric = cls(name, spec.help, labels=labels, unit=unit)
+    for sample in family.samples:
+        metric.add_metric(list(sample.labels), sample.value)
+    return metric
+
+
+class PrometheusExporter(Exporter):
+    """Owns a registry holding the aggregator collector; the server renders it."""
+
+    name = "prometheus"
+    Config = PrometheusConfig
+
+    def __init__(self, config, aggregator, telemetry) -> None:
+        super().__init__(config, aggregator, telemetry)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(AggregatorCollector(aggregator))
+
+    def start(self) -> None:
+        self.status.set_state("ok")
+
+    def render(self, accept: str | None) -> tuple[bytes, str]:
+        """The exposition in the format the scraper asked for (OpenMetrics or text)."""
+        encoder, content_type = choose_encoder(accept or "")
+        try:
+            body = encoder(self.registry)
+        except Exception as error:
+            self.status.failed(error, self.aggregator)
+            raise
+        self.status.succeeded()
+        return body, content_type

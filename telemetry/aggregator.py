@@ -1,0 +1,523 @@
+"""The aggregator: the one receiver of every signal, and the state exporters read.
+
+Per event it runs one handler from :attr:`Aggregator.HANDLERS`, which validates the
+payload outside the lock and then makes O(1) updates to cached cells under a single
+short lock. Exporters never run here: they call :meth:`collect` (or
+:meth:`take_timer_samples`) on their own schedule.
+
+blinker propagates receiver exceptions to the sender and holds receivers weakly by
+default, so the aggregator connects strongly and catches everything: an invalid
+payload is counted and logged once per (signal, reason); it never reaches the
+orchestrator.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import blinker
+
+from . import catalogue as cat
+from . import validation as check
+from .catalogue import Kind, MetricSpec
+from .metrics import AgentMetrics, DurationSummary, SystemMetrics
+from .process import ProcessSampler
+from .series import OVERFLOW_VALUE, HistogramCell, Series
+from .signals import CONTRACT, MODES
+from .validation import InvalidEvent
+from .windows import SlidingCounter
+
+log = logging.getLogger("telemetry.aggregator")
+
+#: Every 2**k-th event is timed to estimate the handlers' own cost cheaply.
+_HANDLER_SAMPLE_MASK = 63
+
+#: Called after an event is accepted: (signal name, payload, event timestamp).
+EventListener = Callable[[str, dict[str, Any], float], None]
+
+
+@dataclass(frozen=True)
+class HistogramValue:
+    bucket_counts: tuple[int, ...]  # non-cumulative; the last is the +Inf bucket
+    sum: float
+    count: int
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: tuple[str, ...]
+    value: float | HistogramValue
+    created: float  # epoch seconds the series was first seen: OTLP's start time
+
+
+@dataclass(frozen=True)
+class Family:
+    spec: MetricSpec
+    samples: tuple[Sample, ...]
+
+
+@dataclass(frozen=True)
+class TimerSample:
+    spec: MetricSpec
+    labels: tuple[str, ...]
+    values: tuple[float, ...]
+    count: int  # the true number of observations the values were drawn from
+
+
+class _AgentWindows:
+    __slots__ = ("errors", "operations")
+
+    def __init__(self, length_s: float, buckets: int) -> None:
+        self.errors = SlidingCounter(length_s, buckets)
+        self.operations = SlidingCounter(length_s, buckets)
+
+
+class Aggregator:
+    """Turns signals into metric cells and snapshot dataclasses.
+
+    ``clock`` is the monotonic time used for windows and staleness (tests inject a
+    fake); event timestamps come from the signals themselves.
+    """
+
+    HANDLERS: dict[str, str] = {
+        "yolo.workflow_started": "_on_workflow_started",
+        "yolo.workflow_completed": "_on_workflow_completed",
+        "yolo.workflow_failed": "_on_workflow_failed",
+        "yolo.agent_activated": "_on_agent_activated",
+        "yolo.agent_deactivated": "_on_agent_deactivated",
+        "yolo.handoff_started": "_on_handoff_started",
+        "yolo.handoff_completed": "_on_handoff_completed",
+        "yolo.decision_made": "_on_decision_made",
+        "yolo.error_occurred": "_on_error_occurred",
+        "yolo.safety_blocked": "_on_safety_blocked",
+        "yolo.context_updated": "_on_context_updated",
+        "yolo.context_refreshed": "_on_context_refreshed",
+        "yolo.state_saved": "_on_state_saved",
+        "yolo.state_loaded": "_on_state_loaded",
+        "yolo.mode_changed": "_on_mode_changed",
+    }
+
+    def __init__(
+        self,
+        *,
+        max_series: int = 1000,
+        max_label_length: int = 128,
+        error_rate_window_s: float = 300.0,
+        window_buckets: int = 30,
+        stale_after_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self.max_series = max_series
+        self.stale_after_s = stale_after_s
+        self._window = (error_rate_window_s, window_buckets)
+        self._series: dict[MetricSpec, Series] = {}
+        for spec in cat.CATALOGUE:
+            self._series[spec] = Series(
+                spec, max_series=max_series, max_label_length=max_label_length,
+                on_overflow=self._count_overflow, clock=clock,
+            )
+        self._listeners: tuple[EventListener, ...] = ()
+        self._receivers: dict[str, Callable[..., None]] = {}
+        self._logged_invalid: set[tuple[str, str]] = set()
+        self._event_number = 0
+        self._handler_time = self._series[cat.HANDLER_TIME].cell(())
+        self._process = ProcessSampler()
+        self._started_at = clock()
+        self._reset_state()
+
+    # -- wiring ---------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Subscribe to every signal of the contract (strongly: see the module doc)."""
+        for spec in CONTRACT:
+            if spec.name in self._receivers:
+                continue
+            receiver = self._make_receiver(spec.name, getattr(self, self.HANDLERS[spec.name]))
+            self._receivers[spec.name] = receiver
+            blinker.signal(spec.name).connect(receiver, weak=False)
+
+    def disconnect(self) -> None:
+        for name, receiver in self._receivers.items():
+            blinker.signal(name).disconnect(receiver)
+        self._receivers.clear()
+
+    def add_listener(self, listener: EventListener) -> None:
+        """Also pass every accepted event to ``listener`` (the tracer, slow-op capture).
+
+        Listeners run after the metrics update, outside the lock; their exceptions
+        are logged and counted, never raised.
+        """
+        self._listeners = (*self._listeners, listener)
+
+    def remove_listener(self, listener: EventListener) -> None:
+        self._listeners = tuple(item for item in self._listeners if item is not listener)
+
+    def _make_receiver(self, signal_name: str, handler: Callable[[dict, float], None]):
+        events = self._series[cat.EVENTS].cell((signal_name,))
+
+        def receive(sender: Any, **fields: Any) -> None:
+            self._event_number += 1  # racy by design: it only picks events to time
+            timed = not (self._event_number & _HANDLER_SAMPLE_MASK)
+            started = time.perf_counter() if timed else 0.0
+            try:
+                now = self._clock()
+                ts = check.timestamp(fields, time.time())
+                check.optional_name(fields, "workflow_id")
+                handler(fields, now)
+                with self._lock:
+                    events.inc(1, now)
+                    if timed:
+                        self._handler_time.inc(
+                            (time.perf_counter() - started) * (_HANDLER_SAMPLE_MASK + 1), now)
+            except InvalidEvent as invalid:
+                self._count_invalid(signal_name, invalid.reason)
+                return
+            except Exception:
+                self._count_invalid(signal_name, "internal_error")
+                log.exception("telemetry failed to handle %s", signal_name)
+                return
+            for listener in self._listeners:
+                self._notify(listener, signal_name, fields, ts)
+
+        receive.__name__ = f"receive_{signal_name.replace('.', '_')}"
+        return receive
+
+    def _notify(self, listener: EventListener, signal_name: str, fields: dict, ts: float) -> None:
+        try:
+            listener(signal_name, fields, ts)
+        except Exception:
+            self.count_dropped("listener", "exception")
+            key = ("listener", getattr(listener, "__qualname__", repr(listener)))
+            if key not in self._logged_invalid:
+                self._logged_invalid.add(key)
+                log.exception("telemetry listener %s failed; further failures are only counted",
+                              key[1])
+
+    def _count_invalid(self, signal_name: str, reason: str) -> None:
+        with self._lock:
+            self._series[cat.INVALID_EVENTS].cell((signal_name, reason)).inc(1, self._clock())
+        if (signal_name, reason) not in self._logged_invalid:
+            self._logged_invalid.add((signal_name, reason))
+            log.warning("dropped invalid %s event (%s); further ones are only counted",
+                        signal_name, reason)
+
+    def _count_overflow(self, spec: MetricSpec) -> None:
+        # Called from Series under the aggregator's lock already.
+        self._series[cat.SERIES_OVERFLOW].cell((spec.name,)).inc(1, self._clock())
+
+    # -- state ----------------------------------------------------------------
+
+    def _reset_state(self) -> None:
+        self._active: dict[str, float] = {}
+        self._agent_windows: dict[str, _AgentWindows] = {}
+        self._errors_last_hour = SlidingCounter(3600.0, 60)
+        self._mode = "active"
+        self._last_load_ms = 0.0
+        self._state_size = 0
+        for mode in MODES:
+            self._series[cat.MODE].cell((mode,)).set(float(mode == self._mode), self._clock())
+        self._series[cat.AGENTS_ACTIVE].cell(()).set(0.0, self._clock())
+
+    def _windows_for(self, agent: str) -> _AgentWindows:
+        windows = self._agent_windows.get(agent)
+        if windows is None:
+            if len(self._agent_windows) >= self.max_series:
+                agent = OVERFLOW_VALUE
+                windows = self._agent_windows.get(agent)
+            if windows is None:
+                windows = self._agent_windows[agent] = _AgentWindows(*self._window)
+        return windows
+
+    def _cell(self, spec: MetricSpec, labels: tuple = ()):
+        return self._series[spec].cell(labels)
+
+    # -- handlers: validate first, then update under the lock ------------------
+
+    def _on_workflow_started(self, f: dict, now: float) -> None:
+        check.name(f, "workflow_id")
+        check.optional_name(f, "workflow_type")
+        with self._lock:
+            self._cell(cat.WORKFLOWS_STARTED).inc(1, now)
+
+    def _finish_workflow(self, outcome: str, duration: float, now: float) -> None:
+        with self._lock:
+            self._cell(cat.WORKFLOWS, (outcome,)).inc(1, now)
+            self._cell(cat.WORKFLOW_DURATION, (outcome,)).observe(duration, now)
+
+    def _on_workflow_completed(self, f: dict, now: float) -> None:
+        check.name(f, "workflow_id")
+        self._finish_workflow("completed", check.duration(f), now)
+
+    def _on_workflow_failed(self, f: dict, now: float) -> None:
+        check.name(f, "workflow_id")
+        check.name(f, "error_type")
+        self._finish_workflow("failed", check.duration(f), now)
+
+    def _on_agent_activated(self, f: dict, now: float) -> None:
+        agent = check.name(f, "agent")
+        ts = check.timestamp(f, time.time())
+        with self._lock:
+            if agent not in self._active and len(self._active) < self.max_series:
+                self._active[agent] = ts
+            self._cell(cat.AGENTS_ACTIVE).set(float(len(self._active)), now)
+
+    def _on_agent_deactivated(self, f: dict, now: float) -> None:
+        agent = check.name(f, "agent")
+        ts = check.timestamp(f, time.time())
+        with self._lock:
+            since = self._active.pop(agent, None)
+            if since is not None:
+                self._cell(cat.AGENT_ACTIVE_TIME, (agent,)).inc(max(ts - since, 0.0), now)
+            self._cell(cat.AGENTS_ACTIVE).set(float(len(self._active)), now)
+
+    def _on_handoff_started(self, f: dict, now: float) -> None:
+        check.name(f, "from_agent")
+        check.name(f, "to_agent")
+
+    def _on_handoff_completed(self, f: dict, now: float) -> None:
+        key = (check.name(f, "from_agent"), check.name(f, "to_agent"))
+        duration = check.duration(f)
+        with self._lock:
+            self._cell(cat.HANDOFFS, key).inc(1, now)
+            self._cell(cat.HANDOFF_DURATION, key).observe(duration, now)
+            self._windows_for(key[0]).operations.add(now)
+
+    def _on_decision_made(self, f: dict, now: float) -> None:
+        agent = check.name(f, "agent")
+        decision_type = check.name(f, "decision_type")
+        duration = check.duration(f)
+        with self._lock:
+            self._cell(cat.DECISIONS, (agent, decision_type)).inc(1, now)
+            self._cell(cat.DECISION_DURATION, (agent,)).observe(duration, now)
+            self._windows_for(agent).operations.add(now)
+
+    def _on_error_occurred(self, f: dict, now: float) -> None:
+        agent = check.name(f, "agent")
+        error_type = check.name(f, "error_type")
+        check.exception(f)
+        with self._lock:
+            self._cell(cat.ERRORS, (agent, error_type)).inc(1, now)
+            windows = self._windows_for(agent)
+            windows.errors.add(now)
+            windows.operations.add(now)
+            self._errors_last_hour.add(now)
+
+    def _on_safety_blocked(self, f: dict, now: float) -> None:
+        key = (check.name(f, "agent"), check.name(f, "rule"))
+        with self._lock:
+            self._cell(cat.SAFETY_BLOCKS, key).inc(1, now)
+
+    def _on_context_updated(self, f: dict, now: float) -> None:
+        agent = check.name(f, "agent")
+        items = check.count(f, "items")
+        tokens = check.count(f, "tokens")
+        with self._lock:
+            self._cell(cat.CONTEXT_ITEMS, (agent,)).set(float(items), now)
+            self._cell(cat.CONTEXT_TOKENS, (agent,)).set(float(tokens), now)
+
+    def _on_context_refreshed(self, f: dict, now: float) -> None:
+        agent = check.name(f, "agent")
+        duration = check.duration(f)
+        with self._lock:
+            self._cell(cat.CONTEXT_REFRESH_DURATION, (agent,)).observe(duration, now)
+
+    def _on_state_saved(self, f: dict, now: float) -> None:
+        duration = check.duration(f)
+        size = check.count(f, "size_bytes")
+        with self._lock:
+            self._cell(cat.STATE_SAVES).inc(1, now)
+            self._cell(cat.STATE_SAVE_DURATION).observe(duration, now)
+            self._cell(cat.STATE_FILE_SIZE).set(float(size), now)
+            self._state_size = size
+
+    def _on_state_loaded(self, f: dict, now: float) -> None:
+        duration = check.duration(f)
+        size = check.count(f, "size_bytes")
+        with self._lock:
+            self._cell(cat.STATE_LOAD_DURATION).observe(duration, now)
+            self._cell(cat.STATE_FILE_SIZE).set(float(size), now)
+            self._last_load_ms = duration * 1000.0
+            self._state_size = size
+
+    def _on_mode_changed(self, f: dict, now: float) -> None:
+        mode = check.mode(f)
+        with self._lock:
+            self._cell(cat.MODE, (self._mode,)).set(0.0, now)
+            self._cell(cat.MODE, (mode,)).set(1.0, now)
+            self._mode = mode
+
+    # -- updates that do not come from signals ---------------------------------
+
+    def inc(self, spec: MetricSpec, labels: tuple = (), amount: float = 1.0) -> None:
+        """Add to a counter directly (exporter errors, drops, profiled operations)."""
+        with self._lock:
+            self._series[spec].cell(labels).inc(amount, self._clock())
+
+    def set(self, spec: MetricSpec, labels: tuple, value: float) -> None:
+        with self._lock:
+            self._series[spec].cell(labels).set(value, self._clock())
+
+    def observe(self, spec: MetricSpec, labels: tuple, value: float) -> None:
+        with self._lock:
+            self._series[spec].cell(labels).observe(value, self._clock())
+
+    def count_exporter_error(self, exporter: str) -> None:
+        self.inc(cat.EXPORTER_ERRORS, (exporter,))
+
+    def count_dropped(self, component: str, reason: str, amount: int = 1) -> None:
+        self.inc(cat.DROPPED, (component, reason), amount)
+
+    def enable_timer_reservoirs(self, size: int) -> None:
+        """Keep up to ``size`` observations per histogram series and interval, for
+        exporters that send raw timers (StatsD). Off (0) by default, as it costs a
+        little per observation."""
+        with self._lock:
+            for series in self._series.values():
+                if series.spec.kind is Kind.HISTOGRAM:
+                    series.reservoir_size = max(series.reservoir_size, size)
+                    for _, cell in series.items():
+                        cell.reservoir_size = series.reservoir_size
+
+    # -- reading ----------------------------------------------------------------
+
+    def collect(self, specs: Iterable[MetricSpec] = cat.CATALOGUE) -> list[Family]:
+        """A consistent copy of every series, for exporters to translate."""
+        memory, cpu = self._process.sample()
+        now = self._clock()
+        with self._lock:
+            self._series[cat.PROCESS_MEMORY].cell(()).set(memory, now)
+            self._series[cat.PROCESS_CPU].cell(()).set(cpu, now)
+            self._purge_stale(now)
+            return [Family(spec, tuple(self._samples(self._series[spec]))) for spec in specs]
+
+    @staticmethod
+    def _samples(series: Series) -> Iterable[Sample]:
+        for labels, cell in series.items():
+            if isinstance(cell, HistogramCell):
+                counts = tuple(cell.counts)
+                value: float | HistogramValue = HistogramValue(counts, cell.sum, sum(counts))
+            else:
+                value = cell.value
+            yield Sample(labels, value, cell.created)
+
+    def _purge_stale(self, now: float) -> None:
+        if not self.stale_after_s:
+            return
+        for spec, series in self._series.items():
+            if spec.labels and spec not in (cat.MODE, cat.ALERTS_FIRING):
+                series.purge_stale(now - self.stale_after_s)
+
+    def take_timer_samples(self) -> list[TimerSample]:
+        """Hand over every histogram series' reservoir for this interval and reset it."""
+        taken = []
+        with self._lock:
+            for spec, series in self._series.items():
+                if spec.kind is not Kind.HISTOGRAM:
+                    continue
+                for labels, cell in series.items():
+                    values, count = cell.take_interval()
+                    if count:
+                        taken.append(TimerSample(spec, labels, tuple(values), count))
+        return taken
+
+    def series_count(self, spec: MetricSpec) -> int:
+        with self._lock:
+            return len(self._series[spec])
+
+    def value(self, spec: MetricSpec, labels: tuple = ()) -> float:
+        """The current value of one counter or gauge series (0 if never seen)."""
+        with self._lock:
+            cell = self._series[spec].cells.get(tuple(labels))
+            return 0.0 if cell is None else cell.value
+
+    def snapshot(self) -> tuple[AgentMetrics, SystemMetrics]:
+        """Consistent copies of the story's dataclasses, taken under one lock."""
+        memory, cpu = self._process.sample()
+        now = self._clock()
+        with self._lock:
+            return self._agent_metrics(now), self._system_metrics(now, memory, cpu)
+
+    def _by(self, spec: MetricSpec, index: int | None = 0) -> dict:
+        totals: dict = {}
+        for labels, cell in self._series[spec].items():
+            key = labels if index is None else labels[index]
+            totals[key] = totals.get(key, 0) + _as_number(cell.value)
+        return totals
+
+    def _summary(self, spec: MetricSpec) -> DurationSummary:
+        summary = DurationSummary()
+        for _, cell in self._series[spec].items():
+            counts = tuple(cell.counts)
+            summary = summary.merged(DurationSummary(sum(counts), cell.sum, spec.buckets, counts))
+        return summary
+
+    def _agent_metrics(self, now: float) -> AgentMetrics:
+        handoffs = self._by(cat.HANDOFFS, None)
+        decisions = self._by(cat.DECISIONS)
+        errors = self._by(cat.ERRORS)
+        blocks = self._by(cat.SAFETY_BLOCKS, 1)
+        items = self._by(cat.CONTEXT_ITEMS)
+        tokens = self._by(cat.CONTEXT_TOKENS)
+        error_rate = {}
+        for agent, windows in self._agent_windows.items():
+            operations = windows.operations.total(now)
+            error_rate[agent] = windows.errors.total(now) / operations if operations else 0.0
+        return AgentMetrics(
+            handoffs_total=sum(handoffs.values()),
+            decisions_made=sum(decisions.values()),
+            errors_total=sum(errors.values()),
+            safety_blocks=sum(blocks.values()),
+            current_agents_active=len(self._active),
+            current_agent=next(reversed(self._active), None),
+            context_items_total=sum(items.values()),
+            context_tokens_used=sum(tokens.values()),
+            handoff_duration=self._summary(cat.HANDOFF_DURATION),
+            decision_duration=self._summary(cat.DECISION_DURATION),
+            context_refresh_duration=self._summary(cat.CONTEXT_REFRESH_DURATION),
+            agent_active_time={a: float(v) for a, v in self._by(cat.AGENT_ACTIVE_TIME).items()},
+            agent_error_rate=error_rate,
+            errors_last_hour=int(self._errors_last_hour.total(now)),
+            handoffs_by_pair=handoffs,
+            decisions_by_agent=decisions,
+            errors_by_agent=errors,
+            safety_blocks_by_rule=blocks,
+            context_items_by_agent=items,
+            context_tokens_by_agent=tokens,
+        )
+
+    def _system_metrics(self, now: float, memory: float, cpu: float) -> SystemMetrics:
+        outcomes = self._by(cat.WORKFLOWS)
+        durations = self._summary(cat.WORKFLOW_DURATION)
+        return SystemMetrics(
+            memory_usage_mb=memory / (1024 * 1024),
+            cpu_usage_percent=cpu,
+            workflows_started=int(self._series[cat.WORKFLOWS_STARTED].cell(()).value),
+            workflows_completed=outcomes.get("completed", 0),
+            workflows_failed=outcomes.get("failed", 0),
+            average_workflow_time=durations.mean,
+            state_saves_total=int(self._series[cat.STATE_SAVES].cell(()).value),
+            state_loads_total=self._summary(cat.STATE_LOAD_DURATION).count,
+            state_load_time_ms=self._last_load_ms,
+            state_file_size_bytes=self._state_size,
+            mode=self._mode,
+            uptime_seconds=now - self._started_at,
+            events_total=sum(self._by(cat.EVENTS).values()),
+            invalid_events_total=sum(self._by(cat.INVALID_EVENTS).values()),
+        )
+
+    def invalid_events(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return self._by(cat.INVALID_EVENTS, None)
+
+
+def _as_number(value: float) -> int | float:
+    """Counts are kept as floats; show whole numbers as ints in snapshots."""
+    return int(value) if math.isfinite(value) and value.is_integer() else value

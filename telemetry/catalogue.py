@@ -1,0 +1,169 @@
+"""The metric catalogue: every metric yolo-telemetry produces, defined once.
+
+Exporters, the Grafana dashboard, the alert rules and the docs all read this table;
+nothing else spells a metric name. Each backend derives its own name from the
+canonical OpenTelemetry-style one, so the three conventions can never drift apart:
+
+========================  ===============================  ==================
+canonical (OTLP)          Prometheus                       StatsD (prefix yolo)
+========================  ===============================  ==================
+yolo.handoffs             yolo_handoffs_total              yolo.handoffs
+yolo.handoff.duration     yolo_handoff_duration_seconds    yolo.handoff.duration
+========================  ===============================  ==================
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+#: Prometheus suffixes for the UCUM units the catalogue uses. Units in braces
+#: (``{agent}``) are annotations and add no suffix, as in the OTel-to-Prometheus spec.
+_PROMETHEUS_UNIT_SUFFIX = {"s": "seconds", "By": "bytes", "%": "percent"}
+
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+)
+WORKFLOW_BUCKETS: tuple[float, ...] = (
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0,
+)
+STATE_IO_BUCKETS: tuple[float, ...] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)
+
+
+class Kind(enum.Enum):
+    COUNTER = "counter"
+    GAUGE = "gauge"
+    HISTOGRAM = "histogram"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric: what it measures and how every backend names it."""
+
+    name: str
+    kind: Kind
+    unit: str
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+    #: Self-metrics describe telemetry itself; dashboards group them apart.
+    self_metric: bool = False
+
+    @property
+    def prometheus_name(self) -> str:
+        """The family name as exposed (counters carry ``_total``)."""
+        base = self.name.replace(".", "_")
+        suffix = _PROMETHEUS_UNIT_SUFFIX.get(self.unit)
+        if suffix and not base.endswith("_" + suffix):
+            base = f"{base}_{suffix}"
+        if self.kind is Kind.COUNTER:
+            base += "_total"
+        return base
+
+    @property
+    def prometheus_family(self) -> str:
+        """The name prometheus_client's metric families take (without ``_total``)."""
+        name = self.prometheus_name
+        return name.removesuffix("_total") if self.kind is Kind.COUNTER else name
+
+    @property
+    def otlp_name(self) -> str:
+        return self.name
+
+    def statsd_name(self, prefix: str = "yolo") -> str:
+        """The dotted StatsD name under ``prefix`` (``""`` for none)."""
+        stem = self.name.removeprefix("yolo.")
+        return f"{prefix}.{stem}" if prefix else stem
+
+
+def _counter(name: str, unit: str, help: str, *labels: str, self_metric: bool = False) -> MetricSpec:
+    return MetricSpec(name, Kind.COUNTER, unit, help, labels, self_metric=self_metric)
+
+
+def _gauge(name: str, unit: str, help: str, *labels: str, self_metric: bool = False) -> MetricSpec:
+    return MetricSpec(name, Kind.GAUGE, unit, help, labels, self_metric=self_metric)
+
+
+def _histogram(name: str, help: str, buckets: tuple[float, ...], *labels: str) -> MetricSpec:
+    return MetricSpec(name, Kind.HISTOGRAM, "s", help, labels, buckets)
+
+
+HANDOFFS = _counter("yolo.handoffs", "{handoff}", "Completed handoffs between agents.",
+                    "from_agent", "to_agent")
+HANDOFF_DURATION = _histogram("yolo.handoff.duration", "Time a handoff took, start to completion.",
+                              DURATION_BUCKETS, "from_agent", "to_agent")
+DECISIONS = _counter("yolo.decisions", "{decision}", "Decisions made by agents.",
+                     "agent", "decision_type")
+DECISION_DURATION = _histogram("yolo.decision.duration", "Time an agent took to make a decision.",
+                               DURATION_BUCKETS, "agent")
+ERRORS = _counter("yolo.errors", "{error}", "Errors raised by agents.", "agent", "error_type")
+SAFETY_BLOCKS = _counter("yolo.safety_blocks", "{block}",
+                         "Actions stopped by a safety rule.", "agent", "rule")
+AGENTS_ACTIVE = _gauge("yolo.agents.active", "{agent}", "Agents active right now.")
+AGENT_ACTIVE_TIME = _counter("yolo.agent.active", "s",
+                             "Time agents spent active, counted when they deactivate.", "agent")
+CONTEXT_ITEMS = _gauge("yolo.context.items", "{item}", "Items in an agent's context.", "agent")
+CONTEXT_TOKENS = _gauge("yolo.context.tokens", "{token}", "Tokens in an agent's context.", "agent")
+CONTEXT_REFRESH_DURATION = _histogram("yolo.context.refresh.duration",
+                                      "Time an agent's context refresh took.",
+                                      DURATION_BUCKETS, "agent")
+WORKFLOWS_STARTED = _counter("yolo.workflows.started", "{workflow}", "Workflows started.")
+WORKFLOWS = _counter("yolo.workflows", "{workflow}", "Workflows finished, by outcome.", "outcome")
+WORKFLOW_DURATION = _histogram("yolo.workflow.duration", "Workflow run time, by outcome.",
+                               WORKFLOW_BUCKETS, "outcome")
+STATE_SAVES = _counter("yolo.state.saves", "{save}", "Orchestrator state saves.")
+STATE_SAVE_DURATION = _histogram("yolo.state.save.duration", "Time a state save took.",
+                                 STATE_IO_BUCKETS)
+STATE_LOAD_DURATION = _histogram("yolo.state.load.duration", "Time a state load took.",
+                                 STATE_IO_BUCKETS)
+STATE_FILE_SIZE = _gauge("yolo.state.file.size", "By", "Size of the last saved or loaded state.")
+MODE = _gauge("yolo.mode", "1", "1 for the orchestrator's current mode, 0 for the others.", "mode")
+OPERATION_DURATION = _histogram("yolo.operation.duration",
+                                "Time of operations timed with telemetry.profiled().",
+                                DURATION_BUCKETS, "operation")
+PROCESS_MEMORY = _gauge("yolo.process.memory.resident", "By",
+                        "Resident memory of the orchestrator process, sampled at collection.")
+PROCESS_CPU = _gauge("yolo.process.cpu", "%",
+                     "CPU use of the orchestrator process since the previous sample.")
+ALERTS_FIRING = _gauge("yolo.alerts.firing", "{alert}",
+                       "1 for each alert the in-process evaluator holds as firing.",
+                       "alertname", "severity")
+
+EVENTS = _counter("yolo.telemetry.events", "{event}", "Signals received and accepted.",
+                  "signal", self_metric=True)
+INVALID_EVENTS = _counter("yolo.telemetry.invalid_events", "{event}",
+                          "Signals dropped because a field was missing or invalid.",
+                          "signal", "reason", self_metric=True)
+EXPORTER_ERRORS = _counter("yolo.telemetry.exporter.errors", "{error}",
+                           "Failed exports or flushes, by exporter.", "exporter",
+                           self_metric=True)
+DROPPED = _counter("yolo.telemetry.dropped", "{item}",
+                   "Items telemetry dropped (full queues, dead backends, expired spans).",
+                   "component", "reason", self_metric=True)
+SERIES_OVERFLOW = _counter("yolo.telemetry.series_overflow", "{update}",
+                           "Updates routed to the overflow series because a metric hit its "
+                           "label-set limit.", "metric", self_metric=True)
+HANDLER_TIME = _counter("yolo.telemetry.handler", "s",
+                        "Estimated time spent handling signals (sampled).", self_metric=True)
+
+#: Every metric, in the order exporters emit them.
+CATALOGUE: tuple[MetricSpec, ...] = (
+    HANDOFFS, HANDOFF_DURATION, DECISIONS, DECISION_DURATION, ERRORS, SAFETY_BLOCKS,
+    AGENTS_ACTIVE, AGENT_ACTIVE_TIME, CONTEXT_ITEMS, CONTEXT_TOKENS, CONTEXT_REFRESH_DURATION,
+    WORKFLOWS_STARTED, WORKFLOWS, WORKFLOW_DURATION, STATE_SAVES, STATE_SAVE_DURATION, STATE_LOAD_DURATION,
+    STATE_FILE_SIZE, MODE, OPERATION_DURATION, PROCESS_MEMORY, PROCESS_CPU, ALERTS_FIRING,
+    EVENTS, INVALID_EVENTS, EXPORTER_ERRORS, DROPPED, SERIES_OVERFLOW, HANDLER_TIME,
+)
+
+BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOGUE}
+BY_PROMETHEUS_NAME: dict[str, MetricSpec] = {spec.prometheus_name: spec for spec in CATALOGUE}
+
+
+def lookup(name: str) -> MetricSpec:
+    """Find a metric by its canonical or its Prometheus name."""
+    spec = BY_NAME.get(name) or BY_PROMETHEUS_NAME.get(name)
+    if spec is None:
+        raise KeyError(f"no metric {name!r} in the catalogue")
+    return spec

@@ -1,0 +1,176 @@
+"""The running telemetry: aggregator, exporters and server behind one handle."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from exporters import Exporter, discover
+
+from . import config as config_module
+from .aggregator import Aggregator
+from .config import ConfigError, TelemetryConfig
+from .health import HealthCheck, health_document, http_status
+from .metrics import AgentMetrics, SystemMetrics
+from .server import Request, Response, TelemetryServer
+
+log = logging.getLogger("telemetry")
+
+
+def package_version() -> str:
+    try:
+        return version("yolo-telemetry")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class Telemetry:
+    """Handle returned by :func:`telemetry.start`.
+
+    States: ``created`` -> ``running`` -> ``stopping`` -> ``stopped``. /health/ready
+    answers 200 only while ``running``.
+    """
+
+    def __init__(self, config: TelemetryConfig) -> None:
+        self.config = config
+        self.instance_id = str(uuid.uuid4())
+        limits, windows = config.limits, config.windows
+        self.aggregator = Aggregator(
+            max_series=limits.max_series_per_metric,
+            max_label_length=limits.max_label_length,
+            error_rate_window_s=windows.error_rate_s,
+            window_buckets=windows.buckets,
+            stale_after_s=limits.stale_series_after_s,
+        )
+        self.exporters: dict[str, Exporter] = self._build_exporters()
+        self.server: TelemetryServer | None = (
+            TelemetryServer(config.server) if config.server.enabled else None)
+        self.health_checks: dict[str, HealthCheck] = {}
+        self.state = "created"
+        self._stop_lock = threading.Lock()
+
+    def _build_exporters(self) -> dict[str, Exporter]:
+        available = discover()
+        built = {}
+        for name, section in self.config.exporters:
+            if not section.enabled:
+                continue
+            cls = available.get(name)
+            if cls is None:
+                raise ConfigError(f"{self.config.source}: exporters.{name}: the exporter "
+                                  f"is enabled but its plugin could not be loaded")
+            built[name] = cls(section, self.aggregator, self.config)
+        return built
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> Telemetry:
+        if self.state != "created":
+            return self
+        self.aggregator.connect()
+        if self.server is not None:
+            self._add_routes(self.server)
+            self.server.start()
+        for name, exporter in self.exporters.items():
+            try:
+                exporter.start()
+            except ConfigError:
+                self.stop()
+                raise
+            except ImportError as error:
+                self.stop()
+                raise ConfigError(f"{self.config.source}: exporters.{name}: a package it needs "
+                                  f"is missing ({error.name}); install "
+                                  f"yolo-telemetry[{name}]") from None
+            except Exception as error:
+                exporter.status.failed(error, self.aggregator)
+                log.warning("exporter %s failed to start: %s; it will retry", name, error)
+        self.state = "running"
+        atexit.register(self.stop)
+        log.info("telemetry running%s", f" on {self.server.url}" if self.server else "")
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Flush every exporter and close the server; safe to call more than once."""
+        with self._stop_lock:
+            if self.state in ("stopping", "stopped"):
+                return
+            self.state = "stopping"
+        self.aggregator.disconnect()
+        per_exporter = timeout_s / max(len(self.exporters), 1)
+        for name, exporter in self.exporters.items():
+            try:
+                exporter.stop(per_exporter)
+            except Exception:
+                log.exception("exporter %s failed to stop cleanly", name)
+        if self.server is not None:
+            self.server.stop()
+        self.state = "stopped"
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> Telemetry:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- reading -----------------------------------------------------------------
+
+    def snapshot(self) -> tuple[AgentMetrics, SystemMetrics]:
+        return self.aggregator.snapshot()
+
+    def add_health_check(self, name: str, check: HealthCheck) -> None:
+        """Add a named check to /health; it returns a dict with a ``status`` key."""
+        self.health_checks[name] = check
+
+    def health(self) -> dict[str, Any]:
+        agent, system = self.snapshot()
+        checks: dict[str, dict[str, Any]] = {
+            f"exporter:{name}": exporter.health() for name, exporter in self.exporters.items()}
+        for name, check in self.health_checks.items():
+            try:
+                checks[name] = check()
+            except Exception as error:
+                checks[name] = {"status": "failing", "last_error": repr(error)}
+        service = {"service": self.config.service_name, "version": package_version(),
+                   "instance_id": self.instance_id, "pid": os.getpid()}
+        return health_document(state=self.state, agent=agent, system=system, checks=checks,
+                               config=self.config.health, service=service)
+
+    # -- HTTP --------------------------------------------------------------------
+
+    def _add_routes(self, server: TelemetryServer) -> None:
+        server.route("/metrics", self._metrics)
+        server.route("/health", self._health)
+        server.route("/health/live", lambda _: Response.json({"status": "alive"}), public=True)
+        server.route("/health/ready", self._ready)
+
+    def _metrics(self, request: Request) -> Response:
+        prometheus = self.exporters.get("prometheus")
+        if prometheus is None:
+            return Response.text("the prometheus exporter is disabled\n", 404)
+        body, content_type = prometheus.render(request.headers.get("Accept"))
+        return Response(200, body, content_type)
+
+    def _health(self, _: Request) -> Response:
+        document = self.health()
+        return Response.json(document, http_status(document))
+
+    def _ready(self, _: Request) -> Response:
+        ready = self.state == "running"
+        return Response.json({"status": "ready" if ready else self.state}, 200 if ready else 503)
+
+    @property
+    def url(self) -> str | None:
+        return self.server.url if self.server else None
+
+
+def start(source: str | os.PathLike | Mapping | TelemetryConfig | None = None) -> Telemetry:
+    """Load the config (path, dict, config object or the default) and start telemetry."""
+    return Telemetry(config_module.load(source)).start()

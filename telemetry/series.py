@@ -1,0 +1,191 @@
+"""Labelled series: the cached in-memory cells every event updates.
+
+A :class:`Series` holds one catalogue metric's cells, keyed by label values. The
+per-event path is one dict lookup on the raw label tuple and an O(1) update of the
+cell it finds. Label values are sanitised and length-capped once, when a label set
+is first seen; past ``max_series`` label sets, updates go to a single overflow cell
+whose label values are all ``__overflow__``, and the series counts them.
+
+Cells are not locked: the aggregator holds its lock around every update and read.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+
+from .catalogue import Kind, MetricSpec
+
+OVERFLOW_VALUE = "__overflow__"
+EMPTY_VALUE = "__empty__"
+_CONTROL = {c: None for c in range(32)} | {127: None}
+
+
+def sanitize_label_value(value: object, max_length: int) -> str:
+    """Make ``value`` safe as a label value: text, no control characters, capped.
+
+    Capped values keep a visible marker so two long names that differ only in the
+    tail do not silently look identical in a dashboard legend.
+    """
+    text = str(value).translate(_CONTROL).strip()
+    if not text:
+        return EMPTY_VALUE
+    if len(text) > max_length:
+        text = text[: max(max_length - 1, 1)] + "…"
+    return text
+
+
+class CounterCell:
+    __slots__ = ("created", "updated", "value")
+
+    def __init__(self, now: float) -> None:
+        self.value = 0.0
+        self.created = time.time()
+        self.updated = now
+
+    def inc(self, amount: float, now: float) -> None:
+        self.value += amount
+        self.updated = now
+
+
+class GaugeCell(CounterCell):
+    __slots__ = ()
+
+    def set(self, value: float, now: float) -> None:
+        self.value = value
+        self.updated = now
+
+
+class HistogramCell:
+    """Bucket counts (non-cumulative, last one is +Inf), sum, and an optional reservoir.
+
+    The reservoir keeps at most ``reservoir_size`` observations of the current
+    interval, chosen uniformly (Vitter's algorithm R), plus the true interval count:
+    enough for a push exporter to send timers with a sample rate that restores the
+    true count on the server, in fixed memory.
+    """
+
+    __slots__ = ("bounds", "counts", "created", "interval_count", "reservoir",
+                 "reservoir_size", "sum", "updated")
+
+    def __init__(self, bounds: tuple[float, ...], now: float, reservoir_size: int = 0) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+        self.created = time.time()
+        self.updated = now
+        self.reservoir_size = reservoir_size
+        self.reservoir: list[float] = []
+        self.interval_count = 0
+
+    def observe(self, value: float, now: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.updated = now
+        if self.reservoir_size:
+            self._sample(value)
+
+    def _sample(self, value: float) -> None:
+        self.interval_count += 1
+        if len(self.reservoir) < self.reservoir_size:
+            self.reservoir.append(value)
+        else:
+            slot = int(random.random() * self.interval_count)
+            if slot < self.reservoir_size:
+                self.reservoir[slot] = value
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def take_interval(self) -> tuple[list[float], int]:
+        """Hand over this interval's reservoir and true count, and start a new interval."""
+        sample, count = self.reservoir, self.interval_count
+        self.reservoir, self.interval_count = [], 0
+        return sample, count
+
+
+Cell = CounterCell | GaugeCell | HistogramCell
+
+
+class Series:
+    """All label sets of one metric, bounded by ``max_series``."""
+
+    def __init__(
+        self,
+        spec: MetricSpec,
+        *,
+        max_series: int = 1000,
+        max_label_length: int = 128,
+        reservoir_size: int = 0,
+        on_overflow: Callable[[MetricSpec], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spec = spec
+        self.max_series = max_series
+        self.max_label_length = max_label_length
+        self.reservoir_size = reservoir_size
+        self._on_overflow = on_overflow
+        self._clock = clock
+        self.cells: dict[tuple[str, ...], Cell] = {}
+        # Raw label tuples seen on the wire -> their cell. Several raw tuples may
+        # sanitise to one cell; the route is bounded so junk input cannot grow it.
+        self._route: dict[tuple, Cell] = {}
+        self._overflow_key = (OVERFLOW_VALUE,) * len(spec.labels)
+
+    def cell(self, key: tuple) -> Cell:
+        """The cell for raw label values ``key``: the per-event hot path."""
+        found = self._route.get(key)
+        if found is not None:
+            return found
+        return self._admit(key)
+
+    def _admit(self, key: tuple) -> Cell:
+        clean = tuple(sanitize_label_value(v, self.max_label_length) for v in key)
+        found = self.cells.get(clean)
+        if found is None:
+            if len(self.cells) >= self.max_series + (self._overflow_key in self.cells):
+                return self._overflow()
+            found = self.cells[clean] = self._new_cell()
+        if len(self._route) < 2 * self.max_series:
+            self._route[key] = found
+        return found
+
+    def _overflow(self) -> Cell:
+        if self._on_overflow is not None:
+            self._on_overflow(self.spec)
+        found = self.cells.get(self._overflow_key)
+        if found is None:
+            found = self.cells[self._overflow_key] = self._new_cell()
+        return found
+
+    def _new_cell(self) -> Cell:
+        now = self._clock()
+        if self.spec.kind is Kind.HISTOGRAM:
+            return HistogramCell(self.spec.buckets, now, self.reservoir_size)
+        if self.spec.kind is Kind.GAUGE:
+            return GaugeCell(now)
+        return CounterCell(now)
+
+    def items(self) -> Iterator[tuple[tuple[str, ...], Cell]]:
+        return iter(self.cells.items())
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def purge_stale(self, older_than: float) -> int:
+        """Drop label sets last updated before ``older_than`` (clock time); return how many."""
+        stale = [key for key, cell in self.cells.items() if cell.updated < older_than]
+        if not stale:
+            return 0
+        for key in stale:
+            del self.cells[key]
+        live = set(map(id, self.cells.values()))
+        self._route = {raw: cell for raw, cell in self._route.items() if id(cell) in live}
+        return len(stale)
+
+    def clear(self) -> None:
+        self.cells.clear()
+        self._route.clear()

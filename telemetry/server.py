@@ -1,0 +1,224 @@
+"""The HTTP server: /metrics, /health, /health/live, /health/ready and opt-in /debug/*.
+
+A stdlib ThreadingHTTPServer on one port (default 127.0.0.1:9464), so a slow or
+concurrent scraper holds only its own thread. Optional TLS and HTTP basic or bearer
+auth cover every route; ``/health/live`` may stay open for probes. Routes are a
+table, so other parts (profiling) add theirs without touching this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import hmac
+import json
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .config import AuthConfig, ConfigError, ServerConfig
+
+log = logging.getLogger("telemetry.server")
+
+
+class StartupError(ConfigError):
+    """The server cannot start as configured (port in use, bad certificate...)."""
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Any
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, document: Any, status: int = 200) -> Response:
+        body = json.dumps(document, indent=2, default=str).encode()
+        return cls(status, body + b"\n", "application/json")
+
+    @classmethod
+    def text(cls, text: str, status: int = 200) -> Response:
+        return cls(status, text.encode())
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass
+class Route:
+    handler: Handler
+    prefix: bool = False  # match the path and everything below it
+    public: bool = False  # may be served without credentials when auth allows
+
+
+class TelemetryServer:
+    """Serves the route table on the configured address until :meth:`stop`."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.routes: dict[str, Route] = {}
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def route(self, path: str, handler: Handler, *, prefix: bool = False,
+              public: bool = False) -> None:
+        self.routes[path] = Route(handler, prefix, public)
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1] if self._httpd else self.config.port
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.config.tls else "http"
+        host = self.config.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{scheme}://{host}:{self.port}"
+
+    def start(self) -> None:
+        handler_class = _make_handler(self)
+        try:
+            httpd = _Server((self.config.host, self.config.port), handler_class)
+        except OSError as error:
+            address = f"{self.config.host}:{self.config.port}"
+            if error.errno == errno.EADDRINUSE:
+                raise StartupError(f"server.port: {address} is already in use; "
+                                   f"choose another port (0 picks a free one)") from None
+            raise StartupError(f"server.host: cannot listen on {address}: {error}") from None
+        if self.config.tls:
+            httpd.socket = self._tls_context().wrap_socket(httpd.socket, server_side=True)
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, name="telemetry-http",
+                                        kwargs={"poll_interval": 0.2}, daemon=True)
+        self._thread.start()
+
+    def _tls_context(self) -> ssl.SSLContext:
+        tls = self.config.tls
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+        except (OSError, ssl.SSLError) as error:
+            raise StartupError(f"server.tls: cannot load {tls.cert_file} / {tls.key_file}: "
+                               f"{error}") from None
+        return context
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    # -- dispatch -------------------------------------------------------------
+
+    def find(self, path: str) -> Route | None:
+        route = self.routes.get(path)
+        if route is not None:
+            return route
+        for prefix, candidate in self.routes.items():
+            if candidate.prefix and path.startswith(prefix.rstrip("/") + "/"):
+                return candidate
+        return None
+
+    def authorised(self, route: Route, headers: Any) -> bool:
+        auth = self.config.auth
+        if auth is None or (route.public and auth.allow_unauthenticated_live):
+            return True
+        return check_credentials(auth, headers.get("Authorization", ""))
+
+
+def check_credentials(auth: AuthConfig, header: str) -> bool:
+    """Constant-time comparison of an Authorization header against the config."""
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if auth.bearer_token and scheme == "bearer":
+        return hmac.compare_digest(value.strip().encode(), auth.bearer_token.encode())
+    if auth.basic and scheme == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return False
+        user, _, password = decoded.partition(":")
+        user_ok = hmac.compare_digest(user.encode(), auth.basic.username.encode())
+        password_ok = hmac.compare_digest(password.encode(), auth.basic.password.encode())
+        return user_ok and password_ok
+    return False
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("HTTP client %s failed", client_address, exc_info=True)
+
+
+def _make_handler(server: TelemetryServer) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "yolo-telemetry"
+        sys_version = ""
+        timeout = 30
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            self._dispatch("GET")
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self._dispatch("HEAD")
+
+        def _dispatch(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            route = server.find(parts.path)
+            if route is None:
+                return self._send(Response.text("not found\n", 404), method)
+            if not server.authorised(route, self.headers):
+                scheme = "Bearer" if (server.config.auth and server.config.auth.bearer_token
+                                      and not server.config.auth.basic) else "Basic"
+                response = Response.text("unauthorised\n", 401)
+                response.headers["WWW-Authenticate"] = f'{scheme} realm="yolo-telemetry"'
+                return self._send(response, method)
+            request = Request(method, parts.path, parse_qs(parts.query), self.headers)
+            try:
+                response = route.handler(request)
+            except Exception:
+                log.exception("handler for %s failed", parts.path)
+                response = Response.text("internal error\n", 500)
+            self._send(response, method)
+
+        def _send(self, response: Response, method: str) -> None:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.send_header("Cache-Control", "no-store")
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(response.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("%s " + format, self.address_string(), *args)
+
+    return _Handler

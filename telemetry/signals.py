@@ -1,0 +1,150 @@
+"""The signal contract: the only thing an orchestrator codes against.
+
+Signals live in blinker's default namespace, so an orchestrator needs nothing but
+blinker to emit them::
+
+    blinker.signal("yolo.handoff_completed").send(self, from_agent="pm", to_agent="dev",
+                                                   duration_s=1.2)
+
+This module exposes the same objects as attributes (``signals.handoff_completed``),
+the contract as data (:data:`CONTRACT`), and :func:`timed`, which times a block and
+sends the signal with ``duration_s`` filled in.
+
+Every signal also accepts ``timestamp`` (epoch seconds, default now) and
+``workflow_id`` (optional str). Unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import blinker
+
+MODES = ("active", "paused", "degraded", "stopped")
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """The fields a signal carries. Field names map to a kind checked on receipt:
+
+    ``name`` a non-empty str; ``duration`` a finite number >= 0 (seconds);
+    ``count`` an int >= 0; ``mode`` one of :data:`MODES`; ``text`` any str;
+    ``exception`` a BaseException instance.
+    """
+
+    name: str
+    required: dict[str, str]
+    optional: dict[str, str]
+
+    @property
+    def signal(self) -> blinker.NamedSignal:
+        return blinker.signal(self.name)
+
+
+def _spec(name: str, optional: dict[str, str] | None = None, **required: str) -> SignalSpec:
+    return SignalSpec(f"yolo.{name}", required, optional or {})
+
+
+#: Fields every signal accepts besides its own.
+COMMON_OPTIONAL = {"timestamp": "timestamp", "workflow_id": "name"}
+
+CONTRACT: tuple[SignalSpec, ...] = (
+    _spec("workflow_started", {"workflow_type": "name"}, workflow_id="name"),
+    _spec("workflow_completed", workflow_id="name", duration_s="duration"),
+    _spec("workflow_failed", workflow_id="name", duration_s="duration", error_type="name"),
+    _spec("agent_activated", agent="name"),
+    _spec("agent_deactivated", agent="name"),
+    _spec("handoff_started", from_agent="name", to_agent="name"),
+    _spec("handoff_completed", from_agent="name", to_agent="name", duration_s="duration"),
+    _spec("decision_made", agent="name", decision_type="name", duration_s="duration"),
+    _spec("error_occurred", {"exception": "exception"}, agent="name", error_type="name"),
+    _spec("safety_blocked", agent="name", rule="name"),
+    _spec("context_updated", agent="name", items="count", tokens="count"),
+    _spec("context_refreshed", agent="name", duration_s="duration"),
+    _spec("state_saved", duration_s="duration", size_bytes="count"),
+    _spec("state_loaded", duration_s="duration", size_bytes="count"),
+    _spec("mode_changed", mode="mode"),
+)
+
+BY_NAME: dict[str, SignalSpec] = {spec.name: spec for spec in CONTRACT}
+
+workflow_started = blinker.signal("yolo.workflow_started")
+workflow_completed = blinker.signal("yolo.workflow_completed")
+workflow_failed = blinker.signal("yolo.workflow_failed")
+agent_activated = blinker.signal("yolo.agent_activated")
+agent_deactivated = blinker.signal("yolo.agent_deactivated")
+handoff_started = blinker.signal("yolo.handoff_started")
+handoff_completed = blinker.signal("yolo.handoff_completed")
+decision_made = blinker.signal("yolo.decision_made")
+error_occurred = blinker.signal("yolo.error_occurred")
+safety_blocked = blinker.signal("yolo.safety_blocked")
+context_updated = blinker.signal("yolo.context_updated")
+context_refreshed = blinker.signal("yolo.context_refreshed")
+state_saved = blinker.signal("yolo.state_saved")
+state_loaded = blinker.signal("yolo.state_loaded")
+mode_changed = blinker.signal("yolo.mode_changed")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class timed:  # noqa: N801 - reads as a verb at the call site, like contextlib helpers
+    """Time a block or a function and send ``signal`` with ``duration_s`` set.
+
+    As a context manager the signal is sent when the block exits, also when it
+    raises (the exception still propagates)::
+
+        with timed("yolo.decision_made", agent="pm", decision_type="scope"):
+            decide()
+
+    As a decorator it times every call, sync or async::
+
+        @timed(signals.state_saved, size_bytes=0)
+        def save(): ...
+
+    ``sender`` is what blinker passes as the sender (default: None).
+    """
+
+    def __init__(self, signal: str | blinker.Signal, sender: Any = None, **fields: Any) -> None:
+        self.signal = blinker.signal(signal) if isinstance(signal, str) else signal
+        self.sender = sender
+        self.fields = fields
+        self._started: float | None = None
+
+    def __enter__(self) -> timed:
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        started, self._started = self._started, None
+        if started is not None:
+            self._send(time.perf_counter() - started)
+
+    def _send(self, duration_s: float) -> None:
+        self.signal.send(self.sender, duration_s=duration_s, **self.fields)
+
+    def __call__(self, func: F) -> F:
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return await func(*args, **kwargs)
+                finally:
+                    self._send(time.perf_counter() - started)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self._send(time.perf_counter() - started)
+
+        return wrapper  # type: ignore[return-value]
