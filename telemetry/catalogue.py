@@ -78,11 +78,13 @@ class MetricSpec:
         return f"{prefix}.{stem}" if prefix else stem
 
 
-def _counter(name: str, unit: str, help: str, *labels: str, self_metric: bool = False) -> MetricSpec:
+def _counter(name: str, unit: str, help: str, *labels: str,
+             self_metric: bool = False) -> MetricSpec:
     return MetricSpec(name, Kind.COUNTER, unit, help, labels, self_metric=self_metric)
 
 
-def _gauge(name: str, unit: str, help: str, *labels: str, self_metric: bool = False) -> MetricSpec:
+def _gauge(name: str, unit: str, help: str, *labels: str,
+           self_metric: bool = False) -> MetricSpec:
     return MetricSpec(name, Kind.GAUGE, unit, help, labels, self_metric=self_metric)
 
 
@@ -152,8 +154,9 @@ HANDLER_TIME = _counter("yolo.telemetry.handler", "s",
 CATALOGUE: tuple[MetricSpec, ...] = (
     HANDOFFS, HANDOFF_DURATION, DECISIONS, DECISION_DURATION, ERRORS, SAFETY_BLOCKS,
     AGENTS_ACTIVE, AGENT_ACTIVE_TIME, CONTEXT_ITEMS, CONTEXT_TOKENS, CONTEXT_REFRESH_DURATION,
-    WORKFLOWS_STARTED, WORKFLOWS, WORKFLOW_DURATION, STATE_SAVES, STATE_SAVE_DURATION, STATE_LOAD_DURATION,
-    STATE_FILE_SIZE, MODE, OPERATION_DURATION, PROCESS_MEMORY, PROCESS_CPU, ALERTS_FIRING,
+    WORKFLOWS_STARTED, WORKFLOWS, WORKFLOW_DURATION, STATE_SAVES, STATE_SAVE_DURATION,
+    STATE_LOAD_DURATION, STATE_FILE_SIZE, MODE, OPERATION_DURATION, PROCESS_MEMORY, PROCESS_CPU,
+    ALERTS_FIRING,
     EVENTS, INVALID_EVENTS, EXPORTER_ERRORS, DROPPED, SERIES_OVERFLOW, HANDLER_TIME,
 )
 

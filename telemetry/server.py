@@ -182,10 +182,10 @@ def _make_handler(server: TelemetryServer) -> type[BaseHTTPRequestHandler]:
         sys_version = ""
         timeout = 30
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        def do_GET(self) -> None:
             self._dispatch("GET")
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self._dispatch("HEAD")
 
         def _dispatch(self, method: str) -> None:

@@ -92,7 +92,7 @@ mode_changed = blinker.signal("yolo.mode_changed")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class timed:  # noqa: N801 - reads as a verb at the call site, like contextlib helpers
+class timed:
     """Time a block or a function and send ``signal`` with ``duration_s`` set.
 
     As a context manager the signal is sent when the block exits, also when it

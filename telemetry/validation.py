@@ -17,7 +17,7 @@ _MISSING = object()
 MAX_NUMBER = 2.0**53
 
 
-class InvalidEvent(Exception):  # noqa: N818 - it is a verdict, not an error of ours
+class InvalidEvent(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
