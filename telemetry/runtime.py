@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -21,6 +22,19 @@ from .metrics import AgentMetrics, SystemMetrics
 from .server import Request, Response, TelemetryServer
 
 log = logging.getLogger("telemetry")
+
+#: Started handles, so a forked child can make its inherited ones inert.
+_LIVE: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for tel in list(_LIVE):
+        tel._abandon_after_fork()
+    _LIVE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def package_version() -> str:
@@ -96,6 +110,7 @@ class Telemetry:
                 exporter.status.failed(error, self.aggregator)
                 log.warning("exporter %s failed to start: %s; it will retry", name, error)
         self.state = "running"
+        _LIVE.add(self)
         atexit.register(self.stop)
         log.info("telemetry running%s", f" on {self.server.url}" if self.server else "")
         return self
@@ -117,6 +132,23 @@ class Telemetry:
             self.server.stop()
         self.state = "stopped"
         atexit.unregister(self.stop)
+
+    def _abandon_after_fork(self) -> None:
+        """In a forked child: drop what belongs to the parent without waiting on it.
+
+        Only the forking thread survives a fork, so the server and exporter threads
+        are gone and any lock another thread held stays held forever. The child's copy
+        stops listening to signals, gets fresh locks, closes the inherited listening
+        socket and becomes ``forked``; the child calls :func:`start` for telemetry of
+        its own (its own port, its own counts, its own instance id).
+        """
+        self.aggregator.disconnect()
+        self.aggregator.renew_locks()
+        self._stop_lock = threading.Lock()
+        if self.server is not None:
+            self.server.close_inherited()
+        atexit.unregister(self.stop)
+        self.state = "forked"
 
     def __enter__(self) -> Telemetry:
         return self.start()

@@ -130,6 +130,12 @@ class TelemetryServer:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
+    def close_inherited(self) -> None:
+        """Close the listening socket in a forked child, where no thread serves it."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.socket.close()
+
     # -- dispatch -------------------------------------------------------------
 
     def find(self, path: str) -> Route | None:
