@@ -17,6 +17,7 @@ from exporters import Exporter, discover
 from . import config as config_module
 from .aggregator import Aggregator
 from .config import ConfigError, TelemetryConfig
+from .discovery import FileSdRegistration, advertised_address
 from .health import HealthCheck, health_document, http_status
 from .metrics import AgentMetrics, SystemMetrics
 from .server import Request, Response, TelemetryServer
@@ -66,6 +67,7 @@ class Telemetry:
         self.server: TelemetryServer | None = (
             TelemetryServer(config.server) if config.server.enabled else None)
         self.health_checks: dict[str, HealthCheck] = {}
+        self.registration: FileSdRegistration | None = None
         self.state = "created"
         self._stop_lock = threading.Lock()
 
@@ -109,11 +111,28 @@ class Telemetry:
             except Exception as error:
                 exporter.status.failed(error, self.aggregator)
                 log.warning("exporter %s failed to start: %s; it will retry", name, error)
+        self._register_for_discovery()
         self.state = "running"
         _LIVE.add(self)
         atexit.register(self.stop)
         log.info("telemetry running%s", f" on {self.server.url}" if self.server else "")
         return self
+
+    def _register_for_discovery(self) -> None:
+        directory = self.config.discovery.file_sd_dir
+        if directory is None or self.server is None:
+            return
+        address = advertised_address(self.config.server.host, self.server.port,
+                                     self.config.discovery.advertise_host)
+        self.registration = FileSdRegistration(
+            directory, service=self.config.service_name, instance_id=self.instance_id,
+            address=address, labels=self.config.discovery.labels)
+        try:
+            self.registration.register()
+        except OSError as error:
+            self.stop()
+            raise ConfigError(f"discovery.file_sd_dir: cannot write {directory}: "
+                              f"{error}") from None
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Flush every exporter and close the server; safe to call more than once."""
@@ -121,6 +140,8 @@ class Telemetry:
             if self.state in ("stopping", "stopped"):
                 return
             self.state = "stopping"
+        if self.registration is not None:
+            self.registration.remove()  # first, so Prometheus stops scraping us
         self.aggregator.disconnect()
         per_exporter = timeout_s / max(len(self.exporters), 1)
         for name, exporter in self.exporters.items():
