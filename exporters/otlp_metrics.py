@@ -11,9 +11,10 @@ Mapping (one catalogue entry -> one OTLP metric):
 * name ``spec.otlp_name``, unit ``spec.unit`` (UCUM), description ``spec.help``;
 * counter -> monotonic cumulative ``Sum``; gauge -> ``Gauge``; histogram ->
   cumulative explicit-bucket ``Histogram`` with the catalogue's bounds;
-* every point's start time is the series' creation time (``Sample.created``), which
-  stays the same for the life of the series, as cumulative temporality requires; a
-  series purged as stale and seen again gets a new start time, which is a reset;
+* every sum and histogram point's start time is the series' creation time
+  (``Sample.created``), which stays the same for the life of the series, as cumulative
+  temporality requires; a series purged as stale and seen again gets a new start
+  time, which is a reset (gauges have no start time on the wire);
 * values are always doubles, so a metric's point type never changes between exports.
 
 This module imports the OpenTelemetry SDK: import it only when OTLP is enabled.
