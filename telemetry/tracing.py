@@ -31,6 +31,7 @@ This module imports the OpenTelemetry API: it is only loaded when tracing is on.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -132,6 +133,9 @@ class SignalTracer:
         self._open: OrderedDict[Key, _Open] = OrderedDict()
         self._children: dict[str, dict[Key, None]] = {}
         self._latest_agent: dict[str, Key] = {}
+        #: When the oldest open span expires (checked per event without a table scan);
+        #: may be early after that span closed normally, never late.
+        self._next_expiry = math.inf
         self._handlers: dict[str, Callable[[dict, float], None]] = {
             "yolo.workflow_started": self._workflow_started,
             "yolo.workflow_completed": self._workflow_completed,
@@ -178,7 +182,9 @@ class SignalTracer:
             return
         with self._lock:
             if self._open:
-                self._expire(self._clock())
+                now = self._clock()
+                if now >= self._next_expiry:
+                    self._expire(now)
             handler(fields, timestamp)
 
     @property
@@ -204,14 +210,17 @@ class SignalTracer:
     # -- the open-span table ----------------------------------------------------------
 
     def _expire(self, now: float) -> None:
+        """End spans open for longer than the TTL (the table is in opening order)."""
         cutoff = now - self._ttl
         while self._open:
             entry = next(iter(self._open.values()))
             if entry.opened >= cutoff:
+                self._next_expiry = entry.opened + self._ttl
                 return
             self._open.popitem(last=False)
             self._unindex(entry)
             self._end_unfinished(entry, entry.last_ts, "abandoned")
+        self._next_expiry = math.inf
 
     def _unindex(self, entry: _Open) -> None:
         wf = entry.workflow_id
@@ -240,8 +249,11 @@ class SignalTracer:
             _, oldest = self._open.popitem(last=False)
             self._unindex(oldest)
             self._end_unfinished(oldest, oldest.last_ts, "abandoned")
+        opened = self._clock()
+        if not self._open:
+            self._next_expiry = opened + self._ttl
         entry = _Open(key, self._start(name, parent, attributes, ts), workflow_id, agent,
-                      self._clock(), ts)
+                      opened, ts)
         self._open[key] = entry
         if workflow_id is not None and key[0] != "w":
             self._children.setdefault(workflow_id, {})[key] = None

@@ -325,3 +325,22 @@ def test_tracer_failure_never_reaches_the_sender(traced, aggregator: Aggregator)
     send("workflow_started", workflow_id="wf-x", timestamp=T0)  # must not raise
     assert aggregator.value(cat.DROPPED, ("listener", "exception")) == 1
     assert aggregator.value(cat.WORKFLOWS_STARTED) == 1
+
+
+def test_docs_name_every_span_attribute_and_event() -> None:
+    """docs/tracing.md is the reference: every attribute the tracer sets is in it."""
+    from pathlib import Path
+
+    from telemetry import tracing
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "tracing.md").read_text()
+    names = [value for key, value in vars(tracing).items()
+             if key.isupper() and isinstance(value, str) and "." in value]
+    assert len(names) >= 15
+    missing = [name for name in names if f"`{name}`" not in text]
+    assert missing == []
+    for span_name in ("invoke_workflow {workflow_type}", "invoke_agent {agent}",
+                      "handoff {from_agent} -> {to_agent}", "decision {decision_type}",
+                      "context_refresh {agent}", "state_save", "state_load",
+                      "yolo.safety_blocked", "exception"):
+        assert f"`{span_name}`" in text, span_name
