@@ -191,8 +191,9 @@ class OtlpExporter(Exporter):
         if self._metric_exporter is not None:
             tasks.append(self.export_metrics)
         if self._provider is not None:
-            provider = self._provider
-            tasks.append(lambda: provider.force_flush(int(timeout_s * 1000)))
+            provider, status = self._provider, self.trace_status
+            tasks.append(lambda: provider.force_flush(int(timeout_s * 1000))
+                         and status.state != "failing")
         results = _run_all(tasks, timeout_s)
         return all(result is True for result in results)
 

@@ -32,6 +32,7 @@ This module imports the OpenTelemetry API: it is only loaded when tracing is on.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -489,6 +490,11 @@ def _type_name(exception: BaseException) -> str:
 
 #: Tracers attached in this process, newest last; :mod:`telemetry.propagation` asks them.
 _ACTIVE: list[SignalTracer] = []
+
+if hasattr(os, "register_at_fork"):
+    # A forked child's inherited telemetry is inert (it no longer receives signals), and a
+    # tracer lock held by another parent thread would stay held: forget those tracers.
+    os.register_at_fork(after_in_child=_ACTIVE.clear)
 
 
 def active_tracer() -> SignalTracer | None:

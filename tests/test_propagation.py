@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from typing import Any
 
 import blinker
@@ -159,3 +161,33 @@ def test_decorators_work_on_coroutines(received: list) -> None:
     assert [(name, fields.get("workflow_id")) for name, fields in received] == [
         ("workflow_started", "wf-3"), ("agent_activated", "wf-3"),
         ("agent_deactivated", "wf-3"), ("workflow_completed", "wf-3")]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_does_not_use_the_parents_tracer(aggregator: Aggregator) -> None:
+    """The parent's tracer lock may be held at fork time: the child must not touch it."""
+    provider = TracerProvider(shutdown_on_exit=False)
+    tracer = SignalTracer(provider.get_tracer("test"), aggregator, TracingConfig())
+    tracer.attach()
+    try:
+        send("workflow_started", workflow_id="wf-f")
+        assert "traceparent" in propagation.inject({}, workflow_id="wf-f")
+        with tracer._lock:  # as if another parent thread were inside the tracer
+            pid = os.fork()
+            if pid == 0:
+                status = 1
+                try:
+                    result: list[dict] = []
+                    worker = threading.Thread(
+                        target=lambda: result.append(propagation.inject({}, workflow_id="wf-f")),
+                        daemon=True)
+                    worker.start()
+                    worker.join(10)  # a deadlock fails the test instead of hanging it
+                    status = 4 if worker.is_alive() else 0 if result == [{}] else 3
+                finally:
+                    os._exit(status)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        tracer.close()
+        provider.shutdown()
