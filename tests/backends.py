@@ -586,15 +586,18 @@ def _run_promtool(
     return completed.returncode in ok_codes, (completed.stdout + completed.stderr).strip()
 
 
-def promtool_check_metrics(text: str, *, lint: bool = True) -> tuple[bool, str]:
+def promtool_check_metrics(text: str, *, lint: bool | None = None) -> tuple[bool, str]:
     """Check exposition text with ``promtool check metrics``; returns (ok, promtool output).
 
     promtool exits 1 when the text does not parse and 3 when it parses but has lint
-    findings (a counter without ``_total``, a metric without HELP, ...). By default both
-    are failures; ``lint=False`` accepts lint findings and fails only on parse errors.
-    Note that promtool reads OpenMetrics text with the classic parser, so a
-    prometheus_client OpenMetrics scrape draws "no help text" lint for ``_created``.
+    findings (a counter without ``_total``, a metric without HELP, ...). ``lint=True``
+    fails on both, ``lint=False`` only on parse errors. The default (None) is strict for
+    the classic text format, but parse-only for OpenMetrics (text ending in ``# EOF``):
+    promtool reads OpenMetrics with the classic parser and lints it by classic rules, so
+    every counter draws "no help text" (HELP names the family, samples end in _total).
     """
+    if lint is None:
+        lint = text.rstrip().rsplit("\n", 1)[-1].strip() != "# EOF"
     return _run_promtool(["check", "metrics"], stdin=text, ok_codes=(0,) if lint else (0, 3))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from .backends import (
     LOOPBACK,
@@ -198,6 +199,15 @@ def test_promtool_check_metrics_accepts_valid_and_rejects_invalid() -> None:
     assert "_total" in output
     assert promtool_check_metrics(lint_only, lint=False)[0]
     assert not promtool_check_metrics("smoke_broken{ 3\n", lint=False)[0]
+
+    # OpenMetrics is linted by classic rules ("no help text" for every counter), so by
+    # default only parse errors count for it.
+    openmetrics = generate_openmetrics(registry).decode()
+    assert not promtool_check_metrics(openmetrics, lint=True)[0]
+    ok, output = promtool_check_metrics(openmetrics)
+    assert ok, output
+    ok, _ = promtool_check_metrics(openmetrics.replace("smoke_events_total 1.0", "smoke{ 1"))
+    assert not ok
 
 
 # --------------------------------------------------------------------------- rotel
