@@ -69,7 +69,9 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         )
         self._aggregator = aggregator
         self._max_queue_size = batch.max_queue_size
-        self._yolo_queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+        # Recent SDKs keep the queue in a shared BatchProcessor, older ones on self.
+        self._yolo_queue = getattr(getattr(self, "_batch_processor", None), "_queue",
+                                   getattr(self, "queue", None))
 
     def on_end(self, span: ReadableSpan) -> None:
         queue = self._yolo_queue
