@@ -21,21 +21,20 @@ searched by name); instants (errors, safety blocks) are events on the agent span
 which costs no span of its own and keeps them next to what the agent was doing.
 
 Spans that open (workflows, agents, handoffs) live in a bounded table keyed by
-``workflow_id`` (and agent); one not closed within ``tracing.open_span_ttl_s``, or
-pushed out by ``tracing.max_open_spans``, is ended at its last activity, marked
-``yolo.span.unfinished`` and counted as ``dropped{component="tracer",
-reason="abandoned"}``. Work for unsampled spans stops at this bookkeeping.
+``workflow_id`` (and agent, :mod:`telemetry.span_table`); one not closed within
+``tracing.open_span_ttl_s``, or pushed out by ``tracing.max_open_spans``, is ended at
+its last activity, marked ``yolo.span.unfinished`` and counted as
+``dropped{component="tracer",reason="abandoned"}``. Work for unsampled spans stops at
+this bookkeeping.
 
 This module imports the OpenTelemetry API: it is only loaded when tracing is on.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +42,8 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from .span_table import UNFINISHED, OpenSpan, OpenSpans, ns
 
 if TYPE_CHECKING:
     from .aggregator import Aggregator
@@ -69,16 +70,11 @@ SAFETY_RULE = "yolo.safety.rule"
 CONTEXT_TOKENS = "yolo.context.tokens"
 CONTEXT_ITEMS = "yolo.context.items"
 STATE_SIZE = "yolo.state.size"
-UNFINISHED = "yolo.span.unfinished"
+__all__ = ["UNFINISHED", "SignalTracer", "active_tracer", "remote_parent"]
 
-Key = tuple[Any, ...]
 #: A parent for a span: the span (None: a root) and the earliest start it allows.
 Parent = tuple[trace.Span | None, float]
 _NO_PARENT: Parent = (None, 0.0)
-
-
-def _ns(ts: float) -> int:
-    return int(ts * 1e9)
 
 
 def remote_parent(fields: Mapping[str, Any]) -> trace.Span | None:
@@ -94,24 +90,6 @@ def remote_parent(fields: Mapping[str, Any]) -> trace.Span | None:
     return span if span.get_span_context().is_valid else None
 
 
-class _Open:
-    """One open span and what expiry and correlation need to know about it."""
-
-    __slots__ = ("agent", "key", "last_ts", "opened", "span", "start_ns", "start_ts",
-                 "workflow_id")
-
-    def __init__(self, key: Key, span: trace.Span, workflow_id: str | None, agent: str | None,
-                 opened: float, ts: float) -> None:
-        self.key = key
-        self.span = span
-        self.workflow_id = workflow_id
-        self.agent = agent
-        self.opened = opened
-        self.last_ts = ts
-        self.start_ts = ts
-        self.start_ns = _ns(ts)
-
-
 class SignalTracer:
     """Turns accepted signals into spans on ``tracer``; register with :meth:`attach`.
 
@@ -124,19 +102,12 @@ class SignalTracer:
         self._tracer = tracer
         self._aggregator = aggregator
         self._capture = config.capture_content
-        self._max_open = config.max_open_spans
-        self._ttl = config.open_span_ttl_s
         #: With a parent-based sampler a child of an unsampled span is unsampled too,
         #: so we skip creating it at all.
         self._inherit = config.sampler.startswith("parentbased_") or config.sampler == "always_off"
-        self._clock = clock
         self._lock = threading.Lock()
-        self._open: OrderedDict[Key, _Open] = OrderedDict()
-        self._children: dict[str, dict[Key, None]] = {}
-        self._latest_agent: dict[str, Key] = {}
-        #: When the oldest open span expires (checked per event without a table scan);
-        #: may be early after that span closed normally, never late.
-        self._next_expiry = math.inf
+        self._open = OpenSpans(config.max_open_spans, config.open_span_ttl_s, clock,
+                               lambda reason: aggregator.count_dropped("tracer", reason))
         self._handlers: dict[str, Callable[[dict, float], None]] = {
             "yolo.workflow_started": self._workflow_started,
             "yolo.workflow_completed": self._workflow_completed,
@@ -172,20 +143,14 @@ class SignalTracer:
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
         with self._lock:
-            while self._open:
-                _, entry = self._open.popitem(last=False)
-                self._unindex(entry)
-                self._end_unfinished(entry, entry.last_ts, "unfinished")
+            self._open.end_all("unfinished")
 
     def __call__(self, signal_name: str, fields: dict[str, Any], timestamp: float) -> None:
         handler = self._handlers.get(signal_name)
         if handler is None:
             return
         with self._lock:
-            if self._open:
-                now = self._clock()
-                if now >= self._next_expiry:
-                    self._expire(now)
+            self._open.expire_due()
             handler(fields, timestamp)
 
     @property
@@ -197,76 +162,22 @@ class SignalTracer:
         """The most specific open span of a workflow: its latest open handoff, else the
         agent's (or latest) open agent span, else the workflow span."""
         with self._lock:
-            children = self._children.get(workflow_id, {}) if workflow_id else {}
-            for key in reversed(children):
-                if key[0] == "h":
-                    return self._open[key].span.get_span_context()
-            entry = self._open.get(("a", workflow_id, agent)) if agent else None
+            children = list(self._open.children(workflow_id))
+            entry = next((c for c in children if c.key[0] == "h"), None)
+            if entry is None and agent:
+                entry = self._open.get(("a", workflow_id, agent))
             if entry is None and not agent:
-                entry = next((self._open[k] for k in reversed(children) if k[0] == "a"), None)
+                entry = next((c for c in children if c.key[0] == "a"), None)
             if entry is None:
                 entry = self._open.get(("w", workflow_id))
             return entry.span.get_span_context() if entry is not None else None
 
-    # -- the open-span table ----------------------------------------------------------
+    # -- spans ------------------------------------------------------------------------
 
-    def _expire(self, now: float) -> None:
-        """End spans open for longer than the TTL (the table is in opening order)."""
-        cutoff = now - self._ttl
-        while self._open:
-            entry = next(iter(self._open.values()))
-            if entry.opened >= cutoff:
-                self._next_expiry = entry.opened + self._ttl
-                return
-            self._open.popitem(last=False)
-            self._unindex(entry)
-            self._end_unfinished(entry, entry.last_ts, "abandoned")
-        self._next_expiry = math.inf
-
-    def _unindex(self, entry: _Open) -> None:
-        wf = entry.workflow_id
-        if wf is not None and entry.key[0] != "w":
-            children = self._children.get(wf)
-            if children is not None:
-                children.pop(entry.key, None)
-                if not children:
-                    del self._children[wf]
-        if entry.agent is not None and self._latest_agent.get(entry.agent) == entry.key:
-            del self._latest_agent[entry.agent]
-
-    def _end_unfinished(self, entry: _Open, end_ts: float, reason: str) -> None:
-        if entry.span.is_recording():
-            entry.span.set_attribute(UNFINISHED, True)
-        entry.span.end(max(_ns(end_ts), entry.start_ns))
-        self._aggregator.count_dropped("tracer", reason)
-
-    def _open_span(self, key: Key, name: str, parent: trace.Span | None, attributes: dict,
-                   ts: float, workflow_id: str | None, agent: str | None = None) -> _Open:
-        previous = self._open.pop(key, None)
-        if previous is not None:  # opened again without being closed
-            self._unindex(previous)
-            self._end_unfinished(previous, ts, "abandoned")
-        while len(self._open) >= self._max_open:
-            _, oldest = self._open.popitem(last=False)
-            self._unindex(oldest)
-            self._end_unfinished(oldest, oldest.last_ts, "abandoned")
-        opened = self._clock()
-        if not self._open:
-            self._next_expiry = opened + self._ttl
-        entry = _Open(key, self._start(name, parent, attributes, ts), workflow_id, agent,
-                      opened, ts)
-        self._open[key] = entry
-        if workflow_id is not None and key[0] != "w":
-            self._children.setdefault(workflow_id, {})[key] = None
-        if key[0] == "a":
-            self._latest_agent[key[2]] = key
-        return entry
-
-    def _close(self, key: Key, ts: float) -> _Open | None:
-        entry = self._open.pop(key, None)
-        if entry is not None:
-            self._unindex(entry)
-        return entry
+    def _open_span(self, key: tuple, name: str, parent: trace.Span | None, attributes: dict,
+                   ts: float, workflow_id: str | None, agent: str | None = None) -> OpenSpan:
+        return self._open.add(key, self._start(name, parent, attributes, ts), workflow_id,
+                              agent, ts)
 
     def _start(self, name: str, parent: trace.Span | None, attributes: dict,
                ts: float) -> trace.Span:
@@ -275,7 +186,7 @@ class SignalTracer:
             return parent  # unsampled subtree: no span object, no attributes
         context = trace.set_span_in_context(parent, _EMPTY) if parent is not None else _EMPTY
         return self._tracer.start_span(name, context=context, kind=_INTERNAL,
-                                       attributes=attributes, start_time=_ns(ts))
+                                       attributes=attributes, start_time=ns(ts))
 
     def _leaf(self, name: str, parent: Parent, attributes: dict,
               start_ts: float, end_ts: float) -> None:
@@ -284,28 +195,26 @@ class SignalTracer:
         clocks disagree, and a child sticking out of its parent helps no one."""
         span = self._start(name, parent[0], attributes, max(start_ts, parent[1]))
         if span is not parent[0]:
-            span.end(_ns(end_ts))
+            span.end(ns(end_ts))
 
     # -- correlation ---------------------------------------------------------------
 
-    def _workflow(self, workflow_id: str | None) -> _Open | None:
+    def _workflow(self, workflow_id: str | None) -> OpenSpan | None:
         return self._open.get(("w", workflow_id)) if workflow_id is not None else None
 
-    def _agent(self, workflow_id: str | None, agent: str) -> _Open | None:
+    def _agent(self, workflow_id: str | None, agent: str) -> OpenSpan | None:
         entry = self._open.get(("a", workflow_id, agent))
         if entry is None and workflow_id is not None:
             entry = self._open.get(("a", None, agent))
         if entry is None and workflow_id is None:
-            key = self._latest_agent.get(agent)
-            entry = self._open.get(key) if key is not None else None
+            entry = self._open.latest_agent(agent)
         return entry
 
-    def _touch(self, entry: _Open | None, ts: float) -> Parent:
+    def _touch(self, entry: OpenSpan | None, ts: float) -> Parent:
         """An open span as a parent: the span and its start (epoch s) for clamping."""
         if entry is None:
             return _NO_PARENT
-        if ts > entry.last_ts:
-            entry.last_ts = ts
+        entry.touch(ts)
         return entry.span, entry.start_ts
 
     def _agent_scope(self, f: dict, ts: float) -> Parent:
@@ -330,16 +239,13 @@ class SignalTracer:
 
     def _finish_workflow(self, f: dict, ts: float, error_type: str | None) -> None:
         wf = f["workflow_id"]
-        for key in list(self._children.get(wf, ())):
-            child = self._open.pop(key)
-            self._unindex(child)
-            self._end_unfinished(child, ts, "abandoned")
-        entry = self._close(("w", wf), ts)
+        self._open.abandon_children(wf, ts)
+        entry = self._open.pop(("w", wf))
         if entry is None:  # the start was not seen: time the span from duration_s
             attributes = {OPERATION: "invoke_workflow", WORKFLOW_ID: wf, CONVERSATION_ID: wf}
             span = self._start("invoke_workflow", remote_parent(f), attributes,
                                ts - f["duration_s"])
-            start_ns = _ns(ts - f["duration_s"])
+            start_ns = ns(ts - f["duration_s"])
         else:
             span, start_ns = entry.span, entry.start_ns
         if span.is_recording():
@@ -347,7 +253,7 @@ class SignalTracer:
             if error_type:
                 span.set_attribute(ERROR_TYPE, error_type)
                 span.set_status(Status(StatusCode.ERROR, error_type))
-        span.end(max(_ns(ts), start_ns))
+        span.end(max(ns(ts), start_ns))
 
     def _workflow_completed(self, f: dict, ts: float) -> None:
         self._finish_workflow(f, ts, None)
@@ -374,8 +280,8 @@ class SignalTracer:
     def _agent_deactivated(self, f: dict, ts: float) -> None:
         entry = self._agent(f.get("workflow_id"), f["agent"])
         if entry is not None:
-            self._close(entry.key, ts)
-            entry.span.end(max(_ns(ts), entry.start_ns))
+            self._open.pop(entry.key)
+            entry.end(ts)
 
     def _instant_target(self, f: dict, ts: float) -> tuple[trace.Span, bool]:
         """The span an agent's instant event goes on, and whether it is a zero-length
@@ -395,23 +301,23 @@ class SignalTracer:
             error_type, exception = f["error_type"], f.get("exception")
             attributes = {ERROR_TYPE: error_type, AGENT_NAME: f["agent"]}
             if exception is not None and self._capture:
-                span.record_exception(exception, attributes=attributes, timestamp=_ns(ts))
+                span.record_exception(exception, attributes=attributes, timestamp=ns(ts))
             else:
                 attributes["exception.type"] = (_type_name(exception) if exception is not None
                                                 else error_type)
-                span.add_event("exception", attributes, _ns(ts))
+                span.add_event("exception", attributes, ns(ts))
             span.set_attribute(ERROR_TYPE, error_type)
             span.set_status(Status(StatusCode.ERROR, error_type))
         if owned:
-            span.end(_ns(ts))
+            span.end(ns(ts))
 
     def _safety_blocked(self, f: dict, ts: float) -> None:
         span, owned = self._instant_target(f, ts)
         if span.is_recording():
             span.add_event("yolo.safety_blocked", {SAFETY_RULE: f["rule"], AGENT_NAME: f["agent"]},
-                           _ns(ts))
+                           ns(ts))
         if owned:
-            span.end(_ns(ts))
+            span.end(ns(ts))
 
     def _context_updated(self, f: dict, ts: float) -> None:
         entry = self._agent(f.get("workflow_id"), f["agent"])
@@ -456,9 +362,9 @@ class SignalTracer:
                         self._handoff_parent(f, ts)[0], self._handoff_attributes(f), ts, wf)
 
     def _handoff_completed(self, f: dict, ts: float) -> None:
-        entry = self._close(("h", f.get("workflow_id"), f["from_agent"], f["to_agent"]), ts)
+        entry = self._open.pop(("h", f.get("workflow_id"), f["from_agent"], f["to_agent"]))
         if entry is not None:
-            entry.span.end(max(_ns(ts), entry.start_ns))
+            entry.end(ts)
             return
         self._leaf(f"handoff {f['from_agent']} -> {f['to_agent']}", self._handoff_parent(f, ts),
                    self._handoff_attributes(f), ts - f["duration_s"], ts)
