@@ -76,7 +76,11 @@ class Telemetry:
         self.aggregator.connect()
         if self.server is not None:
             self._add_routes(self.server)
-            self.server.start()
+            try:
+                self.server.start()
+            except BaseException:
+                self.stop()
+                raise
         for name, exporter in self.exporters.items():
             try:
                 exporter.start()
