@@ -162,6 +162,11 @@ class Aggregator:
             blinker.signal(name).disconnect(receiver)
         self._receivers.clear()
 
+    def renew_locks(self) -> None:
+        """Fresh locks for a forked child, where a parent thread may have held them."""
+        self._lock = threading.Lock()
+        self._process = ProcessSampler()
+
     def add_listener(self, listener: EventListener) -> None:
         """Also pass every accepted event to ``listener`` (the tracer, slow-op capture).
 
