@@ -13,7 +13,10 @@ Nothing runs per event. Every ``flush_interval_s`` the exporter reads
   ``@rate = sampled / true count`` so the server's count is the true count.
 
 Lines are packed into datagrams of at most ``max_packet_bytes``
-(:mod:`exporters.statsd_format`). A failed send never raises: it is counted in
+(:mod:`exporters.statsd_format`); over UDP they are paced to ``max_datagrams_per_s``
+in bursts of 16, since a burst of hundreds of datagrams overflows a daemon's
+receive buffer (measured against the Etsy daemon on loopback: 471 of 989
+datagrams received unpaced, all 989 at 10 000/s). A failed send never raises: it is counted in
 ``yolo.telemetry.exporter.errors`` and /health, counter deltas and gauges stay
 pending (last-sent values only move for datagrams that were delivered) and
 undelivered timer lines are carried, up to ``max_pending_lines``.
@@ -51,6 +54,8 @@ from .statsd_format import (
 from .statsd_transport import Transport, make_transport
 
 COMPONENT = "statsd"
+#: Datagrams sent back to back before pacing checks the rate.
+PACING_BURST = 16
 
 
 class StatsdConfig(ExporterConfig):
@@ -71,6 +76,9 @@ class StatsdConfig(ExporterConfig):
     timeout_s: float = Field(default=2.0, gt=0)
     #: TCP only: longest wait between reconnect attempts (doubling from 0.5 s).
     max_backoff_s: float = Field(default=60.0, gt=0)
+    #: UDP only: pace a flush's datagrams to at most this rate (0: no pacing). UDP
+    #: has no flow control; an unpaced burst overflows a daemon's receive buffer.
+    max_datagrams_per_s: float = Field(default=10_000.0, ge=0)
 
     @field_validator("prefix")
     @classmethod
@@ -244,7 +252,14 @@ class StatsdExporter(Exporter):
     def _send(self, packing: Packing, done: set[int], deadline: float) -> OSError | None:
         """Send datagrams in order until one fails; mark the groups that went out."""
         assert self._transport is not None
-        for datagram in packing.datagrams:
+        rate = self.config.max_datagrams_per_s if self.config.protocol == "udp" else 0.0
+        started = time.monotonic()
+        for number, datagram in enumerate(packing.datagrams):
+            if rate and number and not number % PACING_BURST:
+                now = time.monotonic()
+                wait = min(started + number / rate, deadline) - now
+                if wait > 0:
+                    time.sleep(wait)  # the exporter's own thread: no one else waits
             try:
                 self._transport.send(datagram.payload, deadline)
             except OSError as error:

@@ -398,3 +398,24 @@ def test_enabling_statsd_in_yaml_needs_no_code_change(tmp_path, sink) -> None:
     handoffs(2)
     tel.stop()
     assert f"{HANDOFF}:2|c" in sink.lines()
+
+
+def test_udp_datagrams_are_paced_to_the_configured_rate(make_exporter) -> None:
+    exporter = make_exporter(max_packet_bytes=64, max_datagrams_per_s=1000)
+    fake = exporter._transport = FakeTransport()
+    stamps: list[float] = []
+    record = fake.send
+    fake.send = lambda payload, deadline=None: (stamps.append(time.monotonic()),  # type: ignore[method-assign]
+                                                record(payload, deadline))
+    ReferenceOrchestrator(seed=1).run(workflows=3)
+    assert exporter.flush()
+    assert len(stamps) > 64
+    bursts = (len(stamps) - 1) // 16 * 16  # the last pause comes before datagram `bursts`
+    assert stamps[-1] - stamps[0] >= bursts / 1000 * 0.95
+
+    unpaced = make_exporter(max_packet_bytes=64, max_datagrams_per_s=0)
+    fast = unpaced._transport = FakeTransport()
+    ReferenceOrchestrator(seed=1).run(workflows=3)
+    started = time.monotonic()
+    assert unpaced.flush()
+    assert len(fast.payloads) > 64 and time.monotonic() - started < bursts / 1000
