@@ -10,7 +10,8 @@ Nothing runs per event. Every ``flush_interval_s`` the exporter reads
   ``send_all_gauges``).
 * **timers** from the aggregator's per-interval reservoirs (at most
   ``reservoir_size`` observations per series and interval), in milliseconds, with
-  ``@rate = sampled / true count`` so the server's count is the true count.
+  sample rates whose inverses add up to the true count on the server
+  (:func:`exporters.statsd_format.timer_rates`).
 
 Lines are packed into datagrams of at most ``max_packet_bytes``
 (:mod:`exporters.statsd_format`); over UDP they are paced to ``max_datagrams_per_s``
@@ -49,7 +50,7 @@ from .statsd_format import (
     is_finite,
     line_head,
     pack,
-    sample_rate,
+    timer_rates,
 )
 from .statsd_transport import Transport, make_transport
 
@@ -243,9 +244,9 @@ class StatsdExporter(Exporter):
         """Format this interval's reservoirs as timer lines, after the carried ones."""
         for taken in self.aggregator.take_timer_samples():
             state = self._state(taken.spec, taken.labels)
-            rate = sample_rate(len(taken.values), taken.count)
+            rates = timer_rates(len(taken.values), taken.count)
             scale = 1000.0 if taken.spec.unit == "s" else 1.0
-            for value in taken.values:
+            for value, rate in zip(taken.values, rates, strict=True):
                 self._pending_timers.append(
                     state.head.line(format_number(round(value * scale, 3)), TIMER, rate))
 

@@ -22,6 +22,7 @@ one datagram so that UDP cannot reorder them.
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -90,15 +91,42 @@ def format_number(value: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def sample_rate(sampled: int, true_count: int) -> str | None:
-    """The ``@rate`` that makes a server count ``sampled`` lines as ``true_count``.
+def integer_rate(weight: int) -> str | None:
+    """The rate text whose inverse a server reads as exactly ``weight`` lines.
 
-    Each line then counts ``1/rate`` on the server, so ``sampled / rate`` is the
-    true count. ``None`` when nothing was left out (rate 1 is not written).
+    ``1/(1/q)`` is below ``q`` in floating point for many ``q`` (93, 99, 105...),
+    and Telegraf truncates ``int(1/rate)``; the rate is nudged down to the nearest
+    float whose inverse is at least ``q``, so every server counts ``q``.
     """
-    if sampled <= 0 or true_count <= sampled:
+    if weight <= 1:
         return None
-    return format_number(sampled / true_count)
+    rate = 1.0 / weight
+    while 1.0 / rate < weight:
+        rate = math.nextafter(rate, 0.0)
+    return format_number(rate)
+
+
+def timer_rates(sampled: int, true_count: int,
+                rng: random.Random | None = None) -> list[str | None]:
+    """Per sampled value, the rate that makes the server's count the true count.
+
+    With ``q, r = divmod(true_count, sampled)``, ``r`` values (chosen at random, so
+    no part of the interval is favoured) carry rate ``1/(q+1)`` and the others
+    ``1/q``: the server counts ``r(q+1) + (sampled-r)q = true_count``. Integer
+    weights keep the count exact on servers that sum ``1/rate`` (Etsy, DogStatsD)
+    and on Telegraf, which adds each value ``int(1/rate)`` times; a single rate
+    ``sampled/true_count`` would lose up to a quarter of the count there.
+    """
+    if sampled <= 0:
+        return []
+    weight, heavier = divmod(max(true_count, sampled), sampled)
+    light = integer_rate(weight)
+    rates: list[str | None] = [light] * sampled
+    if heavier:
+        heavy = integer_rate(weight + 1)
+        for index in (rng or random).sample(range(sampled), heavier):
+            rates[index] = heavy
+    return rates
 
 
 def gauge_lines(head: LineHead, value: float, flavor: str) -> list[str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,10 +12,11 @@ from hypothesis import strategies as st
 from exporters.statsd_format import (
     format_number,
     gauge_lines,
+    integer_rate,
     line_head,
     pack,
-    sample_rate,
     sanitize_name,
+    timer_rates,
 )
 from telemetry import catalogue as cat
 
@@ -76,14 +80,31 @@ def test_numbers_are_plain_decimals_without_exponent(value: float, text: str) ->
     assert format_number(value) == text
 
 
-def test_sample_rate_makes_the_server_count_the_true_count() -> None:
-    assert sample_rate(10, 10) is None
-    assert sample_rate(3, 2) is None  # never a rate above 1
-    rate = sample_rate(256, 1000)
-    assert rate == "0.256"
-    tiny = sample_rate(4, 3_000_000)
+def test_integer_rates_read_back_as_exactly_the_weight() -> None:
+    assert integer_rate(1) is None
+    assert integer_rate(4) == "0.25"
+    assert int(1 / (1 / 93)) == 92  # why the rate is nudged
+    assert int(1 / float(integer_rate(93))) == 93
+    tiny = integer_rate(3_000_000)
     assert tiny is not None and "e" not in tiny
-    assert 4 / float(tiny) == pytest.approx(3_000_000, rel=1e-12)
+
+
+def test_timer_rates_without_sampling_write_no_rate() -> None:
+    assert timer_rates(5, 5) == [None] * 5
+    assert timer_rates(0, 0) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(sampled=st.integers(min_value=1, max_value=300),
+       extra=st.integers(min_value=0, max_value=10_000_000))
+def test_timer_rates_make_every_server_count_the_true_count(sampled: int, extra: int) -> None:
+    true_count = sampled + extra
+    rates = timer_rates(sampled, true_count, random.Random(1))
+    assert len(rates) == sampled
+    weights = [1.0 if rate is None else 1 / float(rate) for rate in rates]
+    assert sum(weights) == pytest.approx(true_count, rel=1e-12)  # Etsy, DogStatsD: sum 1/rate
+    assert sum(int(w) for w in weights) == true_count  # Telegraf: int(1/rate) copies each
+    assert all(rate is None or re.fullmatch(r"0\.\d+", rate) for rate in rates)
 
 
 def test_negative_gauges_reset_first_where_a_sign_means_a_change() -> None:
