@@ -119,8 +119,7 @@ class StatsdExporter(Exporter):
     def start(self) -> None:
         cfg = self.config
         self.aggregator.enable_timer_reservoirs(cfg.reservoir_size)
-        self._transport = make_transport(cfg.protocol, cfg.host, cfg.port, cfg.timeout_s,
-                                         cfg.max_backoff_s)
+        self._transport = self._new_transport()
         self._worker = PeriodicWorker("telemetry-statsd", cfg.flush_interval_s,
                                       lambda: self.flush(cfg.flush_interval_s))
         self._worker.start()
@@ -136,6 +135,8 @@ class StatsdExporter(Exporter):
         if self._lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
             try:
                 self._flush(deadline, final=True)
+            except Exception as error:  # stopping must finish whatever happens
+                self.status.failed(error, self.aggregator)
             finally:
                 self._lock.release()
         if self._transport is not None:
@@ -168,11 +169,13 @@ class StatsdExporter(Exporter):
 
     # -- one flush ------------------------------------------------------------
 
+    def _new_transport(self) -> Transport:
+        cfg = self.config
+        return make_transport(cfg.protocol, cfg.host, cfg.port, cfg.timeout_s, cfg.max_backoff_s)
+
     def _flush(self, deadline: float, final: bool) -> bool:
-        if self._transport is None:
-            self._transport = make_transport(
-                self.config.protocol, self.config.host, self.config.port,
-                self.config.timeout_s, self.config.max_backoff_s)
+        if self._transport is None:  # flushed without start()
+            self._transport = self._new_transport()
         late = self._transport.pending_error()
         if late is not None:
             self.status.failed(late, self.aggregator)

@@ -13,7 +13,7 @@ from telemetry import load_config
 from telemetry.aggregator import Aggregator
 
 from .conftest import send
-from .test_statsd_exporter import UdpSink
+from .statsd_fakes import UdpSink
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "statsd.md").read_text()
 
