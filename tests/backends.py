@@ -166,6 +166,39 @@ def _port_accepts(port: int) -> bool:
         return False
 
 
+def _owns_port(pid: int | None, port: int, proto: str) -> bool:
+    """True if process ``pid`` holds the IPv4 ``proto`` ("tcp"/"udp") socket on ``port``.
+
+    Answering on a port is not proof that *our* server bound it: if another program took
+    the port first, our server dies while the other one answers. Linux's /proc tells whose
+    socket it is; where /proc is missing this returns True and readiness relies on the
+    protocol check alone.
+    """
+    if pid is None:
+        return False
+    table = Path(f"/proc/net/{proto}")
+    fd_dir = Path(f"/proc/{pid}/fd")
+    if not table.exists():
+        return True
+    inodes: set[str] = set()
+    try:
+        for fd in fd_dir.iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    except OSError:
+        return False
+    suffix = f":{port:04X}"
+    for row in table.read_text().splitlines()[1:]:
+        fields = row.split()
+        if len(fields) > 9 and fields[1].endswith(suffix) and fields[9] in inodes:
+            return True
+    return False
+
+
 # A loopback-only opener: a proxy configured in the environment must never see test traffic.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -329,7 +362,7 @@ def _start_with_retries(
             return proc
         proc.stop()
         last_log = proc.log_tail()
-        if "in use" not in last_log.lower():
+        if not any(marker in last_log.lower() for marker in ("in use", "eaddrinuse")):
             break
     raise BackendTimeout(f"{name} failed to start:\n{last_log}")
 
@@ -551,6 +584,8 @@ def prometheus_server(
         return _Process("prometheus", argv, log_path)
 
     def ready(proc: _Process) -> bool:
+        if not _owns_port(proc.pid, ports[-1], "tcp"):
+            return False
         status, _ = _http_get(f"http://{LOOPBACK}:{ports[-1]}/-/ready", timeout=2.0)
         return status == 200
 
@@ -1181,7 +1216,10 @@ class RotelReceiver:
         return _Process("rotel", argv, self.log_path, env=env, cwd=self.workdir)
 
     def _ready(self, proc: _Process) -> bool:
-        return _port_accepts(self.grpc_port) and _port_accepts(self.http_port)
+        return all(
+            _owns_port(proc.pid, port, "tcp") and _port_accepts(port)
+            for port in (self.grpc_port, self.http_port)
+        )
 
     def start(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Start on fresh free ports (first start) or on the same ports (restarts)."""
@@ -1580,7 +1618,13 @@ class StatsdDaemon:
         return _Process("statsd", argv, self.log_path, env=env, cwd=self.workdir)
 
     def _healthy(self, proc: _Process) -> bool:
-        return self.admin("health").strip() == "health: up"
+        # The UDP bind fails asynchronously, after the admin port already answers, so
+        # check that the daemon really holds its UDP port.
+        return (
+            _owns_port(proc.pid, self.admin_port, "tcp")
+            and self.admin("health").strip() == "health: up"
+            and _owns_port(proc.pid, self.port, "udp")
+        )
 
     def start(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Start the daemon: on fresh ports the first time, on the same ports afterwards.
@@ -1778,7 +1822,13 @@ class StatsdDaemon:
         return [json.loads(line) for line in lines if line]
 
     def last_flush(self) -> dict[str, Any]:
-        """The most recent flush: counters, gauges, timers, timer_counters, timer_data, sets."""
+        """The final flush of the stopped daemon: counters, gauges, timers, timer_counters,
+        timer_data, counter_rates and sets, exactly as StatsD handed them to its backends.
+
+        Raises while the daemon runs, since any earlier flush would be stale.
+        """
+        if self.running:
+            raise RuntimeError("statsd is running: call stop() first (it flushes on SIGTERM)")
         flushes = self.flushes()
         if not flushes:
             raise RuntimeError(
@@ -1792,8 +1842,6 @@ class StatsdDaemon:
         The admin interface has no command for them, so they are only known once the
         daemon flushes, which it does on SIGTERM: call :meth:`stop` first.
         """
-        if self.running and not self.flushes():
-            raise RuntimeError("timer counts are known only after stop() (the final flush)")
         return dict(self.last_flush()["timer_counters"])
 
     def sets(self) -> dict[str, list[str]]:
