@@ -7,9 +7,13 @@ from its final flush, which it does on SIGTERM (``stop()``).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +24,8 @@ from telemetry.aggregator import HistogramValue
 from telemetry.catalogue import Kind
 from telemetry.simulator import ReferenceOrchestrator
 
-from .backends import free_port, statsd_daemon
+from .backends import StatsdDaemon, free_port, require_backend, statsd_daemon
+from .backends.statsd import _statsd_dir
 
 pytestmark = pytest.mark.backend
 
@@ -143,11 +148,43 @@ def test_daemon_down_then_up_errors_counted_health_recovers_deltas_delivered(
     assert on_daemon[etsy_name(cat.WORKFLOWS_STARTED, ())] == 15
 
 
+class TcpStatsdDaemon(StatsdDaemon):
+    """The shared daemon, also taking metrics over TCP on ``tcp_port``.
+
+    ``tests/backends`` configures the daemon for UDP only (and checks that it holds its
+    UDP port), so this adds the daemon's TCP server next to the UDP one.
+    """
+
+    def __init__(self, *args: Any, tcp_port: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tcp_port = tcp_port
+
+    def _write_config(self) -> None:
+        self.extra_config["servers"] = [
+            {"server": "./servers/udp", "address": "127.0.0.1", "port": self.port},
+            {"server": "./servers/tcp", "address": "127.0.0.1", "port": self.tcp_port},
+        ]
+        super()._write_config()
+
+
+@contextlib.contextmanager
+def tcp_statsd_daemon(tmp_path: Path) -> Iterator[TcpStatsdDaemon]:
+    statsd_dir, why = _statsd_dir()
+    node = shutil.which("node") or shutil.which("nodejs")
+    require_backend("statsd", statsd_dir is not None and node is not None, why or "no node")
+    assert statsd_dir is not None and node is not None
+    daemon = TcpStatsdDaemon(node, statsd_dir, tmp_path, percent_threshold=(90,),
+                             extra_config=None, tcp_port=free_port("tcp"))
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
 def test_tcp_to_the_daemon_delivers_and_reconnects(tmp_path: Path, start_telemetry) -> None:
-    port = free_port("tcp")
-    tcp = {"servers": [{"server": "./servers/tcp", "address": "127.0.0.1", "port": port}]}
-    with statsd_daemon(tmp_path, extra_config=tcp) as daemon:
-        tel = start_telemetry(statsd_section(port, protocol="tcp"))
+    with tcp_statsd_daemon(tmp_path) as daemon:
+        tel = start_telemetry(statsd_section(daemon.tcp_port, protocol="tcp"))
         exporter = tel.exporters["statsd"]
         ReferenceOrchestrator(seed=11).run(workflows=5)
         assert exporter.flush()
@@ -157,6 +194,6 @@ def test_tcp_to_the_daemon_delivers_and_reconnects(tmp_path: Path, start_telemet
         ReferenceOrchestrator(seed=12).run(workflows=5)
         assert not exporter.flush()
         assert exporter.health()["status"] == "failing"
-        daemon.start()  # same port, empty tables
+        daemon.start()  # same ports, empty tables
         tel.stop()  # the final flush reconnects regardless of the backoff
         assert daemon.wait_for(lambda d: d.counters().get(started)) == 5  # the undelivered five
