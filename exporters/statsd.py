@@ -17,10 +17,12 @@ Lines are packed into datagrams of at most ``max_packet_bytes``
 (:mod:`exporters.statsd_format`); over UDP they are paced to ``max_datagrams_per_s``
 in bursts of 16, since a burst of hundreds of datagrams overflows a daemon's
 receive buffer (measured against the Etsy daemon on loopback: 471 of 989
-datagrams received unpaced, all 989 at 10 000/s). A failed send never raises: it is counted in
-``yolo.telemetry.exporter.errors`` and /health, counter deltas and gauges stay
-pending (last-sent values only move for datagrams that were delivered) and
-undelivered timer lines are carried, up to ``max_pending_lines``.
+datagrams received unpaced, all 989 at 10 000/s).
+
+A failed send never raises: it is counted in ``yolo.telemetry.exporter.errors``
+and /health, counter deltas and gauges stay pending (last-sent values only move
+for datagrams that were delivered) and undelivered timer lines are carried, up
+to ``max_pending_lines``.
 
 The ``statsd`` PyPI client is not used: its UDP client swallows every socket error
 (failures could not be counted, nor deltas kept), it sends with an unconnected
