@@ -9,7 +9,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exporters import Exporter, discover
 
@@ -20,7 +20,18 @@ from .health import HealthCheck, health_document, http_status
 from .metrics import AgentMetrics, SystemMetrics
 from .server import Request, Response, TelemetryServer
 
+if TYPE_CHECKING:
+    from .profiling import Profiling
+
 log = logging.getLogger("telemetry")
+
+#: The most recently started Telemetry while it runs: what ``telemetry.profiled`` records to.
+_current: Telemetry | None = None
+
+
+def current() -> Telemetry | None:
+    """The running Telemetry that module-level helpers (``profiled``) report to, if any."""
+    return _current
 
 
 def package_version() -> str:
@@ -52,6 +63,7 @@ class Telemetry:
         self.server: TelemetryServer | None = (
             TelemetryServer(config.server) if config.server.enabled else None)
         self.health_checks: dict[str, HealthCheck] = {}
+        self.profiling: Profiling | None = None
         self.state = "created"
         self._stop_lock = threading.Lock()
 
@@ -76,6 +88,10 @@ class Telemetry:
         self.aggregator.connect()
         if self.server is not None:
             self._add_routes(self.server)
+        from .profiling import install as install_profiling  # it imports this module
+
+        self.profiling = install_profiling(self)
+        if self.server is not None:
             self.server.start()
         for name, exporter in self.exporters.items():
             try:
@@ -92,6 +108,8 @@ class Telemetry:
                 exporter.status.failed(error, self.aggregator)
                 log.warning("exporter %s failed to start: %s; it will retry", name, error)
         self.state = "running"
+        global _current
+        _current = self
         atexit.register(self.stop)
         log.info("telemetry running%s", f" on {self.server.url}" if self.server else "")
         return self
@@ -102,7 +120,12 @@ class Telemetry:
             if self.state in ("stopping", "stopped"):
                 return
             self.state = "stopping"
+        global _current
+        if _current is self:
+            _current = None
         self.aggregator.disconnect()
+        if self.profiling is not None:
+            self.profiling.stop()
         per_exporter = timeout_s / max(len(self.exporters), 1)
         for name, exporter in self.exporters.items():
             try:
