@@ -101,8 +101,9 @@ class DebugConfig(_Section):
     enabled: bool = False
     #: The longest ``/debug/profile?seconds=N`` accepted.
     profile_max_seconds: float = Field(default=60.0, gt=0, le=3600.0)
-    #: Sampling period of ``/debug/profile`` (0.005: 200 samples a second).
-    profile_interval_s: float = Field(default=0.005, ge=0.001, le=1.0)
+    #: Sampling period of ``/debug/profile`` (0.01: 100 samples a second, like py-spy
+    #: and pprof; shorter periods are capped by the GIL's 5 ms switch interval anyway).
+    profile_interval_s: float = Field(default=0.01, ge=0.001, le=1.0)
     slow: SlowCaptureConfig = SlowCaptureConfig()
 
 

@@ -34,13 +34,14 @@ class FetchError(RuntimeError):
     """The profile could not be fetched; the message says why, for a terminal."""
 
 
-def profile_url(base: str, seconds: float, format_name: str) -> str:
+def profile_url(base: str, seconds: float, format_name: str, threads: str = "all") -> str:
     """``base`` (a server URL, or the endpoint itself) with path and query filled in."""
     parts = urllib.parse.urlsplit(base if "://" in base else f"http://{base}")
     path = parts.path.rstrip("/")
     if not path.endswith("/debug/profile"):
         path += "/debug/profile"
-    query = urllib.parse.urlencode({"seconds": f"{seconds:g}", "format": format_name})
+    query = urllib.parse.urlencode({"seconds": f"{seconds:g}", "format": format_name,
+                                    "threads": threads})
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
@@ -77,7 +78,7 @@ def _explain(status: int, detail: str) -> str:
 
 
 def run_profile(args: argparse.Namespace) -> int:
-    url = profile_url(args.url, args.seconds, args.format)
+    url = profile_url(args.url, args.seconds, args.format, args.threads)
     user = args.user
     if user and ":" not in user:
         user = f"{user}:{os.environ.get('YOLO_TELEMETRY_PASSWORD', '')}"
@@ -110,6 +111,8 @@ def add_profile_command(commands: argparse._SubParsersAction) -> None:
                         help="how long to sample (default 10; at most debug.profile_max_seconds)")
     parser.add_argument("--format", "-f", choices=sorted(FORMATS), default="speedscope",
                         help="speedscope (default), collapsed, html or text")
+    parser.add_argument("--threads", choices=("all", "orchestrator"), default="all",
+                        help="every thread (default) or only those that send signals")
     parser.add_argument("--output", "-o", default=None,
                         help="file to write (default profile-<time>.<ext>; - for stdout)")
     parser.add_argument("--token", default=os.environ.get("YOLO_TELEMETRY_TOKEN"),

@@ -1,9 +1,11 @@
 """The /debug endpoints and the :class:`Profiling` object behind them.
 
-``GET /debug/profile?seconds=N&format=speedscope|collapsed|html|text``
-    Samples every thread of the process for N seconds (at most
+``GET /debug/profile?seconds=N&format=speedscope|collapsed|html|text&threads=all|orchestrator``
+    Samples every thread of the process (or, with ``threads=orchestrator``, only
+    the threads that send signals) for N seconds (at most
     ``debug.profile_max_seconds``) and answers the profile. One at a time: a second
-    request while one runs gets 409; a bad ``seconds`` or ``format`` gets 400.
+    request while one runs gets 409; a bad ``seconds``, ``format`` or ``threads``
+    gets 400.
 ``GET /debug/slow``
     The kept slow-operation captures, newest first (JSON).
 ``GET /debug/slow/<id>?format=...``
@@ -67,14 +69,18 @@ class Profiling:
         if self.slow is not None:
             self.slow.stop()
 
-    def profile(self, seconds: float, interval_s: float | None = None) -> Profile:
-        """Sample every thread for ``seconds``; raises :class:`ProfileBusy` if one runs."""
+    def profile(self, seconds: float, interval_s: float | None = None,
+                orchestrator_only: bool = False) -> Profile:
+        """Sample every thread (or only those that send signals) for ``seconds``.
+
+        Raises :class:`ProfileBusy` if a profile is already running.
+        """
         if not self._busy.acquire(blocking=False):
             raise ProfileBusy("a profile is already running")
         try:
             return sample_process(
                 seconds, interval_s or self.config.profile_interval_s, stop=self._stopping,
-                first=self.threads.recent,
+                first=self.threads.idents, only_first=orchestrator_only,
                 title=f"yolo-telemetry profile, {seconds:g}s from "
                       f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
         finally:
@@ -96,13 +102,16 @@ class Profiling:
         if not (0 < seconds <= maximum):
             return Response.text(f"seconds must be a number > 0 and <= {maximum:g} "
                                  f"(debug.profile_max_seconds); got {raw!r}\n", 400)
+        threads = request.arg("threads", "all")
+        if threads not in ("all", "orchestrator"):
+            return Response.text(f"threads must be all or orchestrator; got {threads!r}\n", 400)
         chosen = _format(request)
         if isinstance(chosen, Response):
             return chosen
         if request.method == "HEAD":
             return Response(200, b"", chosen.content_type)
         try:
-            profile = self.profile(seconds)
+            profile = self.profile(seconds, orchestrator_only=threads == "orchestrator")
         except ProfileBusy:
             return Response.text("another profile is running; retry when it ends\n", 409)
         return _rendered(profile, chosen, "profile")
@@ -156,4 +165,5 @@ def _rendered(profile: Profile, chosen: render.Format, stem: str) -> Response:
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{stem}-{stamp}.{chosen.extension}"')
     response.headers["X-Profile-Samples"] = str(profile.sample_count)
+    response.headers["X-Profile-Sampler-CPU-Seconds"] = f"{profile.sampler_cpu_s:.6f}"
     return response

@@ -91,7 +91,7 @@ class RollingSampler:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        #: Busy time of the sampler itself (perf_counter seconds), for the cost figures.
+        #: CPU time of the sampler thread, for the cost figures.
         self.busy_s = 0.0
         self.rounds = 0
 
@@ -114,13 +114,13 @@ class RollingSampler:
                 log.exception("the slow-operation sampler failed; it carries on")
 
     def sample_once(self) -> None:
-        started = time.perf_counter()
+        started = time.thread_time()
         now = time.time()
-        watched = self.threads.recent(self.window_s)
+        watched = self.threads.idents()
         stacks = current_stacks(only=watched)
         with self._lock:
             for ident in [i for i in self._buffers if i not in stacks]:
-                del self._buffers[ident]  # thread ended or went quiet for a whole window
+                del self._buffers[ident]  # the thread ended
             for ident, stack in stacks.items():
                 buffer = self._buffers.get(ident)
                 if buffer is None:
@@ -131,7 +131,7 @@ class RollingSampler:
                 buffer.append((now, min(weight, 2 * self.interval_s), stack))
         self.threads.forget(i for i in watched if i not in stacks)
         self.rounds += 1
-        self.busy_s += time.perf_counter() - started
+        self.busy_s += time.thread_time() - started
 
     def window(self, ident: int, start: float, end: float) -> ThreadProfile:
         """The samples of thread ``ident`` taken between ``start`` and ``end`` (epoch)."""

@@ -77,6 +77,8 @@ class Profile:
     threads: list[ThreadProfile]
     #: CPU seconds the whole process used meanwhile (0 when unknown).
     cpu_s: float = 0.0
+    #: CPU seconds the sampling itself used: what the profile cost.
+    sampler_cpu_s: float = 0.0
 
     @property
     def sample_count(self) -> int:
@@ -104,12 +106,14 @@ def sample_process(
     stop: threading.Event,
     exclude: Iterable[int] = (),
     first: Callable[[], Iterable[int]] = tuple,
+    only_first: bool = False,
     title: str = "yolo-telemetry profile",
 ) -> Profile:
     """Sample every thread but ``exclude`` (and the caller) for ``duration_s`` seconds.
 
     Runs in the calling thread; ``stop`` ends it early. Threads named by ``first()``
-    (those that send signals: the orchestrator) come first in the result.
+    (those that send signals: the orchestrator) come first in the result; with
+    ``only_first`` they are the only ones sampled.
     """
     me = threading.get_ident()
     skip = {me, *exclude}
@@ -117,6 +121,7 @@ def sample_process(
     names = thread_names()
     started_at = time.time()
     cpu_started = time.process_time()
+    own_cpu_started = time.thread_time()
     started = last = time.perf_counter()
     deadline = started + duration_s
     due = started
@@ -127,7 +132,8 @@ def sample_process(
             break
         now = time.perf_counter()
         weight, last = now - last, now
-        for ident, stack in current_stacks(skip).items():
+        only = first() if only_first else None
+        for ident, stack in current_stacks(skip, only).items():
             profile = by_thread.get(ident)
             if profile is None:
                 if ident not in names:
@@ -142,35 +148,30 @@ def sample_process(
     threads = sorted(by_thread.values(),
                      key=lambda t: (order.get(t.ident, len(order)), t.name, t.ident))
     return Profile(title, started_at, time.perf_counter() - started, interval_s, threads,
-                   cpu_s=time.process_time() - cpu_started)
+                   cpu_s=time.process_time() - cpu_started,
+                   sampler_cpu_s=time.thread_time() - own_cpu_started)
 
 
 class SignalThreads:
-    """Threads that sent signals lately: the orchestrator's threads, as telemetry sees them.
+    """Threads that have sent signals: the orchestrator's threads, as telemetry sees them.
 
     :meth:`note` runs on every event (an aggregator listener), so it is a thread-id
-    read, a clock read and a dict store; at most ``max_threads`` are tracked.
+    read and a dict membership test; at most ``max_threads`` are tracked, in the
+    order they were first seen. Threads that ended are dropped by :meth:`forget`.
     """
 
     def __init__(self, max_threads: int = 64) -> None:
         self.max_threads = max_threads
-        self._seen: dict[int, float] = {}
+        self._seen: dict[int, None] = {}
 
     def note(self) -> None:
         ident = threading.get_ident()
-        seen = self._seen
-        if ident in seen or len(seen) < self.max_threads:
-            seen[ident] = time.monotonic()
+        if ident not in self._seen and len(self._seen) < self.max_threads:
+            self._seen[ident] = None
 
-    def recent(self, within_s: float | None = None) -> list[int]:
-        """Thread ids seen within ``within_s`` seconds (all if None), latest first."""
-        seen = self._seen.copy()
-        if within_s is not None:
-            oldest = time.monotonic() - within_s
-            for ident in [i for i, at in seen.items() if at < oldest]:
-                self._seen.pop(ident, None)
-                del seen[ident]
-        return sorted(seen, key=seen.__getitem__, reverse=True)
+    def idents(self) -> list[int]:
+        """Thread ids that sent signals, first seen first."""
+        return list(self._seen.copy())
 
     def forget(self, idents: Iterable[int]) -> None:
         for ident in idents:

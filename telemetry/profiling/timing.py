@@ -38,11 +38,13 @@ log = logging.getLogger("telemetry.profiling")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Start times of the ``with profiled(...)`` blocks open in this thread or task, as
-#: (id of the profiled object, perf_counter). A context variable, so one profiled
-#: object can be entered from several threads or asyncio tasks at once.
-_open_blocks: contextvars.ContextVar[tuple[tuple[int, float], ...]] = contextvars.ContextVar(
-    "yolo_telemetry_profiled", default=())
+#: The ``with profiled(...)`` blocks open in this thread or asyncio task, innermost
+#: first, as a linked list of (id of the profiled object, perf_counter at entry,
+#: rest). A context variable, so one profiled object can be entered from several
+#: threads or tasks at once; a linked list, so entering and leaving copy nothing.
+_Open = tuple[int, float, "_Open | None"]
+_open_blocks: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(
+    "yolo_telemetry_profiled", default=None)
 
 _failure_logged = False
 
@@ -86,18 +88,30 @@ class profiled:
     # -- blocks -------------------------------------------------------------------
 
     def __enter__(self) -> profiled:
-        _open_blocks.set((*_open_blocks.get(), (id(self), time.perf_counter())))
+        _open_blocks.set((id(self), time.perf_counter(), _open_blocks.get()))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         ended = time.perf_counter()
-        blocks = _open_blocks.get()
+        top = _open_blocks.get()
         me = id(self)
-        for index in range(len(blocks) - 1, -1, -1):
-            if blocks[index][0] == me:
-                _open_blocks.set(blocks[:index] + blocks[index + 1:])
-                record_operation(self.name, ended - blocks[index][1])
-                return
+        if top is not None and top[0] == me:  # the usual case: properly nested
+            _open_blocks.set(top[2])
+            record_operation(self.name, ended - top[1])
+            return
+        # Left out of order (a generator suspended inside a block): unlink our entry.
+        skipped = []
+        node = top
+        while node is not None and node[0] != me:
+            skipped.append(node)
+            node = node[2]
+        if node is None:
+            return  # never entered in this context: nothing to record
+        rest = node[2]
+        for entry in reversed(skipped):
+            rest = (entry[0], entry[1], rest)
+        _open_blocks.set(rest)
+        record_operation(self.name, ended - node[1])
 
     async def __aenter__(self) -> profiled:
         return self.__enter__()
