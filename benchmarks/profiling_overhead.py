@@ -166,6 +166,7 @@ def bench_sampler(seconds: float, runs: int) -> dict[str, float]:
             "slow_sampler_round_us": per_round_us,
             "slow_sampler_cpu_share": per_round_us * 1e-6 / sampler.interval_s,
             "profile_samples_per_s": rounds_per_s,
+            "profile_threads": statistics.median(len(p.threads) for p in profiles),
             "profile_sampler_cpu_share": statistics.median(
                 p.sampler_cpu_s / p.duration_s for p in profiles),
             "ops_per_s_without_profile": wall[0],

@@ -99,6 +99,29 @@ def test_a_slow_handoff_is_captured_listed_and_fetchable(start_telemetry):
     assert get_json(f"{tel.url}{capture['path']}?format=json")["id"] == capture["id"]
 
 
+def test_a_waiting_operation_names_the_code_that_waits(start_telemetry):
+    tel = start_telemetry(slow_config())
+    wait_for_sampler(tel)
+
+    def wait_for_tool_response() -> None:
+        threading.Event().wait(0.3)  # like a blocking LLM or tool call
+
+    def decide() -> None:
+        send("agent_activated", agent="architect")
+        started = time.perf_counter()
+        wait_for_tool_response()
+        send("decision_made", agent="architect", decision_type="tech_stack",
+             duration_s=time.perf_counter() - started)
+
+    run_in_thread(decide)
+
+    (capture,) = tel.profiling.slow.captures()
+    hot = capture.summary()["hot_functions"]
+    assert hot[0]["function"] == "test_a_waiting_operation_names_the_code_that_waits.<locals>." \
+                                 "wait_for_tool_response"
+    assert hot[0]["share"] > 0.9
+
+
 def test_operations_below_the_threshold_are_not_captured(start_telemetry):
     tel = start_telemetry(slow_config())
     wait_for_sampler(tel)

@@ -35,7 +35,7 @@ def overhead_check(aggregator: Any) -> Callable[[], dict[str, Any]]:
             "status": "ok",
             "handler_seconds": round(handler_s, 6),
             "events": int(events),
-            "per_event_us": round(handler_s / events * 1e6, 3) if events else None,
+            "per_event_us": round(handler_s / events * 1e6, 3) if handler_s else None,
             "process_cpu_seconds": round(cpu_s, 3),
             "share_of_cpu": round(handler_s / cpu_s, 6),
             "share_of_wall": round(handler_s / wall_s, 6),

@@ -13,6 +13,7 @@ to render HTML and text (see :mod:`telemetry.profiling.render`).
 from __future__ import annotations
 
 import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -44,6 +45,15 @@ def current_stacks(skip: set[int] | frozenset[int] = frozenset(),
         return {ident: stack_of(frame) for ident, frame in frames.items() if ident not in skip}
     return {ident: stack_of(frames[ident]) for ident in only
             if ident in frames and ident not in skip}
+
+
+_STDLIB = tuple({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]})
+
+
+def _is_stdlib(code: CodeType) -> bool:
+    name = code.co_filename
+    return name.startswith("<frozen") or (
+        name.startswith(_STDLIB) and "site-packages" not in name)
 
 
 def thread_names() -> dict[int, str]:
@@ -85,13 +95,18 @@ class Profile:
         return sum(len(thread.stacks) for thread in self.threads)
 
     def hot_functions(self, limit: int = 5) -> list[dict[str, object]]:
-        """Functions most often on top of a stack (self time), for quick summaries."""
+        """The innermost non-standard-library function of each sample, ranked by time.
+
+        Skipping the standard library makes a thread parked in ``Condition.wait``
+        show the code that waits, which is the useful part of a quick summary.
+        """
         totals: dict[CodeType, float] = {}
         overall = 0.0
         for thread in self.threads:
             for stack, weight in zip(thread.stacks, thread.weights, strict=True):
                 if stack:
-                    totals[stack[-1]] = totals.get(stack[-1], 0.0) + weight
+                    code = next((c for c in reversed(stack) if not _is_stdlib(c)), stack[-1])
+                    totals[code] = totals.get(code, 0.0) + weight
                 overall += weight
         ranked = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:limit]
         return [{"function": code.co_qualname, "file": code.co_filename,
