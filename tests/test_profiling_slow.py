@@ -215,5 +215,7 @@ def test_stopping_telemetry_stops_the_sampler(start_telemetry):
     tel = start_telemetry(slow_config())
     sampler_thread = tel.profiling.slow.sampler._thread
     assert sampler_thread is not None and sampler_thread.is_alive()
+    assert tel.profiling._listener in tel.aggregator._listeners
     tel.stop()
     assert not sampler_thread.is_alive()
+    assert tel.profiling._listener not in tel.aggregator._listeners

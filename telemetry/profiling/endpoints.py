@@ -50,22 +50,25 @@ class Profiling:
             else None)
         self._busy = threading.Lock()
         self._stopping = threading.Event()
-        aggregator.add_listener(self._on_event)
+        self._listener = self._on_event if self.slow is not None else self._note_thread
+        aggregator.add_listener(self._listener)
         if server is not None:
             server.route("/debug/profile", self._profile_route)
             server.route("/debug/slow", self._slow_route, prefix=True)
         if self.slow is not None:
             self.slow.start()
 
+    def _note_thread(self, signal_name: str, fields: dict[str, Any], timestamp: float) -> None:
+        self.threads.note()
+
     def _on_event(self, signal_name: str, fields: dict[str, Any], timestamp: float) -> None:
         self.threads.note()
-        if self.slow is not None:
-            self.slow.on_event(signal_name, fields, timestamp)
+        self.slow.on_event(signal_name, fields, timestamp)  # type: ignore[union-attr]
 
     def stop(self) -> None:
         """End a running profile early and stop the slow-operation sampler."""
         self._stopping.set()
-        self.aggregator.remove_listener(self._on_event)
+        self.aggregator.remove_listener(self._listener)
         if self.slow is not None:
             self.slow.stop()
 
