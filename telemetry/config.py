@@ -344,6 +344,9 @@ def _check_consistency(config: TelemetryConfig) -> None:
         raise ConfigError(
             f"{config.source}: debug.enabled: debug endpoints on a non-loopback address "
             f"({server.host}) need server.auth; set server.auth or bind 127.0.0.1")
+    if config.debug.slow.enabled and not config.debug.enabled:
+        raise ConfigError(f"{config.source}: debug.slow.enabled: slow-operation capture "
+                          f"needs debug.enabled: true as well")
 
 
 def load(source: str | os.PathLike | Mapping | TelemetryConfig | None = None,

@@ -133,6 +133,17 @@ def test_html_and_text_profiles(demo):
     assert "ReferenceOrchestrator.run_workflow" in body.decode()
 
 
+def test_html_without_pyinstrument_is_501(start_telemetry, monkeypatch):
+    from telemetry.profiling import render
+
+    tel = start_telemetry(debug={"enabled": True})
+    monkeypatch.setattr(render, "pyinstrument_available", lambda: False)
+    status, body, _ = request(f"{tel.url}/debug/profile?seconds=5&format=html")
+    assert status == 501
+    assert b"yolo-telemetry[profiling]" in body
+    assert request(f"{tel.url}/debug/profile?seconds=0.1&format=collapsed")[0] == 200
+
+
 @pytest.mark.parametrize("query", ["seconds=0", "seconds=-1", "seconds=abc", "seconds=5.5",
                                    "seconds=nan", "seconds=inf", "seconds=1&format=pprof",
                                    "seconds=1&threads=some"])

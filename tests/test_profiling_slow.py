@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
+from telemetry import ConfigError, load_config, profiled
 from telemetry import catalogue as cat
-from telemetry import profiled
 from tests.conftest import send
 
 
@@ -202,6 +202,13 @@ def test_slow_listing_when_capture_is_off_and_unknown_ids(start_telemetry):
     tel = start_telemetry(slow_config())
     assert status_of(f"{tel.url}/debug/slow/999") == 404
     assert status_of(f"{tel.url}/debug/slow/abc") == 404
+
+
+def test_slow_capture_without_debug_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"debug\.slow\.enabled: .*debug\.enabled"):
+        load_config({"debug": {"slow": {"enabled": True}}}, environ={})
+    with pytest.raises(ConfigError, match=r"debug\.slow\.threshold_s"):
+        load_config({"debug": {"enabled": True, "slow": {"threshold_s": 0}}}, environ={})
 
 
 @pytest.mark.parametrize("path", ["/debug/slow", "/debug/profile?seconds=1"])
