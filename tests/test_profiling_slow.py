@@ -226,3 +226,23 @@ def test_stopping_telemetry_stops_the_sampler(start_telemetry):
     tel.stop()
     assert not sampler_thread.is_alive()
     assert tel.profiling._listener not in tel.aggregator._listeners
+
+
+def test_thread_registry_makes_room_when_threads_end():
+    from telemetry.profiling.stacks import SignalThreads
+
+    registry = SignalThreads(max_threads=3)
+    all_noted = threading.Barrier(3)
+
+    def note_then_end() -> None:
+        registry.note()
+        all_noted.wait(10)  # alive together, so their ids differ
+
+    threads = [threading.Thread(target=note_then_end) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(registry.idents()) == 3
+    registry.note()  # full, but every tracked thread has ended: pruned, then added
+    assert registry.idents() == [threading.get_ident()]

@@ -170,19 +170,33 @@ def sample_process(
 class SignalThreads:
     """Threads that have sent signals: the orchestrator's threads, as telemetry sees them.
 
-    :meth:`note` runs on every event (an aggregator listener), so it is a thread-id
-    read and a dict membership test; at most ``max_threads`` are tracked, in the
-    order they were first seen. Threads that ended are dropped by :meth:`forget`.
+    :meth:`note` runs on every event (an aggregator listener), so for a known thread
+    it is a thread-id read and a dict membership test. At most ``max_threads`` are
+    tracked, in the order they were first seen; when full, threads that ended are
+    dropped (at most once a second), so thread pools that churn threads still work.
     """
 
     def __init__(self, max_threads: int = 64) -> None:
         self.max_threads = max_threads
         self._seen: dict[int, None] = {}
+        self._pruned_at = -float("inf")
 
     def note(self) -> None:
         ident = threading.get_ident()
-        if ident not in self._seen and len(self._seen) < self.max_threads:
-            self._seen[ident] = None
+        if ident in self._seen:
+            return
+        if len(self._seen) >= self.max_threads and not self._prune():
+            return
+        self._seen[ident] = None
+
+    def _prune(self) -> bool:
+        now = time.monotonic()
+        if now - self._pruned_at < 1.0:
+            return False
+        self._pruned_at = now
+        live = sys._current_frames().keys()
+        self.forget([ident for ident in self.idents() if ident not in live])
+        return len(self._seen) < self.max_threads
 
     def idents(self) -> list[int]:
         """Thread ids that sent signals, first seen first."""
