@@ -26,6 +26,10 @@ from .config import AuthConfig, ConfigError, ServerConfig
 log = logging.getLogger("telemetry.server")
 
 
+#: A TLS client must finish its handshake within this time or is disconnected.
+TLS_HANDSHAKE_TIMEOUT_S = 10.0
+
+
 class StartupError(ConfigError):
     """The server cannot start as configured (port in use, bad certificate...)."""
 
@@ -96,7 +100,11 @@ class TelemetryServer:
     def start(self) -> None:
         httpd = self._bind(_make_handler(self))
         if self.config.tls:
-            httpd.socket = self._tls_context().wrap_socket(httpd.socket, server_side=True)
+            # No handshake in accept(): it runs on the serving thread, so one client
+            # that connects and never speaks TLS would stall every other connection.
+            # _Server.finish_request does it on the connection's own thread instead.
+            httpd.socket = self._tls_context().wrap_socket(
+                httpd.socket, server_side=True, do_handshake_on_connect=False)
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, name="telemetry-http",
                                         kwargs={"poll_interval": 0.2}, daemon=True)
@@ -192,6 +200,12 @@ class _Server(ThreadingHTTPServer):
     # another socket is listening on, so two processes never share one.
     allow_reuse_address = True
     request_queue_size = 64
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):  # on this connection's thread, bounded
+            request.settimeout(TLS_HANDSHAKE_TIMEOUT_S)
+            request.do_handshake()
+        super().finish_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("HTTP client %s failed", client_address, exc_info=True)
