@@ -1,0 +1,187 @@
+"""The OTLP receiver (rotel) killed mid-run and restarted, with signals flowing.
+
+While the collector is dead the orchestrator must not notice: every send stays fast,
+nothing is raised, the span queue stays within ``tracing.batch.max_queue_size``, the
+spans that cannot be delivered are counted as dropped, /health says ``degraded``
+with the OTLP exporter ``failing``, and it says ``healthy`` again once the collector
+is back. Metrics are cumulative, so after recovery the collector holds the exact
+totals; spans are not replayed, so every span is either received or counted.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from telemetry import Telemetry
+from telemetry import catalogue as cat
+from telemetry.aggregator import HistogramValue
+
+from .backends import RotelReceiver, rotel_receiver, wait_until
+from .faults_support import (
+    MAX_SEND_S,
+    Sampler,
+    TimedOrchestrator,
+    expected_spans,
+    get_json,
+    record,
+    rss_mb,
+)
+
+pytestmark = pytest.mark.backend
+
+#: Signals sent flat out while the collector is dead: many times the span queue.
+OUTAGE_EVENTS = 60_000
+#: ... and for at least this long, so the exporter fails many times over.
+OUTAGE_MIN_S = 2.0
+QUEUE = 512
+BATCH = 128
+#: Sampled at collection, so they differ between the last export and a later collect().
+RESAMPLED = {cat.PROCESS_MEMORY, cat.PROCESS_CPU}
+
+
+def otlp_config(rotel: RotelReceiver, protocol: str) -> dict[str, Any]:
+    endpoint = rotel.grpc_endpoint if protocol == "grpc" else rotel.http_endpoint
+    return {
+        "exporters": {"otlp": {"enabled": True, "protocol": protocol, "endpoint": endpoint,
+                               "interval_s": 0.2, "timeout_s": 0.5}},
+        "tracing": {"batch": {"max_queue_size": QUEUE, "max_export_batch_size": BATCH,
+                              "schedule_delay_ms": 100, "export_timeout_ms": 1000}},
+    }
+
+
+def span_queue_length(tel: Telemetry) -> int:
+    """Spans waiting in the batch processor's queue (an SDK internal, read only here)."""
+    provider = tel.exporters["otlp"]._provider
+    processors = provider._active_span_processor._span_processors
+    return sum(len(p._yolo_queue) for p in processors if hasattr(p, "_yolo_queue"))
+
+
+def health(tel: Telemetry) -> dict[str, Any]:
+    status, document = get_json(f"{tel.url}/health")
+    assert status == 200, document  # degraded is still 200: the process works
+    return document
+
+
+def otlp_state(document: dict[str, Any]) -> tuple[str, str, str]:
+    check = document["checks"]["exporter:otlp"]
+    return check["status"], check["metrics"]["status"], check["traces"]["status"]
+
+
+def dropped_spans(tel: Telemetry) -> dict[str, int]:
+    return {reason: int(tel.aggregator.value(cat.DROPPED, ("tracer", reason)))
+            for reason in ("queue_full", "export_failed", "shutdown_timeout")}
+
+
+def latest_points(rotel: RotelReceiver, instance_id: str) -> dict[tuple, dict[str, Any]]:
+    """The newest point of every (metric, attributes) this instance sent; one parse."""
+    latest = {}
+    for point in rotel.metrics():
+        if point["resource"].get("service.instance.id") == instance_id:
+            latest[(point["name"], tuple(sorted(point["attributes"].items())))] = point
+    return latest
+
+
+def assert_collector_holds_the_totals(rotel: RotelReceiver, tel: Telemetry) -> int:
+    """Every contract series arrived with the aggregator's final value; returns how many."""
+    latest = latest_points(rotel, tel.instance_id)
+    compared = 0
+    for family in tel.aggregator.collect():
+        spec = family.spec
+        if spec in RESAMPLED or (spec.self_metric and spec is not cat.EVENTS):
+            continue  # self-metrics (drops, errors) still move during the final export
+        for sample in family.samples:
+            attributes = tuple(sorted(zip(spec.labels, sample.labels, strict=True)))
+            point = latest.get((spec.otlp_name, attributes))
+            assert point is not None, f"{spec.otlp_name}{attributes} never arrived"
+            if isinstance(sample.value, HistogramValue):
+                assert point["count"] == sample.value.count, spec.name
+            else:
+                assert point["value"] == pytest.approx(sample.value, rel=1e-9), spec.name
+            compared += 1
+    return compared
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_collector_killed_and_restarted_mid_run(tmp_path: Path, start_telemetry,
+                                                protocol: str) -> None:
+    with rotel_receiver(tmp_path) as rotel:
+        tel = start_telemetry(otlp_config(rotel, protocol))
+        orchestrator = TimedOrchestrator(seed=21, events_per_s=2000)
+        with orchestrator.running():
+            orchestrator.phase = "up"
+            rotel.wait_for_metrics(lambda p: p["name"] == "yolo.handoffs")
+            rotel.wait_for_spans()
+            wait_until(lambda: health(tel)["status"] == "healthy", what="healthy")
+
+            rotel.kill()  # SIGKILL: a crash, mid-export
+            orchestrator.phase = "down"
+            killed_at = orchestrator.stats.events
+            errors_before = tel.aggregator.value(cat.EXPORTER_ERRORS, ("otlp",))
+            orchestrator.events_per_s = None  # flat out: many times the queue
+            with Sampler(queue=lambda: span_queue_length(tel), rss=rss_mb) as sampler:
+                down = wait_until(
+                    lambda: (d := health(tel))["status"] == "degraded"
+                    and otlp_state(d) == ("failing",) * 3 and d,
+                    what="/health degraded with otlp failing")
+                rss_start = rss_mb()
+                long_enough = time.monotonic() + OUTAGE_MIN_S
+                wait_until(lambda: orchestrator.stats.events - killed_at >= OUTAGE_EVENTS
+                           and time.monotonic() >= long_enough,
+                           timeout=120, what="the outage's events")
+                rss_end = rss_mb()
+                queue_at_end = span_queue_length(tel)
+            outage_events = orchestrator.stats.events - killed_at
+            errors_during = tel.aggregator.value(cat.EXPORTER_ERRORS, ("otlp",)) - errors_before
+            dropped_during = dropped_spans(tel)
+
+            orchestrator.events_per_s = 2000
+            orchestrator.phase = "recovering"
+            rotel.restart()  # same ports
+            recovered = wait_until(
+                lambda: (d := health(tel))["status"] == "healthy"
+                and otlp_state(d) == ("ok",) * 3 and d,
+                timeout=60, what="/health healthy again")
+            orchestrator.phase = "after"
+        tel.stop()
+
+        # the orchestrator never waited on the dead collector
+        for phase in ("up", "down", "recovering"):
+            assert orchestrator.latency(phase).max_s < MAX_SEND_S, (
+                phase, orchestrator.latency(phase).as_dict())
+        # failures were visible and counted
+        assert "failed" in down["checks"]["exporter:otlp"]["last_error"] or \
+            "Error" in down["checks"]["exporter:otlp"]["last_error"]
+        assert errors_during >= 2
+        assert dropped_during["queue_full"] + dropped_during["export_failed"] > 0
+        # bounded: the span queue never exceeded its configured size
+        assert sampler.maxima["queue"] <= QUEUE
+        assert queue_at_end <= QUEUE
+        assert rss_end - rss_start < 40, (rss_start, rss_end)
+        assert orchestrator.latency("down").raw_max_s < 0.5  # even with collections
+        # metrics are cumulative: after recovery the collector has the exact totals
+        assert assert_collector_holds_the_totals(rotel, tel) > 20
+        # spans: each one was received or counted as dropped
+        created = expected_spans(orchestrator.stats)
+        received = sum(1 for s in rotel.spans()
+                       if s["resource"].get("service.instance.id") == tel.instance_id)
+        dropped = dropped_spans(tel)
+        lost = sum(dropped.values())
+        assert received <= created
+        # a batch the collector read just before it died is received *and* counted failed
+        assert created <= received + lost <= created + BATCH, (created, received, dropped)
+    record(f"otlp collector killed ({protocol})",
+           events=orchestrator.stats.events, outage_events=outage_events,
+           spans_created=created, spans_received=received, spans_dropped=dropped,
+           exporter_errors=int(tel.aggregator.value(cat.EXPORTER_ERRORS, ("otlp",))),
+           exporter_errors_during_outage=int(errors_during),
+           max_span_queue=int(sampler.maxima["queue"]), queue_limit=QUEUE,
+           rss_mb_outage_start=round(rss_start, 1), rss_mb_outage_end=round(rss_end, 1),
+           send_latency={p: orchestrator.latency(p).as_dict()
+                         for p in ("up", "down", "recovering", "after")},
+           gc_pauses={"count": orchestrator.gc.count,
+                      "max_ms": round(orchestrator.gc.max_s * 1000, 1)},
+           health_down=down["reasons"], health_recovered=recovered["status"])
