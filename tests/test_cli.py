@@ -94,3 +94,32 @@ def test_demo_with_port_in_use_exits_2() -> None:
         result = run_cli("demo", "--port", str(port), "--duration", "1")
     assert result.returncode == 2
     assert f"server.port: 127.0.0.1:{port} is already in use" in result.stderr
+
+
+def _unreadable(tmp_path: Path, kind: str) -> Path:
+    if kind == "directory":
+        return tmp_path
+    path = tmp_path / "telemetry.yaml"
+    if kind == "invalid utf-8":
+        path.write_bytes(b"server:\n  host: \xff\xfe\n")
+    else:  # no permission
+        import os
+        if os.geteuid() == 0:
+            pytest.skip("root reads files whatever their mode")
+        path.write_text("server: {}\n")
+        path.chmod(0)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["directory", "invalid utf-8", "no permission"])
+@pytest.mark.parametrize("command", ["check-config", "demo"])
+def test_unreadable_config_file_exits_2_naming_the_file(tmp_path: Path, kind: str,
+                                                        command: str) -> None:
+    path = _unreadable(tmp_path, kind)
+    args = ("check-config", str(path)) if command == "check-config" else (
+        "demo", "--config", str(path), "--port", "0", "--workflows", "1")
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert f"{path}: cannot read the config file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1  # one clear line
