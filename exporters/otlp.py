@@ -131,8 +131,10 @@ class OtlpExporter(Exporter):
                                         shutdown_on_exit=False)
         self._provider.add_span_processor(
             CountingBatchSpanProcessor(self._span_exporter, tracing.batch, self.aggregator))
+        limits = getattr(self.telemetry, "limits", None)
         self.tracer = SignalTracer(self._provider.get_tracer(SCOPE_NAME, version),
-                                   self.aggregator, tracing)
+                                   self.aggregator, tracing,
+                                   max_text_length=limits.max_label_length if limits else 128)
         self.tracer.attach()
 
     def make_metric_exporter(self) -> MetricExporter:

@@ -28,9 +28,13 @@ def sanitize_label_value(value: object, max_length: int) -> str:
     """Make ``value`` safe as a label value: text, no control characters, capped.
 
     Capped values keep a visible marker so two long names that differ only in the
-    tail do not silently look identical in a dashboard legend.
+    tail do not silently look identical in a dashboard legend. Lone surrogates (what
+    ``os.fsdecode`` and ``surrogateescape`` make of undecodable bytes) become "?":
+    they cannot be encoded as UTF-8, so one of them would break every scrape.
     """
     text = str(value).translate(_CONTROL).strip()
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
     if not text:
         return EMPTY_VALUE
     if len(text) > max_length:

@@ -31,9 +31,19 @@ UNFINISHED = "yolo.span.unfinished"
 Key = tuple[Any, ...]
 
 
+#: The latest time OTLP can carry (2**63 ns after the epoch, in 2262), in seconds.
+_LATEST_TS = 9_223_372_036.0
+
+
 def ns(ts: float) -> int:
-    """Epoch seconds to the nanoseconds OpenTelemetry timestamps are in."""
-    return int(ts * 1e9)
+    """Epoch seconds to the nanoseconds OpenTelemetry timestamps are in.
+
+    Clamped to what the wire format holds: a signal may carry any timestamp the
+    contract accepts (0 to 2**53 s), and a start computed as ``timestamp -
+    duration_s`` may fall before the epoch; one such span would make the encoder
+    reject its whole batch.
+    """
+    return int(min(max(ts, 0.0), _LATEST_TS) * 1e9)
 
 
 class OpenSpan:

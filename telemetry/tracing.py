@@ -43,6 +43,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from .series import sanitize_label_value
 from .span_table import UNFINISHED, OpenSpan, OpenSpans, ns
 
 if TYPE_CHECKING:
@@ -72,6 +73,10 @@ CONTEXT_ITEMS = "yolo.context.items"
 STATE_SIZE = "yolo.state.size"
 __all__ = ["UNFINISHED", "SignalTracer", "active_tracer", "remote_parent"]
 
+#: Payload fields whose text ends up in span names and attributes.
+_TEXT_FIELDS = ("workflow_id", "workflow_type", "agent", "from_agent", "to_agent",
+                "decision_type", "error_type", "rule")
+
 #: A parent for a span: the span (None: a root) and the earliest start it allows.
 Parent = tuple[trace.Span | None, float]
 _NO_PARENT: Parent = (None, 0.0)
@@ -98,8 +103,9 @@ class SignalTracer:
     """
 
     def __init__(self, tracer: trace.Tracer, aggregator: Aggregator, config: TracingConfig,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_text_length: int = 128) -> None:
         self._tracer = tracer
+        self._max_text = max_text_length
         self._aggregator = aggregator
         self._capture = config.capture_content
         #: With a parent-based sampler a child of an unsampled span is unsampled too,
@@ -149,9 +155,29 @@ class SignalTracer:
         handler = self._handlers.get(signal_name)
         if handler is None:
             return
+        fields = self._clean(fields)
         with self._lock:
             self._open.expire_due()
             handler(fields, timestamp)
+
+    def _clean(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """The payload with the names spans use made safe like label values.
+
+        Span names and attributes are built from these fields. Uncapped, one huge
+        name makes its whole batch too large for the collector (HTTP 413: every span
+        in it lost) and the span queue's bound in spans no bound in bytes; a lone
+        surrogate cannot be encoded. Clean names (short, printable ASCII) are kept
+        as they are, so the common case costs a few lookups.
+        """
+        cleaned = None
+        for key in _TEXT_FIELDS:
+            value = fields.get(key)
+            if type(value) is str and not (len(value) <= self._max_text and value.isascii()
+                                           and value.isprintable()):
+                if cleaned is None:
+                    cleaned = dict(fields)
+                cleaned[key] = sanitize_label_value(value, self._max_text)
+        return fields if cleaned is None else cleaned
 
     @property
     def open_spans(self) -> int:

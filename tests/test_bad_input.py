@@ -33,12 +33,14 @@ junk = st.one_of(
     st.text(alphabet=st.characters(max_codepoint=0x1F), max_size=10),  # control characters
     st.just("x" * 1_000_000),
     st.just("é\u202e\U0001F600\x00"),
+    st.just("fs-\udcff-name"),  # a lone surrogate, as os.fsdecode makes them
     st.binary(max_size=10),
     st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 plausible = {
-    "name": st.text(min_size=1, max_size=20).filter(lambda s: s != BASELINE_AGENT),
+    "name": st.text(min_size=1, max_size=20).filter(lambda s: s != BASELINE_AGENT)
+    | st.just("fs-\udcff-name"),
     "duration": st.floats(min_value=0, max_value=1e6),
     "count": st.integers(min_value=0, max_value=10**6),
     "mode": st.sampled_from(MODES),
@@ -124,7 +126,7 @@ def test_hostile_label_values_give_a_valid_exposition(tmp_path) -> None:
     agg.connect()
     try:
         hostile = ['quo"te', "back\\slash", "new\nline", "\x00\x07bell", "é\u202e\U0001F600",
-                   "}{,=", "x" * 100_000, " ", "a\tb"]
+                   "}{,=", "x" * 100_000, " ", "a\tb", "fs-\udcff-name"]
         for name in hostile:
             blinker.signal("yolo.handoff_completed").send(None, from_agent=name, to_agent=name,
                                                           duration_s=1.0)
