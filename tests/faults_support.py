@@ -30,6 +30,14 @@ from telemetry.simulator import ReferenceOrchestrator, SimulationStats
 #: a healthy send takes microseconds; 50 ms leaves room for GIL hand-offs and GC pauses
 #: on a loaded 2-core machine.
 MAX_SEND_S = 0.050
+#: CPython hands the GIL to waiting threads in no fixed order, so on a saturated 2-core
+#: machine a thread now and then waits several 5 ms switch intervals in a row: among
+#: hundreds of thousands of sends a handful may pass MAX_SEND_S (65 ms seen once in a
+#: few runs) without telemetry holding them. A send held by telemetry looks different:
+#: an exporter's I/O lasts its timeout (0.5 s in these tests) and every send made
+#: meanwhile waits too, so a few outliers are allowed and none may reach BLOCKED_S.
+MAX_OUTLIERS = 3
+BLOCKED_S = 0.25
 
 class GcPauses:
     """Time the interpreter spends in the cyclic garbage collector, from any thread.
@@ -63,6 +71,10 @@ class GcPauses:
         gc.callbacks.remove(self._callback)
 
 
+#: /health thresholds no agent's context reaches, so exporters alone decide the status
+#: (the reference orchestrator's contexts grow past the default warning level).
+EXPORTERS_DECIDE_HEALTH = {"context_tokens_warning": 10**9, "context_tokens_critical": 2 * 10**9}
+
 #: Spans the tracer makes per signal of the reference orchestrator (docs/tracing.md).
 SPAN_SIGNALS = ("workflow_started", "agent_activated", "decision_made", "handoff_completed",
                 "context_refreshed", "state_saved", "state_loaded")
@@ -94,6 +106,11 @@ class Latency:
             self.over_10ms += 1
         if own > MAX_SEND_S:
             self.over_limit += 1
+
+    def assert_bounded(self, what: str = "") -> None:
+        """No send waited on telemetry (see MAX_SEND_S and MAX_OUTLIERS)."""
+        assert self.over_limit <= MAX_OUTLIERS and self.max_s < BLOCKED_S, (
+            what, self.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
         mean_us = self.total_s / self.count * 1e6 if self.count else 0.0

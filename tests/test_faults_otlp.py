@@ -10,6 +10,8 @@ totals; spans are not replayed, so every span is either received or counted.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from telemetry.aggregator import HistogramValue
 
 from .backends import RotelReceiver, rotel_receiver, wait_until
 from .faults_support import (
-    MAX_SEND_S,
+    EXPORTERS_DECIDE_HEALTH,
     Sampler,
     TimedOrchestrator,
     expected_spans,
@@ -48,6 +50,7 @@ def otlp_config(rotel: RotelReceiver, protocol: str) -> dict[str, Any]:
     return {
         "exporters": {"otlp": {"enabled": True, "protocol": protocol, "endpoint": endpoint,
                                "interval_s": 0.2, "timeout_s": 0.5}},
+        "health": EXPORTERS_DECIDE_HEALTH,
         "tracing": {"batch": {"max_queue_size": QUEUE, "max_export_batch_size": BATCH,
                               "schedule_delay_ms": 100, "export_timeout_ms": 1000}},
     }
@@ -105,9 +108,14 @@ def assert_collector_holds_the_totals(rotel: RotelReceiver, tel: Telemetry) -> i
     return compared
 
 
-@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+@pytest.mark.parametrize(("protocol", "fault"), [
+    ("http/protobuf", "killed"), ("grpc", "killed"), ("http/protobuf", "hung")])
 def test_collector_killed_and_restarted_mid_run(tmp_path: Path, start_telemetry,
-                                                protocol: str) -> None:
+                                                protocol: str, fault: str) -> None:
+    """``killed``: SIGKILL, then a restart on the same ports; connections are refused
+    meanwhile. ``hung``: SIGSTOP, then SIGCONT; connections are accepted and never
+    answered, so every export waits for its timeout: an exporter doing I/O on the
+    sender's thread would hold each send that long."""
     with rotel_receiver(tmp_path) as rotel:
         tel = start_telemetry(otlp_config(rotel, protocol))
         orchestrator = TimedOrchestrator(seed=21, events_per_s=2000)
@@ -117,7 +125,12 @@ def test_collector_killed_and_restarted_mid_run(tmp_path: Path, start_telemetry,
             rotel.wait_for_spans()
             wait_until(lambda: health(tel)["status"] == "healthy", what="healthy")
 
-            rotel.kill()  # SIGKILL: a crash, mid-export
+            pid = rotel._process.pid if rotel._process is not None else None
+            if fault == "killed":
+                rotel.kill()  # SIGKILL: a crash, mid-export
+            else:
+                assert pid is not None
+                os.kill(pid, signal.SIGSTOP)
             orchestrator.phase = "down"
             killed_at = orchestrator.stats.events
             errors_before = tel.aggregator.value(cat.EXPORTER_ERRORS, ("otlp",))
@@ -131,7 +144,7 @@ def test_collector_killed_and_restarted_mid_run(tmp_path: Path, start_telemetry,
                 long_enough = time.monotonic() + OUTAGE_MIN_S
                 wait_until(lambda: orchestrator.stats.events - killed_at >= OUTAGE_EVENTS
                            and time.monotonic() >= long_enough,
-                           timeout=120, what="the outage's events")
+                           timeout=60, what="the outage's events (did sends block?)")
                 rss_end = rss_mb()
                 queue_at_end = span_queue_length(tel)
             outage_events = orchestrator.stats.events - killed_at
@@ -140,7 +153,10 @@ def test_collector_killed_and_restarted_mid_run(tmp_path: Path, start_telemetry,
 
             orchestrator.events_per_s = 2000
             orchestrator.phase = "recovering"
-            rotel.restart()  # same ports
+            if fault == "killed":
+                rotel.restart()  # same ports
+            else:
+                os.kill(pid, signal.SIGCONT)  # it reads the requests that waited
             recovered = wait_until(
                 lambda: (d := health(tel))["status"] == "healthy"
                 and otlp_state(d) == ("ok",) * 3 and d,
@@ -150,8 +166,7 @@ def test_collector_killed_and_restarted_mid_run(tmp_path: Path, start_telemetry,
 
         # the orchestrator never waited on the dead collector
         for phase in ("up", "down", "recovering"):
-            assert orchestrator.latency(phase).max_s < MAX_SEND_S, (
-                phase, orchestrator.latency(phase).as_dict())
+            orchestrator.latency(phase).assert_bounded(phase)
         # failures were visible and counted
         assert "failed" in down["checks"]["exporter:otlp"]["last_error"] or \
             "Error" in down["checks"]["exporter:otlp"]["last_error"]
@@ -170,10 +185,14 @@ def test_collector_killed_and_restarted_mid_run(tmp_path: Path, start_telemetry,
                        if s["resource"].get("service.instance.id") == tel.instance_id)
         dropped = dropped_spans(tel)
         lost = sum(dropped.values())
-        assert received <= created
-        # a batch the collector read just before it died is received *and* counted failed
-        assert created <= received + lost <= created + BATCH, (created, received, dropped)
-    record(f"otlp collector killed ({protocol})",
+        assert created <= received + lost, (created, received, dropped)  # none uncounted
+        if fault == "killed":
+            assert received <= created  # no span twice
+            # a batch the collector read just before it died is received and counted failed
+            assert received + lost <= created + BATCH, (created, received, dropped)
+        # a hung collector reads, once resumed, requests the exporter gave up on (and
+        # retried): those spans are both counted and received, some of them twice
+    record(f"otlp collector {fault} ({protocol})",
            events=orchestrator.stats.events, outage_events=outage_events,
            spans_created=created, spans_received=received, spans_dropped=dropped,
            exporter_errors=int(tel.aggregator.value(cat.EXPORTER_ERRORS, ("otlp",))),

@@ -20,7 +20,14 @@ from telemetry import catalogue as cat
 from telemetry.catalogue import Kind
 
 from .backends import StatsdDaemon, statsd_daemon, wait_until
-from .faults_support import MAX_SEND_S, Sampler, TimedOrchestrator, get_json, record, rss_mb
+from .faults_support import (
+    EXPORTERS_DECIDE_HEALTH,
+    Sampler,
+    TimedOrchestrator,
+    get_json,
+    record,
+    rss_mb,
+)
 from .test_statsd_daemon import expected
 
 pytestmark = pytest.mark.backend
@@ -35,7 +42,8 @@ RESERVOIR = 16
 def statsd_config(daemon: StatsdDaemon) -> dict:
     return {"exporters": {"statsd": {
         "enabled": True, "port": daemon.port, "flush_interval_s": 0.1, "timeout_s": 0.5,
-        "reservoir_size": RESERVOIR, "max_pending_lines": MAX_PENDING}}}
+        "reservoir_size": RESERVOIR, "max_pending_lines": MAX_PENDING}},
+        "health": EXPORTERS_DECIDE_HEALTH}
 
 
 def statsd_check(tel) -> tuple[str, dict]:
@@ -92,7 +100,7 @@ def test_daemon_stopped_and_started_mid_run(tmp_path: Path, start_telemetry) -> 
                 long_enough = time.monotonic() + OUTAGE_MIN_S
                 wait_until(lambda: orchestrator.stats.events - stopped_at >= OUTAGE_EVENTS
                            and time.monotonic() >= long_enough,
-                           timeout=120, what="the outage's events")
+                           timeout=60, what="the outage's events (did sends block?)")
                 rss_end = rss_mb()
             outage_events = orchestrator.stats.events - stopped_at
             errors_during = tel.aggregator.value(cat.EXPORTER_ERRORS, ("statsd",)) - errors_before
@@ -117,8 +125,7 @@ def test_daemon_stopped_and_started_mid_run(tmp_path: Path, start_telemetry) -> 
         assert daemon.stats()["bad_lines_seen"] == 0
 
     for phase in ("up", "down", "recovering"):
-        assert orchestrator.latency(phase).max_s < MAX_SEND_S, (
-            phase, orchestrator.latency(phase).as_dict())
+        orchestrator.latency(phase).assert_bounded(phase)
     assert orchestrator.latency("down").raw_max_s < 0.5
     assert "ConnectionRefused" in check["last_error"]
     assert errors_during >= 2
