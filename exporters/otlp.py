@@ -263,10 +263,17 @@ def _run_all(tasks: list[Callable[[], Any]], timeout_s: float) -> list[Any]:
         except Exception:
             log.exception("OTLP flush task failed")
 
-    threads = [threading.Thread(target=run, args=(i, task), name="otlp-flush", daemon=True)
-               for i, task in enumerate(tasks)]
-    for thread in threads:
-        thread.start()
+    threads = []
+    for index, task in enumerate(tasks):
+        thread = threading.Thread(target=run, args=(index, task), name="otlp-flush", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            # Python 3.12.0 and 3.12.1 refuse new threads in atexit hooks: run it here
+            # (bounded by the exporter's own timeout) rather than skip the final flush.
+            run(index, task)
+            continue
+        threads.append(thread)
     deadline = time.monotonic() + timeout_s
     for thread in threads:
         thread.join(max(deadline - time.monotonic(), 0.0))

@@ -216,3 +216,29 @@ def test_stop_is_bounded_and_idempotent_with_the_backends_down(
            dropped={f"{c}/{r}": int(v) for (c, r), v in dropped.items()},
            exporter_errors={name: int(tel.aggregator.value(cat.EXPORTER_ERRORS, (name,)))
                             for name in ("otlp", "statsd")})
+
+
+def test_final_flush_when_threads_cannot_start(tmp_path: Path, start_telemetry,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python 3.12.0 and 3.12.1 refuse to start threads in atexit hooks; the OTLP
+    exporter's stop then runs its flush tasks inline instead of losing them."""
+    import threading
+
+    with rotel_receiver(tmp_path) as rotel:
+        tel = start_telemetry({"exporters": {"otlp": {
+            "enabled": True, "endpoint": rotel.http_endpoint, "interval_s": 3600}}})
+        orchestrator = ReferenceOrchestrator(seed=55)
+        orchestrator.run(workflows=2)
+        start = threading.Thread.start
+
+        def refuse(thread: threading.Thread) -> None:
+            if thread.name == "otlp-flush":
+                raise RuntimeError("can't create new thread at interpreter shutdown")
+            start(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", refuse)
+        tel.stop()
+        monkeypatch.undo()
+        spans = rotel.wait_for_spans(count=expected_spans(orchestrator.stats))
+        assert assert_collector_holds_the_totals(rotel, tel) > 20
+    assert len(spans) == expected_spans(orchestrator.stats)
