@@ -189,12 +189,15 @@ class SpanBuilder:
                attributes: dict[str, Any], events: BoundedList | None, status: Status,
                start_ns: int, end_ns: int) -> None:
         """Give the processor the ``ReadableSpan``, as an SDK span does when it ends."""
+        limit = self.max_length
+        for key, value in attributes.items():
+            if type(value) is str and len(value) > limit:
+                attributes[key] = value[:limit]
+        # positional: ReadableSpan's order, unchanged since instrumentation_scope came last
         self.processor.on_end(ReadableSpan(
-            name=name if len(name) <= self.max_length else name[:self.max_length],
-            context=context, parent=parent, resource=self.resource,
-            attributes=self.capped(attributes), events=events or (), kind=_INTERNAL,
-            instrumentation_info=self.info, status=status, start_time=start_ns,
-            end_time=end_ns, instrumentation_scope=self.scope))
+            name if len(name) <= limit else name[:limit], context, parent, self.resource,
+            attributes, events or (), (), _INTERNAL, self.info, status, start_ns, end_ns,
+            self.scope))
 
     # -- sampling and ids -------------------------------------------------------------
 
@@ -239,7 +242,8 @@ class SpanBuilder:
     # -- limits ------------------------------------------------------------------------
 
     def capped(self, attributes: dict[str, Any], event: bool = False) -> dict[str, Any]:
-        """``attributes`` with string values cut at the length limit (in place)."""
+        """``attributes`` with string values cut at the length limit (in place; inlined
+        in :meth:`finish`)."""
         limit = self.max_event_length if event else self.max_length
         for key, value in attributes.items():
             if type(value) is str and len(value) > limit:
