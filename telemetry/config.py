@@ -23,6 +23,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from .alerting import AlertDefinition, AlertingConfig, effective_alerts
+
 ENV_CONFIG_PATH = "YOLO_TELEMETRY_CONFIG"
 ENV_PREFIX = "YOLO_TELEMETRY__"
 
@@ -134,7 +136,9 @@ class TelemetryConfig(_Section):
     windows: WindowsConfig = WindowsConfig()
     limits: LimitsConfig = LimitsConfig()
     health: HealthConfig = HealthConfig()
-    alerts: list[dict[str, Any]] | None = None
+    #: None: the built-in alerts; a list replaces them (see telemetry/alerting.py).
+    alerts: list[AlertDefinition] | None = None
+    alerting: AlertingConfig = AlertingConfig()
     #: Where the config came from, for messages; not a key users set.
     source: str = Field(default="<defaults>", exclude=True)
 
@@ -296,6 +300,10 @@ def _check_consistency(config: TelemetryConfig) -> None:
         raise ConfigError(
             f"{config.source}: debug.enabled: debug endpoints on a non-loopback address "
             f"({server.host}) need server.auth; set server.auth or bind 127.0.0.1")
+    try:
+        effective_alerts(config.alerts, config.alerting)
+    except ValueError as error:
+        raise ConfigError(f"{config.source}: {error}") from None
 
 
 def load(source: str | os.PathLike | Mapping | TelemetryConfig | None = None,
