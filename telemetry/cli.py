@@ -1,4 +1,4 @@
-"""``yolo-telemetry``: run the demo, check a config file.
+"""``yolo-telemetry``: run the demo, check a config file, render rules and dashboard.
 
 User errors (bad config, port in use) print one clear message and exit with status
 2, without a traceback.
@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from . import config as config_module
+from . import render
 from .config import ConfigError
 from .runtime import Telemetry, package_version
 from .simulator import ReferenceOrchestrator, SimulationStats
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file (exit 2 if bad)")
     check.add_argument("file")
     check.set_defaults(run=_check_config)
+    render.add_parser(commands)
     return parser
 
 
