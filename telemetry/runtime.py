@@ -15,6 +15,8 @@ from exporters import Exporter, discover
 
 from . import config as config_module
 from .aggregator import Aggregator
+from .alert_eval import AlertEvaluator
+from .alert_eval import attach as attach_alerting
 from .config import ConfigError, TelemetryConfig
 from .health import HealthCheck, health_document, http_status
 from .metrics import AgentMetrics, SystemMetrics
@@ -52,6 +54,7 @@ class Telemetry:
         self.server: TelemetryServer | None = (
             TelemetryServer(config.server) if config.server.enabled else None)
         self.health_checks: dict[str, HealthCheck] = {}
+        self.alerting: AlertEvaluator | None = None
         self.state = "created"
         self._stop_lock = threading.Lock()
 
@@ -91,6 +94,7 @@ class Telemetry:
             except Exception as error:
                 exporter.status.failed(error, self.aggregator)
                 log.warning("exporter %s failed to start: %s; it will retry", name, error)
+        self.alerting = attach_alerting(self)
         self.state = "running"
         atexit.register(self.stop)
         log.info("telemetry running%s", f" on {self.server.url}" if self.server else "")
@@ -102,6 +106,8 @@ class Telemetry:
             if self.state in ("stopping", "stopped"):
                 return
             self.state = "stopping"
+        if self.alerting is not None:
+            self.alerting.stop(min(timeout_s, 5.0))
         self.aggregator.disconnect()
         per_exporter = timeout_s / max(len(self.exporters), 1)
         for name, exporter in self.exporters.items():
