@@ -13,6 +13,7 @@ orchestrator.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -28,10 +29,10 @@ from . import validation as check
 from .catalogue import Kind, MetricSpec
 from .metrics import AgentMetrics, DurationSummary, SystemMetrics
 from .process import ProcessSampler
-from .series import OVERFLOW_VALUE, HistogramCell, Series
+from .series import HistogramCell, Series
 from .signals import CONTRACT, MODES
 from .validation import InvalidEvent
-from .windows import SlidingCounter
+from .windows import CumulativeWindow
 
 log = logging.getLogger("telemetry.aggregator")
 
@@ -68,14 +69,6 @@ class TimerSample:
     labels: tuple[str, ...]
     values: tuple[float, ...]
     count: int  # the true number of observations the values were drawn from
-
-
-class _AgentWindows:
-    __slots__ = ("errors", "operations")
-
-    def __init__(self, length_s: float, buckets: int) -> None:
-        self.errors = SlidingCounter(length_s, buckets)
-        self.operations = SlidingCounter(length_s, buckets)
 
 
 class Aggregator:
@@ -118,12 +111,32 @@ class Aggregator:
         self.max_series = max_series
         self.stale_after_s = stale_after_s
         self._window = (error_rate_window_s, window_buckets)
+        self.next_roll = float("inf")
         self._series: dict[MetricSpec, Series] = {}
         for spec in cat.CATALOGUE:
             self._series[spec] = Series(
                 spec, max_series=max_series, max_label_length=max_label_length,
                 on_overflow=self._count_overflow, clock=clock,
             )
+        series = self._series
+        self._handoffs, self._handoff_duration = series[cat.HANDOFFS], series[cat.HANDOFF_DURATION]
+        self._decisions = series[cat.DECISIONS]
+        self._decision_duration = series[cat.DECISION_DURATION]
+        self._errors, self._safety_blocks = series[cat.ERRORS], series[cat.SAFETY_BLOCKS]
+        self._agent_active_time = series[cat.AGENT_ACTIVE_TIME]
+        self._context_items = series[cat.CONTEXT_ITEMS]
+        self._context_tokens = series[cat.CONTEXT_TOKENS]
+        self._context_refresh_duration = series[cat.CONTEXT_REFRESH_DURATION]
+        self._workflows = series[cat.WORKFLOWS]
+        self._workflow_duration = series[cat.WORKFLOW_DURATION]
+        self._mode_series = series[cat.MODE]
+        # Unlabelled metrics have exactly one cell: keep the cell itself.
+        self._workflows_started = series[cat.WORKFLOWS_STARTED].cell(())
+        self._agents_active = series[cat.AGENTS_ACTIVE].cell(())
+        self._state_saves = series[cat.STATE_SAVES].cell(())
+        self._state_save_duration = series[cat.STATE_SAVE_DURATION].cell(())
+        self._state_load_duration = series[cat.STATE_LOAD_DURATION].cell(())
+        self._state_file_size = series[cat.STATE_FILE_SIZE].cell(())
         self._listeners: tuple[EventListener, ...] = ()
         self._receivers: dict[str, Callable[..., None]] = {}
         self._logged_invalid: set[tuple[str, str]] = set()
@@ -149,6 +162,11 @@ class Aggregator:
             blinker.signal(name).disconnect(receiver)
         self._receivers.clear()
 
+    def renew_locks(self) -> None:
+        """Fresh locks for a forked child, where a parent thread may have held them."""
+        self._lock = threading.Lock()
+        self._process = ProcessSampler()
+
     def add_listener(self, listener: EventListener) -> None:
         """Also pass every accepted event to ``listener`` (the tracer, slow-op capture).
 
@@ -161,22 +179,28 @@ class Aggregator:
         self._listeners = tuple(item for item in self._listeners if item is not listener)
 
     def _make_receiver(self, signal_name: str, handler: Callable[[dict, float], None]):
+        # Everything the hot path touches is bound to locals once, here.
         events = self._series[cat.EVENTS].cell((signal_name,))
+        lock, clock, handler_time = self._lock, self._clock, self._handler_time
+        numbering = itertools.count(1)
 
         def receive(sender: Any, **fields: Any) -> None:
-            self._event_number += 1  # racy by design: it only picks events to time
-            timed = not (self._event_number & _HANDLER_SAMPLE_MASK)
+            timed = not (next(numbering) & _HANDLER_SAMPLE_MASK)
             started = time.perf_counter() if timed else 0.0
             try:
-                now = self._clock()
-                ts = check.timestamp(fields, time.time())
-                check.optional_name(fields, "workflow_id")
-                handler(fields, now)
-                with self._lock:
-                    events.inc(1, now)
+                if fields.get("timestamp") is not None:
+                    check.timestamp(fields, 0.0)
+                if fields.get("workflow_id") is not None:
+                    check.name(fields, "workflow_id")
+                now = clock()
+                with lock:
+                    if now >= self.next_roll:
+                        self._roll_windows(now)
+                    handler(fields, now)
+                    events.value += 1
                     if timed:
-                        self._handler_time.inc(
-                            (time.perf_counter() - started) * (_HANDLER_SAMPLE_MASK + 1), now)
+                        handler_time.value += (
+                            (time.perf_counter() - started) * (_HANDLER_SAMPLE_MASK + 1))
             except InvalidEvent as invalid:
                 self._count_invalid(signal_name, invalid.reason)
                 return
@@ -184,8 +208,10 @@ class Aggregator:
                 self._count_invalid(signal_name, "internal_error")
                 log.exception("telemetry failed to handle %s", signal_name)
                 return
-            for listener in self._listeners:
-                self._notify(listener, signal_name, fields, ts)
+            if self._listeners:
+                ts = check.timestamp(fields, time.time())
+                for listener in self._listeners:
+                    self._notify(listener, signal_name, fields, ts)
 
         receive.__name__ = f"receive_{signal_name.replace('.', '_')}"
         return receive
@@ -217,8 +243,11 @@ class Aggregator:
 
     def _reset_state(self) -> None:
         self._active: dict[str, float] = {}
-        self._agent_windows: dict[str, _AgentWindows] = {}
-        self._errors_last_hour = SlidingCounter(3600.0, 60)
+        now = self._clock()
+        self._error_rate_window = CumulativeWindow(*self._window, start=now)
+        self._hour_window = CumulativeWindow(3600.0, 60, start=now)
+        self.next_roll = min(self._error_rate_window.next_boundary,
+                             self._hour_window.next_boundary)
         self._mode = "active"
         self._last_load_ms = 0.0
         self._state_size = 0
@@ -226,31 +255,40 @@ class Aggregator:
             self._series[cat.MODE].cell((mode,)).set(float(mode == self._mode), self._clock())
         self._series[cat.AGENTS_ACTIVE].cell(()).set(0.0, self._clock())
 
-    def _windows_for(self, agent: str) -> _AgentWindows:
-        windows = self._agent_windows.get(agent)
-        if windows is None:
-            if len(self._agent_windows) >= self.max_series:
-                agent = OVERFLOW_VALUE
-                windows = self._agent_windows.get(agent)
-            if windows is None:
-                windows = self._agent_windows[agent] = _AgentWindows(*self._window)
-        return windows
+    # -- windows: totals recorded at slot boundaries (see telemetry.windows) ------
 
-    def _cell(self, spec: MetricSpec, labels: tuple = ()):
-        return self._series[spec].cell(labels)
+    def _agent_totals(self) -> dict[tuple[str, str], float]:
+        """Cumulative errors and operations (decisions, handoffs sent, errors) per agent."""
+        totals: dict[tuple[str, str], float] = {}
+        for series, kind in ((self._errors, "errors"), (self._errors, "operations"),
+                             (self._decisions, "operations"), (self._handoffs, "operations")):
+            for labels, cell in series.items():
+                key = (kind, labels[0])
+                totals[key] = totals.get(key, 0.0) + cell.value
+        return totals
 
-    # -- handlers: validate first, then update under the lock ------------------
+    def _error_total(self) -> dict[str, float]:
+        return {"errors": sum(cell.value for _, cell in self._errors.items())}
+
+    def _roll_windows(self, now: float) -> None:
+        """Record totals for every window whose boundary has passed (under the lock)."""
+        if self._error_rate_window.due(now):
+            self._error_rate_window.record(now, self._agent_totals())
+        if self._hour_window.due(now):
+            self._hour_window.record(now, self._error_total())
+        self.next_roll = min(self._error_rate_window.next_boundary,
+                             self._hour_window.next_boundary)
+
+    # -- handlers: run under the lock; validate everything before the first update --
 
     def _on_workflow_started(self, f: dict, now: float) -> None:
         check.name(f, "workflow_id")
         check.optional_name(f, "workflow_type")
-        with self._lock:
-            self._cell(cat.WORKFLOWS_STARTED).inc(1, now)
+        self._workflows_started.inc(1, now)
 
     def _finish_workflow(self, outcome: str, duration: float, now: float) -> None:
-        with self._lock:
-            self._cell(cat.WORKFLOWS, (outcome,)).inc(1, now)
-            self._cell(cat.WORKFLOW_DURATION, (outcome,)).observe(duration, now)
+        self._workflows.cell((outcome,)).inc(1, now)
+        self._workflow_duration.cell((outcome,)).observe(duration, now)
 
     def _on_workflow_completed(self, f: dict, now: float) -> None:
         check.name(f, "workflow_id")
@@ -264,19 +302,17 @@ class Aggregator:
     def _on_agent_activated(self, f: dict, now: float) -> None:
         agent = check.name(f, "agent")
         ts = check.timestamp(f, time.time())
-        with self._lock:
-            if agent not in self._active and len(self._active) < self.max_series:
-                self._active[agent] = ts
-            self._cell(cat.AGENTS_ACTIVE).set(float(len(self._active)), now)
+        if agent not in self._active and len(self._active) < self.max_series:
+            self._active[agent] = ts
+        self._agents_active.set(float(len(self._active)), now)
 
     def _on_agent_deactivated(self, f: dict, now: float) -> None:
         agent = check.name(f, "agent")
         ts = check.timestamp(f, time.time())
-        with self._lock:
-            since = self._active.pop(agent, None)
-            if since is not None:
-                self._cell(cat.AGENT_ACTIVE_TIME, (agent,)).inc(max(ts - since, 0.0), now)
-            self._cell(cat.AGENTS_ACTIVE).set(float(len(self._active)), now)
+        since = self._active.pop(agent, None)
+        if since is not None:
+            self._agent_active_time.cell((agent,)).inc(max(ts - since, 0.0), now)
+        self._agents_active.set(float(len(self._active)), now)
 
     def _on_handoff_started(self, f: dict, now: float) -> None:
         check.name(f, "from_agent")
@@ -285,74 +321,66 @@ class Aggregator:
     def _on_handoff_completed(self, f: dict, now: float) -> None:
         key = (check.name(f, "from_agent"), check.name(f, "to_agent"))
         duration = check.duration(f)
-        with self._lock:
-            self._cell(cat.HANDOFFS, key).inc(1, now)
-            self._cell(cat.HANDOFF_DURATION, key).observe(duration, now)
-            self._windows_for(key[0]).operations.add(now)
+        # The two hottest handlers inline Series.cell() and CounterCell.inc().
+        counter = self._handoffs.route.get(key) or self._handoffs.admit(key)
+        counter.value += 1
+        counter.updated = now
+        histogram = self._handoff_duration
+        (histogram.route.get(key) or histogram.admit(key)).observe(duration, now)
 
     def _on_decision_made(self, f: dict, now: float) -> None:
         agent = check.name(f, "agent")
         decision_type = check.name(f, "decision_type")
         duration = check.duration(f)
-        with self._lock:
-            self._cell(cat.DECISIONS, (agent, decision_type)).inc(1, now)
-            self._cell(cat.DECISION_DURATION, (agent,)).observe(duration, now)
-            self._windows_for(agent).operations.add(now)
+        key = (agent, decision_type)
+        counter = self._decisions.route.get(key) or self._decisions.admit(key)
+        counter.value += 1
+        counter.updated = now
+        histogram = self._decision_duration
+        (histogram.route.get((agent,)) or histogram.admit((agent,))).observe(duration, now)
 
     def _on_error_occurred(self, f: dict, now: float) -> None:
         agent = check.name(f, "agent")
         error_type = check.name(f, "error_type")
         check.exception(f)
-        with self._lock:
-            self._cell(cat.ERRORS, (agent, error_type)).inc(1, now)
-            windows = self._windows_for(agent)
-            windows.errors.add(now)
-            windows.operations.add(now)
-            self._errors_last_hour.add(now)
+        self._errors.cell((agent, error_type)).inc(1, now)
 
     def _on_safety_blocked(self, f: dict, now: float) -> None:
         key = (check.name(f, "agent"), check.name(f, "rule"))
-        with self._lock:
-            self._cell(cat.SAFETY_BLOCKS, key).inc(1, now)
+        self._safety_blocks.cell(key).inc(1, now)
 
     def _on_context_updated(self, f: dict, now: float) -> None:
         agent = check.name(f, "agent")
         items = check.count(f, "items")
         tokens = check.count(f, "tokens")
-        with self._lock:
-            self._cell(cat.CONTEXT_ITEMS, (agent,)).set(float(items), now)
-            self._cell(cat.CONTEXT_TOKENS, (agent,)).set(float(tokens), now)
+        self._context_items.cell((agent,)).set(float(items), now)
+        self._context_tokens.cell((agent,)).set(float(tokens), now)
 
     def _on_context_refreshed(self, f: dict, now: float) -> None:
         agent = check.name(f, "agent")
-        duration = check.duration(f)
-        with self._lock:
-            self._cell(cat.CONTEXT_REFRESH_DURATION, (agent,)).observe(duration, now)
+        self._context_refresh_duration.cell((agent,)).observe(check.duration(f), now)
 
     def _on_state_saved(self, f: dict, now: float) -> None:
         duration = check.duration(f)
         size = check.count(f, "size_bytes")
-        with self._lock:
-            self._cell(cat.STATE_SAVES).inc(1, now)
-            self._cell(cat.STATE_SAVE_DURATION).observe(duration, now)
-            self._cell(cat.STATE_FILE_SIZE).set(float(size), now)
-            self._state_size = size
+        self._state_saves.inc(1, now)
+        self._state_save_duration.observe(duration, now)
+        self._state_file_size.set(float(size), now)
+        self._state_size = size
 
     def _on_state_loaded(self, f: dict, now: float) -> None:
         duration = check.duration(f)
         size = check.count(f, "size_bytes")
-        with self._lock:
-            self._cell(cat.STATE_LOAD_DURATION).observe(duration, now)
-            self._cell(cat.STATE_FILE_SIZE).set(float(size), now)
-            self._last_load_ms = duration * 1000.0
-            self._state_size = size
+        self._state_load_duration.observe(duration, now)
+        self._state_file_size.set(float(size), now)
+        self._last_load_ms = duration * 1000.0
+        self._state_size = size
 
     def _on_mode_changed(self, f: dict, now: float) -> None:
         mode = check.mode(f)
-        with self._lock:
-            self._cell(cat.MODE, (self._mode,)).set(0.0, now)
-            self._cell(cat.MODE, (mode,)).set(1.0, now)
-            self._mode = mode
+        self._mode_series.cell((self._mode,)).set(0.0, now)
+        self._mode_series.cell((mode,)).set(1.0, now)
+        self._mode = mode
 
     # -- updates that do not come from signals ---------------------------------
 
@@ -412,7 +440,8 @@ class Aggregator:
         if not self.stale_after_s:
             return
         for spec, series in self._series.items():
-            if spec.labels and spec not in (cat.MODE, cat.ALERTS_FIRING):
+            if spec.labels and not spec.self_metric and spec not in (cat.MODE,
+                                                                      cat.ALERTS_FIRING):
                 series.purge_stale(now - self.stale_after_s)
 
     def take_timer_samples(self) -> list[TimerSample]:
@@ -466,10 +495,14 @@ class Aggregator:
         blocks = self._by(cat.SAFETY_BLOCKS, 1)
         items = self._by(cat.CONTEXT_ITEMS)
         tokens = self._by(cat.CONTEXT_TOKENS)
+        self._roll_windows(now)
+        in_window = self._error_rate_window.totals(now, self._agent_totals())
         error_rate = {}
-        for agent, windows in self._agent_windows.items():
-            operations = windows.operations.total(now)
-            error_rate[agent] = windows.errors.total(now) / operations if operations else 0.0
+        for (kind, agent), operations in in_window.items():
+            if kind == "operations":
+                failed = in_window.get(("errors", agent), 0.0)
+                error_rate[agent] = failed / operations if operations else 0.0
+        errors_last_hour = self._hour_window.totals(now, self._error_total())["errors"]
         return AgentMetrics(
             handoffs_total=sum(handoffs.values()),
             decisions_made=sum(decisions.values()),
@@ -484,7 +517,7 @@ class Aggregator:
             context_refresh_duration=self._summary(cat.CONTEXT_REFRESH_DURATION),
             agent_active_time={a: float(v) for a, v in self._by(cat.AGENT_ACTIVE_TIME).items()},
             agent_error_rate=error_rate,
-            errors_last_hour=int(self._errors_last_hour.total(now)),
+            errors_last_hour=int(errors_last_hour),
             handoffs_by_pair=handoffs,
             decisions_by_agent=decisions,
             errors_by_agent=errors,

@@ -38,9 +38,14 @@ class Kind(enum.Enum):
     HISTOGRAM = "histogram"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MetricSpec:
-    """One metric: what it measures and how every backend names it."""
+    """One metric: what it measures and how every backend names it.
+
+    Specs compare and hash by identity: each exists once, in this module, and the
+    aggregator looks series up by spec on every event, where hashing every field
+    would cost more than the update itself.
+    """
 
     name: str
     kind: Kind

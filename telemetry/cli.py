@@ -7,7 +7,10 @@ User errors (bad config, port in use) print one clear message and exit with stat
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -50,6 +53,12 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         while worker.is_alive() and not stop.wait(1.0):
             progress.show(orchestrator.stats)
+        worker.join()
+        if args.snapshot_file:
+            _write_snapshot(tel, args.snapshot_file)
+        if args.linger and not stop.is_set():
+            print("  orchestrator finished; still serving until Ctrl-C", flush=True)
+            stop.wait()
     finally:
         stop.set()
         worker.join(10)
@@ -58,13 +67,35 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_snapshot(tel: Telemetry, path: str) -> None:
+    """The final AgentMetrics and SystemMetrics as JSON, written atomically."""
+    agent, system = tel.snapshot()
+    document = {"instance_id": tel.instance_id, "url": tel.url,
+                "agent": _jsonable(dataclasses.asdict(agent)),
+                "system": dataclasses.asdict(system)}
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as file:
+        json.dump(document, file, indent=2)
+    os.replace(temporary, path)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {("/".join(k) if isinstance(k, tuple) else k): _jsonable(v)
+                for k, v in value.items()}
+    return value
+
+
 def _print_banner(tel: Telemetry, args: argparse.Namespace) -> None:
     print(f"yolo-telemetry {package_version()} demo (config: {tel.config.source})")
     if tel.url:
         print(f"  metrics: {tel.url}/metrics")
         print(f"  health:  {tel.url}/health")
     print(f"  exporters: {', '.join(tel.exporters) or 'none'}")
-    until = f"for {args.duration:g}s" if args.duration else "until Ctrl-C"
+    if args.workflows:
+        until = f"for {args.workflows} workflows"
+    else:
+        until = f"for {args.duration:g}s" if args.duration else "until Ctrl-C"
     print(f"  running the reference orchestrator {until}", flush=True)
 
 
@@ -114,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="real seconds per simulated second (0: as fast as possible)")
     demo.add_argument("--port", type=int, default=None, help="override server.port")
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    demo.add_argument("--linger", action="store_true",
+                      help="keep serving /metrics after the orchestrator finishes")
+    demo.add_argument("--snapshot-file", default=None,
+                      help="write the final snapshot as JSON to this file")
     demo.set_defaults(run=_demo)
 
     check = commands.add_parser("check-config", help="validate a config file (exit 2 if bad)")

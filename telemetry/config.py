@@ -58,6 +58,9 @@ class ServerConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
+    #: Try these ports in order and take the first free one (overrides ``port``);
+    #: for several processes on one host sharing one config.
+    port_range: tuple[int, int] | None = None
     tls: TlsConfig | None = None
     auth: AuthConfig | None = None
 
@@ -68,6 +71,13 @@ class ServerConfig(_Section):
             raise ValueError("expected an IP address or host name")
         return value
 
+    @field_validator("port_range")
+    @classmethod
+    def _port_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not 1 <= value[0] <= value[1] <= 65535:
+            raise ValueError("expected [first, last] with 1 <= first <= last <= 65535")
+        return value
+
     @property
     def is_loopback(self) -> bool:
         if self.host == "localhost":
@@ -76,6 +86,18 @@ class ServerConfig(_Section):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+
+class DiscoveryConfig(_Section):
+    """Registration of this process for Prometheus ``file_sd_configs``."""
+
+    #: Directory to write this process's target file in (None: do not register).
+    file_sd_dir: Path | None = None
+    #: Host name or address Prometheus should scrape (default: server.host, or the
+    #: machine's host name when the server binds a wildcard address).
+    advertise_host: str | None = None
+    #: Extra target labels, e.g. {role: worker}.
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class DebugConfig(_Section):
@@ -130,6 +152,7 @@ class HealthConfig(_Section):
 class TelemetryConfig(_Section):
     service_name: str = Field(default="yolo", min_length=1)
     server: ServerConfig = ServerConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
     debug: DebugConfig = DebugConfig()
     exporters: Any = None  # replaced by a model built from the installed exporters
     tracing: TracingConfig = TracingConfig()

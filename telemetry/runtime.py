@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -18,11 +19,25 @@ from .aggregator import Aggregator
 from .alert_eval import AlertEvaluator
 from .alert_eval import attach as attach_alerting
 from .config import ConfigError, TelemetryConfig
+from .discovery import FileSdRegistration, advertised_address
 from .health import HealthCheck, health_document, http_status
 from .metrics import AgentMetrics, SystemMetrics
 from .server import Request, Response, TelemetryServer
 
 log = logging.getLogger("telemetry")
+
+#: Started handles, so a forked child can make its inherited ones inert.
+_LIVE: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for tel in list(_LIVE):
+        tel._abandon_after_fork()
+    _LIVE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def package_version() -> str:
@@ -54,6 +69,7 @@ class Telemetry:
         self.server: TelemetryServer | None = (
             TelemetryServer(config.server) if config.server.enabled else None)
         self.health_checks: dict[str, HealthCheck] = {}
+        self.registration: FileSdRegistration | None = None
         self.alerting: AlertEvaluator | None = None
         self.state = "created"
         self._stop_lock = threading.Lock()
@@ -79,7 +95,11 @@ class Telemetry:
         self.aggregator.connect()
         if self.server is not None:
             self._add_routes(self.server)
-            self.server.start()
+            try:
+                self.server.start()
+            except BaseException:
+                self.stop()
+                raise
         for name, exporter in self.exporters.items():
             try:
                 exporter.start()
@@ -94,11 +114,29 @@ class Telemetry:
             except Exception as error:
                 exporter.status.failed(error, self.aggregator)
                 log.warning("exporter %s failed to start: %s; it will retry", name, error)
+        self._register_for_discovery()
         self.alerting = attach_alerting(self)
         self.state = "running"
+        _LIVE.add(self)
         atexit.register(self.stop)
         log.info("telemetry running%s", f" on {self.server.url}" if self.server else "")
         return self
+
+    def _register_for_discovery(self) -> None:
+        directory = self.config.discovery.file_sd_dir
+        if directory is None or self.server is None:
+            return
+        address = advertised_address(self.config.server.host, self.server.port,
+                                     self.config.discovery.advertise_host)
+        self.registration = FileSdRegistration(
+            directory, service=self.config.service_name, instance_id=self.instance_id,
+            address=address, labels=self.config.discovery.labels)
+        try:
+            self.registration.register()
+        except OSError as error:
+            self.stop()
+            raise ConfigError(f"discovery.file_sd_dir: cannot write {directory}: "
+                              f"{error}") from None
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Flush every exporter and close the server; safe to call more than once."""
@@ -106,6 +144,8 @@ class Telemetry:
             if self.state in ("stopping", "stopped"):
                 return
             self.state = "stopping"
+        if self.registration is not None:
+            self.registration.remove()  # first, so Prometheus stops scraping us
         if self.alerting is not None:
             self.alerting.stop(min(timeout_s, 5.0))
         self.aggregator.disconnect()
@@ -119,6 +159,24 @@ class Telemetry:
             self.server.stop()
         self.state = "stopped"
         atexit.unregister(self.stop)
+
+    def _abandon_after_fork(self) -> None:
+        """In a forked child: drop what belongs to the parent without waiting on it.
+
+        Only the forking thread survives a fork, so the server and exporter threads
+        are gone and any lock another thread held stays held forever. The child's copy
+        stops listening to signals, gets fresh locks, closes the inherited listening
+        socket and becomes ``forked``; the child calls :func:`start` for telemetry of
+        its own (its own port, its own counts, its own instance id).
+        """
+        self.aggregator.disconnect()
+        self.aggregator.renew_locks()
+        self._stop_lock = threading.Lock()
+        self.alerting = None  # its thread did not survive the fork
+        if self.server is not None:
+            self.server.close_inherited()
+        atexit.unregister(self.stop)
+        self.state = "forked"
 
     def __enter__(self) -> Telemetry:
         return self.start()

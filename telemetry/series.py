@@ -11,6 +11,7 @@ Cells are not locked: the aggregator holds its lock around every update and read
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from bisect import bisect_left
@@ -35,6 +36,11 @@ def sanitize_label_value(value: object, max_length: int) -> str:
     if len(text) > max_length:
         text = text[: max(max_length - 1, 1)] + "…"
     return text
+
+
+def _uniform() -> float:
+    """A uniform number in (0, 1]: safe to take the log of."""
+    return 1.0 - random.random()
 
 
 class CounterCell:
@@ -62,13 +68,13 @@ class HistogramCell:
     """Bucket counts (non-cumulative, last one is +Inf), sum, and an optional reservoir.
 
     The reservoir keeps at most ``reservoir_size`` observations of the current
-    interval, chosen uniformly (Vitter's algorithm R), plus the true interval count:
+    interval, chosen uniformly at random, plus the true interval count:
     enough for a push exporter to send timers with a sample rate that restores the
     true count on the server, in fixed memory.
     """
 
-    __slots__ = ("bounds", "counts", "created", "interval_count", "reservoir",
-                 "reservoir_size", "sum", "updated")
+    __slots__ = ("_next_sample", "_weight", "bounds", "counts", "created", "interval_count",
+                 "reservoir", "reservoir_size", "sum", "updated")
 
     def __init__(self, bounds: tuple[float, ...], now: float, reservoir_size: int = 0) -> None:
         self.bounds = bounds
@@ -79,22 +85,37 @@ class HistogramCell:
         self.reservoir_size = reservoir_size
         self.reservoir: list[float] = []
         self.interval_count = 0
+        self._next_sample = 1  # interval_count of the next observation to keep
+        self._weight = 0.0
 
     def observe(self, value: float, now: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.sum += value
         self.updated = now
         if self.reservoir_size:
-            self._sample(value)
+            self.interval_count += 1
+            if self.interval_count >= self._next_sample:
+                self._sample(value)
 
     def _sample(self, value: float) -> None:
-        self.interval_count += 1
-        if len(self.reservoir) < self.reservoir_size:
+        # Vitter's algorithm L: the gap to the next kept observation is drawn once,
+        # so observations in between cost one comparison and no random number.
+        size = self.reservoir_size
+        if len(self.reservoir) < size:
             self.reservoir.append(value)
-        else:
-            slot = int(random.random() * self.interval_count)
-            if slot < self.reservoir_size:
-                self.reservoir[slot] = value
+            self._next_sample = self.interval_count + 1
+            if len(self.reservoir) == size:
+                self._weight = math.exp(math.log(_uniform()) / size)
+                self._next_sample = self._gap_after(self.interval_count)
+            return
+        self.reservoir[int(random.random() * size)] = value
+        self._weight *= math.exp(math.log(_uniform()) / size)
+        self._next_sample = self._gap_after(self.interval_count)
+
+    def _gap_after(self, index: int) -> int:
+        if self._weight >= 1.0:
+            return index + 1
+        return index + int(math.log(_uniform()) / math.log1p(-self._weight)) + 1
 
     @property
     def count(self) -> int:
@@ -103,7 +124,7 @@ class HistogramCell:
     def take_interval(self) -> tuple[list[float], int]:
         """Hand over this interval's reservoir and true count, and start a new interval."""
         sample, count = self.reservoir, self.interval_count
-        self.reservoir, self.interval_count = [], 0
+        self.reservoir, self.interval_count, self._next_sample = [], 0, 1
         return sample, count
 
 
@@ -132,25 +153,26 @@ class Series:
         self.cells: dict[tuple[str, ...], Cell] = {}
         # Raw label tuples seen on the wire -> their cell. Several raw tuples may
         # sanitise to one cell; the route is bounded so junk input cannot grow it.
-        self._route: dict[tuple, Cell] = {}
+        self.route: dict[tuple, Cell] = {}
         self._overflow_key = (OVERFLOW_VALUE,) * len(spec.labels)
 
     def cell(self, key: tuple) -> Cell:
-        """The cell for raw label values ``key``: the per-event hot path."""
-        found = self._route.get(key)
-        if found is not None:
-            return found
-        return self._admit(key)
+        """The cell for raw label values ``key``.
 
-    def _admit(self, key: tuple) -> Cell:
+        The aggregator's hot path inlines this as ``route.get(key) or admit(key)``.
+        """
+        return self.route.get(key) or self.admit(key)
+
+    def admit(self, key: tuple) -> Cell:
+        """Find or create the cell for a label set not seen before (or overflowing)."""
         clean = tuple(sanitize_label_value(v, self.max_label_length) for v in key)
         found = self.cells.get(clean)
         if found is None:
             if len(self.cells) >= self.max_series + (self._overflow_key in self.cells):
                 return self._overflow()
             found = self.cells[clean] = self._new_cell()
-        if len(self._route) < 2 * self.max_series:
-            self._route[key] = found
+        if len(self.route) < 2 * self.max_series:
+            self.route[key] = found
         return found
 
     def _overflow(self) -> Cell:
@@ -183,9 +205,10 @@ class Series:
         for key in stale:
             del self.cells[key]
         live = set(map(id, self.cells.values()))
-        self._route = {raw: cell for raw, cell in self._route.items() if id(cell) in live}
+        for raw in [raw for raw, cell in self.route.items() if id(cell) not in live]:
+            del self.route[raw]  # in place: the aggregator holds this dict
         return len(stale)
 
     def clear(self) -> None:
         self.cells.clear()
-        self._route.clear()
+        self.route.clear()

@@ -94,21 +94,35 @@ class TelemetryServer:
         return f"{scheme}://{host}:{self.port}"
 
     def start(self) -> None:
-        handler_class = _make_handler(self)
-        try:
-            httpd = _Server((self.config.host, self.config.port), handler_class)
-        except OSError as error:
-            address = f"{self.config.host}:{self.config.port}"
-            if error.errno == errno.EADDRINUSE:
-                raise StartupError(f"server.port: {address} is already in use; "
-                                   f"choose another port (0 picks a free one)") from None
-            raise StartupError(f"server.host: cannot listen on {address}: {error}") from None
+        httpd = self._bind(_make_handler(self))
         if self.config.tls:
             httpd.socket = self._tls_context().wrap_socket(httpd.socket, server_side=True)
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, name="telemetry-http",
                                         kwargs={"poll_interval": 0.2}, daemon=True)
         self._thread.start()
+
+    def _bind(self, handler_class: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+        host = self.config.host
+        if self.config.port_range:
+            first, last = self.config.port_range
+            for port in range(first, last + 1):
+                try:
+                    return _Server((host, port), handler_class)
+                except OSError as error:
+                    if error.errno != errno.EADDRINUSE:
+                        raise StartupError(f"server.host: cannot listen on {host}:{port}: "
+                                           f"{error}") from None
+            raise StartupError(f"server.port_range: every port from {first} to {last} "
+                               f"on {host} is in use")
+        try:
+            return _Server((host, self.config.port), handler_class)
+        except OSError as error:
+            address = f"{host}:{self.config.port}"
+            if error.errno == errno.EADDRINUSE:
+                raise StartupError(f"server.port: {address} is already in use; "
+                                   f"choose another port (0 picks a free one)") from None
+            raise StartupError(f"server.host: cannot listen on {address}: {error}") from None
 
     def _tls_context(self) -> ssl.SSLContext:
         tls = self.config.tls
@@ -129,6 +143,12 @@ class TelemetryServer:
         httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout_s)
+
+    def close_inherited(self) -> None:
+        """Close the listening socket in a forked child, where no thread serves it."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.socket.close()
 
     # -- dispatch -------------------------------------------------------------
 
@@ -168,6 +188,8 @@ def check_credentials(auth: AuthConfig, header: str) -> bool:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Rebind at once after a restart (TIME_WAIT); Linux still refuses a port that
+    # another socket is listening on, so two processes never share one.
     allow_reuse_address = True
     request_queue_size = 64
 

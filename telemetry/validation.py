@@ -25,7 +25,7 @@ class InvalidEvent(Exception):
 
 def name(fields: dict[str, Any], key: str) -> str:
     value = fields.get(key, _MISSING)
-    if type(value) is str and value:
+    if type(value) is str and value and not value.isspace():
         return value
     if value is _MISSING or value is None:
         raise InvalidEvent(f"{key}:missing")

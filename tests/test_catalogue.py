@@ -1,0 +1,90 @@
+"""The catalogue and the signal contract: one definition each, consistent names."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import blinker
+import pytest
+
+from telemetry import catalogue as cat
+from telemetry import signals
+from telemetry.catalogue import Kind
+
+
+def test_names_are_unique_and_valid_for_every_backend() -> None:
+    prometheus = [spec.prometheus_name for spec in cat.CATALOGUE]
+    assert len(set(prometheus)) == len(prometheus)
+    assert len({spec.name for spec in cat.CATALOGUE}) == len(cat.CATALOGUE)
+    for spec in cat.CATALOGUE:
+        assert re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", spec.prometheus_name)
+        assert re.fullmatch(r"yolo(\.[a-z_]+)+", spec.otlp_name)
+        for label in spec.labels:
+            assert re.fullmatch(r"[a-z_]+", label) and not label.startswith("__")
+
+
+def test_design_names_are_derived() -> None:
+    expected = {
+        cat.HANDOFFS: "yolo_handoffs_total",
+        cat.HANDOFF_DURATION: "yolo_handoff_duration_seconds",
+        cat.AGENT_ACTIVE_TIME: "yolo_agent_active_seconds_total",
+        cat.STATE_FILE_SIZE: "yolo_state_file_size_bytes",
+        cat.INVALID_EVENTS: "yolo_telemetry_invalid_events_total",
+        cat.MODE: "yolo_mode",
+        cat.HANDLER_TIME: "yolo_telemetry_handler_seconds_total",
+    }
+    for spec, name in expected.items():
+        assert spec.prometheus_name == name
+    assert cat.HANDOFFS.statsd_name("yolo") == "yolo.handoffs"
+    assert cat.HANDOFFS.statsd_name("") == "handoffs"
+    assert cat.lookup("yolo_handoffs_total") is cat.lookup("yolo.handoffs") is cat.HANDOFFS
+    with pytest.raises(KeyError):
+        cat.lookup("yolo_nothing")
+
+
+def test_histograms_have_sorted_buckets_and_seconds() -> None:
+    for spec in cat.CATALOGUE:
+        if spec.kind is Kind.HISTOGRAM:
+            assert spec.buckets == tuple(sorted(set(spec.buckets)))
+            assert spec.unit == "s"
+        else:
+            assert spec.buckets == ()
+
+
+def test_the_contract_has_the_fifteen_signals_as_attributes() -> None:
+    assert len(signals.CONTRACT) == 15
+    for spec in signals.CONTRACT:
+        attribute = getattr(signals, spec.name.removeprefix("yolo."))
+        assert attribute is blinker.signal(spec.name) is spec.signal
+
+
+def test_timed_sends_the_duration_as_context_manager_and_decorator() -> None:
+    received = []
+    signal = blinker.signal("yolo.test_timed")
+
+    def receiver(sender, **fields):
+        received.append(fields)
+
+    signal.connect(receiver)
+    try:
+        with signals.timed(signal, agent="pm"):
+            pass
+        with pytest.raises(ValueError), signals.timed("yolo.test_timed", agent="qa"):
+            raise ValueError("still sent")
+
+        @signals.timed(signal, agent="dev")
+        def work() -> int:
+            return 7
+
+        @signals.timed(signal, agent="async")
+        async def async_work() -> int:
+            await asyncio.sleep(0)
+            return 8
+
+        assert work() == 7
+        assert asyncio.run(async_work()) == 8
+    finally:
+        signal.disconnect(receiver)
+    assert [r["agent"] for r in received] == ["pm", "qa", "dev", "async"]
+    assert all(r["duration_s"] >= 0 for r in received)

@@ -1,0 +1,94 @@
+"""Cardinality limits, overflow counting, label sanitisation and the stale-series purge."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from telemetry import catalogue as cat
+from telemetry.aggregator import Aggregator
+from telemetry.series import EMPTY_VALUE, OVERFLOW_VALUE, Series, sanitize_label_value
+
+from .conftest import FakeClock, send
+
+
+def test_label_values_are_sanitised_and_capped() -> None:
+    assert sanitize_label_value("dev\x00\x1b[31m\n", 128) == "dev[31m"
+    assert sanitize_label_value("  \t ", 128) == EMPTY_VALUE
+    capped = sanitize_label_value("a" * 500, 16)
+    assert len(capped) == 16 and capped.endswith("…")
+    assert sanitize_label_value("ünïcødé-agent", 128) == "ünïcødé-agent"
+
+
+def test_series_cap_routes_new_label_sets_to_one_overflow_series() -> None:
+    overflowed = []
+    series = Series(cat.HANDOFFS, max_series=3, on_overflow=overflowed.append)
+    for name in ("a", "b", "c", "d", "e", "d"):
+        series.cell((name, "qa")).inc(1, 0.0)
+    assert len(series) == 4  # the cap plus the overflow series
+    assert series.cells[(OVERFLOW_VALUE, OVERFLOW_VALUE)].value == 3
+    assert series.cells[("a", "qa")].value == 1
+    assert len(overflowed) == 3  # every update routed to overflow is counted
+
+
+def test_raw_values_that_sanitise_alike_share_one_series() -> None:
+    series = Series(cat.ERRORS, max_series=10, max_label_length=8)
+    series.cell(("dev\n", "X")).inc(1, 0.0)
+    series.cell(("dev", "X")).inc(1, 0.0)
+    assert series.cells == {("dev", "X"): series.cell(("dev", "X"))}
+    assert series.cells[("dev", "X")].value == 2
+
+
+def test_hundred_thousand_agent_names_keep_cap_plus_one_series_in_bounded_memory(
+    clock: FakeClock,
+) -> None:
+    agg = Aggregator(max_series=1000, clock=clock)
+    agg.connect()
+    try:
+        for i in range(2_000):  # warm up past the cap so the overflow path is allocated
+            send("decision_made", agent=f"agent-{i}", decision_type="d", duration_s=0.1)
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2_000, 100_000):
+            send("decision_made", agent=f"agent-{i}", decision_type="d", duration_s=0.1)
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        assert agg.series_count(cat.DECISIONS) == 1001
+        assert agg.series_count(cat.DECISION_DURATION) == 1001
+        assert agg.value(cat.SERIES_OVERFLOW, ("yolo.decisions",)) == 99_000
+        assert agg.value(cat.DECISIONS, (OVERFLOW_VALUE, OVERFLOW_VALUE)) == 99_000
+        assert agg.snapshot()[0].decisions_made == 100_000  # nothing is lost in totals
+        assert grown < 256 * 1024, f"memory grew by {grown} bytes past the cap"
+    finally:
+        agg.disconnect()
+
+
+def test_stale_series_are_purged_after_the_configured_time(clock: FakeClock) -> None:
+    agg = Aggregator(stale_after_s=60, clock=clock)
+    agg.connect()
+    try:
+        send("handoff_completed", from_agent="old", to_agent="qa", duration_s=1.0)
+        clock.advance(30)
+        send("handoff_completed", from_agent="new", to_agent="qa", duration_s=1.0)
+        clock.advance(40)  # "old" is 70 s idle, "new" 40 s
+        families = {f.spec: f for f in agg.collect()}
+        handoffs = {s.labels: s.value for s in families[cat.HANDOFFS].samples}
+        assert handoffs == {("new", "qa"): 1.0}
+        assert agg.series_count(cat.HANDOFF_DURATION) == 1
+        # A purged series that comes back starts again from zero (a counter reset).
+        send("handoff_completed", from_agent="old", to_agent="qa", duration_s=1.0)
+        assert agg.value(cat.HANDOFFS, ("old", "qa")) == 1
+        # Unlabelled and self-metrics are never purged.
+        clock.advance(1000)
+        families = {f.spec: f for f in agg.collect()}
+        assert families[cat.AGENTS_ACTIVE].samples
+        events = {s.labels: s.value for s in families[cat.EVENTS].samples}
+        assert events[("yolo.handoff_completed",)] == 3
+    finally:
+        agg.disconnect()
+
+
+def test_purge_is_off_by_default(aggregator: Aggregator, clock: FakeClock) -> None:
+    send("handoff_completed", from_agent="old", to_agent="qa", duration_s=1.0)
+    clock.advance(10**6)
+    families = {f.spec: f for f in aggregator.collect()}
+    assert len(families[cat.HANDOFFS].samples) == 1
