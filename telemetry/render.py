@@ -2,7 +2,8 @@
 
 * ``render alerts``: the Prometheus rules file (config/prometheus/yolo-alerts.yml),
 * ``render dashboard``: the Grafana dashboard (config/grafana/yolo-overview.json),
-* ``render metrics``: the metric table of docs/monitoring.md (Markdown).
+* ``render metrics``: the metric table of docs/monitoring.md (Markdown),
+* ``render alert-table``: the table of alerts in force in docs/monitoring.md.
 
 Each reads the alert definitions from ``--config`` (default: $YOLO_TELEMETRY_CONFIG
 or the embedded default), so custom thresholds show up in rules and dashboard
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from . import catalogue as cat
 from . import config as config_module
-from .alert_rules import render_rules
-from .alerting import effective_alerts
+from .alert_rules import render_rules, rule
+from .alerting import AlertDefinition, effective_alerts, format_duration
 from .catalogue import Kind
 
 #: Where the committed copies live, relative to the repository root.
@@ -39,6 +41,17 @@ def metrics_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def alert_table(alerts: Iterable[AlertDefinition],
+                group_labels: Iterable[str] = ("job", "instance")) -> str:
+    """The alerts as a Markdown table: what fires, how soon, how bad."""
+    rows = ["| alert | severity | fires when | for |", "|---|---|---|---|"]
+    for alert in alerts:
+        expr = rule(alert, group_labels)["expr"].replace("|", "\\|")
+        rows.append(f"| {alert.name} | {alert.severity} | `{expr}` | "
+                    f"{format_duration(alert.for_)} |")
+    return "\n".join(rows) + "\n"
+
+
 def render(what: str, config_source: Any = None) -> str:
     """The text of one artefact for the given config (path, dict or None)."""
     if what == "metrics":
@@ -47,6 +60,8 @@ def render(what: str, config_source: Any = None) -> str:
     alerts = effective_alerts(loaded.alerts, loaded.alerting)
     if what == "alerts":
         return render_rules(alerts, loaded.alerting.group_labels)
+    if what == "alert-table":
+        return alert_table(alerts, loaded.alerting.group_labels)
     if what == "dashboard":
         from .dashboard import render_dashboard
 
@@ -69,8 +84,8 @@ def _run(args: argparse.Namespace) -> int:
 def add_parser(commands: Any) -> None:
     """Register ``render`` on the CLI's subcommands."""
     parser = commands.add_parser(
-        "render", help="write the alert rules, the Grafana dashboard or the metric table")
-    parser.add_argument("what", choices=("alerts", "dashboard", "metrics"))
+        "render", help="write the alert rules, the Grafana dashboard or the docs' tables")
+    parser.add_argument("what", choices=("alerts", "dashboard", "metrics", "alert-table"))
     parser.add_argument("--config", "-c", default=None,
                         help="config whose alerts to use (default: $YOLO_TELEMETRY_CONFIG "
                              "or the embedded one)")

@@ -1,17 +1,17 @@
-"""Small helpers for the monitoring tests: find promtool/amtool, run them.
+"""Small helpers for the monitoring tests: run promtool or amtool with any arguments.
 
-A missing tool skips the test, or fails it when YOLO_TELEMETRY_REQUIRE_BACKENDS=1
-(CI installs them), so a green run cannot hide an untested backend.
+tests/backends.py covers the promtool calls other tests share; these run whatever
+command docs/monitoring.md shows. A missing tool skips the test, or fails it when
+YOLO_TELEMETRY_REQUIRE_BACKENDS=1 (CI installs them).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from .backends import require_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,11 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def require_tool(name: str) -> str:
     """The path of executable ``name``; skip (or fail when backends are required)."""
     path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed"
-        if os.environ.get("YOLO_TELEMETRY_REQUIRE_BACKENDS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_backend(name, path is not None, f"{name} is not on PATH")
+    assert path is not None
     return path
 
 
