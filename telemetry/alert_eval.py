@@ -124,7 +124,8 @@ class AlertEvaluator:
         self._wall = wall_clock
         self._specs = metrics_read(self.alerts)
         longest = max((alert.window_s for alert in self.alerts), default=0.0)
-        self.ring = SampleRing(longest + 2 * interval_s, max_samples)
+        self.ring = SampleRing(longest + 2 * interval_s, max_samples,
+                               windowed=metrics_read(self.alerts, windowed=True))
         self._active: dict[tuple[str, Labels], AlertInstance] = {}
         self._lock = threading.Lock()
         self._failed_alerts: set[str] = set()
@@ -218,14 +219,13 @@ class AlertEvaluator:
             if inst.state == "pending" and now - inst.active_since >= alert.for_:
                 inst.state, inst.fired_at = "firing", wall
                 changed.append(inst)
-                log.warning("alert %s firing: %s", alert.name, inst.annotations["summary"])
         for (name, key), inst in list(self._active.items()):
             if name == alert.name and key not in breaching:
                 del self._active[(name, key)]
                 if inst.state == "firing":
                     inst.state, inst.resolved_at = "resolved", wall
                     changed.append(inst)
-                    log.warning("alert %s resolved", alert.name)
+        _log_changes(alert, changed)
         return changed
 
     # -- reading -----------------------------------------------------------------
@@ -264,6 +264,16 @@ class AlertEvaluator:
             "evaluation_errors": self.evaluation_errors,
             "last_errors": dict(self.last_errors),
         }
+
+
+def _log_changes(alert: AlertDefinition, changed: list[AlertInstance]) -> None:
+    """One line per alert and evaluation, however many label sets changed."""
+    for state in ("firing", "resolved"):
+        instances = [inst for inst in changed if inst.state == state]
+        if instances:
+            more = f" (and {len(instances) - 1} more)" if len(instances) > 1 else ""
+            log.warning("alert %s %s: %s%s", alert.name, state,
+                        instances[0].annotations.get("summary", ""), more)
 
 
 def attach(telemetry: Telemetry) -> AlertEvaluator | None:

@@ -17,6 +17,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from .aggregator import Family, HistogramValue
 from .alerting import AlertDefinition
@@ -36,15 +37,25 @@ class Snapshot:
 
 
 class SampleRing:
-    """Past collections, newest last, kept for ``retention_s`` and at most ``max_samples``."""
+    """Past collections, newest last, kept for ``retention_s`` and at most ``max_samples``.
 
-    def __init__(self, retention_s: float, max_samples: int) -> None:
+    Only ``windowed`` metrics (those a rate, ratio or quantile reads) are kept in past
+    samples; the others are only needed as they are now, in :meth:`latest`.
+    """
+
+    def __init__(self, retention_s: float, max_samples: int,
+                 windowed: Iterable[MetricSpec] | None = None) -> None:
         self.retention_s = retention_s
+        self.windowed = None if windowed is None else frozenset(windowed)
         self._snapshots: deque[Snapshot] = deque(maxlen=max_samples)
+        self._latest: Snapshot | None = None
 
     def add(self, t: float, families: Iterable[Family]) -> None:
         series = {family.spec: {sample.labels: sample.value for sample in family.samples}
                   for family in families}
+        self._latest = Snapshot(t, series)
+        if self.windowed is not None:
+            series = {spec: values for spec, values in series.items() if spec in self.windowed}
         self._snapshots.append(Snapshot(t, series))
         while self._snapshots and self._snapshots[0].t < t - self.retention_s:
             self._snapshots.popleft()
@@ -53,7 +64,7 @@ class SampleRing:
         return len(self._snapshots)
 
     def latest(self) -> Snapshot | None:
-        return self._snapshots[-1] if self._snapshots else None
+        return self._latest
 
     def points(self, spec: MetricSpec, start: float,
                end: float) -> dict[Labels, list[tuple[float, Value]]]:
@@ -138,11 +149,13 @@ def _quantile(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Labe
     for labels, points in ring.points(spec, start, now).items():
         if not _matches(spec, labels, alert.match):
             continue
-        histograms = [(t, v) for t, v in points if isinstance(v, HistogramValue)]
-        rates = []
-        for index in range(len(bounds)):
-            cumulative = [(t, float(sum(v.bucket_counts[: index + 1]))) for t, v in histograms]
-            rates.append(extrapolated_rate(cumulative, start, now))
+        times = [t for t, v in points if isinstance(v, HistogramValue)]
+        cumulative = [tuple(accumulate(v.bucket_counts)) for _, v in points
+                      if isinstance(v, HistogramValue)]
+        rates = [extrapolated_rate([(t, float(c[index])) for t, c in zip(times, cumulative,
+                                                                          strict=True)],
+                                   start, now)
+                 for index in range(len(bounds))]
         if any(rate is None for rate in rates):
             continue
         group = per_group.setdefault(_key(spec, labels, alert.by), [0.0] * len(bounds))
@@ -164,10 +177,14 @@ def evaluate(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Label
     return _quantile(alert, ring, now)
 
 
-def metrics_read(alerts: Iterable[AlertDefinition]) -> list[MetricSpec]:
-    """The catalogue entries the alerts need sampled, in a stable order."""
+def metrics_read(alerts: Iterable[AlertDefinition],
+                 windowed: bool = False) -> list[MetricSpec]:
+    """The catalogue entries the alerts need sampled (``windowed``: over a window, by
+    a rate, ratio or quantile), in a stable order."""
     specs: dict[MetricSpec, None] = {}
     for alert in alerts:
+        if windowed and alert.kind == "value":
+            continue
         specs[alert.spec] = None
         if alert.kind == "ratio":
             specs[alert.denominator_spec] = None

@@ -109,3 +109,14 @@ def test_promtool_unit_tests_fail_when_a_threshold_changes(tmp_path: Path) -> No
     result = run_tool("promtool", "test", "rules", str(copy))
     assert result.returncode != 0
     assert "alertname: ContextOverflow" in result.stdout + result.stderr
+
+
+def test_render_prints_to_stdout_and_rejects_a_bad_config(capsys, tmp_path: Path) -> None:
+    from telemetry.cli import main
+
+    assert main(["render", "alerts"]) == 0
+    assert capsys.readouterr().out == render("alerts", None)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("alerts:\n  - {name: X, metric: yolo_nope, threshold: 1, summary: s}\n")
+    assert main(["render", "alerts", "--config", str(bad)]) == 2
+    assert "alerts.0.metric: no metric 'yolo_nope'" in capsys.readouterr().err
