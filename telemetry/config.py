@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
@@ -192,8 +193,9 @@ def _milliseconds_to_seconds(value: str) -> float:
 
 
 def _header_map(value: str) -> dict[str, str]:
+    # Values are percent-encoded, as in W3C baggage (``Authorization=Bearer%20x``).
     pairs = (item.split("=", 1) for item in value.split(",") if "=" in item)
-    return {key.strip(): val.strip() for key, val in pairs}
+    return {unquote(key.strip()): unquote(val.strip()) for key, val in pairs}
 
 
 def _sampler_ratio(value: str) -> float:
@@ -207,6 +209,13 @@ OTEL_ENVIRONMENT: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "OTEL_EXPORTER_OTLP_PROTOCOL": (("exporters", "otlp", "protocol"), str),
     "OTEL_EXPORTER_OTLP_HEADERS": (("exporters", "otlp", "headers"), _header_map),
     "OTEL_METRIC_EXPORT_INTERVAL": (("exporters", "otlp", "interval_s"), _milliseconds_to_seconds),
+    "OTEL_EXPORTER_OTLP_TIMEOUT": (("exporters", "otlp", "timeout_s"), _milliseconds_to_seconds),
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": (("exporters", "otlp", "metrics_endpoint"), str),
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": (("exporters", "otlp", "traces_endpoint"), str),
+    "OTEL_BSP_MAX_QUEUE_SIZE": (("tracing", "batch", "max_queue_size"), int),
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": (("tracing", "batch", "max_export_batch_size"), int),
+    "OTEL_BSP_SCHEDULE_DELAY": (("tracing", "batch", "schedule_delay_ms"), int),
+    "OTEL_BSP_EXPORT_TIMEOUT": (("tracing", "batch", "export_timeout_ms"), int),
     "OTEL_TRACES_SAMPLER": (("tracing", "sampler"), str),
     "OTEL_TRACES_SAMPLER_ARG": (("tracing", "sampler_ratio"), _sampler_ratio),
 }

@@ -85,6 +85,7 @@ class Telemetry:
                 raise ConfigError(f"{self.config.source}: exporters.{name}: the exporter "
                                   f"is enabled but its plugin could not be loaded")
             built[name] = cls(section, self.aggregator, self.config)
+            built[name].instance_id = self.instance_id
         return built
 
     # -- lifecycle ---------------------------------------------------------------
