@@ -75,6 +75,7 @@ def test_the_yaml_examples_are_valid_config() -> None:
 
 def test_the_trace_layout_is_linked() -> None:
     assert "(tracing.md)" in TEXT
+    assert "## Layout" in (GUIDE.parent / "tracing.md").read_text(encoding="utf-8")
 
 
 # -- running the documented commands -------------------------------------------------
