@@ -1,8 +1,5 @@
-<<<<<<< HEAD
-"""``yolo-telemetry``: run the demo, check a config file, fetch a profile.
-=======
-"""``yolo-telemetry``: run the demo, check a config file, render rules and dashboard.
->>>>>>> alerts
+"""``yolo-telemetry``: run the demo, check a config file, render rules and dashboard,
+fetch a profile.
 
 User errors (bad config, port in use) print one clear message and exit with status
 2, without a traceback.
@@ -161,12 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file (exit 2 if bad)")
     check.add_argument("file")
     check.set_defaults(run=_check_config)
-<<<<<<< HEAD
-
     add_profile_command(commands)
-=======
     render.add_parser(commands)
->>>>>>> alerts
     return parser
 
 

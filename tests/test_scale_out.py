@@ -58,7 +58,7 @@ def demo_processes(tmp_path: Path, count: int, *, linger: bool,
 
 def _snapshots(started: list[tuple[subprocess.Popen, Path]]) -> list[dict]:
     def all_written() -> list[dict] | None:
-        for process, path in started:
+        for process, _ in started:
             if process.poll() not in (None, 0):
                 raise AssertionError(f"a demo process failed: {process.stderr.read()}")
         if not all(path.exists() for _, path in started):
