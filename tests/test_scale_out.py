@@ -28,16 +28,20 @@ def _environment(**overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def demo_processes(tmp_path: Path, count: int, *, linger: bool,
-                   **env: str) -> Iterator[list[tuple[subprocess.Popen, Path]]]:
+def demo_processes(
+    tmp_path: Path, count: int, *, linger: bool, duration_s: float | None = None, **env: str,
+) -> Iterator[list[tuple[subprocess.Popen, Path]]]:
     """``count`` demo processes on their own free ports, each writing a final snapshot."""
     started = []
     try:
         for index in range(count):
             snapshot = tmp_path / f"snapshot-{index}.json"
             command = [sys.executable, "-m", "telemetry", "demo", "--port", "0", "--quiet",
-                       "--workflows", str(2 + index), "--time-scale", "0",
                        "--seed", str(100 + index), "--snapshot-file", str(snapshot)]
+            if duration_s is None:  # a fixed amount of work, as fast as possible
+                command += ["--workflows", str(2 + index), "--time-scale", "0"]
+            else:  # keep emitting, so rates have data
+                command += ["--duration", str(duration_s), "--time-scale", "0.002"]
             if linger:
                 command.append("--linger")
             process = subprocess.Popen(command, cwd=ROOT, env=_environment(**env),
@@ -129,3 +133,43 @@ def test_otlp_from_every_process_reaches_one_receiver(tmp_path: Path) -> None:
             return summed if summed == expected else None
 
         wait_until(totals, 60, what="every process's handoff totals in the receiver")
+
+
+def test_dashboard_panels_have_data_per_instance_and_in_total(tmp_path: Path) -> None:
+    import math
+
+    from telemetry.dashboard import queries
+    from telemetry.render import render
+
+    targets_dir = tmp_path / "targets"
+    env = {"YOLO_TELEMETRY__DISCOVERY__FILE_SD_DIR": str(targets_dir)}
+    with (demo_processes(tmp_path, PROCESSES, linger=False, duration_s=120, **env),
+          prometheus_server(tmp_path, [], file_sd_path=targets_dir / "*.json") as prometheus):
+            targets = prometheus.wait_for_targets_up(PROCESSES, timeout=60)
+            instances = sorted(t["labels"]["instance"] for t in targets)
+            assert len(set(instances)) == PROCESSES
+            document = json.loads(render("dashboard", None))
+            # Panels with a "no value" text (telemetry problems, firing alerts) show it when
+            # their series are absent, which is their normal state: their queries must
+            # still be valid PromQL. Every other panel must have data.
+            must_have_data, may_be_empty = [], []
+            for panel in document["panels"]:
+                exprs = [t["expr"] for t in panel.get("targets", []) if t.get("expr")]
+                no_value = panel.get("fieldConfig", {}).get("defaults", {}).get("noValue")
+                (may_be_empty if no_value else must_have_data).extend(exprs)
+            assert len(must_have_data) >= 30
+            assert set(must_have_data) | set(may_be_empty) == set(queries(document))
+
+            def concrete(expr: str, instance: str) -> str:
+                return (expr.replace("$__rate_interval", "20s").replace("$job", "yolo")
+                        .replace("$instance", instance))
+
+            for instance in [".*", *instances]:
+                for expr in may_be_empty:
+                    prometheus.query(concrete(expr, instance))  # raises on invalid PromQL
+                for expr in must_have_data:
+                    promql = concrete(expr, instance)
+                    wait_until(lambda promql=promql: [
+                        r for r in prometheus.query(promql)
+                        if not math.isnan(float(r["value"][1]))],
+                        30, what=f"data for {promql}")
