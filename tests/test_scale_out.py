@@ -173,3 +173,25 @@ def test_dashboard_panels_have_data_per_instance_and_in_total(tmp_path: Path) ->
                         r for r in prometheus.query(promql)
                         if not math.isnan(float(r["value"][1]))],
                         30, what=f"data for {promql}")
+
+
+def test_shipped_deployment_configs_are_valid(tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    from .backends import require_backend
+
+    promtool = shutil.which("promtool")
+    require_backend("promtool", promtool is not None, "Debian package prometheus")
+    result = subprocess.run([promtool, "check", "config", "prometheus-file-sd.yml"],
+                            cwd=ROOT / "config" / "prometheus", capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    collector = yaml.safe_load((ROOT / "config" / "otel-collector" / "collector.yaml").read_text())
+    pipelines = collector["service"]["pipelines"]
+    assert pipelines["metrics"]["exporters"] == ["prometheus"]
+    assert collector["exporters"]["prometheus"]["resource_to_telemetry_conversion"]["enabled"]
+    for pipeline in pipelines.values():
+        for part in ("receivers", "processors", "exporters"):
+            assert set(pipeline[part]) <= set(collector[part])
