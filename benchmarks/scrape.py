@@ -8,6 +8,7 @@ at a time and then scraped over HTTP in interleaved rounds.
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.request
 from typing import Any
@@ -17,6 +18,7 @@ import blinker
 from .harness import (
     Context,
     Result,
+    connected,
     figure,
     interleave,
     median,
@@ -70,6 +72,9 @@ def run(ctx: Context) -> Result:
             variants[key] = _scraper(f"{telemetry.url}/metrics", sizes[key])
         samples = interleave(variants, rounds)
         kept = {key: t.aggregator.series_count(_handoffs()) for key, t in pipelines.items()}
+        largest = pipelines[f"series_{counts[-1]}"]
+        with connected(largest):
+            latencies = _latency_during_scrapes(f"{largest.url}/metrics", max(rounds // 3, 1))
     finally:
         for telemetry in pipelines.values():
             telemetry.stop()
@@ -88,13 +93,46 @@ def run(ctx: Context) -> Result:
     flat = paired_ratios(samples, "series_mid_10x_events", f"series_{small}")
     figures.append(figure(NAME, f"{small:,} series, 10x events / 1x events", median(flat), "x",
                           target="<= 1.2", noise=spread(flat)))
+    latencies.sort()
+    p99 = latencies[min(int(len(latencies) * 0.99), len(latencies) - 1)]
+    figures.append(figure(NAME, f"send latency during {counts[-1]:,}-series scrapes: p99",
+                          p99 * 1e6, "us", note="informative"))
+    figures.append(figure(NAME, f"send latency during {counts[-1]:,}-series scrapes: max",
+                          latencies[-1] * 1e3, "ms",
+                          note="informative: collect() holding the lock, and full collections "
+                               "the scrape's allocations trigger"))
     details = {
-        "rounds": rounds, "events_per_series": EVENTS_PER_SERIES,
+        "rounds": rounds, "sends_during_scrapes": len(latencies),
+        "events_per_series": EVENTS_PER_SERIES,
         "scrape_ms": {k: round(median(v) * 1e3, 2) for k, v in samples.items()},
         "body_bytes": {k: v[-1] for k, v in sizes.items()},
         "handoff_series_kept": kept,
     }
     return Result(NAME, TITLE, figures, details)
+
+
+def _latency_during_scrapes(url: str, scrapes: int) -> list[float]:
+    """Seconds each send took while another thread scraped ``scrapes`` times."""
+    send = blinker.signal("yolo.handoff_completed").send
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def sender() -> None:
+        clock = time.perf_counter
+        while not done.is_set():
+            started = clock()
+            send(None, from_agent="agent-00001", to_agent="dev", duration_s=0.3)
+            latencies.append(clock() - started)
+
+    thread = threading.Thread(target=sender, name="bench-sender")
+    thread.start()
+    try:
+        for _ in range(scrapes):
+            _scraper(url, [])()
+    finally:
+        done.set()
+        thread.join()
+    return latencies
 
 
 def _handoffs():
