@@ -13,7 +13,7 @@ from pathlib import Path
 from . import BENCHMARKS
 from .harness import Context, Settings, exporter_kinds, reference_events, tracing_available
 from .receivers import receivers
-from .report import RESULTS_DIR, console_table, document, failed_result, write
+from .report import RESULTS_DIR, console_table, document, failed_result, utc_now, write
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     settings = Settings(quick=args.quick, scale=args.scale)
     names = args.only or list(BENCHMARKS)
-    started = time.perf_counter()
+    started, started_utc = time.perf_counter(), utc_now()
     results = []
     crashed = False
     with receivers(args.receivers) as sinks:
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             result.seconds = time.perf_counter() - began
             results.append(result)
     doc = document(results, quick=settings.quick, scale=settings.scale,
-                   environment=environment, seconds=time.perf_counter() - started)
+                   environment=environment, started_utc=started_utc,
+                   seconds=time.perf_counter() - started)
     if args.json is not None:
         path = args.json
     elif settings.quick:

@@ -106,14 +106,19 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
 def document(results: list[Result], *, quick: bool, scale: float, environment: dict[str, Any],
-             seconds: float) -> dict[str, Any]:
+             started_utc: str, seconds: float) -> dict[str, Any]:
     dirty = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "suite": "yolo-telemetry benchmarks",
         "mode": "quick" if quick else "full",
         "scale": scale,
-        "started_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "started_utc": started_utc,
+        "finished_utc": utc_now(),
         "seconds": round(seconds, 1),
         "machine": {"python": sys.version.split()[0],
                     "implementation": platform.python_implementation(),
