@@ -47,6 +47,9 @@ class Exporter:
 
     name: ClassVar[str] = "exporter"
     Config: ClassVar[type[ExporterConfig]] = ExporterConfig
+    #: The Telemetry handle's id (``instance_id`` in /health), set before :meth:`start`;
+    #: push exporters send it as ``service.instance.id``. Empty when built standalone.
+    instance_id: str = ""
 
     def __init__(self, config: Any, aggregator: Aggregator, telemetry: TelemetryConfig) -> None:
         self.config = config

@@ -1,15 +1,50 @@
-"""OTLP exporter: periodic push of the aggregates (and spans) to a collector."""
+"""OTLP exporter: periodic push of the aggregates, and spans built from the signals.
+
+Metrics: every ``interval_s`` a :class:`~exporters.PeriodicWorker` translates one
+:meth:`Aggregator.collect` into OTLP metric data (:mod:`exporters.otlp_metrics`) and
+sends it with the OpenTelemetry OTLP metric exporter. Nothing runs per event, so
+enabling OTLP metrics does not change the cost of a signal. Data is cumulative, so a
+failed export loses nothing: the next interval carries the same totals.
+
+Traces: when ``traces`` is on and ``tracing.enabled`` is true, a
+:class:`telemetry.tracing.SignalTracer` listens to the aggregator and builds spans
+with an SDK ``TracerProvider`` (configured sampler, batch processor with the
+``tracing.batch`` limits, OTLP span exporter over the same protocol and endpoint).
+
+Failures are counted (``status.failed``), shown in /health and retried; nothing is
+raised into the orchestrator. :meth:`OtlpExporter.stop` makes a final export and
+shuts down within its timeout even when the collector is dead.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from . import Exporter, ExporterConfig
+from . import Exporter, ExporterConfig, ExporterStatus, PeriodicWorker
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from telemetry.tracing import SignalTracer
+
+    from .otlp_traces import GuardedSpanExporter
+
+log = logging.getLogger("telemetry.exporters.otlp")
+SCOPE_NAME = "yolo-telemetry"
 
 
 class OtlpConfig(ExporterConfig):
+    #: Collector address. HTTP: the base URL (``/v1/metrics`` and ``/v1/traces`` are
+    #: appended). gRPC: ``http://host:4317`` (plain text) or ``https://...`` (TLS).
     endpoint: str = "http://127.0.0.1:4318"
     protocol: Literal["grpc", "http/protobuf"] = "http/protobuf"
     headers: dict[str, str] = Field(default_factory=dict)
@@ -17,8 +52,220 @@ class OtlpConfig(ExporterConfig):
     traces: bool = True
     interval_s: float = Field(default=10.0, gt=0)
     timeout_s: float = Field(default=10.0, gt=0)
+    #: Full URLs overriding ``endpoint`` for one signal (used as given, no path added).
+    metrics_endpoint: str | None = None
+    traces_endpoint: str | None = None
+
+    @field_validator("endpoint", "metrics_endpoint", "traces_endpoint")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(c.isspace() for c in value)):
+            raise ValueError("expected a URL such as http://127.0.0.1:4318")
+        return value
+
+    def signal_endpoint(self, signal: Literal["metrics", "traces"]) -> str:
+        """Where one signal goes, following the OTLP exporter spec's rules."""
+        explicit = self.metrics_endpoint if signal == "metrics" else self.traces_endpoint
+        if explicit:
+            return explicit
+        if self.protocol == "grpc":
+            return self.endpoint
+        return f"{self.endpoint.rstrip('/')}/v1/{signal}"
 
 
 class OtlpExporter(Exporter):
     name = "otlp"
     Config = OtlpConfig
+
+    def __init__(self, config: OtlpConfig, aggregator: Any, telemetry: Any) -> None:
+        super().__init__(config, aggregator, telemetry)
+        #: ``self.status`` reports metrics; traces fail and recover independently.
+        self.trace_status = ExporterStatus(self.name)
+        self.tracer: SignalTracer | None = None
+        self._metric_exporter: MetricExporter | None = None
+        self._worker: PeriodicWorker | None = None
+        self._provider: TracerProvider | None = None
+        self._span_exporter: GuardedSpanExporter | None = None
+        self._export_lock = threading.Lock()
+        self._build: Callable[[], Any] | None = None
+        self._stopped = False
+
+    @property
+    def tracing_enabled(self) -> bool:
+        tracing = getattr(self.telemetry, "tracing", None)
+        return bool(self.config.traces and tracing is not None and tracing.enabled)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+        from telemetry.runtime import package_version
+
+        from .otlp_metrics import build_resource, to_metrics_data
+
+        version = package_version()
+        resource = build_resource(getattr(self.telemetry, "service_name", "yolo"),
+                                  self.instance_id or str(uuid.uuid4()), version)
+        scope = InstrumentationScope(SCOPE_NAME, version)
+        if self.config.metrics:
+            self._build = lambda: to_metrics_data(self.aggregator.collect(), resource, scope)
+            self._metric_exporter = self.make_metric_exporter()
+            self._worker = PeriodicWorker("otlp-metrics", self.config.interval_s,
+                                          self.export_metrics)
+            self._worker.start()
+        if self.tracing_enabled:
+            self._start_tracing(resource, version)
+
+    def _start_tracing(self, resource: Any, version: str) -> None:
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from telemetry.tracing import SignalTracer
+
+        from .otlp_traces import CountingBatchSpanProcessor, GuardedSpanExporter, make_sampler
+
+        tracing = self.telemetry.tracing
+        self._span_exporter = GuardedSpanExporter(self.make_span_exporter(), self.trace_status,
+                                                  self.aggregator)
+        self._provider = TracerProvider(sampler=make_sampler(tracing), resource=resource,
+                                        shutdown_on_exit=False)
+        self._provider.add_span_processor(
+            CountingBatchSpanProcessor(self._span_exporter, tracing.batch, self.aggregator))
+        self.tracer = SignalTracer(self._provider.get_tracer(SCOPE_NAME, version),
+                                   self.aggregator, tracing)
+        self.tracer.attach()
+
+    def make_metric_exporter(self) -> MetricExporter:
+        """The OpenTelemetry OTLP metric exporter for the configured protocol."""
+        cfg, endpoint = self.config, self.config.signal_endpoint("metrics")
+        if cfg.protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+                OTLPMetricExporter as GrpcMetricExporter,
+            )
+            return GrpcMetricExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
+                                      timeout=cfg.timeout_s)
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        return OTLPMetricExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
+                                  timeout=cfg.timeout_s)
+
+    def make_span_exporter(self) -> SpanExporter:
+        """The OpenTelemetry OTLP span exporter for the configured protocol."""
+        cfg, endpoint = self.config, self.config.signal_endpoint("traces")
+        if cfg.protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcSpanExporter,
+            )
+            return GrpcSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
+                                    timeout=cfg.timeout_s)
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        return OTLPSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
+                                timeout=cfg.timeout_s)
+
+    # -- metrics -----------------------------------------------------------------
+
+    def export_metrics(self) -> bool:
+        """Collect and send once; True when the collector accepted it. Never raises."""
+        exporter, build = self._metric_exporter, self._build
+        if exporter is None or build is None:
+            return True
+        from opentelemetry.sdk.metrics.export import MetricExportResult
+
+        with self._export_lock:
+            try:
+                result = exporter.export(build(), timeout_millis=self.config.timeout_s * 1000)
+            except Exception as error:  # encoding or transport bug: report, do not raise
+                self.status.failed(error, self.aggregator)
+                return False
+            if result is MetricExportResult.SUCCESS:
+                self.status.succeeded()
+                return True
+            self.status.failed(f"metric export to {self.config.signal_endpoint('metrics')} "
+                               f"failed (refused or unreachable)", self.aggregator)
+            return False
+
+    # -- flush and stop ------------------------------------------------------------
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Export metrics and queued spans now, waiting at most ``timeout_s``."""
+        tasks = []
+        if self._metric_exporter is not None:
+            tasks.append(self.export_metrics)
+        if self._provider is not None:
+            provider, status = self._provider, self.trace_status
+            tasks.append(lambda: provider.force_flush(int(timeout_s * 1000))
+                         and status.state != "failing")
+        results = _run_all(tasks, timeout_s)
+        return all(result is True for result in results)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Final export of metrics and spans, then shut down; bounded by ``timeout_s``.
+
+        The tracer is detached first and its open spans ended (counted as
+        ``unfinished``), so they are part of the final batch. If the collector does
+        not answer in time the exporters are shut down mid-retry and what was not
+        sent is counted as dropped.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        deadline = time.monotonic() + timeout_s
+        if self._worker is not None:
+            self._worker.stop(min(0.5, timeout_s / 4))
+        if self.tracer is not None:
+            self.tracer.close()
+        self.flush(max(deadline - time.monotonic(), 0.05))
+        if self._span_exporter is not None:
+            self._span_exporter.give_up()  # no-op after a good flush; else interrupts retries
+        if self._provider is not None:
+            provider = self._provider
+            _run_all([provider.shutdown], max(deadline - time.monotonic(), 0.05))
+        if self._metric_exporter is not None:
+            metric_exporter = self._metric_exporter
+            _run_all([lambda: metric_exporter.shutdown(timeout_millis=100)],
+                     max(deadline - time.monotonic(), 0.05))
+
+    # -- health --------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        parts: dict[str, dict[str, Any]] = {}
+        if self.config.metrics:
+            parts["metrics"] = self.status.as_dict()
+        if self.tracing_enabled:
+            parts["traces"] = self.trace_status.as_dict()
+        states = [part["status"] for part in parts.values()]
+        status = ("disabled" if not states else "failing" if "failing" in states
+                  else "starting" if "starting" in states else "ok")
+        errors = sorted((p for p in parts.values() if p["last_error_at"]),
+                        key=lambda p: p["last_error_at"])
+        return {
+            "status": status,
+            "endpoint": self.config.endpoint,
+            "protocol": self.config.protocol,
+            "last_error": errors[-1]["last_error"] if errors else None,
+            "failures": sum(p["failures"] for p in parts.values()),
+            **parts,
+        }
+
+
+def _run_all(tasks: list[Callable[[], Any]], timeout_s: float) -> list[Any]:
+    """Run ``tasks`` concurrently on daemon threads; wait at most ``timeout_s`` in total.
+
+    Returns each task's result, or None for one that raised or did not finish, so a
+    collector that hangs cannot hold up the orchestrator's shutdown.
+    """
+    results: list[Any] = [None] * len(tasks)
+
+    def run(index: int, task: Callable[[], Any]) -> None:
+        try:
+            results[index] = task()
+        except Exception:
+            log.exception("OTLP flush task failed")
+
+    threads = [threading.Thread(target=run, args=(i, task), name="otlp-flush", daemon=True)
+               for i, task in enumerate(tasks)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    return results

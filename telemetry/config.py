@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
@@ -98,10 +99,35 @@ class DiscoveryConfig(_Section):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+SLOW_OPERATIONS = ("handoff", "decision", "context_refresh", "state_save", "state_load",
+                   "workflow", "profiled")
+
+
+class SlowCaptureConfig(_Section):
+    """Stacks of operations slower than ``threshold_s``, kept for ``/debug/slow``."""
+
+    enabled: bool = False
+    threshold_s: float = Field(default=5.0, gt=0)
+    operations: list[Literal[SLOW_OPERATIONS]] = ["handoff", "decision", "profiled"]
+    #: The background sampler's period; it samples only threads that send signals.
+    sample_interval_s: float = Field(default=0.05, ge=0.001, le=10.0)
+    #: How far back samples are kept; longer operations are captured partially.
+    window_s: float = Field(default=120.0, gt=0, le=3600.0)
+    max_captures: int = Field(default=20, ge=1, le=1000)
+    #: Slow operations past this rate are counted as dropped, not captured.
+    max_per_minute: int = Field(default=10, ge=1)
+
+
 class DebugConfig(_Section):
     """``/debug/*`` endpoints: off unless enabled here."""
 
     enabled: bool = False
+    #: The longest ``/debug/profile?seconds=N`` accepted.
+    profile_max_seconds: float = Field(default=60.0, gt=0, le=3600.0)
+    #: Sampling period of ``/debug/profile`` (0.01: 100 samples a second, like py-spy
+    #: and pprof; shorter periods are capped by the GIL's 5 ms switch interval anyway).
+    profile_interval_s: float = Field(default=0.01, ge=0.001, le=1.0)
+    slow: SlowCaptureConfig = SlowCaptureConfig()
 
 
 class BatchConfig(_Section):
@@ -188,8 +214,9 @@ def _milliseconds_to_seconds(value: str) -> float:
 
 
 def _header_map(value: str) -> dict[str, str]:
+    # Values are percent-encoded, as in W3C baggage (``Authorization=Bearer%20x``).
     pairs = (item.split("=", 1) for item in value.split(",") if "=" in item)
-    return {key.strip(): val.strip() for key, val in pairs}
+    return {unquote(key.strip()): unquote(val.strip()) for key, val in pairs}
 
 
 def _sampler_ratio(value: str) -> float:
@@ -203,6 +230,13 @@ OTEL_ENVIRONMENT: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "OTEL_EXPORTER_OTLP_PROTOCOL": (("exporters", "otlp", "protocol"), str),
     "OTEL_EXPORTER_OTLP_HEADERS": (("exporters", "otlp", "headers"), _header_map),
     "OTEL_METRIC_EXPORT_INTERVAL": (("exporters", "otlp", "interval_s"), _milliseconds_to_seconds),
+    "OTEL_EXPORTER_OTLP_TIMEOUT": (("exporters", "otlp", "timeout_s"), _milliseconds_to_seconds),
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": (("exporters", "otlp", "metrics_endpoint"), str),
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": (("exporters", "otlp", "traces_endpoint"), str),
+    "OTEL_BSP_MAX_QUEUE_SIZE": (("tracing", "batch", "max_queue_size"), int),
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": (("tracing", "batch", "max_export_batch_size"), int),
+    "OTEL_BSP_SCHEDULE_DELAY": (("tracing", "batch", "schedule_delay_ms"), int),
+    "OTEL_BSP_EXPORT_TIMEOUT": (("tracing", "batch", "export_timeout_ms"), int),
     "OTEL_TRACES_SAMPLER": (("tracing", "sampler"), str),
     "OTEL_TRACES_SAMPLER_ARG": (("tracing", "sampler_ratio"), _sampler_ratio),
 }
@@ -319,6 +353,9 @@ def _check_consistency(config: TelemetryConfig) -> None:
         raise ConfigError(
             f"{config.source}: debug.enabled: debug endpoints on a non-loopback address "
             f"({server.host}) need server.auth; set server.auth or bind 127.0.0.1")
+    if config.debug.slow.enabled and not config.debug.enabled:
+        raise ConfigError(f"{config.source}: debug.slow.enabled: slow-operation capture "
+                          f"needs debug.enabled: true as well")
 
 
 def load(source: str | os.PathLike | Mapping | TelemetryConfig | None = None,

@@ -10,7 +10,7 @@ import uuid
 import weakref
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exporters import Exporter, discover
 
@@ -22,13 +22,27 @@ from .health import HealthCheck, health_document, http_status
 from .metrics import AgentMetrics, SystemMetrics
 from .server import Request, Response, TelemetryServer
 
+if TYPE_CHECKING:
+    from .profiling import Profiling
+
 log = logging.getLogger("telemetry")
+
+#: The most recently started Telemetry while it runs: what ``telemetry.profiled`` records to.
+_current: Telemetry | None = None
+
+
+def current() -> Telemetry | None:
+    """The running Telemetry that module-level helpers (``profiled``) report to, if any."""
+    return _current
+
 
 #: Started handles, so a forked child can make its inherited ones inert.
 _LIVE: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
+    global _current
+    _current = None
     for tel in list(_LIVE):
         tel._abandon_after_fork()
     _LIVE.clear()
@@ -67,6 +81,7 @@ class Telemetry:
         self.server: TelemetryServer | None = (
             TelemetryServer(config.server) if config.server.enabled else None)
         self.health_checks: dict[str, HealthCheck] = {}
+        self.profiling: Profiling | None = None
         self.registration: FileSdRegistration | None = None
         self.state = "created"
         self._stop_lock = threading.Lock()
@@ -82,6 +97,7 @@ class Telemetry:
                 raise ConfigError(f"{self.config.source}: exporters.{name}: the exporter "
                                   f"is enabled but its plugin could not be loaded")
             built[name] = cls(section, self.aggregator, self.config)
+            built[name].instance_id = self.instance_id
         return built
 
     # -- lifecycle ---------------------------------------------------------------
@@ -92,6 +108,10 @@ class Telemetry:
         self.aggregator.connect()
         if self.server is not None:
             self._add_routes(self.server)
+        from .profiling import install as install_profiling  # it imports this module
+
+        self.profiling = install_profiling(self)
+        if self.server is not None:
             try:
                 self.server.start()
             except BaseException:
@@ -114,6 +134,8 @@ class Telemetry:
         self._register_for_discovery()
         self.state = "running"
         _LIVE.add(self)
+        global _current
+        _current = self
         atexit.register(self.stop)
         log.info("telemetry running%s", f" on {self.server.url}" if self.server else "")
         return self
@@ -140,9 +162,14 @@ class Telemetry:
             if self.state in ("stopping", "stopped"):
                 return
             self.state = "stopping"
+        global _current
+        if _current is self:
+            _current = None
         if self.registration is not None:
             self.registration.remove()  # first, so Prometheus stops scraping us
         self.aggregator.disconnect()
+        if self.profiling is not None:
+            self.profiling.stop()
         per_exporter = timeout_s / max(len(self.exporters), 1)
         for name, exporter in self.exporters.items():
             try:

@@ -1,0 +1,115 @@
+"""Translate the aggregator's families into OTLP metric data.
+
+The aggregator already holds cumulative totals, so the OTLP exporter does not go
+through an OpenTelemetry ``MeterProvider`` (which would need an instrument call per
+event). Instead, on each export interval, :func:`to_metrics_data` builds the SDK's
+export data classes directly from one :meth:`Aggregator.collect` and hands them to
+the OTLP metric exporter, which only encodes and sends them.
+
+Mapping (one catalogue entry -> one OTLP metric):
+
+* name ``spec.otlp_name``, unit ``spec.unit`` (UCUM), description ``spec.help``;
+* counter -> monotonic cumulative ``Sum``; gauge -> ``Gauge``; histogram ->
+  cumulative explicit-bucket ``Histogram`` with the catalogue's bounds;
+* every sum and histogram point's start time is the series' creation time
+  (``Sample.created``), which stays the same for the life of the series, as cumulative
+  temporality requires; a series purged as stale and seen again gets a new start
+  time, which is a reset (gauges have no start time on the wire);
+* values are always doubles, so a metric's point type never changes between exports.
+
+This module imports the OpenTelemetry SDK: import it only when OTLP is enabled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from telemetry.aggregator import Family, HistogramValue, Sample
+from telemetry.catalogue import Kind, MetricSpec
+
+_CUMULATIVE = AggregationTemporality.CUMULATIVE
+_NS = 1_000_000_000
+
+
+def build_resource(service_name: str, instance_id: str, version: str) -> Resource:
+    """The resource every metric and span carries.
+
+    ``Resource.create`` also merges ``OTEL_RESOURCE_ATTRIBUTES`` and the SDK's own
+    ``telemetry.sdk.*`` attributes; the three service attributes given here win.
+    """
+    return Resource.create({
+        "service.name": service_name,
+        "service.instance.id": instance_id,
+        "service.version": version,
+    })
+
+
+def _attributes(spec: MetricSpec, sample: Sample) -> Mapping[str, str]:
+    return dict(zip(spec.labels, sample.labels, strict=False))
+
+
+def _number_points(spec: MetricSpec, samples: Iterable[Sample],
+                   now_ns: int) -> list[NumberDataPoint]:
+    return [NumberDataPoint(_attributes(spec, s), int(s.created * _NS), now_ns, float(s.value))
+            for s in samples]
+
+
+def _histogram_points(spec: MetricSpec, samples: Iterable[Sample],
+                      now_ns: int) -> list[HistogramDataPoint]:
+    bounds = list(spec.buckets)
+    points = []
+    for sample in samples:
+        value = sample.value
+        if not isinstance(value, HistogramValue):  # the catalogue guarantees it; be safe
+            continue
+        points.append(HistogramDataPoint(
+            attributes=_attributes(spec, sample),
+            start_time_unix_nano=int(sample.created * _NS),
+            time_unix_nano=now_ns,
+            count=int(value.count),
+            sum=float(value.sum),
+            bucket_counts=list(value.bucket_counts),
+            explicit_bounds=bounds,
+            min=None,  # not tracked by the aggregator; optional in OTLP
+            max=None,
+        ))
+    return points
+
+
+def to_metric(family: Family, now_ns: int) -> Metric | None:
+    """One OTLP metric for a family, or None when the family has no series yet."""
+    spec = family.spec
+    if not family.samples:
+        return None
+    if spec.kind is Kind.COUNTER:
+        data = Sum(_number_points(spec, family.samples, now_ns), _CUMULATIVE, is_monotonic=True)
+    elif spec.kind is Kind.GAUGE:
+        data = Gauge(_number_points(spec, family.samples, now_ns))
+    else:
+        data = Histogram(_histogram_points(spec, family.samples, now_ns), _CUMULATIVE)
+    return Metric(name=spec.otlp_name, description=spec.help, unit=spec.unit, data=data)
+
+
+def to_metrics_data(families: Iterable[Family], resource: Resource, scope: InstrumentationScope,
+                    now_ns: int | None = None) -> MetricsData:
+    """The whole export request for one collection."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    metrics = [metric for family in families
+               if (metric := to_metric(family, now_ns)) is not None]
+    return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, metrics, "")], "")])

@@ -1,0 +1,167 @@
+"""Plain-socket transports for the StatsD exporter (UDP and TCP).
+
+Both raise :class:`OSError` on a failed send instead of swallowing it, so the
+exporter can count the failure, keep what was not delivered and report the
+server as failing in /health.
+
+UDP uses a *connected* socket: on Linux an ICMP "port unreachable" for a
+connected socket is queued on it as ``ECONNREFUSED``. On loopback the ICMP is
+processed within the send itself, so checking ``SO_ERROR`` right after each
+datagram tells whether that datagram was refused; from a remote host the error
+arrives later and is seen on the next send or check.
+
+TCP connects lazily with a timeout and reconnects after a failure with
+exponential backoff, so a black-holed server costs at most one connect timeout
+per backoff step rather than one per flush.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import time
+from collections.abc import Callable
+
+
+class Transport:
+    """Sends payloads of newline-separated lines to one StatsD server."""
+
+    def __init__(self, host: str, port: int, timeout_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.host = host
+        self.port = port
+        self.timeout_s = timeout_s
+        self._clock = clock
+        self._sock: socket.socket | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def ready(self) -> bool:
+        """False while a reconnect backoff is running: skip this attempt."""
+        return True
+
+    def pending_error(self) -> OSError | None:
+        """An error the socket reported after the last send (UDP: a late refusal)."""
+        return None
+
+    def send(self, payload: bytes, deadline: float | None = None) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def _resolve(self, kind: socket.SocketKind) -> tuple[int, tuple]:
+        family, _, _, _, address = socket.getaddrinfo(self.host, self.port, 0, kind)[0]
+        return family, address
+
+    def _timeout(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.timeout_s
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise TimeoutError("flush deadline passed")
+        return min(self.timeout_s, remaining)
+
+
+class UdpTransport(Transport):
+    """One connected datagram socket; each payload is one datagram."""
+
+    def _socket(self) -> socket.socket:
+        if self._sock is None:
+            family, address = self._resolve(socket.SOCK_DGRAM)
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.connect(address)
+            except OSError:
+                sock.close()
+                raise
+            self._sock = sock
+        return self._sock
+
+    def pending_error(self) -> OSError | None:
+        if self._sock is None:
+            return None
+        code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        return OSError(code, os.strerror(code)) if code else None
+
+    def send(self, payload: bytes, deadline: float | None = None) -> None:
+        sock = self._socket()
+        sock.settimeout(self._timeout(deadline))
+        try:
+            sock.send(payload)
+        except ConnectionRefusedError:
+            raise  # the socket stays usable: the server may come back
+        except OSError:
+            self.close()  # e.g. the route or the address changed: start afresh
+            raise
+        refused = self.pending_error()
+        if refused is not None:
+            raise refused
+
+
+class TcpTransport(Transport):
+    """A stream connection; each payload is written followed by a newline."""
+
+    def __init__(self, host: str, port: int, timeout_s: float, max_backoff_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(host, port, timeout_s, clock)
+        self.max_backoff_s = max_backoff_s
+        self._failures = 0
+        self._retry_at = 0.0
+
+    def ready(self) -> bool:
+        return self._sock is not None or self._clock() >= self._retry_at
+
+    def pending_error(self) -> OSError | None:
+        """A server that closed the connection makes it readable with EOF."""
+        if self._sock is None:
+            return None
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+            if readable and not self._sock.recv(1, socket.MSG_PEEK):
+                self.close()
+                return ConnectionResetError(errno.ECONNRESET, "the server closed the connection")
+        except OSError as error:
+            self.close()
+            return error
+        return None
+
+    def _connect(self, deadline: float | None) -> socket.socket:
+        if self._sock is None:
+            family, address = self._resolve(socket.SOCK_STREAM)
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.settimeout(self._timeout(deadline))
+            try:
+                sock.connect(address)
+            except OSError:
+                sock.close()
+                raise
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sock = sock
+        return self._sock
+
+    def send(self, payload: bytes, deadline: float | None = None) -> None:
+        try:
+            sock = self._connect(deadline)
+            sock.settimeout(self._timeout(deadline))
+            sock.sendall(payload + b"\n")
+        except OSError:
+            self.close()
+            self._failures += 1
+            backoff = min(self.max_backoff_s, 0.5 * 2 ** min(self._failures - 1, 16))
+            self._retry_at = self._clock() + backoff
+            raise
+        self._failures = 0
+
+
+def make_transport(protocol: str, host: str, port: int, timeout_s: float,
+                   max_backoff_s: float) -> Transport:
+    if protocol == "tcp":
+        return TcpTransport(host, port, timeout_s, max_backoff_s)
+    return UdpTransport(host, port, timeout_s)
