@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 import tempfile
 import time
@@ -38,6 +39,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    # The SDK logs every span it drops; the benchmarks count drops instead.
+    logging.getLogger("opentelemetry").setLevel(logging.ERROR)
     settings = Settings(quick=args.quick, scale=args.scale)
     names = args.only or list(BENCHMARKS)
     started, started_utc = time.perf_counter(), utc_now()

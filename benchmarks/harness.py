@@ -327,6 +327,15 @@ def listener_count(telemetry: Any) -> int:
     return len(getattr(telemetry.aggregator, "_listeners", ()))
 
 
+def dropped(telemetry: Any) -> dict[str, float]:
+    """``yolo_telemetry_dropped_total`` by component/reason (spans dropped when the
+    span queue is full, for instance): a benchmark must say when work was skipped."""
+    from telemetry import catalogue as cat
+
+    (family,) = telemetry.aggregator.collect([cat.DROPPED])
+    return {"/".join(sample.labels): sample.value for sample in family.samples}
+
+
 @contextlib.contextmanager
 def connected(telemetry: Any) -> Iterator[None]:
     """Let ``telemetry``'s aggregator receive signals only inside the block, so several

@@ -15,6 +15,7 @@ from .harness import (
     Result,
     bare_signals,
     connected,
+    dropped,
     figure,
     interleave,
     listener_count,
@@ -42,13 +43,16 @@ def run(ctx: Context) -> Result:
     metrics = start_telemetry(ctx.config(), receiving=False)
     traced = start_telemetry(ctx.config(tracing=True), receiving=False) if ctx.tracing else None
     try:
-        def measure(telemetry, body):
+        def measure(telemetry, body, events: int = count):
             def once() -> float:
                 if telemetry is None:
-                    return time_loop(body, count)
+                    return time_loop(body, events)
                 with connected(telemetry):
-                    return time_loop(body, count)
+                    return time_loop(body, events)
             return once
+
+        # Spans cost ~10x an event: a tenth of the events keeps the rounds as long.
+        traced_count = max(count // 10, 100)
 
         variants = {
             "bare_handoff": measure(None, repeat(bare[short], payload)),
@@ -57,11 +61,15 @@ def run(ctx: Context) -> Result:
             "ours_mix": measure(metrics, replay(ours, ctx.events)),
         }
         if traced is not None:
-            variants["traced_handoff"] = measure(traced, repeat(ours[short], payload))
-            variants["traced_mix"] = measure(traced, replay(ours, ctx.events))
+            variants["traced_handoff"] = measure(traced, repeat(ours[short], payload),
+                                                 traced_count)
+            variants["traced_mix"] = measure(traced, replay(ours, ctx.events), traced_count)
         samples = interleave(variants, rounds)
         tracer_listeners = listener_count(traced) if traced is not None else 0
         events_counted = metrics.snapshot()[1].events_total
+        drops = {"metrics": dropped(metrics)}
+        if traced is not None:
+            drops["traced"] = dropped(traced)
     finally:
         metrics.stop()
         if traced is not None:
@@ -71,7 +79,7 @@ def run(ctx: Context) -> Result:
                             "ns_per_event": {k: round(median(v) * 1e9, 1)
                                              for k, v in samples.items()},
                             "events_sent_to_pipeline": 2 * count * (rounds + 1),
-                            "events_counted_by_pipeline": events_counted}
+                            "events_counted_by_pipeline": events_counted, "dropped": drops}
     for label, suffix in (("handoff_completed", "handoff"), ("reference mix", "mix")):
         ratios = paired_ratios(samples, f"ours_{suffix}", f"bare_{suffix}")
         figures.append(figure(NAME, f"{label}: ours / bare send", median(ratios), "x",
@@ -83,5 +91,9 @@ def run(ctx: Context) -> Result:
             continue
         ratios = paired_ratios(samples, f"traced_{suffix}", f"bare_{suffix}")
         note = "" if tracer_listeners else "tracing enabled but no tracer hooked the aggregator"
+        spans_dropped = drops["traced"].get("tracer/queue_full", 0)
+        if spans_dropped:
+            dropped_note = f"{spans_dropped:,.0f} spans dropped (queue full)"
+            note = f"{note}; {dropped_note}" if note else dropped_note
         figures.append(figure(NAME, name, median(ratios), "x", noise=spread(ratios), note=note))
     return Result(NAME, TITLE, figures, details)
