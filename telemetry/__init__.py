@@ -13,6 +13,7 @@ from . import signals
 from .config import ConfigError, TelemetryConfig
 from .config import load as load_config
 from .metrics import AgentMetrics, DurationSummary, SystemMetrics
+from .profiling import profiled
 from .runtime import Telemetry, package_version, start
 from .signals import timed
 
@@ -25,6 +26,7 @@ __all__ = [
     "TelemetryConfig",
     "load_config",
     "package_version",
+    "profiled",
     "signals",
     "start",
     "timed",

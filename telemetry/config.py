@@ -24,6 +24,8 @@ from urllib.parse import unquote
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from .alerting import AlertDefinition, AlertingConfig, effective_alerts
+
 ENV_CONFIG_PATH = "YOLO_TELEMETRY_CONFIG"
 ENV_PREFIX = "YOLO_TELEMETRY__"
 
@@ -99,10 +101,35 @@ class DiscoveryConfig(_Section):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+SLOW_OPERATIONS = ("handoff", "decision", "context_refresh", "state_save", "state_load",
+                   "workflow", "profiled")
+
+
+class SlowCaptureConfig(_Section):
+    """Stacks of operations slower than ``threshold_s``, kept for ``/debug/slow``."""
+
+    enabled: bool = False
+    threshold_s: float = Field(default=5.0, gt=0)
+    operations: list[Literal[SLOW_OPERATIONS]] = ["handoff", "decision", "profiled"]
+    #: The background sampler's period; it samples only threads that send signals.
+    sample_interval_s: float = Field(default=0.05, ge=0.001, le=10.0)
+    #: How far back samples are kept; longer operations are captured partially.
+    window_s: float = Field(default=120.0, gt=0, le=3600.0)
+    max_captures: int = Field(default=20, ge=1, le=1000)
+    #: Slow operations past this rate are counted as dropped, not captured.
+    max_per_minute: int = Field(default=10, ge=1)
+
+
 class DebugConfig(_Section):
     """``/debug/*`` endpoints: off unless enabled here."""
 
     enabled: bool = False
+    #: The longest ``/debug/profile?seconds=N`` accepted.
+    profile_max_seconds: float = Field(default=60.0, gt=0, le=3600.0)
+    #: Sampling period of ``/debug/profile`` (0.01: 100 samples a second, like py-spy
+    #: and pprof; shorter periods are capped by the GIL's 5 ms switch interval anyway).
+    profile_interval_s: float = Field(default=0.01, ge=0.001, le=1.0)
+    slow: SlowCaptureConfig = SlowCaptureConfig()
 
 
 class BatchConfig(_Section):
@@ -158,7 +185,9 @@ class TelemetryConfig(_Section):
     windows: WindowsConfig = WindowsConfig()
     limits: LimitsConfig = LimitsConfig()
     health: HealthConfig = HealthConfig()
-    alerts: list[dict[str, Any]] | None = None
+    #: None: the built-in alerts; a list replaces them (see telemetry/alerting.py).
+    alerts: list[AlertDefinition] | None = None
+    alerting: AlertingConfig = AlertingConfig()
     #: Where the config came from, for messages; not a key users set.
     source: str = Field(default="<defaults>", exclude=True)
 
@@ -328,6 +357,13 @@ def _check_consistency(config: TelemetryConfig) -> None:
         raise ConfigError(
             f"{config.source}: debug.enabled: debug endpoints on a non-loopback address "
             f"({server.host}) need server.auth; set server.auth or bind 127.0.0.1")
+    if config.debug.slow.enabled and not config.debug.enabled:
+        raise ConfigError(f"{config.source}: debug.slow.enabled: slow-operation capture "
+                          f"needs debug.enabled: true as well")
+    try:
+        effective_alerts(config.alerts, config.alerting)
+    except ValueError as error:
+        raise ConfigError(f"{config.source}: {error}") from None
 
 
 def load(source: str | os.PathLike | Mapping | TelemetryConfig | None = None,

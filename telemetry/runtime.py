@@ -10,25 +10,41 @@ import uuid
 import weakref
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exporters import Exporter, discover
 
 from . import config as config_module
 from .aggregator import Aggregator
+from .alert_eval import AlertEvaluator
+from .alert_eval import attach as attach_alerting
 from .config import ConfigError, TelemetryConfig
 from .discovery import FileSdRegistration, advertised_address
 from .health import HealthCheck, health_document, http_status
 from .metrics import AgentMetrics, SystemMetrics
 from .server import Request, Response, TelemetryServer
 
+if TYPE_CHECKING:
+    from .profiling import Profiling
+
 log = logging.getLogger("telemetry")
+
+#: The most recently started Telemetry while it runs: what ``telemetry.profiled`` records to.
+_current: Telemetry | None = None
+
+
+def current() -> Telemetry | None:
+    """The running Telemetry that module-level helpers (``profiled``) report to, if any."""
+    return _current
+
 
 #: Started handles, so a forked child can make its inherited ones inert.
 _LIVE: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
+    global _current
+    _current = None
     for tel in list(_LIVE):
         tel._abandon_after_fork()
     _LIVE.clear()
@@ -67,7 +83,9 @@ class Telemetry:
         self.server: TelemetryServer | None = (
             TelemetryServer(config.server) if config.server.enabled else None)
         self.health_checks: dict[str, HealthCheck] = {}
+        self.profiling: Profiling | None = None
         self.registration: FileSdRegistration | None = None
+        self.alerting: AlertEvaluator | None = None
         self.state = "created"
         self._stop_lock = threading.Lock()
 
@@ -93,6 +111,10 @@ class Telemetry:
         self.aggregator.connect()
         if self.server is not None:
             self._add_routes(self.server)
+        from .profiling import install as install_profiling  # it imports this module
+
+        self.profiling = install_profiling(self)
+        if self.server is not None:
             try:
                 self.server.start()
             except BaseException:
@@ -113,8 +135,11 @@ class Telemetry:
                 exporter.status.failed(error, self.aggregator)
                 log.warning("exporter %s failed to start: %s; it will retry", name, error)
         self._register_for_discovery()
+        self.alerting = attach_alerting(self)
         self.state = "running"
         _LIVE.add(self)
+        global _current
+        _current = self
         atexit.register(self.stop)
         log.info("telemetry running%s", f" on {self.server.url}" if self.server else "")
         return self
@@ -141,9 +166,16 @@ class Telemetry:
             if self.state in ("stopping", "stopped"):
                 return
             self.state = "stopping"
+        global _current
+        if _current is self:
+            _current = None
         if self.registration is not None:
             self.registration.remove()  # first, so Prometheus stops scraping us
+        if self.alerting is not None:
+            self.alerting.stop(min(timeout_s, 5.0))
         self.aggregator.disconnect()
+        if self.profiling is not None:
+            self.profiling.stop()
         per_exporter = timeout_s / max(len(self.exporters), 1)
         for name, exporter in self.exporters.items():
             try:
@@ -167,6 +199,7 @@ class Telemetry:
         self.aggregator.disconnect()
         self.aggregator.renew_locks()
         self._stop_lock = threading.Lock()
+        self.alerting = None  # its thread did not survive the fork
         if self.server is not None:
             self.server.close_inherited()
         atexit.unregister(self.stop)
