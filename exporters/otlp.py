@@ -9,7 +9,8 @@ failed export loses nothing: the next interval carries the same totals.
 Traces: when ``traces`` is on and ``tracing.enabled`` is true, a
 :class:`telemetry.tracing.SignalTracer` listens to the aggregator and builds spans
 with an SDK ``TracerProvider`` (configured sampler, batch processor with the
-``tracing.batch`` limits, OTLP span exporter over the same protocol and endpoint).
+``tracing.batch`` limits, OTLP span exporter over the same protocol and endpoint,
+with the span encoding of :mod:`exporters.otlp_span_encoding`).
 
 Failures are counted (``status.failed``), shown in /health and retried; nothing is
 raised into the orchestrator. :meth:`OtlpExporter.stop` makes a final export and

@@ -21,6 +21,9 @@ from .otlp_span_encoding import SpanEncoder, Unsupported
 
 
 class FastGrpcSpanExporter(OTLPSpanExporter):
+    """``OTLPSpanExporter`` (gRPC) whose request is parsed from :class:`SpanEncoder`'s
+    bytes."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.encoder = SpanEncoder()

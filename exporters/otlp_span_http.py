@@ -27,11 +27,13 @@ log = logging.getLogger("telemetry.exporters.otlp")
 
 
 class FastHttpSpanExporter(OTLPSpanExporter):
+    """``OTLPSpanExporter`` (HTTP) sending :class:`SpanEncoder`'s bytes."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.encoder = SpanEncoder()
         client = getattr(self, "_client", None)
-        #: The SDK's client takes serialized bytes (SDK 1.45 and later).
+        #: The SDK's HTTP client takes serialized bytes (as in SDK 1.45).
         self.fast = callable(getattr(client, "export", None))
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
