@@ -9,7 +9,8 @@ failed export loses nothing: the next interval carries the same totals.
 Traces: when ``traces`` is on and ``tracing.enabled`` is true, a
 :class:`telemetry.tracing.SignalTracer` listens to the aggregator and builds spans
 with an SDK ``TracerProvider`` (configured sampler, batch processor with the
-``tracing.batch`` limits, OTLP span exporter over the same protocol and endpoint).
+``tracing.batch`` limits, OTLP span exporter over the same protocol and endpoint,
+with the span encoding of :mod:`exporters.otlp_span_encoding`).
 
 Failures are counted (``status.failed``), shown in /health and retried; nothing is
 raised into the orchestrator. :meth:`OtlpExporter.stop` makes a final export and
@@ -151,17 +152,16 @@ class OtlpExporter(Exporter):
                                   timeout=cfg.timeout_s)
 
     def make_span_exporter(self) -> SpanExporter:
-        """The OpenTelemetry OTLP span exporter for the configured protocol."""
+        """The OpenTelemetry OTLP span exporter for the configured protocol, with the
+        fast span encoding (:mod:`exporters.otlp_span_encoding`)."""
         cfg, endpoint = self.config, self.config.signal_endpoint("traces")
         if cfg.protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-                OTLPSpanExporter as GrpcSpanExporter,
-            )
-            return GrpcSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
+            from .otlp_span_grpc import FastGrpcSpanExporter
+            return FastGrpcSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
+                                        timeout=cfg.timeout_s)
+        from .otlp_span_http import FastHttpSpanExporter
+        return FastHttpSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
                                     timeout=cfg.timeout_s)
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        return OTLPSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
-                                timeout=cfg.timeout_s)
 
     # -- metrics -----------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from . import validation as check
 from .catalogue import Kind, MetricSpec
 from .metrics import AgentMetrics, DurationSummary, SystemMetrics
 from .process import ProcessSampler
-from .series import HistogramCell, Series
+from .series import Series
 from .signals import CONTRACT, MODES
 from .validation import InvalidEvent
 from .windows import CumulativeWindow
@@ -190,7 +190,9 @@ class Aggregator:
             try:
                 if fields.get("timestamp") is not None:
                     check.timestamp(fields, 0.0)
-                if fields.get("workflow_id") is not None:
+                workflow_id = fields.get("workflow_id")  # on nearly every event: check inline
+                if workflow_id is not None and not (
+                        type(workflow_id) is str and workflow_id and not workflow_id.isspace()):
                     check.name(fields, "workflow_id")
                 now = clock()
                 with lock:
@@ -424,17 +426,17 @@ class Aggregator:
             self._series[cat.PROCESS_MEMORY].cell(()).set(memory, now)
             self._series[cat.PROCESS_CPU].cell(()).set(cpu, now)
             self._purge_stale(now)
-            return [Family(spec, tuple(self._samples(self._series[spec]))) for spec in specs]
+            # Only plain copies under the lock, so senders wait as little as possible
+            # while a large scrape runs; the objects are built after releasing it.
+            raw = [(spec, self._copy_cells(self._series[spec])) for spec in specs]
+        return [Family(spec, tuple(map(_sample, rows))) for spec, rows in raw]
 
     @staticmethod
-    def _samples(series: Series) -> Iterable[Sample]:
-        for labels, cell in series.items():
-            if isinstance(cell, HistogramCell):
-                counts = tuple(cell.counts)
-                value: float | HistogramValue = HistogramValue(counts, cell.sum, sum(counts))
-            else:
-                value = cell.value
-            yield Sample(labels, value, cell.created)
+    def _copy_cells(series: Series) -> list[tuple]:
+        if series.spec.kind is Kind.HISTOGRAM:
+            return [(labels, (*cell.counts, cell.sum), cell.created)
+                    for labels, cell in series.cells.items()]
+        return [(labels, cell.value, cell.created) for labels, cell in series.cells.items()]
 
     def _purge_stale(self, now: float) -> None:
         if not self.stale_after_s:
@@ -549,6 +551,14 @@ class Aggregator:
     def invalid_events(self) -> dict[tuple[str, str], int]:
         with self._lock:
             return self._by(cat.INVALID_EVENTS, None)
+
+
+def _sample(row: tuple) -> Sample:
+    labels, value, created = row
+    if isinstance(value, tuple):  # a histogram: bucket counts, then the sum
+        counts = value[:-1]
+        return Sample(labels, HistogramValue(counts, value[-1], sum(counts)), created)
+    return Sample(labels, value, created)
 
 
 def _as_number(value: float) -> int | float:

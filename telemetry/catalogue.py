@@ -135,7 +135,8 @@ PROCESS_MEMORY = _gauge("yolo.process.memory.resident", "By",
 PROCESS_CPU = _gauge("yolo.process.cpu", "%",
                      "CPU use of the orchestrator process since the previous sample.")
 ALERTS_FIRING = _gauge("yolo.alerts.firing", "{alert}",
-                       "1 for each alert the in-process evaluator holds as firing.",
+                       "Label sets of each alert firing in the in-process evaluator "
+                       "(0 when none).",
                        "alertname", "severity")
 
 EVENTS = _counter("yolo.telemetry.events", "{event}", "Signals received and accepted.",

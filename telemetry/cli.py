@@ -1,4 +1,5 @@
-"""``yolo-telemetry``: run the demo, check a config file, fetch a profile.
+"""``yolo-telemetry``: run the demo, check a config file, render rules and dashboard,
+fetch a profile.
 
 User errors (bad config, port in use) print one clear message and exit with status
 2, without a traceback.
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from . import config as config_module
+from . import render
 from .config import ConfigError
 from .profiling.client import add_profile_command
 from .runtime import Telemetry, package_version
@@ -156,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file (exit 2 if bad)")
     check.add_argument("file")
     check.set_defaults(run=_check_config)
-
     add_profile_command(commands)
+    render.add_parser(commands)
     return parser
 
 

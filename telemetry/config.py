@@ -24,6 +24,8 @@ from urllib.parse import unquote
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from .alerting import AlertDefinition, AlertingConfig, effective_alerts
+
 ENV_CONFIG_PATH = "YOLO_TELEMETRY_CONFIG"
 ENV_PREFIX = "YOLO_TELEMETRY__"
 
@@ -183,7 +185,9 @@ class TelemetryConfig(_Section):
     windows: WindowsConfig = WindowsConfig()
     limits: LimitsConfig = LimitsConfig()
     health: HealthConfig = HealthConfig()
-    alerts: list[dict[str, Any]] | None = None
+    #: None: the built-in alerts; a list replaces them (see telemetry/alerting.py).
+    alerts: list[AlertDefinition] | None = None
+    alerting: AlertingConfig = AlertingConfig()
     #: Where the config came from, for messages; not a key users set.
     source: str = Field(default="<defaults>", exclude=True)
 
@@ -356,6 +360,10 @@ def _check_consistency(config: TelemetryConfig) -> None:
     if config.debug.slow.enabled and not config.debug.enabled:
         raise ConfigError(f"{config.source}: debug.slow.enabled: slow-operation capture "
                           f"needs debug.enabled: true as well")
+    try:
+        effective_alerts(config.alerts, config.alerting)
+    except ValueError as error:
+        raise ConfigError(f"{config.source}: {error}") from None
 
 
 def load(source: str | os.PathLike | Mapping | TelemetryConfig | None = None,

@@ -16,6 +16,8 @@ from exporters import Exporter, discover
 
 from . import config as config_module
 from .aggregator import Aggregator
+from .alert_eval import AlertEvaluator
+from .alert_eval import attach as attach_alerting
 from .config import ConfigError, TelemetryConfig
 from .discovery import FileSdRegistration, advertised_address
 from .health import HealthCheck, health_document, http_status
@@ -83,6 +85,7 @@ class Telemetry:
         self.health_checks: dict[str, HealthCheck] = {}
         self.profiling: Profiling | None = None
         self.registration: FileSdRegistration | None = None
+        self.alerting: AlertEvaluator | None = None
         self.state = "created"
         self._stop_lock = threading.Lock()
 
@@ -132,6 +135,7 @@ class Telemetry:
                 exporter.status.failed(error, self.aggregator)
                 log.warning("exporter %s failed to start: %s; it will retry", name, error)
         self._register_for_discovery()
+        self.alerting = attach_alerting(self)
         self.state = "running"
         _LIVE.add(self)
         global _current
@@ -167,6 +171,8 @@ class Telemetry:
             _current = None
         if self.registration is not None:
             self.registration.remove()  # first, so Prometheus stops scraping us
+        if self.alerting is not None:
+            self.alerting.stop(min(timeout_s, 5.0))
         self.aggregator.disconnect()
         if self.profiling is not None:
             self.profiling.stop()
@@ -193,6 +199,7 @@ class Telemetry:
         self.aggregator.disconnect()
         self.aggregator.renew_locks()
         self._stop_lock = threading.Lock()
+        self.alerting = None  # its thread did not survive the fork
         if self.server is not None:
             self.server.close_inherited()
         atexit.unregister(self.stop)

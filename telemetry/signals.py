@@ -16,14 +16,14 @@ Every signal also accepts ``timestamp`` (epoch seconds, default now) and
 
 from __future__ import annotations
 
-import functools
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import blinker
+
+from .timing import wrap_timed
 
 MODES = ("active", "paused", "degraded", "stopped")
 
@@ -128,23 +128,4 @@ class timed:
         self.signal.send(self.sender, duration_s=duration_s, **self.fields)
 
     def __call__(self, func: F) -> F:
-        if inspect.iscoroutinefunction(func):
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                started = time.perf_counter()
-                try:
-                    return await func(*args, **kwargs)
-                finally:
-                    self._send(time.perf_counter() - started)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                self._send(time.perf_counter() - started)
-
-        return wrapper  # type: ignore[return-value]
+        return wrap_timed(func, self._send)

@@ -2,8 +2,9 @@
 
 It walks the BMAD order (analyst, pm, ux-expert, architect, pm, po, sm, dev, qa),
 handing work from agent to agent with randomised decisions, errors, safety blocks,
-context growth and refreshes, and state saves. It imports nothing from telemetry
-but the signal objects, exactly like a real orchestrator would.
+context growth and refreshes, and state saves. Like a real orchestrator it only
+sends signals, and times each agent's turn with ``telemetry.profiled("agent_turn")``
+(a no-op when telemetry is not running).
 
 ``time_scale`` turns simulated durations into real waits (0: as fast as possible,
 the load generator; the demo uses a fraction so a workflow takes seconds).
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import signals
+from .profiling import profiled
 
 BMAD_SEQUENCE = ("analyst", "pm", "ux-expert", "architect", "pm", "po", "sm", "dev", "qa")
 DECISION_TYPES = {
@@ -136,7 +138,8 @@ class ReferenceOrchestrator:
             if self.stop_event.is_set():
                 failure = "Cancelled"
                 break
-            failure = self._run_agent(agent, workflow_id)
+            with profiled("agent_turn"):
+                failure = self._run_agent(agent, workflow_id)
             if failure is None and index + 1 < len(BMAD_SEQUENCE):
                 self._handoff(agent, BMAD_SEQUENCE[index + 1], workflow_id)
             if failure:

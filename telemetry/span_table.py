@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
+if TYPE_CHECKING:
+    from .span_builder import SpanStub
 
 UNFINISHED = "yolo.span.unfinished"
 
@@ -52,7 +53,7 @@ class OpenSpan:
     __slots__ = ("agent", "key", "last_ts", "opened", "span", "start_ns", "start_ts",
                  "workflow_id")
 
-    def __init__(self, key: Key, span: trace.Span, workflow_id: str | None, agent: str | None,
+    def __init__(self, key: Key, span: SpanStub, workflow_id: str | None, agent: str | None,
                  opened: float, ts: float) -> None:
         self.key = key
         self.span = span
@@ -106,7 +107,7 @@ class OpenSpans:
 
     # -- opening and closing -----------------------------------------------------------
 
-    def add(self, key: Key, span: trace.Span, workflow_id: str | None, agent: str | None,
+    def add(self, key: Key, span: SpanStub, workflow_id: str | None, agent: str | None,
             ts: float) -> OpenSpan:
         """Hold a newly started span. One already open under ``key`` is abandoned; the
         oldest entries go when the table is full."""
@@ -149,8 +150,7 @@ class OpenSpans:
             self.end_unfinished(entry, entry.last_ts, reason)
 
     def end_unfinished(self, entry: OpenSpan, end_ts: float, reason: str) -> None:
-        if entry.span.is_recording():
-            entry.span.set_attribute(UNFINISHED, True)
+        entry.span.set_attribute(UNFINISHED, True)
         entry.end(end_ts)
         self._on_unfinished(reason)
 

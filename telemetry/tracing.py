@@ -27,7 +27,12 @@ its last activity, marked ``yolo.span.unfinished`` and counted as
 ``dropped{component="tracer",reason="abandoned"}``. Work for unsampled spans stops at
 this bookkeeping.
 
-This module imports the OpenTelemetry API: it is only loaded when tracing is on.
+Spans are not SDK ``Span`` objects: they are made after the fact, so
+:mod:`telemetry.span_builder` keeps a light record while one is open and gives the
+tracer provider's span processor a finished ``ReadableSpan`` when it ends, with the
+provider's sampler, resource and id rules.
+
+This module imports the OpenTelemetry SDK: it is only loaded when tracing is on.
 """
 
 from __future__ import annotations
@@ -35,24 +40,20 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .series import sanitize_label_value
+from .span_builder import SpanBuilder, SpanStub, exception_attributes, exception_type, remote_parent
 from .span_table import UNFINISHED, OpenSpan, OpenSpans, ns
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import Tracer
+
     from .aggregator import Aggregator
     from .config import TracingConfig
-
-_EMPTY = Context()
-_PROPAGATOR = TraceContextTextMapPropagator()
-_INTERNAL = SpanKind.INTERNAL
 
 # Attribute names: OpenTelemetry GenAI conventions where one fits, yolo.* otherwise.
 OPERATION = "gen_ai.operation.name"
@@ -78,33 +79,22 @@ _TEXT_FIELDS = ("workflow_id", "workflow_type", "agent", "from_agent", "to_agent
                 "decision_type", "error_type", "rule")
 
 #: A parent for a span: the span (None: a root) and the earliest start it allows.
-Parent = tuple[trace.Span | None, float]
+Parent = tuple[SpanStub | None, float]
 _NO_PARENT: Parent = (None, 0.0)
 
 
-def remote_parent(fields: Mapping[str, Any]) -> trace.Span | None:
-    """The span a ``traceparent`` field (W3C) points at, or None if absent/invalid."""
-    traceparent = fields.get("traceparent")
-    if not isinstance(traceparent, str) or not traceparent:
-        return None
-    carrier = {"traceparent": traceparent}
-    tracestate = fields.get("tracestate")
-    if isinstance(tracestate, str) and tracestate:
-        carrier["tracestate"] = tracestate
-    span = trace.get_current_span(_PROPAGATOR.extract(carrier))
-    return span if span.get_span_context().is_valid else None
-
-
 class SignalTracer:
-    """Turns accepted signals into spans on ``tracer``; register with :meth:`attach`.
+    """Turns accepted signals into spans with ``tracer``'s pipeline (an SDK tracer: its
+    provider's sampler, resource, id generator and span processors); register with
+    :meth:`attach`.
 
-    Thread-safe: one lock around each event's bookkeeping (the span calls made under
-    it only append to the batch processor's queue).
+    Thread-safe: one lock around each event's bookkeeping (an ended span is only
+    appended to the batch processor's queue under it).
     """
 
-    def __init__(self, tracer: trace.Tracer, aggregator: Aggregator, config: TracingConfig,
+    def __init__(self, tracer: Tracer, aggregator: Aggregator, config: TracingConfig,
                  clock: Callable[[], float] = time.monotonic, max_text_length: int = 128) -> None:
-        self._tracer = tracer
+        self._tracer = SpanBuilder(tracer)
         self._max_text = max_text_length
         self._aggregator = aggregator
         self._capture = config.capture_content
@@ -163,11 +153,11 @@ class SignalTracer:
     def _clean(self, fields: dict[str, Any]) -> dict[str, Any]:
         """The payload with the names spans use made safe like label values.
 
-        Span names and attributes are built from these fields. Uncapped, one huge
-        name makes its whole batch too large for the collector (HTTP 413: every span
-        in it lost) and the span queue's bound in spans no bound in bytes; a lone
-        surrogate cannot be encoded. Clean names (short, printable ASCII) are kept
-        as they are, so the common case costs a few lookups.
+        Span names and attributes are built from these fields. A lone surrogate (what
+        ``os.fsdecode`` makes of undecodable bytes) cannot be encoded and costs the
+        whole batch; control characters and long names are no better in a span than
+        in a label. Clean names (short, printable ASCII) are kept as they are, so the
+        common case costs a few lookups.
         """
         cleaned = None
         for key in _TEXT_FIELDS:
@@ -200,28 +190,26 @@ class SignalTracer:
 
     # -- spans ------------------------------------------------------------------------
 
-    def _open_span(self, key: tuple, name: str, parent: trace.Span | None, attributes: dict,
+    def _open_span(self, key: tuple, name: str, parent: SpanStub | None, attributes: dict,
                    ts: float, workflow_id: str | None, agent: str | None = None) -> OpenSpan:
         return self._open.add(key, self._start(name, parent, attributes, ts), workflow_id,
                               agent, ts)
 
-    def _start(self, name: str, parent: trace.Span | None, attributes: dict,
-               ts: float) -> trace.Span:
-        if (parent is not None and self._inherit
-                and not parent.get_span_context().trace_flags.sampled):
-            return parent  # unsampled subtree: no span object, no attributes
-        context = trace.set_span_in_context(parent, _EMPTY) if parent is not None else _EMPTY
-        return self._tracer.start_span(name, context=context, kind=_INTERNAL,
-                                       attributes=attributes, start_time=ns(ts))
+    def _start(self, name: str, parent: SpanStub | None, attributes: dict,
+               ts: float) -> SpanStub:
+        if parent is not None and self._inherit and not parent.context.trace_flags.sampled:
+            return parent  # unsampled subtree: no new span, no attributes
+        return self._tracer.start_span(name, parent, attributes, ns(ts))
 
     def _leaf(self, name: str, parent: Parent, attributes: dict,
               start_ts: float, end_ts: float) -> None:
         """A span known from its end and duration. It starts no earlier than a local
         parent: a duration longer than the parent has been open means the sender's
         clocks disagree, and a child sticking out of its parent helps no one."""
-        span = self._start(name, parent[0], attributes, max(start_ts, parent[1]))
-        if span is not parent[0]:
-            span.end(ns(end_ts))
+        span = parent[0]
+        if span is not None and self._inherit and not span.context.trace_flags.sampled:
+            return
+        self._tracer.leaf(name, span, attributes, ns(max(start_ts, parent[1])), ns(end_ts))
 
     # -- correlation ---------------------------------------------------------------
 
@@ -274,11 +262,10 @@ class SignalTracer:
             start_ns = ns(ts - f["duration_s"])
         else:
             span, start_ns = entry.span, entry.start_ns
-        if span.is_recording():
-            span.set_attribute(WORKFLOW_OUTCOME, "failed" if error_type else "completed")
-            if error_type:
-                span.set_attribute(ERROR_TYPE, error_type)
-                span.set_status(Status(StatusCode.ERROR, error_type))
+        span.set_attribute(WORKFLOW_OUTCOME, "failed" if error_type else "completed")
+        if error_type:
+            span.set_attribute(ERROR_TYPE, error_type)
+            span.set_error(error_type)
         span.end(max(ns(ts), start_ns))
 
     def _workflow_completed(self, f: dict, ts: float) -> None:
@@ -309,7 +296,7 @@ class SignalTracer:
             self._open.pop(entry.key)
             entry.end(ts)
 
-    def _instant_target(self, f: dict, ts: float) -> tuple[trace.Span, bool]:
+    def _instant_target(self, f: dict, ts: float) -> tuple[SpanStub, bool]:
         """The span an agent's instant event goes on, and whether it is a zero-length
         span made for it (no agent or workflow span open) that the caller must end."""
         wf, agent = f.get("workflow_id"), f["agent"]
@@ -327,27 +314,26 @@ class SignalTracer:
             error_type, exception = f["error_type"], f.get("exception")
             attributes = {ERROR_TYPE: error_type, AGENT_NAME: f["agent"]}
             if exception is not None and self._capture:
-                span.record_exception(exception, attributes=attributes, timestamp=ns(ts))
+                attributes = {**exception_attributes(exception), **attributes}
             else:
-                attributes["exception.type"] = (_type_name(exception) if exception is not None
+                attributes["exception.type"] = (exception_type(exception) if exception is not None
                                                 else error_type)
-                span.add_event("exception", attributes, ns(ts))
+            span.add_event("exception", attributes, ns(ts))
             span.set_attribute(ERROR_TYPE, error_type)
-            span.set_status(Status(StatusCode.ERROR, error_type))
+            span.set_error(error_type)
         if owned:
             span.end(ns(ts))
 
     def _safety_blocked(self, f: dict, ts: float) -> None:
         span, owned = self._instant_target(f, ts)
-        if span.is_recording():
-            span.add_event("yolo.safety_blocked", {SAFETY_RULE: f["rule"], AGENT_NAME: f["agent"]},
-                           ns(ts))
+        span.add_event("yolo.safety_blocked", {SAFETY_RULE: f["rule"], AGENT_NAME: f["agent"]},
+                       ns(ts))
         if owned:
             span.end(ns(ts))
 
     def _context_updated(self, f: dict, ts: float) -> None:
         entry = self._agent(f.get("workflow_id"), f["agent"])
-        if entry is not None and entry.span.is_recording():
+        if entry is not None:
             entry.span.set_attribute(CONTEXT_TOKENS, f["tokens"])
             entry.span.set_attribute(CONTEXT_ITEMS, f["items"])
 
@@ -411,13 +397,6 @@ class SignalTracer:
 
     def _state_loaded(self, f: dict, ts: float) -> None:
         self._state("state_load", f, ts)
-
-
-def _type_name(exception: BaseException) -> str:
-    """``module.QualName`` as the SDK's record_exception spells ``exception.type``."""
-    cls = type(exception)
-    module = cls.__module__
-    return f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
 
 
 #: Tracers attached in this process, newest last; :mod:`telemetry.propagation` asks them.

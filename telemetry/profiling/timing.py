@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
-import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +31,7 @@ from typing import Any, TypeVar
 
 from .. import catalogue as cat
 from .. import runtime
+from ..timing import wrap_timed
 
 log = logging.getLogger("telemetry.profiling")
 
@@ -123,26 +122,7 @@ class profiled:
 
     def __call__(self, func: F) -> F:
         name = self.name
-        if inspect.iscoroutinefunction(func):
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                started = time.perf_counter()
-                try:
-                    return await func(*args, **kwargs)
-                finally:
-                    record_operation(name, time.perf_counter() - started)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                record_operation(name, time.perf_counter() - started)
-
-        return wrapper  # type: ignore[return-value]
+        return wrap_timed(func, lambda seconds: record_operation(name, seconds))
 
     def __repr__(self) -> str:
         return f"profiled({self.name!r})"

@@ -216,13 +216,7 @@ class RotelReceiver:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> list[dict[str, Any]]:
         """Wait until ``count`` spans match ``predicate`` (any span if None); return them."""
-
-        def check() -> list[dict[str, Any]]:
-            if self._process is not None:
-                self._process.check_alive()
-            return _matching(self.spans(), predicate, count)
-
-        return wait_until(check, timeout, what=f"{count} matching span(s) in rotel")
+        return self._wait_for(self.spans, predicate, count, timeout, "span(s)")
 
     def wait_for_metrics(
         self,
@@ -232,13 +226,17 @@ class RotelReceiver:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> list[dict[str, Any]]:
         """Wait until ``count`` metric points match ``predicate``; return the matches."""
+        return self._wait_for(self.metrics, predicate, count, timeout, "metric point(s)")
 
+    def _wait_for(self, items: Callable[[], list[dict[str, Any]]],
+                  predicate: Callable[[dict[str, Any]], bool] | None, count: int,
+                  timeout: float, what: str) -> list[dict[str, Any]]:
         def check() -> list[dict[str, Any]]:
             if self._process is not None:
                 self._process.check_alive()
-            return _matching(self.metrics(), predicate, count)
+            return _matching(items(), predicate, count)
 
-        return wait_until(check, timeout, what=f"{count} matching metric point(s) in rotel")
+        return wait_until(check, timeout, what=f"{count} matching {what} in rotel")
 
 
 @contextlib.contextmanager

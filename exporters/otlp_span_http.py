@@ -1,0 +1,52 @@
+"""The OTLP/HTTP span exporter with the tracer's fast encoding.
+
+:class:`FastHttpSpanExporter` is the SDK's ``OTLPSpanExporter`` (same endpoint,
+headers, TLS, compression, retries, environment variables) that serializes a batch
+with :class:`~exporters.otlp_span_encoding.SpanEncoder` instead of the SDK's
+encoder. It hands the bytes to the SDK's HTTP client, which is internal to the SDK:
+with an SDK that has no such client, or for a batch the encoder does not handle,
+the SDK's own ``export`` runs instead (slower, same result).
+``tests/test_otlp_span_encoding.py`` fails if the fast path is not taken.
+
+Imports the OTLP HTTP exporter: import it only when tracing over HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from .otlp_span_encoding import SpanEncoder, Unsupported
+
+log = logging.getLogger("telemetry.exporters.otlp")
+
+
+class FastHttpSpanExporter(OTLPSpanExporter):
+    """``OTLPSpanExporter`` (HTTP) sending :class:`SpanEncoder`'s bytes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.encoder = SpanEncoder()
+        client = getattr(self, "_client", None)
+        #: The SDK's HTTP client takes serialized bytes (as in SDK 1.45).
+        self.fast = callable(getattr(client, "export", None))
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if not self.fast or getattr(self, "_shutdown", False):
+            return super().export(spans)
+        try:
+            data = self.encoder.encode_request(spans)
+        except Unsupported:
+            return super().export(spans)
+        limit = getattr(self, "_max_request_size", 0) or 0
+        if 0 < limit < len(data):
+            log.warning("dropping a span batch of %d bytes: over max_request_size (%d)",
+                        len(data), limit)
+            return SpanExportResult.FAILURE
+        result = self._client.export(data)
+        return SpanExportResult.SUCCESS if result.success else SpanExportResult.FAILURE

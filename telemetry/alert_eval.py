@@ -1,0 +1,300 @@
+"""In-process alert evaluation, for users without Prometheus (and to check it).
+
+An :class:`AlertEvaluator` thread wakes every ``alerting.evaluation_interval_s``,
+samples the aggregator (only the metrics the alerts read) into a bounded ring and
+evaluates every definition the way Prometheus evaluates the generated rule. Each
+label set that breaches its threshold becomes ``pending``; once it has done so for
+``for`` it is ``firing``; when it stops breaching it is resolved and forgotten.
+
+Results are published three ways, none of them on the orchestrator's path:
+
+* ``/health``: the ``alerts`` check lists firing alerts; a warning makes the
+  status ``degraded``, a critical one ``unhealthy``;
+* ``yolo_alerts_firing{alertname,severity}``: one series per alert in force, the
+  number of its firing label sets (0 when none: the series stays, so a resolved
+  alert reads 0 rather than disappearing);
+* optionally, a webhook in Alertmanager's format (:mod:`telemetry.alert_webhook`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import catalogue as cat
+from .aggregator import Aggregator
+from .alert_query import Labels, SampleRing, evaluate, metrics_read
+from .alert_templates import render_template
+from .alerting import AlertDefinition, effective_alerts
+
+if TYPE_CHECKING:
+    from .runtime import Telemetry
+
+log = logging.getLogger("telemetry.alerts")
+
+
+def iso(epoch: float | None) -> str | None:
+    """RFC 3339 in UTC, as Alertmanager writes times."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class AlertInstance:
+    """One label set of one alert, while it is pending or firing (and once resolved)."""
+
+    alert: AlertDefinition
+    labels: dict[str, str]
+    value: float
+    active_since: float  # monotonic, for ``for``
+    active_since_wall: float
+    state: str = "pending"  # pending -> firing -> resolved
+    fired_at: float | None = None  # epoch seconds
+    resolved_at: float | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.alert.name
+
+    @property
+    def fingerprint(self) -> str:
+        text = "\xff".join(f"{k}\xfe{v}" for k, v in sorted(self.labels.items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def render_annotations(self) -> None:
+        by_labels = {name: self.labels.get(name, "") for name in self.alert.by}
+        self.annotations = {"summary": render_template(self.alert.summary, by_labels, self.value)}
+        if self.alert.description:
+            self.annotations["description"] = render_template(
+                self.alert.description, by_labels, self.value)
+        if self.alert.runbook_url:
+            self.annotations["runbook_url"] = self.alert.runbook_url
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "alertname": self.name,
+            "severity": self.alert.severity,
+            "state": self.state,
+            "labels": dict(self.labels),
+            "value": self.value,
+            "summary": self.annotations.get("summary", ""),
+            "active_since": iso(self.active_since_wall),
+            "firing_since": iso(self.fired_at),
+        }
+
+
+class Notifier(Protocol):
+    """Receives each evaluation's outcome; must return at once (it has its own thread)."""
+
+    def update(self, firing: list[AlertInstance], changed: list[AlertInstance],
+               now: float) -> None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout_s: float = 5.0) -> None: ...
+
+
+class AlertEvaluator:
+    """Samples the aggregator on a timer and holds the state of every alert."""
+
+    def __init__(
+        self,
+        alerts: Iterable[AlertDefinition],
+        aggregator: Aggregator,
+        *,
+        interval_s: float = 15.0,
+        max_samples: int = 1000,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.alerts = tuple(alerts)
+        self.aggregator = aggregator
+        self.interval_s = interval_s
+        self.notifier = notifier
+        self._clock = clock
+        self._wall = wall_clock
+        self._specs = metrics_read(self.alerts)
+        longest = max((alert.window_s for alert in self.alerts), default=0.0)
+        self.ring = SampleRing(longest + 2 * interval_s, max_samples,
+                               windowed=metrics_read(self.alerts, windowed=True))
+        self._active: dict[tuple[str, Labels], AlertInstance] = {}
+        self._lock = threading.Lock()
+        self._failed_alerts: set[str] = set()
+        self.evaluations = 0
+        self.evaluation_errors = 0
+        self.last_errors: dict[str, str] = {}
+        self.last_evaluation: float | None = None
+        self.last_duration_s = 0.0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> AlertEvaluator:
+        for alert in self.alerts:
+            self.aggregator.set(cat.ALERTS_FIRING, (alert.name, alert.severity), 0.0)
+        if self.notifier is not None:
+            self.notifier.start()
+        self._thread = threading.Thread(target=self._run, name="telemetry-alerts", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.evaluate()
+            except Exception:  # a backstop: evaluate() handles each alert's own failures
+                log.exception("alert evaluation failed")
+            if self._stopping.wait(self.interval_s):
+                break
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop evaluating and give the notifier up to ``timeout_s`` to deliver."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout_s)
+        if self.notifier is not None:
+            self.notifier.stop(timeout_s)
+
+    # -- evaluation --------------------------------------------------------------
+
+    def evaluate(self) -> list[AlertInstance]:
+        """One round: sample, evaluate every alert, publish. Returns what changed state
+        (newly firing or resolved)."""
+        started = time.perf_counter()
+        now, wall = self._clock(), self._wall()
+        self.ring.add(now, self.aggregator.collect(self._specs))
+        changed: list[AlertInstance] = []
+        errors: dict[str, str] = {}
+        with self._lock:
+            for alert in self.alerts:
+                try:
+                    results = evaluate(alert, self.ring, now)
+                except Exception as error:
+                    errors[alert.name] = repr(error)
+                    if alert.name not in self._failed_alerts:
+                        self._failed_alerts.add(alert.name)
+                        log.exception("cannot evaluate alert %s; further failures are only "
+                                      "counted", alert.name)
+                    continue
+                changed.extend(self._advance(alert, results, now, wall))
+            firing = [inst for inst in self._active.values() if inst.state == "firing"]
+            self.evaluations += 1
+            self.evaluation_errors += len(errors)
+            self.last_errors = errors
+            self.last_evaluation = wall
+            self.last_duration_s = time.perf_counter() - started
+        counts = {alert.name: 0 for alert in self.alerts}
+        for inst in firing:
+            counts[inst.name] += 1
+        for alert in self.alerts:
+            self.aggregator.set(cat.ALERTS_FIRING, (alert.name, alert.severity),
+                                float(counts[alert.name]))
+        if self.notifier is not None:
+            self.notifier.update(firing, changed, wall)
+        return changed
+
+    def _advance(self, alert: AlertDefinition, results: dict[Labels, float], now: float,
+                 wall: float) -> list[AlertInstance]:
+        changed = []
+        breaching = {key: value for key, value in results.items() if alert.holds(value)}
+        for key, value in breaching.items():
+            inst = self._active.get((alert.name, key))
+            if inst is None:
+                labels = {**alert.labels, **dict(zip(alert.by, key, strict=True))}
+                inst = AlertInstance(alert, labels, value, now, wall)
+                self._active[(alert.name, key)] = inst
+            inst.value = value
+            inst.render_annotations()
+            if inst.state == "pending" and now - inst.active_since >= alert.for_:
+                inst.state, inst.fired_at = "firing", wall
+                changed.append(inst)
+        for (name, key), inst in list(self._active.items()):
+            if name == alert.name and key not in breaching:
+                del self._active[(name, key)]
+                if inst.state == "firing":
+                    inst.state, inst.resolved_at = "resolved", wall
+                    changed.append(inst)
+        _log_changes(alert, changed)
+        return changed
+
+    # -- reading -----------------------------------------------------------------
+
+    def instances(self) -> list[AlertInstance]:
+        """Pending and firing alerts, firing first."""
+        with self._lock:
+            found = list(self._active.values())
+        return sorted(found, key=lambda inst: (inst.state != "firing", inst.name,
+                                               sorted(inst.labels.items())))
+
+    def firing(self) -> list[AlertInstance]:
+        return [inst for inst in self.instances() if inst.state == "firing"]
+
+    def health(self) -> dict[str, Any]:
+        """The ``alerts`` entry of /health."""
+        instances = self.instances()
+        firing = [inst for inst in instances if inst.state == "firing"]
+        severities = {inst.alert.severity for inst in firing}
+        if self.evaluations == 0:
+            status = "starting"
+        elif "critical" in severities:
+            status = "unhealthy"
+        elif severities or self.last_errors:
+            status = "degraded"
+        else:
+            status = "ok"
+        return {
+            "status": status,
+            "firing": [inst.as_dict() for inst in firing],
+            "pending": [inst.as_dict() for inst in instances if inst.state == "pending"],
+            "alerts": [alert.name for alert in self.alerts],
+            "evaluation_interval_s": self.interval_s,
+            "evaluations": self.evaluations,
+            "last_evaluation": iso(self.last_evaluation),
+            "evaluation_errors": self.evaluation_errors,
+            "last_errors": dict(self.last_errors),
+        }
+
+
+def _log_changes(alert: AlertDefinition, changed: list[AlertInstance]) -> None:
+    """One line per alert and evaluation, however many label sets changed."""
+    for state in ("firing", "resolved"):
+        instances = [inst for inst in changed if inst.state == state]
+        if instances:
+            more = f" (and {len(instances) - 1} more)" if len(instances) > 1 else ""
+            log.warning("alert %s %s: %s%s", alert.name, state,
+                        instances[0].annotations.get("summary", ""), more)
+
+
+def attach(telemetry: Telemetry) -> AlertEvaluator | None:
+    """Build and start the evaluator (and webhook) a config asks for; None if none.
+
+    Registers the ``alerts`` (and ``alert_webhook``) health checks.
+    """
+    config = telemetry.config
+    alerts = effective_alerts(config.alerts, config.alerting)
+    if not config.alerting.enabled or not alerts:
+        return None
+    notifier = None
+    if config.alerting.webhook.enabled:
+        from .alert_webhook import WebhookNotifier
+
+        notifier = WebhookNotifier(config.alerting.webhook, telemetry.aggregator,
+                                   external_url=telemetry.url or "",
+                                   receiver=config.service_name)
+        telemetry.add_health_check("alert_webhook", notifier.health)
+    evaluator = AlertEvaluator(alerts, telemetry.aggregator,
+                               interval_s=config.alerting.evaluation_interval_s,
+                               max_samples=config.alerting.max_samples, notifier=notifier)
+    telemetry.add_health_check("alerts", evaluator.health)
+    return evaluator.start()

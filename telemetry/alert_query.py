@@ -1,0 +1,191 @@
+"""What an alert's expression evaluates to, computed from samples of the aggregator.
+
+The evaluator keeps a bounded ring of past collections (:class:`SampleRing`), the
+in-process equivalent of Prometheus' TSDB for the few metrics alerts read. Given
+a definition, :func:`evaluate` returns one value per ``by`` label set, computed the
+way the generated PromQL computes it (see :mod:`telemetry.alert_rules`):
+
+* value:    aggregate(latest value) by (by)
+* rate:     sum by (by) (rate(metric[window]))
+* ratio:    sum by (by) (rate(num[window])) / sum by (by) (rate(den[window]))
+* quantile: histogram_quantile(q, sum by (le, by) (rate(metric_bucket[window])))
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+
+from .aggregator import Family, HistogramValue
+from .alerting import AlertDefinition
+from .catalogue import MetricSpec
+from .promql_math import bucket_quantile, extrapolated_rate
+
+Labels = tuple[str, ...]
+Value = float | HistogramValue
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One collection: time (monotonic seconds) and every series of the metrics read."""
+
+    t: float
+    series: dict[MetricSpec, dict[Labels, Value]]
+
+
+class SampleRing:
+    """Past collections, newest last, kept for ``retention_s`` and at most ``max_samples``.
+
+    Only ``windowed`` metrics (those a rate, ratio or quantile reads) are kept in past
+    samples; the others are only needed as they are now, in :meth:`latest`.
+    """
+
+    def __init__(self, retention_s: float, max_samples: int,
+                 windowed: Iterable[MetricSpec] | None = None) -> None:
+        self.retention_s = retention_s
+        self.windowed = None if windowed is None else frozenset(windowed)
+        self._snapshots: deque[Snapshot] = deque(maxlen=max_samples)
+        self._latest: Snapshot | None = None
+
+    def add(self, t: float, families: Iterable[Family]) -> None:
+        series = {family.spec: {sample.labels: sample.value for sample in family.samples}
+                  for family in families}
+        self._latest = Snapshot(t, series)
+        if self.windowed is not None:
+            series = {spec: values for spec, values in series.items() if spec in self.windowed}
+        self._snapshots.append(Snapshot(t, series))
+        while self._snapshots and self._snapshots[0].t < t - self.retention_s:
+            self._snapshots.popleft()
+
+    def __len__(self) -> int:
+        return len(self._snapshots)
+
+    def latest(self) -> Snapshot | None:
+        return self._latest
+
+    def points(self, spec: MetricSpec, start: float,
+               end: float) -> dict[Labels, list[tuple[float, Value]]]:
+        """Every series of ``spec`` sampled in ``[start, end]``, as (time, value) lists."""
+        found: dict[Labels, list[tuple[float, Value]]] = {}
+        for snapshot in self._snapshots:
+            if start <= snapshot.t <= end:
+                for labels, value in snapshot.series.get(spec, {}).items():
+                    found.setdefault(labels, []).append((snapshot.t, value))
+        return found
+
+
+def _matches(spec: MetricSpec, labels: Labels, match: dict[str, str]) -> bool:
+    return all(labels[spec.labels.index(key)] == want for key, want in match.items())
+
+
+def _key(spec: MetricSpec, labels: Labels, by: Sequence[str]) -> Labels:
+    return tuple(labels[spec.labels.index(name)] for name in by)
+
+
+def _as_count(value: Value) -> float:
+    return float(value.count) if isinstance(value, HistogramValue) else float(value)
+
+
+def _summed_rates(ring: SampleRing, spec: MetricSpec, match: dict[str, str],
+                  by: Sequence[str], now: float, window: float) -> dict[Labels, float]:
+    totals: dict[Labels, float] = {}
+    start = now - window
+    for labels, points in ring.points(spec, start, now).items():
+        if not _matches(spec, labels, match):
+            continue
+        rate = extrapolated_rate([(t, _as_count(v)) for t, v in points], start, now)
+        if rate is not None:
+            key = _key(spec, labels, by)
+            totals[key] = totals.get(key, 0.0) + rate
+    return totals
+
+
+def _aggregate(how: str, values: list[float]) -> float:
+    if how == "sum":
+        return math.fsum(values)
+    if how == "min":
+        return min(values)
+    if how == "avg":
+        return math.fsum(values) / len(values)
+    return max(values)
+
+
+def _value(alert: AlertDefinition, ring: SampleRing) -> dict[Labels, float]:
+    latest = ring.latest()
+    if latest is None:
+        return {}
+    spec = alert.spec
+    grouped: dict[Labels, list[float]] = {}
+    for labels, value in latest.series.get(spec, {}).items():
+        if _matches(spec, labels, alert.match):
+            grouped.setdefault(_key(spec, labels, alert.by), []).append(_as_count(value))
+    return {key: _aggregate(alert.aggregate or "max", values) for key, values in grouped.items()}
+
+
+def _divide(numerator: float, denominator: float) -> float:
+    if denominator:
+        return numerator / denominator
+    if numerator == 0 or math.isnan(numerator):
+        return math.nan
+    return math.copysign(math.inf, numerator)
+
+
+def _ratio(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Labels, float]:
+    numerators = _summed_rates(ring, alert.spec, alert.match, alert.by, now, alert.window_s)
+    denominators = _summed_rates(ring, alert.denominator_spec, alert.denominator_match,
+                                 alert.by, now, alert.window_s)
+    return {key: _divide(value, denominators[key])
+            for key, value in numerators.items() if key in denominators}
+
+
+def _quantile(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Labels, float]:
+    spec = alert.spec
+    bounds = (*spec.buckets, math.inf)
+    start = now - alert.window_s
+    per_group: dict[Labels, list[float]] = {}
+    for labels, points in ring.points(spec, start, now).items():
+        if not _matches(spec, labels, alert.match):
+            continue
+        times = [t for t, v in points if isinstance(v, HistogramValue)]
+        cumulative = [tuple(accumulate(v.bucket_counts)) for _, v in points
+                      if isinstance(v, HistogramValue)]
+        rates = [extrapolated_rate([(t, float(c[index])) for t, c in zip(times, cumulative,
+                                                                          strict=True)],
+                                   start, now)
+                 for index in range(len(bounds))]
+        if any(rate is None for rate in rates):
+            continue
+        group = per_group.setdefault(_key(spec, labels, alert.by), [0.0] * len(bounds))
+        for index, rate in enumerate(rates):
+            group[index] += rate or 0.0
+    quantile = alert.quantile or 0.0
+    return {key: bucket_quantile(quantile, list(zip(bounds, rates, strict=True)))
+            for key, rates in per_group.items()}
+
+
+def evaluate(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Labels, float]:
+    """The expression's value per ``by`` label set (the threshold not yet applied)."""
+    if alert.kind == "value":
+        return _value(alert, ring)
+    if alert.kind == "rate":
+        return _summed_rates(ring, alert.spec, alert.match, alert.by, now, alert.window_s)
+    if alert.kind == "ratio":
+        return _ratio(alert, ring, now)
+    return _quantile(alert, ring, now)
+
+
+def metrics_read(alerts: Iterable[AlertDefinition],
+                 windowed: bool = False) -> list[MetricSpec]:
+    """The catalogue entries the alerts need sampled (``windowed``: over a window, by
+    a rate, ratio or quantile), in a stable order."""
+    specs: dict[MetricSpec, None] = {}
+    for alert in alerts:
+        if windowed and alert.kind == "value":
+            continue
+        specs[alert.spec] = None
+        if alert.kind == "ratio":
+            specs[alert.denominator_spec] = None
+    return list(specs)
