@@ -275,6 +275,12 @@ def exception_type(exception: BaseException) -> str:
 def exception_attributes(exception: BaseException) -> dict[str, str]:
     """The attributes the SDK's ``Span.record_exception`` gives an exception event."""
     return {"exception.type": exception_type(exception),
-            "exception.message": str(exception),
-            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.message": _encodable(str(exception)),
+            "exception.stacktrace": _encodable("".join(traceback.format_exception(exception))),
             "exception.escaped": "False"}
+
+
+def _encodable(text: str) -> str:
+    """``text`` with lone surrogates as "?": an OSError about an undecodable file name
+    carries one, and a string that cannot be encoded fails its whole batch."""
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")

@@ -118,3 +118,20 @@ def test_hostile_names_and_times_reach_every_backend_safely(
     assert "fs-?-name" in {span["attributes"].get("yolo.handoff.from_agent") for span in spans}
     assert {"early", "late"} <= names
     assert "Failed to encode" not in caplog.text
+
+
+def test_an_exception_message_that_cannot_be_encoded_costs_no_batch(
+        tmp_path: Path, start_telemetry) -> None:
+    """With ``tracing.capture_content`` the exception message goes into the span; an
+    OSError about an undecodable file name carries a lone surrogate."""
+    with rotel_receiver(tmp_path) as rotel:
+        tel = start_telemetry({"tracing": {"capture_content": True}, "exporters": {"otlp": {
+            "enabled": True, "endpoint": rotel.http_endpoint, "interval_s": 3600}}})
+        send("agent_activated", agent="dev", workflow_id="wf-1")
+        send("error_occurred", agent="dev", error_type="OSError", workflow_id="wf-1",
+             exception=OSError(f"cannot open /tmp/{SURROGATE}"))
+        send("agent_deactivated", agent="dev", workflow_id="wf-1")
+        assert tel.exporters["otlp"].flush(10), tel.exporters["otlp"].health()
+        span = rotel.wait_for_spans(lambda s: s["name"] == "invoke_agent dev")[0]
+    message = span["events"][0]["attributes"]["exception.message"]
+    assert message == "cannot open /tmp/fs-?-name"
