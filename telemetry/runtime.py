@@ -133,7 +133,8 @@ class Telemetry:
                                   f"yolo-telemetry[{name}]") from None
             except Exception as error:
                 exporter.status.failed(error, self.aggregator)
-                log.warning("exporter %s failed to start: %s; it will retry", name, error)
+                log.warning("exporter %s failed to start: %s; /health shows it failing", name,
+                            error)
         self._register_for_discovery()
         self.alerting = attach_alerting(self)
         self.state = "running"
