@@ -286,6 +286,25 @@ class _Process:
             )
 
 
+def restart_process(
+    make: Callable[[], _Process], ready: Callable[[_Process], bool], timeout: float, what: str,
+) -> _Process:
+    """Start a backend again on the ports it had; wait until ``ready`` says it answers."""
+    proc = make()
+    proc.start()
+
+    def answering() -> bool:
+        proc.check_alive()
+        return ready(proc)
+
+    try:
+        wait_until(answering, timeout, what=what)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
 def _start_with_retries(
     process_factory: Callable[[], _Process],
     ready: Callable[[_Process], bool],

@@ -20,6 +20,7 @@ from .common import (
     _start_with_retries,
     free_port,
     require_backend,
+    restart_process,
     wait_until,
 )
 from .rotel_parser import _ANSI, parse_rotel_output
@@ -123,19 +124,8 @@ class RotelReceiver:
 
             self._process = _start_with_retries(make, self._ready, name="rotel", timeout=timeout)
             return
-        proc = self._make_process()
-        proc.start()
-        self._process = proc
-
-        def ready() -> bool:
-            proc.check_alive()
-            return self._ready(proc)
-
-        try:
-            wait_until(ready, timeout, what="rotel to listen again on its ports")
-        except BaseException:
-            proc.stop()
-            raise
+        self._process = restart_process(self._make_process, self._ready, timeout,
+                                        "rotel to listen again on its ports")
 
     def kill(self, *, graceful: bool = False) -> None:
         """Stop the receiver: SIGKILL like a crash, or SIGTERM when ``graceful``."""

@@ -25,6 +25,7 @@ from .common import (
     _start_with_retries,
     free_port,
     require_backend,
+    restart_process,
     wait_until,
 )
 from .js_inspect import _js_number, parse_js_inspect
@@ -184,19 +185,8 @@ class StatsdDaemon:
 
             self._process = _start_with_retries(make, self._healthy, name="statsd", timeout=timeout)
             return
-        proc = self._make_process()
-        proc.start()
-        self._process = proc
-
-        def ready() -> bool:
-            proc.check_alive()
-            return self._healthy(proc)
-
-        try:
-            wait_until(ready, timeout, what="statsd to answer on its admin port again")
-        except BaseException:
-            proc.stop()
-            raise
+        self._process = restart_process(self._make_process, self._healthy, timeout,
+                                        "statsd to answer on its admin port again")
 
     def stop(self) -> None:
         """SIGTERM the daemon, which makes it flush once (recorded for :meth:`last_flush`)."""
