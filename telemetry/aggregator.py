@@ -1,8 +1,10 @@
 """The aggregator: the one receiver of every signal, and the state exporters read.
 
-Per event it runs one handler from :attr:`Aggregator.HANDLERS`, which validates the
-payload outside the lock and then makes O(1) updates to cached cells under a single
-short lock. Exporters never run here: they call :meth:`collect` (or
+Per event it takes one short lock and runs one handler from
+:attr:`Aggregator.HANDLERS`, which validates the whole payload before its first
+update and then makes O(1) updates to cached cells. One acquisition per event is
+cheaper than validating outside and locking twice (the event counter needs the lock
+too). Exporters never run here: they call :meth:`collect` (or
 :meth:`take_timer_samples`) on their own schedule.
 
 blinker propagates receiver exceptions to the sender and holds receivers weakly by
