@@ -88,3 +88,13 @@ def test_timed_sends_the_duration_as_context_manager_and_decorator() -> None:
         signal.disconnect(receiver)
     assert [r["agent"] for r in received] == ["pm", "qa", "dev", "async"]
     assert all(r["duration_s"] >= 0 for r in received)
+
+
+def test_readme_lists_every_metric_and_signal() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for spec in cat.CATALOGUE:
+        assert f"`{spec.prometheus_name}`" in readme, spec.prometheus_name
+    for spec in signals.CONTRACT:
+        assert f"`{spec.name}`" in readme, spec.name
