@@ -65,7 +65,14 @@ def render(what: str, config_source: Any = None) -> str:
     if what == "dashboard":
         from .dashboard import render_dashboard
 
-        return render_dashboard(alerts)
+        try:
+            return render_dashboard(alerts)
+        except ModuleNotFoundError as error:
+            if not (error.name or "").startswith("grafana_foundation_sdk"):
+                raise
+            raise config_module.ConfigError(
+                "render dashboard needs the Grafana Foundation SDK: "
+                "pip install 'yolo-telemetry[dashboards]'") from None
     raise ValueError(f"nothing to render called {what!r}")
 
 

@@ -123,3 +123,18 @@ def test_unreadable_config_file_exits_2_naming_the_file(tmp_path: Path, kind: st
     assert f"{path}: cannot read the config file" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1  # one clear line
+
+
+def test_render_dashboard_without_the_sdk_is_a_clear_error(tmp_path: Path) -> None:
+    # A module named like the SDK's package that fails to import stands in for a
+    # base install without the dashboards extra.
+    fake = tmp_path / "grafana_foundation_sdk"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError(name='grafana_foundation_sdk')\n")
+    env = _clean_env()
+    env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
+    result = subprocess.run([sys.executable, "-m", "telemetry", "render", "dashboard"],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+    assert result.returncode == 2
+    assert "yolo-telemetry[dashboards]" in result.stderr
+    assert "Traceback" not in result.stderr
