@@ -1,6 +1,6 @@
 """Small helpers for the monitoring tests: run promtool or amtool with any arguments.
 
-tests/backends.py covers the promtool calls other tests share; these run whatever
+tests/backends/ covers the promtool calls other tests share; these run whatever
 command docs/monitoring.md shows. A missing tool skips the test, or fails it when
 YOLO_TELEMETRY_REQUIRE_BACKENDS=1 (CI installs them).
 """

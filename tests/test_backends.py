@@ -1,4 +1,4 @@
-"""Smoke tests for the real-backend helpers in tests/backends.py.
+"""Smoke tests for the real-backend helpers in tests/backends/.
 
 They drive each backend with a reference client (prometheus_client, the OpenTelemetry SDK,
 raw UDP lines) and no yolo-telemetry code, so that when an exporter test fails we know

@@ -1,4 +1,4 @@
-"""The StatsD exporter against the real Etsy StatsD daemon (tests/backends.py).
+"""The StatsD exporter against the real Etsy StatsD daemon (tests/backends/).
 
 The daemon's flush interval is a day, so its admin tables hold everything the
 exporter sent during a test; timer counts (sample rates applied) are only known

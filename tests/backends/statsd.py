@@ -91,7 +91,7 @@ def _statsd_dir() -> tuple[Path | None, str]:
     env_dir = os.environ.get("YOLO_TELEMETRY_STATSD_DIR")
     if env_dir:
         candidates.append(Path(env_dir))
-    candidates += [REPO_ROOT / ".cache" / "statsd", Path("/tmp/npmstatsd")]
+    candidates.append(REPO_ROOT / ".cache" / "statsd")
     for candidate in candidates:
         if (candidate / "node_modules" / "statsd" / "stats.js").is_file():
             return candidate, ""
@@ -394,10 +394,11 @@ def statsd_daemon(
 ) -> Iterator[StatsdDaemon]:
     """Run the npm ``statsd`` daemon with UDP and admin ports on 127.0.0.1.
 
-    It is found in ``$YOLO_TELEMETRY_STATSD_DIR``, ``.cache/statsd`` or ``/tmp/npmstatsd``
-    (each a folder with ``node_modules/statsd``). The flush interval is a day, so values
-    accumulate for the whole test and the admin tables show everything; its only backend
-    is a probe that records raw datagrams and the final flush.
+    It is found in ``$YOLO_TELEMETRY_STATSD_DIR`` or ``.cache/statsd`` (each a folder
+    with ``node_modules/statsd``; ``.ci/run`` installs it in the latter). The flush
+    interval is a day, so values accumulate for the whole test and the admin tables
+    show everything; its only backend is a probe that records raw datagrams and the
+    final flush.
     """
     statsd_dir, why = _statsd_dir()
     node = shutil.which("node") or shutil.which("nodejs")
