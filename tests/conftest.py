@@ -6,11 +6,14 @@ connected: a leftover receiver would double-count the next test's events.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import blinker
 import pytest
+import trustme
 
 from telemetry import Telemetry, load_config
 from telemetry.aggregator import Aggregator
@@ -63,3 +66,20 @@ def start_telemetry() -> Iterator[Callable[..., Telemetry]]:
     yield start
     for tel in started:
         tel.stop()
+
+
+@pytest.fixture
+def tls_telemetry(start_telemetry: Callable[..., Telemetry],
+                  tmp_path: Path) -> tuple[Telemetry, ssl.SSLContext]:
+    """Telemetry serving HTTPS with a throwaway CA's certificate, and a client context
+    that trusts that CA."""
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certificate.cert_chain_pems[0].write_to_path(str(cert_file))
+    certificate.private_key_pem.write_to_path(str(key_file))
+    tel = start_telemetry(server={"tls": {"cert_file": str(cert_file),
+                                          "key_file": str(key_file)}})
+    client = ssl.create_default_context()
+    authority.configure_trust(client)
+    return tel, client

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import Telemetry
@@ -235,17 +234,9 @@ def test_slow_clients_do_not_block_other_scrapes_or_senders(
 
 
 def test_a_client_that_never_starts_tls_does_not_block_the_server(
-        start_telemetry: Callable[..., Telemetry], tmp_path: Path) -> None:
+        tls_telemetry: tuple[Telemetry, ssl.SSLContext]) -> None:
     """The TLS handshake happens on the connection's own thread, not in accept()."""
-    authority = trustme.CA()
-    certificate = authority.issue_cert("127.0.0.1")
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    certificate.cert_chain_pems[0].write_to_path(str(cert_file))
-    certificate.private_key_pem.write_to_path(str(key_file))
-    tel = start_telemetry(server={"tls": {"cert_file": str(cert_file),
-                                          "key_file": str(key_file)}})
-    client = ssl.create_default_context()
-    authority.configure_trust(client)
+    tel, client = tls_telemetry
     silent = [socket.create_connection(("127.0.0.1", tel.server.port)) for _ in range(3)]
     try:
         scraper = Scraper(f"{tel.url}/metrics", context=client)

@@ -11,7 +11,6 @@ import urllib.request
 from collections.abc import Callable
 
 import pytest
-import trustme
 
 from telemetry import Telemetry
 from telemetry.config import ConfigError
@@ -146,18 +145,11 @@ def test_bearer_token_and_closed_live(start_telemetry: Callable[..., Telemetry])
     assert get(f"{tel.url}/metrics", {"Authorization": f"Bearer {token}"})[0] == 200
 
 
-def test_tls_with_a_self_signed_certificate(start_telemetry: Callable[..., Telemetry],
-                                            tmp_path) -> None:
-    authority = trustme.CA()
-    certificate = authority.issue_cert("127.0.0.1")
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    certificate.cert_chain_pems[0].write_to_path(str(cert_file))
-    certificate.private_key_pem.write_to_path(str(key_file))
-    tel = start_telemetry(server={"tls": {"cert_file": str(cert_file),
-                                          "key_file": str(key_file)}})
+def test_tls_with_a_self_signed_certificate(
+    tls_telemetry: tuple[Telemetry, ssl.SSLContext],
+) -> None:
+    tel, client = tls_telemetry
     assert tel.url.startswith("https://")
-    client = ssl.create_default_context()
-    authority.configure_trust(client)
     status, _, body = get(f"{tel.url}/metrics", context=client)
     assert status == 200 and b"yolo_handoffs_total" in body
     with pytest.raises(urllib.error.URLError):  # an untrusting client refuses the cert
