@@ -1,0 +1,126 @@
+"""YoloSignal's short dispatch path behaves exactly like blinker's send."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+
+import blinker
+import pytest
+
+from telemetry import signals
+from telemetry.signals import YoloSignal, _yolo_signal
+
+_names = (f"yolo.test_signal_{n}" for n in itertools.count())
+
+
+@pytest.fixture
+def signal():
+    name = next(_names)
+    yield _yolo_signal(name)
+    del blinker.default_namespace[name]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def __call__(self, sender, **fields):
+        self.calls.append((sender, fields))
+        return len(self.calls)
+
+
+def test_contract_signals_are_yolo_signals_in_blinkers_namespace():
+    for spec in signals.CONTRACT:
+        assert type(blinker.signal(spec.name)) is YoloSignal
+    assert signals.handoff_completed is blinker.signal("yolo.handoff_completed")
+
+
+def test_sole_strong_receiver_gets_sender_fields_and_its_result_back(signal):
+    receiver = Recorder()
+    signal.connect(receiver, weak=False)
+    assert signal.send("me", a=1) == [(receiver, 1)]
+    assert receiver.calls == [("me", {"a": 1})]
+
+
+def test_receive_fields_gets_the_keyword_arguments_as_one_dict(signal):
+    got = []
+
+    def receiver(sender, **fields):
+        raise AssertionError("the short path should call receive_fields")
+
+    receiver.receive_fields = lambda fields: got.append(fields) or "done"
+    signal.connect(receiver, weak=False)
+    assert signal.send(None, a=1, b="x") == [(receiver, "done")]
+    assert got == [{"a": 1, "b": "x"}]
+
+
+def test_a_second_receiver_is_called_too_and_removing_it_restores_the_short_path(signal):
+    first, second = Recorder(), Recorder()
+    signal.connect(first, weak=False)
+    signal.connect(second, weak=False)
+    results = signal.send(None, n=1)
+    assert sorted(r for _, r in results) == [1, 1]
+    signal.disconnect(second)
+    assert signal.send(None, n=2) == [(first, 2)]
+    assert len(second.calls) == 1
+
+
+def test_muted_signal_calls_nobody(signal):
+    receiver = Recorder()
+    signal.connect(receiver, weak=False)
+    with signal.muted():
+        assert signal.send(None, a=1) == []
+    assert receiver.calls == []
+
+
+def test_receiver_for_one_sender_only_is_not_called_for_others(signal):
+    receiver = Recorder()
+    signal.connect(receiver, sender="orchestrator-a", weak=False)
+    assert signal.send("orchestrator-b") == []
+    assert signal.send("orchestrator-a", x=1) == [(receiver, 1)]
+
+
+def test_coroutine_receiver_is_refused_as_blinker_does(signal):
+    async def receiver(sender, **fields):
+        return None
+
+    signal.connect(receiver, weak=False)
+    with pytest.raises(RuntimeError, match="coroutine"):
+        signal.send(None)
+
+
+def test_dead_weak_receiver_is_dropped_and_the_survivor_called_directly(signal):
+    strong, weak = Recorder(), Recorder()
+    signal.connect(strong, weak=False)
+    signal.connect(weak)  # weakly, as blinker does by default
+    del weak
+    gc.collect()
+    assert signal.send(None, a=1) == [(strong, 1)]
+    assert signal.send(None, a=2) == [(strong, 2)]
+    assert len(signal.receivers) == 1
+
+
+def test_plain_named_signal_created_first_is_upgraded_in_place():
+    name = next(_names)
+    early = blinker.signal(name)  # an orchestrator imported before telemetry
+    receiver = Recorder()
+    early.connect(receiver, weak=False)
+    try:
+        upgraded = _yolo_signal(name)
+        assert upgraded is early and type(early) is YoloSignal
+        assert early.send(None, a=1) == [(receiver, 1)]
+    finally:
+        del blinker.default_namespace[name]
+
+
+def test_signal_of_another_class_is_left_alone():
+    class Custom(blinker.NamedSignal):
+        pass
+
+    name = next(_names)
+    custom = blinker.default_namespace[name] = Custom(name)
+    try:
+        assert _yolo_signal(name) is custom and type(custom) is Custom
+    finally:
+        del blinker.default_namespace[name]
