@@ -183,10 +183,11 @@ class Aggregator:
     def _make_receiver(self, signal_name: str, handler: Callable[[dict, float], None]):
         # Everything the hot path touches is bound to locals once, here.
         events = self._series[cat.EVENTS].cell((signal_name,))
-        lock, clock, handler_time = self._lock, self._clock, self._handler_time
+        acquire, release = self._lock.acquire, self._lock.release
+        clock, handler_time = self._clock, self._handler_time
         numbering = itertools.count(1)
 
-        def receive(sender: Any, **fields: Any) -> None:
+        def receive_fields(fields: dict[str, Any]) -> None:
             timed = not (next(numbering) & _HANDLER_SAMPLE_MASK)
             started = time.perf_counter() if timed else 0.0
             try:
@@ -197,7 +198,8 @@ class Aggregator:
                         type(workflow_id) is str and workflow_id and not workflow_id.isspace()):
                     check.name(fields, "workflow_id")
                 now = clock()
-                with lock:
+                acquire()  # try/finally rather than `with`: half the cost per event
+                try:
                     if now >= self.next_roll:
                         self._roll_windows(now)
                     handler(fields, now)
@@ -205,6 +207,8 @@ class Aggregator:
                     if timed:
                         handler_time.value += (
                             (time.perf_counter() - started) * (_HANDLER_SAMPLE_MASK + 1))
+                finally:
+                    release()
             except InvalidEvent as invalid:
                 self._count_invalid(signal_name, invalid.reason)
                 return
@@ -217,6 +221,12 @@ class Aggregator:
                 for listener in self._listeners:
                     self._notify(listener, signal_name, fields, ts)
 
+        def receive(sender: Any, **fields: Any) -> None:
+            receive_fields(fields)
+
+        # YoloSignal calls this directly with the send's keyword arguments as one
+        # dict when the aggregator is the signal's only receiver.
+        receive.receive_fields = receive_fields  # type: ignore[attr-defined]
         receive.__name__ = f"receive_{signal_name.replace('.', '_')}"
         return receive
 
@@ -304,44 +314,72 @@ class Aggregator:
         self._finish_workflow("failed", check.duration(f), now)
 
     def _on_agent_activated(self, f: dict, now: float) -> None:
-        agent = check.name(f, "agent")
-        ts = check.timestamp(f, time.time())
+        agent = f.get("agent")
+        if type(agent) is not str or not agent or agent.isspace():
+            agent = check.name(f, "agent")
+        ts = f.get("timestamp")  # already checked by the receiver
         if agent not in self._active and len(self._active) < self.max_series:
-            self._active[agent] = ts
+            self._active[agent] = time.time() if ts is None else float(ts)
         self._agents_active.set(float(len(self._active)), now)
 
     def _on_agent_deactivated(self, f: dict, now: float) -> None:
-        agent = check.name(f, "agent")
-        ts = check.timestamp(f, time.time())
+        agent = f.get("agent")
+        if type(agent) is not str or not agent or agent.isspace():
+            agent = check.name(f, "agent")
         since = self._active.pop(agent, None)
         if since is not None:
-            self._agent_active_time.cell((agent,)).inc(max(ts - since, 0.0), now)
+            ts = f.get("timestamp")
+            ts = time.time() if ts is None else float(ts)
+            active_time = self._agent_active_time
+            cell = active_time.route.get((agent,)) or active_time.admit((agent,))
+            cell.value += max(ts - since, 0.0)
+            cell.updated = now
         self._agents_active.set(float(len(self._active)), now)
 
     def _on_handoff_started(self, f: dict, now: float) -> None:
         check.name(f, "from_agent")
         check.name(f, "to_agent")
 
+    # The hottest handlers inline Series.cell(), CounterCell.inc() and the common case
+    # of the name checks: a raw label tuple already in a series' route table passed
+    # the checks when it was first seen, so only a miss runs them.
+
     def _on_handoff_completed(self, f: dict, now: float) -> None:
-        key = (check.name(f, "from_agent"), check.name(f, "to_agent"))
-        duration = check.duration(f)
-        # The two hottest handlers inline Series.cell() and CounterCell.inc().
-        counter = self._handoffs.route.get(key) or self._handoffs.admit(key)
+        key = (f.get("from_agent"), f.get("to_agent"))
+        counters, histograms = self._handoffs, self._handoff_duration
+        try:
+            counter = counters.route.get(key)
+        except TypeError:  # an unhashable value: the checks below name it
+            counter = None
+        if counter is None:
+            key = (check.name(f, "from_agent"), check.name(f, "to_agent"))
+        duration = f.get("duration_s")
+        if type(duration) is not float or not 0.0 <= duration < check.MAX_NUMBER:
+            duration = check.duration(f)
+        if counter is None:
+            counter = counters.route.get(key) or counters.admit(key)
         counter.value += 1
         counter.updated = now
-        histogram = self._handoff_duration
-        (histogram.route.get(key) or histogram.admit(key)).observe(duration, now)
+        (histograms.route.get(key) or histograms.admit(key)).observe(duration, now)
 
     def _on_decision_made(self, f: dict, now: float) -> None:
-        agent = check.name(f, "agent")
-        decision_type = check.name(f, "decision_type")
-        duration = check.duration(f)
-        key = (agent, decision_type)
-        counter = self._decisions.route.get(key) or self._decisions.admit(key)
+        key = (f.get("agent"), f.get("decision_type"))
+        counters, histograms = self._decisions, self._decision_duration
+        try:
+            counter = counters.route.get(key)
+        except TypeError:  # an unhashable value: the checks below name it
+            counter = None
+        if counter is None:
+            key = (check.name(f, "agent"), check.name(f, "decision_type"))
+        duration = f.get("duration_s")
+        if type(duration) is not float or not 0.0 <= duration < check.MAX_NUMBER:
+            duration = check.duration(f)
+        if counter is None:
+            counter = counters.route.get(key) or counters.admit(key)
         counter.value += 1
         counter.updated = now
-        histogram = self._decision_duration
-        (histogram.route.get((agent,)) or histogram.admit((agent,))).observe(duration, now)
+        agent = key[:1]
+        (histograms.route.get(agent) or histograms.admit(agent)).observe(duration, now)
 
     def _on_error_occurred(self, f: dict, now: float) -> None:
         agent = check.name(f, "agent")
@@ -354,22 +392,40 @@ class Aggregator:
         self._safety_blocks.cell(key).inc(1, now)
 
     def _on_context_updated(self, f: dict, now: float) -> None:
-        agent = check.name(f, "agent")
-        items = check.count(f, "items")
-        tokens = check.count(f, "tokens")
-        self._context_items.cell((agent,)).set(float(items), now)
-        self._context_tokens.cell((agent,)).set(float(tokens), now)
+        agent = (f.get("agent"),)
+        items_series, tokens_series = self._context_items, self._context_tokens
+        try:
+            items_cell = items_series.route.get(agent)
+        except TypeError:  # an unhashable value: the checks below name it
+            items_cell = None
+        if items_cell is None:
+            agent = (check.name(f, "agent"),)
+        items, tokens = f.get("items"), f.get("tokens")
+        if type(items) is not int or not 0 <= items <= check.MAX_NUMBER:
+            items = check.count(f, "items")
+        if type(tokens) is not int or not 0 <= tokens <= check.MAX_NUMBER:
+            tokens = check.count(f, "tokens")
+        if items_cell is None:
+            items_cell = items_series.route.get(agent) or items_series.admit(agent)
+        items_cell.value, items_cell.updated = float(items), now
+        tokens_cell = tokens_series.route.get(agent) or tokens_series.admit(agent)
+        tokens_cell.value, tokens_cell.updated = float(tokens), now
 
     def _on_context_refreshed(self, f: dict, now: float) -> None:
         agent = check.name(f, "agent")
         self._context_refresh_duration.cell((agent,)).observe(check.duration(f), now)
 
     def _on_state_saved(self, f: dict, now: float) -> None:
-        duration = check.duration(f)
-        size = check.count(f, "size_bytes")
-        self._state_saves.inc(1, now)
+        duration, size = f.get("duration_s"), f.get("size_bytes")
+        if type(duration) is not float or not 0.0 <= duration < check.MAX_NUMBER:
+            duration = check.duration(f)
+        if type(size) is not int or not 0 <= size <= check.MAX_NUMBER:
+            size = check.count(f, "size_bytes")
+        saves, file_size = self._state_saves, self._state_file_size
+        saves.value += 1
+        saves.updated = now
         self._state_save_duration.observe(duration, now)
-        self._state_file_size.set(float(size), now)
+        file_size.value, file_size.updated = float(size), now
         self._state_size = size
 
     def _on_state_loaded(self, f: dict, now: float) -> None:

@@ -150,6 +150,40 @@ def test_invalid_payload_is_dropped_counted_and_never_raises(
     assert agent.handoffs_total == agent.decisions_made == 0
 
 
+KNOWN_LABELS_THEN_INVALID = [
+    ("handoff_completed", {"from_agent": "pm", "to_agent": "dev", "duration_s": -1.0},
+     "duration_s:negative"),
+    ("handoff_completed", {"from_agent": "pm", "to_agent": "dev"}, "duration_s:missing"),
+    ("handoff_completed", {"from_agent": ["pm"], "to_agent": "dev", "duration_s": 1.0},
+     "from_agent:wrong_type"),
+    ("decision_made", {"agent": "pm", "decision_type": "scope", "duration_s": math.nan},
+     "duration_s:not_finite"),
+    ("decision_made", {"agent": "pm", "decision_type": {}, "duration_s": 1.0},
+     "decision_type:wrong_type"),
+    ("context_updated", {"agent": "pm", "items": 3, "tokens": "many"}, "tokens:wrong_type"),
+    ("context_updated", {"agent": "pm", "items": -3, "tokens": 10}, "items:negative"),
+    ("state_saved", {"duration_s": 0.1, "size_bytes": 1.5}, "size_bytes:not_integer"),
+]
+
+
+@pytest.mark.parametrize(("signal", "fields", "reason"), KNOWN_LABELS_THEN_INVALID)
+def test_invalid_payload_for_known_labels_changes_nothing(
+    aggregator: Aggregator, signal: str, fields: dict, reason: str
+) -> None:
+    """Label sets seen before skip the name checks; the other fields are still checked
+    before anything is updated."""
+    send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.5)
+    send("decision_made", agent="pm", decision_type="scope", duration_s=0.5)
+    send("context_updated", agent="pm", items=2, tokens=20)
+    send("state_saved", duration_s=0.1, size_bytes=100)
+    before = aggregator.snapshot()
+    send(signal, **fields)
+    after = aggregator.snapshot()
+    assert aggregator.invalid_events() == {(f"yolo.{signal}", reason): 1}
+    assert after[0] == before[0]
+    assert (after[1].state_saves_total, after[1].state_file_size_bytes) == (1, 100)
+
+
 def test_invalid_events_are_logged_once_per_signal_and_reason(
     aggregator: Aggregator, caplog: pytest.LogCaptureFixture
 ) -> None:
