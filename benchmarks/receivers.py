@@ -1,7 +1,10 @@
 """Where the push exporters send during a benchmark.
 
-StatsD always goes to a closed loopback UDP port: a datagram costs the sender the
-same whether or not anyone listens. OTLP goes to a real receiver when the rotel
+StatsD goes to a loopback UDP socket that is bound but never read: the kernel
+queues datagrams and then drops them, as a busy daemon would, so the exporter runs
+its healthy path (a closed port would answer with refusals and put it on its
+failure path: backlog and retries, the dead-backend case the fault tests cover).
+OTLP goes to a real receiver when the rotel
 agent is installed (a separate process that accepts and discards, so spans and
 metrics are really encoded and posted), else to a closed loopback TCP port.
 """
@@ -25,7 +28,7 @@ class Receivers:
     otlp_endpoint: str
     otlp_kind: str  # "rotel (discarding)" or "closed port"
     statsd_port: int
-    statsd_kind: str = "closed port"
+    statsd_kind: str = "unread socket"
 
     def describe(self) -> dict[str, str]:
         return {"otlp": f"{self.otlp_kind} {self.otlp_endpoint}",
@@ -53,7 +56,21 @@ def _wait_listening(port: int, deadline_s: float) -> bool:
 @contextlib.contextmanager
 def receivers(mode: str = "auto") -> Iterator[Receivers]:
     """``mode``: "auto" (rotel when installed), "real" (rotel or fail), "closed"."""
-    statsd_port = closed_port(socket.SOCK_DGRAM)
+    with _unread_udp_socket() as statsd_port:
+        yield from _otlp_receiver(mode, statsd_port)
+
+
+@contextlib.contextmanager
+def _unread_udp_socket() -> Iterator[int]:
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sink.bind(("127.0.0.1", 0))
+        yield sink.getsockname()[1]
+    finally:
+        sink.close()
+
+
+def _otlp_receiver(mode: str, statsd_port: int) -> Iterator[Receivers]:
     binary = rotel_binary() if mode in ("auto", "real") else None
     if binary is None:
         if mode == "real":

@@ -48,6 +48,7 @@ from .statsd_format import (
     LineHead,
     Packing,
     format_number,
+    format_rounded,
     gauge_lines,
     is_finite,
     line_head,
@@ -251,9 +252,11 @@ class StatsdExporter(Exporter):
             state = self._state(taken.spec, taken.labels)
             rates = timer_rates(len(taken.values), taken.count)
             scale = 1000.0 if taken.spec.unit == "s" else 1.0
-            for value, rate in zip(taken.values, rates, strict=True):
-                self._pending_timers.append(
-                    state.head.line(format_number(round(value * scale, 3)), TIMER, rate))
+            head, tails = state.head.before, {rate: state.head.tail(TIMER, rate)
+                                              for rate in set(rates)}
+            self._pending_timers.extend(
+                f"{head}:{format_rounded(value * scale)}{tails[rate]}"
+                for value, rate in zip(taken.values, rates, strict=True))
 
     def _send(self, packing: Packing, done: set[int], deadline: float) -> OSError | None:
         """Send datagrams in order until one fails; mark the groups that went out."""

@@ -59,8 +59,12 @@ class LineHead:
     after: str = ""  # dogstatsd's ``|#tags``
 
     def line(self, value: str, kind: str, rate: str | None = None) -> str:
+        return f"{self.before}:{value}{self.tail(kind, rate)}"
+
+    def tail(self, kind: str, rate: str | None = None) -> str:
+        """Everything after the value: the same for all values of one kind and rate."""
         sampled = f"|@{rate}" if rate is not None else ""
-        return f"{self.before}:{value}|{kind}{sampled}{self.after}"
+        return f"|{kind}{sampled}{self.after}"
 
 
 def line_head(flavor: str, name: str, label_names: Sequence[str],
@@ -87,8 +91,23 @@ def format_number(value: float) -> str:
     """Shortest exact decimal text of a finite float, without exponent or trailing ``.0``."""
     if value == int(value) and abs(value) < 2**53:
         return str(int(value))
-    text = format(Decimal(repr(float(value))), "f")
+    text = repr(float(value))  # shortest exact digits; only exponents need Decimal
+    if "e" in text:
+        text = format(Decimal(text), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_rounded(value: float, digits: int = 3) -> str:
+    """``format_number(round(value, digits))`` for timer values, in one formatting step.
+
+    Fixed-point formatting rounds the binary value exactly as ``round`` does; beyond
+    1e12 the shortest text of the rounded float may have fewer digits, so those
+    (and non-finite values) take the general path.
+    """
+    if -1e12 < value < 1e12:
+        text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
+    return format_number(round(value, digits))
 
 
 def integer_rate(weight: int) -> str | None:
@@ -173,7 +192,8 @@ def pack(groups: Iterable[Sequence[str]], max_bytes: int) -> Packing:
     size = 0
     current = Datagram(b"")
     for index, group in enumerate(groups):
-        encoded = b"\n".join(line.encode("utf-8") for line in group)
+        encoded = (group[0].encode("utf-8") if len(group) == 1
+                   else b"\n".join(line.encode("utf-8") for line in group))
         if not encoded:
             continue
         if len(encoded) > max_bytes:

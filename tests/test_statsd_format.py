@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from exporters.statsd_format import (
     format_number,
+    format_rounded,
     gauge_lines,
     integer_rate,
     line_head,
@@ -155,3 +156,13 @@ def test_pack_never_exceeds_the_limit_never_splits_and_loses_nothing(
     assert sent == expected  # every line whole, once, in order
     for index in packing.too_long:
         assert len("\n".join(groups[index]).encode()) > limit
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_format_rounded_is_format_number_of_the_rounded_value(value: float) -> None:
+    assert format_rounded(value) == format_number(round(value, 3))
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, -0.0004, 0.0005, 0.0015, 2.675, 999999999999.9995])
+def test_format_rounded_edge_values(value: float) -> None:
+    assert format_rounded(value) == format_number(round(value, 3))
