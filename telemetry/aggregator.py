@@ -142,7 +142,7 @@ class Aggregator:
         self._listeners: tuple[EventListener, ...] = ()
         self._receivers: dict[str, Callable[..., None]] = {}
         self._logged_invalid: set[tuple[str, str]] = set()
-        self._event_number = 0
+        self._passed_workflow_id: object = None
         self._handler_time = self._series[cat.HANDLER_TIME].cell(())
         self._process = ProcessSampler()
         self._started_at = clock()
@@ -187,16 +187,20 @@ class Aggregator:
         clock, handler_time = self._clock, self._handler_time
         numbering = itertools.count(1)
 
-        def receive_fields(fields: dict[str, Any]) -> None:
+        def receive_fields(sender: Any, fields: dict[str, Any]) -> None:
             timed = not (next(numbering) & _HANDLER_SAMPLE_MASK)
             started = time.perf_counter() if timed else 0.0
             try:
                 if fields.get("timestamp") is not None:
                     check.timestamp(fields, 0.0)
-                workflow_id = fields.get("workflow_id")  # on nearly every event: check inline
-                if workflow_id is not None and not (
-                        type(workflow_id) is str and workflow_id and not workflow_id.isspace()):
-                    check.name(fields, "workflow_id")
+                # On nearly every event, and the same object for a whole workflow: the
+                # last one that passed is remembered, so most events compare identity.
+                workflow_id = fields.get("workflow_id")
+                if workflow_id is not None and workflow_id is not self._passed_workflow_id:
+                    if not (type(workflow_id) is str and workflow_id
+                            and not workflow_id.isspace()):
+                        check.name(fields, "workflow_id")
+                    self._passed_workflow_id = workflow_id
                 now = clock()
                 acquire()  # try/finally rather than `with`: half the cost per event
                 try:
@@ -222,7 +226,7 @@ class Aggregator:
                     self._notify(listener, signal_name, fields, ts)
 
         def receive(sender: Any, **fields: Any) -> None:
-            receive_fields(fields)
+            receive_fields(sender, fields)
 
         # YoloSignal calls this directly with the send's keyword arguments as one
         # dict when the aggregator is the signal's only receiver.

@@ -86,14 +86,13 @@ class YoloSignal(blinker.NamedSignal):
     so the short path calls it directly; every other case, including muting, goes
     through blinker's own ``send`` unchanged.
 
-    A receiver that ignores the sender may offer ``receive_fields(fields)``: the
-    short path then passes the keyword arguments as the one dict they already are
-    instead of unpacking them into a second one.
+    A receiver may offer ``receive_fields(sender, fields)``: the short path then
+    passes the keyword arguments as the one dict they already are instead of
+    unpacking them into a second one.
     """
 
     _sole: Callable[..., Any] | None = None
-    _sole_key: Any = None
-    _sole_fields: Callable[[dict[str, Any]], Any] | None = None
+    _direct: Callable[[Any, dict[str, Any]], Any] | None = None
 
     def connect(self, receiver: Callable[..., Any], sender: Any = blinker.ANY,
                 weak: bool = True) -> Callable[..., Any]:
@@ -107,31 +106,36 @@ class YoloSignal(blinker.NamedSignal):
 
     def send(self, sender: Any = None, /, *, _async_wrapper: Any = None,
              **kwargs: Any) -> list[tuple[Callable[..., Any], Any]]:
-        receivers = self.receivers
-        if not receivers:
+        # connect() and disconnect() keep _direct current; the length check covers
+        # receivers blinker removes by itself (dead weak references).
+        direct = self._direct
+        if direct is not None and len(self.receivers) == 1 and not self.is_muted:
+            return [(self._sole, direct(sender, kwargs))]
+        if not self.receivers:
             return []
-        sole = self._sole
-        if (sole is not None and len(receivers) == 1
-                and receivers.get(self._sole_key) is sole and not self.is_muted):
-            fields = self._sole_fields
-            return [(sole, sole(sender, **kwargs) if fields is None else fields(kwargs))]
         results = super().send(sender, _async_wrapper=_async_wrapper, **kwargs)
-        if len(self.receivers) == 1:  # a weak receiver may have gone: look again
+        if len(self.receivers) == 1 and self._direct is None:  # a weak one may have gone
             self._find_sole()
         return results
 
     def _find_sole(self) -> None:
         """Remember the receiver if it is the only one, strong, synchronous and
-        connected to ``ANY``; :meth:`send` checks it is still the only one."""
-        self._sole = self._sole_key = self._sole_fields = None
+        connected to ``ANY``."""
+        self._sole = self._direct = None
         if len(self.receivers) != 1:
             return
-        ((key, stored),) = self.receivers.items()
+        (stored,) = self.receivers.values()
         if callable(stored) and not isinstance(stored, weakref.ref) and \
                 not inspect.iscoroutinefunction(stored) and \
                 list(self.receivers_for(blinker.ANY)) == [stored]:
-            self._sole, self._sole_key = stored, key
-            self._sole_fields = getattr(stored, "receive_fields", None)
+            self._sole = stored
+            self._direct = getattr(stored, "receive_fields", None) or _unpacking(stored)
+
+
+def _unpacking(receiver: Callable[..., Any]) -> Callable[[Any, dict[str, Any]], Any]:
+    def direct(sender: Any, fields: dict[str, Any]) -> Any:
+        return receiver(sender, **fields)
+    return direct
 
 
 def _yolo_signal(name: str) -> YoloSignal:

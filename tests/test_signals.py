@@ -49,10 +49,10 @@ def test_receive_fields_gets_the_keyword_arguments_as_one_dict(signal):
     def receiver(sender, **fields):
         raise AssertionError("the short path should call receive_fields")
 
-    receiver.receive_fields = lambda fields: got.append(fields) or "done"
+    receiver.receive_fields = lambda sender, fields: got.append((sender, fields)) or "done"
     signal.connect(receiver, weak=False)
-    assert signal.send(None, a=1, b="x") == [(receiver, "done")]
-    assert got == [{"a": 1, "b": "x"}]
+    assert signal.send("me", a=1, b="x") == [(receiver, "done")]
+    assert got == [("me", {"a": 1, "b": "x"})]
 
 
 def test_a_second_receiver_is_called_too_and_removing_it_restores_the_short_path(signal):
