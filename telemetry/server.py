@@ -9,10 +9,13 @@ table, so other parts (profiling) add theirs without touching this module.
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import hmac
 import json
 import logging
+import selectors
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -106,8 +109,8 @@ class TelemetryServer:
             httpd.socket = self._tls_context().wrap_socket(
                 httpd.socket, server_side=True, do_handshake_on_connect=False)
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="telemetry-http",
-                                        kwargs={"poll_interval": 0.2}, daemon=True)
+        self._thread = threading.Thread(target=httpd.serve_until_stopped,
+                                        name="telemetry-http", daemon=True)
         self._thread.start()
 
     def _bind(self, handler_class: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
@@ -147,16 +150,16 @@ class TelemetryServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
-        httpd.shutdown()
-        httpd.server_close()
+        httpd.stop_serving()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        httpd.server_close()
 
     def close_inherited(self) -> None:
         """Close the listening socket in a forked child, where no thread serves it."""
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
-            httpd.socket.close()
+            httpd.server_close()
 
     # -- dispatch -------------------------------------------------------------
 
@@ -200,6 +203,34 @@ class _Server(ThreadingHTTPServer):
     # another socket is listening on, so two processes never share one.
     allow_reuse_address = True
     request_queue_size = 64
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._stopping = False
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        super().__init__(*args, **kwargs)  # closes everything itself if binding fails
+
+    def serve_until_stopped(self) -> None:
+        """``serve_forever`` without its polling: it waits for a connection or for
+        :meth:`stop_serving`, so an idle server never wakes (serve_forever wakes
+        every poll interval to look for a shutdown request, which costs an idle
+        process a little CPU and, under the GIL, its busy threads a little time)."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while not self._stopping:
+                for key, _ in selector.select():
+                    if key.fileobj is self and not self._stopping:
+                        self._handle_request_noblock()  # what serve_forever calls
+
+    def stop_serving(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):  # already closed: nothing is waiting
+            self._wake_writer.send(b"\0")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if isinstance(request, ssl.SSLSocket):  # on this connection's thread, bounded
