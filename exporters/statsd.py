@@ -44,6 +44,7 @@ from pydantic import Field, field_validator
 from . import Exporter, ExporterConfig, PeriodicWorker
 from .statsd_format import (
     COUNTER,
+    MERGING_FLAVORS,
     TIMER,
     LineHead,
     Packing,
@@ -53,6 +54,7 @@ from .statsd_format import (
     is_finite,
     line_head,
     pack,
+    timer_lines,
     timer_rates,
 )
 from .statsd_transport import Transport, make_transport
@@ -74,8 +76,11 @@ class StatsdConfig(ExporterConfig):
     send_all_gauges: bool = False
     #: Timer observations kept per series and flush interval; beyond it, sampled.
     reservoir_size: int = Field(default=256, ge=1, le=100_000)
-    #: Undelivered timer lines carried to the next flush while the server is down.
+    #: Undelivered timer values carried to the next flush while the server is down.
     max_pending_lines: int = Field(default=10_000, ge=0)
+    #: etsy and telegraf: one line per timer series carries many values
+    #: (``name:12|ms:15|ms``), which both servers read as separate observations.
+    merge_timer_values: bool = True
     #: Bound on one connect or send; a flush is also bounded by flush_interval_s.
     timeout_s: float = Field(default=2.0, gt=0)
     #: TCP only: longest wait between reconnect attempts (doubling from 0.5 s).
@@ -109,7 +114,8 @@ class StatsdExporter(Exporter):
         super().__init__(config, aggregator, telemetry)
         self._lock = threading.Lock()
         self._series: dict[tuple, _SeriesState] = {}
-        self._pending_timers: deque[str] = deque()
+        #: Timer values waiting to be sent: (line head, "value|ms[|@rate][tags]").
+        self._pending_timers: deque[tuple[str, str]] = deque()
         self._generation = 0
         self._transport: Transport | None = None
         self._worker: PeriodicWorker | None = None
@@ -233,7 +239,11 @@ class StatsdExporter(Exporter):
                         if st.seen == self._generation}
         self._add_timer_lines()
         batch.first_timer = len(batch.groups)
-        batch.groups.extend([line] for line in self._pending_timers)
+        merge = self.config.merge_timer_values and flavor in MERGING_FLAVORS
+        for line, values in timer_lines(self._pending_timers, merge,
+                                        self.config.max_packet_bytes):
+            batch.groups.append([line])
+            batch.timer_values.append(values)
         return batch
 
     def _state(self, spec: Any, labels: tuple[str, ...]) -> _SeriesState:
@@ -255,7 +265,7 @@ class StatsdExporter(Exporter):
             head, tails = state.head.before, {rate: state.head.tail(TIMER, rate)
                                               for rate in set(rates)}
             self._pending_timers.extend(
-                f"{head}:{format_rounded(value * scale)}{tails[rate]}"
+                (head, f"{format_rounded(value * scale)}{tails[rate]}")
                 for value, rate in zip(taken.values, rates, strict=True))
 
     def _send(self, packing: Packing, done: set[int], deadline: float) -> OSError | None:
@@ -287,8 +297,11 @@ class StatsdExporter(Exporter):
                 state.sent = value
             else:
                 undelivered += len(batch.groups[index])
-        kept = [line for offset, line in enumerate(self._pending_timers)
-                if batch.first_timer + offset not in done]
+        pending, kept, offset = list(self._pending_timers), [], 0
+        for index, values in enumerate(batch.timer_values, start=batch.first_timer):
+            if index not in done:
+                kept.extend(pending[offset:offset + values])
+            offset += values
         overflow = max(len(kept) - self.config.max_pending_lines, 0)
         if overflow:
             self.aggregator.count_dropped(COMPONENT, "backlog_full", overflow)
@@ -303,6 +316,7 @@ class _Batch:
     #: group index -> (series state, value to record as sent once delivered)
     commits: dict[int, tuple[_SeriesState, float]] = field(default_factory=dict)
     first_timer: int = 0  # groups from here on are the pending timer lines, in order
+    timer_values: list[int] = field(default_factory=list)  # values on each timer line
 
     def add(self, lines: list[str], commit: tuple[_SeriesState, float]) -> None:
         self.commits[len(self.groups)] = commit

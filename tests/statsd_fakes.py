@@ -65,15 +65,16 @@ def server_view(lines: list[str]) -> dict[str, dict[str, float]]:
     """What a StatsD server makes of the lines: counter sums, last gauges, timer counts."""
     view: dict[str, dict[str, float]] = {"c": {}, "g": {}, "ms": {}}
     for line in lines:
-        name, rest = line.split(":", 1)
-        value, kind, *extra = rest.split("|")
-        rate = float(extra[0][1:]) if extra and extra[0].startswith("@") else 1.0
-        if kind == "c":
-            view["c"][name] = view["c"].get(name, 0.0) + float(value) / rate
-        elif kind == "g":
-            view["g"][name] = float(value)
-        else:
-            view["ms"][name] = view["ms"].get(name, 0.0) + 1 / rate
+        name, *samples = line.split(":")  # several values may share one line
+        for sample in samples:
+            value, kind, *extra = sample.split("|")
+            rate = float(extra[0][1:]) if extra and extra[0].startswith("@") else 1.0
+            if kind == "c":
+                view["c"][name] = view["c"].get(name, 0.0) + float(value) / rate
+            elif kind == "g":
+                view["g"][name] = float(value)
+            else:
+                view["ms"][name] = view["ms"].get(name, 0.0) + 1 / rate
     return view
 
 

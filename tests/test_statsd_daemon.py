@@ -93,7 +93,8 @@ def test_etsy_daemon_counts_equal_the_aggregator_under_timer_sampling(
 def test_high_event_rate_packs_at_least_ten_lines_per_datagram(
         tmp_path: Path, start_telemetry) -> None:
     with statsd_daemon(tmp_path) as daemon:
-        tel = start_telemetry(statsd_section(daemon.port))
+        # one value per line, so the daemon's line count is a value count
+        tel = start_telemetry(statsd_section(daemon.port, merge_timer_values=False))
         exporter = tel.exporters["statsd"]
         for seed in range(5):
             ReferenceOrchestrator(seed=seed).run(workflows=60)

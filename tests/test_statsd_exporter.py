@@ -78,7 +78,8 @@ def test_timers_are_milliseconds_with_a_rate_that_restores_the_true_count(
     exporter.flush()
     lines = sink.lines()
     timer = [line for line in lines if "|ms" in line and line.startswith("yolo.handoff.duration")]
-    assert timer == ["yolo.handoff.duration.from_agent.pm.to_agent.dev:250|ms|@0.1"] * 5
+    assert timer == ["yolo.handoff.duration.from_agent.pm.to_agent.dev"
+                     + ":250|ms|@0.1" * 5]  # one series' values share a line
     assert "yolo.decision.duration.agent.pm:1500|ms" in lines  # not sampled: no rate
     assert server_view(lines)["ms"]["yolo.handoff.duration.from_agent.pm.to_agent.dev"] == (
         pytest.approx(50))
@@ -157,16 +158,42 @@ def test_stop_flushes_what_is_pending(make_exporter, sink) -> None:
     assert any(line.startswith("yolo.handoff.duration") for line in sink.lines())
 
 
-def test_high_event_rate_packs_at_least_ten_lines_per_datagram(
+def test_unmerged_timer_values_are_one_line_each(make_exporter, sink) -> None:
+    exporter = make_exporter(port=sink.port, reservoir_size=5, merge_timer_values=False)
+    handoffs(50, duration_s=0.25)
+    exporter.flush()
+    timer = [line for line in sink.lines() if "|ms" in line]
+    assert timer == ["yolo.handoff.duration.from_agent.pm.to_agent.dev:250|ms|@0.1"] * 5
+
+
+def test_merged_timer_lines_respect_the_packet_size_and_keep_every_value(
         aggregator: Aggregator, make_exporter) -> None:
-    exporter = make_exporter()
+    exporter = make_exporter(max_packet_bytes=200)
+    fake = exporter._transport = FakeTransport()
+    ReferenceOrchestrator(seed=5).run(workflows=40)
+    assert exporter.flush()
+    timer_lines = [line for line in fake.lines() if "|ms" in line]
+    assert max(len(payload) for payload in fake.payloads) <= 200
+    assert any(line.count("|ms") > 1 for line in timer_lines)
+    view = server_view(fake.lines())
+    durations = aggregator.collect([cat.DECISION_DURATION])[0]
+    for sample in durations.samples:
+        name = f"yolo.decision.duration.agent.{sample.labels[0]}"
+        assert view["ms"][name] == pytest.approx(sample.value.count), name
+
+
+@pytest.mark.parametrize("merge", [False, True])
+def test_high_event_rate_packs_at_least_ten_values_per_datagram(
+        aggregator: Aggregator, make_exporter, merge: bool) -> None:
+    exporter = make_exporter(merge_timer_values=merge)
     fake = exporter._transport = FakeTransport()
     for batch in range(5):
         ReferenceOrchestrator(seed=batch).run(workflows=200)
         assert exporter.flush()
     lines, datagrams = len(fake.lines()), len(fake.payloads)
+    values = sum(line.count("|") - line.count("|@") for line in fake.lines())
     assert max(len(p) for p in fake.payloads) <= 1432
-    assert lines / datagrams >= 10, (lines, datagrams)
+    assert values / datagrams >= 10, (values, datagrams)
     assert exporter.health()["lines_sent"] == lines
 
 
