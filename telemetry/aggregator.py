@@ -322,9 +322,11 @@ class Aggregator:
         if type(agent) is not str or not agent or agent.isspace():
             agent = check.name(f, "agent")
         ts = f.get("timestamp")  # already checked by the receiver
-        if agent not in self._active and len(self._active) < self.max_series:
-            self._active[agent] = time.time() if ts is None else float(ts)
-        self._agents_active.set(float(len(self._active)), now)
+        active = self._active
+        if agent not in active and len(active) < self.max_series:
+            active[agent] = time.time() if ts is None else float(ts)
+        gauge = self._agents_active
+        gauge.value, gauge.updated = float(len(active)), now
 
     def _on_agent_deactivated(self, f: dict, now: float) -> None:
         agent = f.get("agent")
@@ -338,11 +340,15 @@ class Aggregator:
             cell = active_time.route.get((agent,)) or active_time.admit((agent,))
             cell.value += max(ts - since, 0.0)
             cell.updated = now
-        self._agents_active.set(float(len(self._active)), now)
+        gauge = self._agents_active
+        gauge.value, gauge.updated = float(len(self._active)), now
 
     def _on_handoff_started(self, f: dict, now: float) -> None:
-        check.name(f, "from_agent")
-        check.name(f, "to_agent")
+        source, target = f.get("from_agent"), f.get("to_agent")
+        if type(source) is not str or not source or source.isspace():
+            check.name(f, "from_agent")
+        if type(target) is not str or not target or target.isspace():
+            check.name(f, "to_agent")
 
     # The hottest handlers inline Series.cell(), CounterCell.inc() and the common case
     # of the name checks: a raw label tuple already in a series' route table passed
