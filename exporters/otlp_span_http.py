@@ -9,6 +9,10 @@ client, or for a batch the encoder does not handle, the spans go through the SDK
 own ``export`` instead (slower, same result). SDK spans (``export``) always do.
 ``tests/test_otlp_span_encoding.py`` fails if the fast path is not taken.
 
+For a plain ``http://`` endpoint the SDK's client sends through
+:class:`~exporters.otlp_span_transport.PlainHTTPTransport` rather than ``requests``
+(see that module for when, and why).
+
 Imports the OTLP HTTP exporter: import it only when tracing over HTTP.
 """
 
@@ -24,6 +28,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from telemetry.span_record import to_readable
 
 from .otlp_span_encoding import SpanEncoder, Unsupported
+from .otlp_span_transport import plain_transport_for
 
 log = logging.getLogger("telemetry.exporters.otlp")
 
@@ -32,7 +37,16 @@ class FastHttpSpanExporter(OTLPSpanExporter):
     """``OTLPSpanExporter`` (HTTP) sending :class:`SpanEncoder`'s bytes."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        transport = None
+        if "_transport" not in kwargs and kwargs.get("session") is None:
+            transport = plain_transport_for(kwargs.get("endpoint"))
+        if transport is None:
+            super().__init__(**kwargs)
+        else:
+            try:
+                super().__init__(**kwargs, _transport=transport)
+            except TypeError:  # an SDK without pluggable transports
+                super().__init__(**kwargs)
         self.encoder = SpanEncoder()
         client = getattr(self, "_client", None)
         #: The SDK's HTTP client takes serialized bytes (as in SDK 1.45).
