@@ -8,9 +8,10 @@ failed export loses nothing: the next interval carries the same totals.
 
 Traces: when ``traces`` is on and ``tracing.enabled`` is true, a
 :class:`telemetry.tracing.SignalTracer` listens to the aggregator and builds spans
-with an SDK ``TracerProvider`` (configured sampler, batch processor with the
-``tracing.batch`` limits, OTLP span exporter over the same protocol and endpoint,
-with the span encoding of :mod:`exporters.otlp_span_encoding`).
+with an SDK ``TracerProvider`` (configured sampler, the span queue and batch worker
+of :mod:`exporters.otlp_span_batch` with the ``tracing.batch`` limits, OTLP span
+exporter over the same protocol and endpoint, with the span encoding of
+:mod:`exporters.otlp_span_encoding`).
 
 Failures are counted (``status.failed``), shown in /health and retried; nothing is
 raised into the orchestrator. :meth:`OtlpExporter.stop` makes a final export and
@@ -123,7 +124,8 @@ class OtlpExporter(Exporter):
 
         from telemetry.tracing import SignalTracer
 
-        from .otlp_traces import CountingBatchSpanProcessor, GuardedSpanExporter, make_sampler
+        from .otlp_span_batch import SpanBatchProcessor
+        from .otlp_traces import GuardedSpanExporter, make_sampler
 
         tracing = self.telemetry.tracing
         self._span_exporter = GuardedSpanExporter(self.make_span_exporter(), self.trace_status,
@@ -131,7 +133,7 @@ class OtlpExporter(Exporter):
         self._provider = TracerProvider(sampler=make_sampler(tracing), resource=resource,
                                         shutdown_on_exit=False)
         self._provider.add_span_processor(
-            CountingBatchSpanProcessor(self._span_exporter, tracing.batch, self.aggregator))
+            SpanBatchProcessor(self._span_exporter, tracing.batch, self.aggregator))
         limits = getattr(self.telemetry, "limits", None)
         self.tracer = SignalTracer(self._provider.get_tracer(SCOPE_NAME, version),
                                    self.aggregator, tracing,

@@ -1,21 +1,27 @@
-"""OTLP protobuf encoding of the tracer's spans, written straight to bytes.
+"""OTLP protobuf encoding of the tracer's finished spans, written straight to bytes.
 
 The OpenTelemetry exporters encode a batch by building one protobuf message object
 per span, attribute and value through a chain of helper functions (and hashing the
 resource, a JSON dump, for every span): for the spans
-:class:`telemetry.tracing.SignalTracer` makes, about 23 µs per span on the batch
-thread, more than making the span costs. Those spans are simple and alike (a
-handful of string and number attributes, few events, no links), so
-:class:`SpanEncoder` writes the ``ExportTraceServiceRequest`` wire format directly,
-with the encoded resource and scope, span names and recurring attribute pairs
-(agent names, decision types) cached: about 5 µs per span. The bytes are those the
-SDK's ``encode_spans(...).SerializePartialToString()`` gives (the tests compare
-them); a batch holding anything it does not handle (links, schema URLs, values
-other than str/bool/int/float or sequences of them) raises :class:`Unsupported`
-and is encoded by the SDK instead.
+:class:`telemetry.tracing.SignalTracer` makes, more than making the span costs. Those
+spans are simple and alike (a handful of string and number attributes, few events,
+no links, all ``INTERNAL``), so :class:`SpanEncoder` writes the
+``ExportTraceServiceRequest`` wire format directly from the finished tuples of
+:mod:`telemetry.span_record`:
+
+* the resource and scope are encoded once per origin and written once per batch;
+* span names (with the span kind) and every string attribute pair (key and value:
+  agent names, decision types, workflow ids) are encoded once and cached;
+* ids and times are packed with ``struct``, a call each.
+
+The bytes are those the SDK's ``encode_spans(...).SerializePartialToString()`` gives
+for the same spans as ``ReadableSpan`` (:func:`telemetry.span_record.to_readable`);
+``tests/test_otlp_span_encoding.py`` compares them. A value the encoder does not
+handle (anything but str, bool, int, float or sequences of them; a schema URL)
+raises :class:`Unsupported`, and the caller falls back to the SDK's encoder.
 
 Used by :mod:`exporters.otlp_span_http` and :mod:`exporters.otlp_span_grpc`, on the
-batch processor's thread.
+span export thread.
 """
 
 from __future__ import annotations
@@ -24,20 +30,22 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind
-
-#: Span.kind (field 6) as encoded, by SDK kind.
-_KINDS = {kind: b"\x30" + bytes((value,)) for kind, value in (
-    (SpanKind.INTERNAL, 1), (SpanKind.SERVER, 2), (SpanKind.CLIENT, 3), (SpanKind.PRODUCER, 4),
-    (SpanKind.CONSUMER, 5))}
-#: Span.flags: the "is remote" bit is known (0x100), and set (0x200).
+#: Span.kind (field 6) = SPAN_KIND_INTERNAL, written after every span name.
+_KIND_INTERNAL = b"\x30\x01"
+#: Span.flags (field 16, fixed32): the "is remote" bit is known (0x100), and set (0x200).
 _FLAGS_LOCAL = b"\x85\x01" + struct.pack("<I", 0x100)
 _FLAGS_REMOTE = b"\x85\x01" + struct.pack("<I", 0x300)
+#: Span.status (field 15) when unset: an empty message, as the SDK writes it.
+_STATUS_UNSET = b"\x7a\x00"
 _FIXED64 = struct.Struct("<Q").pack
 _DOUBLE = struct.Struct("<d").pack
+#: trace_id (field 1, 16 bytes) and span_id (field 2, 8 bytes), big-endian as OTLP wants.
+_IDS = struct.Struct(">2sQQ2sQ").pack
+#: ... and parent_span_id (field 4).
+_IDS_PARENT = struct.Struct(">2sQQ2sQ2sQ").pack
 #: Start and end times (fields 7 and 8, fixed64) in one call.
 _TIMES = struct.Struct("<BQBQ").pack
+_LOW_64 = (1 << 64) - 1
 #: Entries of each encoding cache; a full cache is emptied and refilled.
 _CACHE_SIZE = 2048
 
@@ -84,18 +92,85 @@ def _any_value(value: Any) -> bytes:
     raise Unsupported(f"attribute value of type {kind.__name__}")
 
 
-class SpanEncoder:
-    """Encodes batches of spans; keeps small caches, so one per exporter.
+def _pair(tag: bytes, key: str, value: Any) -> bytes:
+    """One attribute: a ``KeyValue`` field under ``tag``."""
+    return _field(tag, _field(b"\x0a", key.encode()) + _field(b"\x12", _any_value(value)))
 
-    Not thread-safe: the batch processor calls its exporter from one thread at a time.
+
+def _head(tag: bytes, size: int) -> bytes:
+    """The tag and length of a length-delimited field of ``size`` bytes."""
+    return tag + (_SMALL[size] if size < 0x80 else _varint(size))
+
+
+class _Pairs:
+    """Encoded attributes under one tag. String values come from a cache (by key, then
+    value), bounded; other values are encoded each time after the cached key."""
+
+    __slots__ = ("by_key", "keys", "size", "tag")
+
+    def __init__(self, tag: bytes) -> None:
+        self.tag = tag
+        self.by_key: dict[str, dict[str, bytes]] = {}
+        #: key -> the encoded ``KeyValue.key`` field and the ``value`` tag.
+        self.keys: dict[str, bytes] = {}
+        self.size = 0
+
+    def add(self, key: str, value: Any) -> bytes:
+        """The field for a string pair not in the cache yet, now cached."""
+        if self.size >= _CACHE_SIZE:
+            self.by_key.clear()
+            self.size = 0
+        values = self.by_key.get(key)
+        if values is None:
+            values = self.by_key[key] = {}
+        field = values[value] = _pair(self.tag, key, value)
+        self.size += 1
+        return field
+
+    def other(self, key: str, value: Any) -> bytes:
+        """The field for a value that is not a string."""
+        head = self.keys.get(key)
+        if head is None:
+            if len(self.keys) >= _CACHE_SIZE:
+                self.keys.clear()
+            head = self.keys[key] = _field(b"\x0a", key.encode()) + b"\x12"
+        if type(value) is int and 0 <= value < 0x80 ** 8:
+            encoded = b"\x18" + _varint(value)
+        else:
+            encoded = _any_value(value)
+        body = head + _SMALL[len(encoded)] + encoded if len(encoded) < 0x80 else (
+            head + _varint(len(encoded)) + encoded)
+        return _head(self.tag, len(body)) + body
+
+    def encode(self, attributes: dict[str, Any]) -> bytes:
+        by_key = self.by_key
+        out = []
+        for key, value in attributes.items():
+            if type(value) is str:
+                try:
+                    out.append(by_key[key][value])
+                except KeyError:
+                    out.append(self.add(key, value))
+            else:
+                out.append(self.other(key, value))
+        return b"".join(out)
+
+
+class SpanEncoder:
+    """Encodes batches of finished spans; keeps small caches, so one per exporter.
+
+    Not thread-safe: the span processor calls its exporter from one thread at a time.
     """
 
     def __init__(self) -> None:
-        self._pairs: dict[tuple[bytes, str, str], bytes] = {}
+        self._span_pairs = _Pairs(b"\x4a")
+        self._event_pairs = _Pairs(b"\x1a")
+        #: Span name -> its field and the span kind.
         self._names: dict[str, bytes] = {}
-        self._headers: dict[tuple[int, int], tuple[Any, Any, bytes, bytes]] = {}
+        self._headers: dict[int, tuple[Any, bytes, bytes]] = {}
+        self._states: dict[int, tuple[Any, bytes]] = {}
 
-    def encode_request(self, spans: Sequence[ReadableSpan]) -> bytes:
+    def encode_request(self, spans: Sequence[tuple]) -> bytes:
         """The serialized ``ExportTraceServiceRequest`` for ``spans``: grouped by
         resource, then scope, in order of appearance, as the SDK groups them.
 
@@ -103,15 +178,16 @@ class SpanEncoder:
         """
         #: resource -> (encoded resource, scope -> (encoded scope, encoded spans))
         groups: dict[Any, tuple[bytes, dict[Any, tuple[bytes, list[bytes]]]]] = {}
-        resource = scope = current = None
+        origin = current = None
+        encode = self._span
         for span in spans:
-            if span.resource is not resource or span.instrumentation_scope is not scope:
+            if span[0] is not origin:
                 # a change of group (once per batch here): equal objects share one
-                resource, scope = span.resource, span.instrumentation_scope
-                resource_bytes, scope_bytes = self._header(resource, scope)
-                scopes = groups.setdefault(resource, (resource_bytes, {}))[1]
-                current = scopes.setdefault(scope, (scope_bytes, []))[1]
-            current.append(self._span(span))  # type: ignore[union-attr]
+                origin = span[0]
+                resource_bytes, scope_bytes = self._header(origin)
+                scopes = groups.setdefault(origin.resource, (resource_bytes, {}))[1]
+                current = scopes.setdefault(origin.scope, (scope_bytes, []))[1]
+            current.append(encode(span))  # type: ignore[union-attr]
         return b"".join(
             _field(b"\x0a", resource_bytes + b"".join(
                 _field(b"\x12", scope_bytes + b"".join(encoded))
@@ -120,103 +196,103 @@ class SpanEncoder:
 
     # -- parts -----------------------------------------------------------------------
 
-    def _header(self, resource: Any, scope: Any) -> tuple[bytes, bytes]:
+    def _header(self, origin: Any) -> tuple[bytes, bytes]:
         """The encoded resource and scope (ResourceSpans.resource, ScopeSpans.scope),
-        cached while the same objects are in use."""
-        key = (id(resource), id(scope))
-        cached = self._headers.get(key)
-        if cached is not None and cached[0] is resource and cached[1] is scope:
-            return cached[2], cached[3]
+        cached while the same origin is in use."""
+        cached = self._headers.get(id(origin))
+        if cached is not None and cached[0] is origin:
+            return cached[1], cached[2]
+        resource, scope = origin.resource, origin.scope
         if resource.schema_url or (scope is not None and scope.schema_url):
             raise Unsupported("schema URL")
-        resource_bytes = _field(b"\x0a", self._attributes(resource.attributes, b"\x0a"))
+        resource_bytes = _field(b"\x0a", b"".join(
+            _pair(b"\x0a", key, value) for key, value in resource.attributes.items()))
         if scope is None:
             scope_bytes = b"\x0a\x00"
         else:
             body = _field(b"\x0a", scope.name.encode()) if scope.name else b""
             if scope.version:
                 body += _field(b"\x12", scope.version.encode())
-            body += self._attributes(scope.attributes, b"\x1a")
+            body += b"".join(_pair(b"\x1a", key, value)
+                             for key, value in (scope.attributes or {}).items())
             scope_bytes = _field(b"\x0a", body)
         if len(self._headers) >= 16:
             self._headers.clear()
-        self._headers[key] = (resource, scope, resource_bytes, scope_bytes)
+        self._headers[id(origin)] = (origin, resource_bytes, scope_bytes)
         return resource_bytes, scope_bytes
 
-    def _attributes(self, attributes: Any, tag: bytes) -> bytes:
-        """Repeated ``KeyValue`` fields under ``tag``; string pairs come from a cache."""
-        if not attributes:
-            return b""
-        pairs = self._pairs
-        out = []
-        for key, value in attributes.items():
-            if type(value) is str:
-                field = pairs.get((tag, key, value))
-                if field is None:
-                    if len(pairs) >= _CACHE_SIZE:
-                        pairs.clear()
-                    field = pairs[tag, key, value] = _field(tag, _field(
-                        b"\x0a", key.encode()) + _field(b"\x12", _field(b"\x0a", value.encode())))
-            else:
-                field = _field(tag, _field(b"\x0a", key.encode())
-                               + _field(b"\x12", _any_value(value)))
-            out.append(field)
-        return b"".join(out)
-
-    def _span(self, span: ReadableSpan) -> bytes:
-        if span.links:
-            raise Unsupported("links")
-        context, parent, name = span.context, span.parent, span.name
-        out = [b"\x0a\x10", context.trace_id.to_bytes(16, "big"),
-               b"\x12\x08", context.span_id.to_bytes(8, "big")]
-        if context.trace_state:
-            out.append(_field(b"\x1a", ",".join(
-                f"{k}={v}" for k, v in context.trace_state.items()).encode()))
-        if parent is not None:
-            out.append(b"\x22\x08")
-            out.append(parent.span_id.to_bytes(8, "big"))
-        encoded_name = self._names.get(name)
-        if encoded_name is None:
+    def _span(self, span: tuple) -> bytes:
+        (_, name, trace_id, span_id, parent, state, start, end, attributes, events,
+         dropped_events, status, _) = span
+        if parent is None:
+            ids = _IDS(b"\x0a\x10", trace_id >> 64, trace_id & _LOW_64, b"\x12\x08", span_id)
+            flags = _FLAGS_LOCAL
+        elif state is None:
+            ids = _IDS_PARENT(b"\x0a\x10", trace_id >> 64, trace_id & _LOW_64, b"\x12\x08",
+                              span_id, b"\x22\x08", parent.span_id)
+            flags = _FLAGS_REMOTE if parent.remote else _FLAGS_LOCAL
+        else:
+            ids = b"".join((
+                _IDS(b"\x0a\x10", trace_id >> 64, trace_id & _LOW_64, b"\x12\x08", span_id),
+                self._state(state), b"\x22\x08", parent.span_id.to_bytes(8, "big")))
+            flags = _FLAGS_REMOTE if parent.remote else _FLAGS_LOCAL
+        try:
+            encoded_name = self._names[name]
+        except KeyError:
             if len(self._names) >= _CACHE_SIZE:
                 self._names.clear()
-            encoded_name = self._names[name] = _field(b"\x2a", name.encode()) if name else b""
-        out.append(encoded_name)
-        out.append(_KINDS[span.kind])
-        start, end = span.start_time, span.end_time
+            encoded_name = self._names[name] = (
+                (_field(b"\x2a", name.encode()) if name else b"") + _KIND_INTERNAL)
         if start and end:
-            out.append(_TIMES(0x39, start, 0x41, end))
+            times = _TIMES(0x39, start, 0x41, end)
         else:
-            out.append(b"\x39" + _FIXED64(start) if start else b"")
-            out.append(b"\x41" + _FIXED64(end) if end else b"")
-        out.append(self._attributes(span.attributes, b"\x4a"))
-        dropped = span.dropped_attributes
-        if dropped:
-            out.append(b"\x50" + _varint(dropped))
-        events = span.events
-        if events:
-            for event in events:
-                out.append(_field(b"\x5a", self._event(event)))
-            dropped = span.dropped_events
-            if dropped:
-                out.append(b"\x60" + _varint(dropped))
-        status = span.status
-        if status.description or status.status_code.value:
-            body = _field(b"\x12", status.description.encode()) if status.description else b""
-            if status.status_code.value:
-                body += b"\x18" + _varint(status.status_code.value)
-            out.append(_field(b"\x7a", body))
+            times = (b"\x39" + _FIXED64(start) if start else b"") + (
+                b"\x41" + _FIXED64(end) if end else b"")
+        # the common case: attributes, no events, status unset
+        encoded = self._span_pairs.encode(attributes) if attributes else b""
+        if events or dropped_events or status is not None:
+            encoded += self._rare(events, dropped_events, status)
         else:
-            out.append(b"\x7a\x00")
-        out.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
-        return _field(b"\x12", b"".join(out))
+            encoded += _STATUS_UNSET
+        body = b"".join((ids, encoded_name, times, encoded, flags))
+        size = len(body)
+        if size < 0x80:
+            return b"\x12" + _SMALL[size] + body
+        if size < 0x4000:
+            return bytes((0x12, size & 0x7F | 0x80, size >> 7)) + body
+        return b"\x12" + _varint(size) + body
 
-    def _event(self, event: Any) -> bytes:
-        body = b""
-        if event.timestamp:
-            body += b"\x09" + _FIXED64(event.timestamp)
-        if event.name:
-            body += _field(b"\x12", event.name.encode())
-        body += self._attributes(event.attributes, b"\x1a")
-        if event.dropped_attributes:
-            body += b"\x20" + _varint(event.dropped_attributes)
+    def _rare(self, events: list | None, dropped_events: int, status: str | None) -> bytes:
+        """Events, their dropped count and the status, when there is any of them."""
+        out = []
+        for event in events or ():
+            out.append(_field(b"\x5a", self._event(event)))
+        if dropped_events:
+            out.append(b"\x60" + _varint(dropped_events))
+        if status is None:
+            out.append(_STATUS_UNSET)
+        else:
+            out.append(_field(b"\x7a", (_field(b"\x12", status.encode()) if status else b"")
+                              + b"\x18\x02"))
+        return b"".join(out)
+
+    def _state(self, state: Any) -> bytes:
+        """Span.trace_state (field 3): the W3C header form; nothing when empty."""
+        cached = self._states.get(id(state))
+        if cached is not None and cached[0] is state:
+            return cached[1]
+        text = ",".join(f"{key}={value}" for key, value in state.items())
+        encoded = _field(b"\x1a", text.encode()) if text else b""
+        if len(self._states) >= 64:
+            self._states.clear()
+        self._states[id(state)] = (state, encoded)
+        return encoded
+
+    def _event(self, event: tuple) -> bytes:
+        name, timestamp, attributes = event
+        body = b"\x09" + _FIXED64(timestamp) if timestamp else b""
+        if name:
+            body += _field(b"\x12", name.encode())
+        if attributes:
+            body += self._event_pairs.encode(attributes)
         return body

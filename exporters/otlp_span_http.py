@@ -1,12 +1,17 @@
 """The OTLP/HTTP span exporter with the tracer's fast encoding.
 
 :class:`FastHttpSpanExporter` is the SDK's ``OTLPSpanExporter`` (same endpoint,
-headers, TLS, compression, retries, environment variables) that serializes a batch
-with :class:`~exporters.otlp_span_encoding.SpanEncoder` instead of the SDK's
-encoder. It hands the bytes to the SDK's HTTP client, which is internal to the SDK:
-with an SDK that has no such client, or for a batch the encoder does not handle,
-the SDK's own ``export`` runs instead (slower, same result).
+headers, TLS, compression, retries, environment variables) that also takes the
+tracer's finished tuples (:meth:`~FastHttpSpanExporter.export_records`), serialized
+by :class:`~exporters.otlp_span_encoding.SpanEncoder`. It hands the bytes to the
+SDK's HTTP client, which is internal to the SDK: with an SDK that has no such
+client, or for a batch the encoder does not handle, the spans go through the SDK's
+own ``export`` instead (slower, same result). SDK spans (``export``) always do.
 ``tests/test_otlp_span_encoding.py`` fails if the fast path is not taken.
+
+For a plain ``http://`` endpoint the SDK's client sends through
+:class:`~exporters.otlp_span_transport.PlainHTTPTransport` rather than ``requests``
+(see that module for when, and why).
 
 Imports the OTLP HTTP exporter: import it only when tracing over HTTP.
 """
@@ -18,10 +23,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from telemetry.span_record import to_readable
+
 from .otlp_span_encoding import SpanEncoder, Unsupported
+from .otlp_span_transport import plain_transport_for
 
 log = logging.getLogger("telemetry.exporters.otlp")
 
@@ -30,19 +37,29 @@ class FastHttpSpanExporter(OTLPSpanExporter):
     """``OTLPSpanExporter`` (HTTP) sending :class:`SpanEncoder`'s bytes."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        transport = None
+        if "_transport" not in kwargs and kwargs.get("session") is None:
+            transport = plain_transport_for(kwargs.get("endpoint"))
+        if transport is None:
+            super().__init__(**kwargs)
+        else:
+            try:
+                super().__init__(**kwargs, _transport=transport)
+            except TypeError:  # an SDK without pluggable transports
+                super().__init__(**kwargs)
         self.encoder = SpanEncoder()
         client = getattr(self, "_client", None)
         #: The SDK's HTTP client takes serialized bytes (as in SDK 1.45).
         self.fast = callable(getattr(client, "export", None))
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+    def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
+        """Send finished tuples (:mod:`telemetry.span_record`)."""
         if not self.fast or getattr(self, "_shutdown", False):
-            return super().export(spans)
+            return self.export([to_readable(span) for span in spans])
         try:
             data = self.encoder.encode_request(spans)
         except Unsupported:
-            return super().export(spans)
+            return self.export([to_readable(span) for span in spans])
         limit = getattr(self, "_max_request_size", 0) or 0
         if 0 < limit < len(data):
             log.warning("dropping a span batch of %d bytes: over max_request_size (%d)",

@@ -1,14 +1,17 @@
-"""The span pipeline behind the tracer: sampler, batch processor, guarded exporter.
+"""The span pipeline behind the tracer: sampler and guarded exporter.
 
 The signal-to-span logic lives in :mod:`telemetry.tracing` and works with any
-OpenTelemetry tracer; this module builds the SDK pieces the OTLP exporter gives it:
+OpenTelemetry tracer; this module builds the pieces the OTLP exporter gives it:
 
-* :func:`make_sampler` turns ``tracing.sampler``/``sampler_ratio`` into an SDK sampler;
-* :class:`CountingBatchSpanProcessor` is the SDK's batch processor with the config's
-  limits, which also counts spans it drops because its queue is full;
+* :func:`make_sampler` turns ``tracing.sampler``/``sampler_ratio`` into an SDK sampler
+  (the tracer decides these samplers itself, without calling them per span:
+  :mod:`telemetry.span_builder`);
 * :class:`GuardedSpanExporter` wraps the OTLP span exporter: it reports failures to
   /health and the drop counter, and can be told to give up so shutdown stays bounded
   when the collector is dead.
+
+The batch processor with the ``tracing.batch`` limits is
+:class:`exporters.otlp_span_batch.SpanBatchProcessor`.
 
 This module imports the OpenTelemetry SDK: import it only when tracing is enabled.
 """
@@ -17,11 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -30,9 +33,11 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
+from telemetry.span_record import to_readable
+
 if TYPE_CHECKING:
     from telemetry.aggregator import Aggregator
-    from telemetry.config import BatchConfig, TracingConfig
+    from telemetry.config import TracingConfig
 
     from . import ExporterStatus
 
@@ -47,38 +52,6 @@ def make_sampler(config: TracingConfig) -> Sampler:
     else:
         root = ALWAYS_ON
     return ParentBased(root) if name.startswith("parentbased_") else root
-
-
-class CountingBatchSpanProcessor(BatchSpanProcessor):
-    """BatchSpanProcessor that counts spans lost to a full queue.
-
-    The SDK drops the oldest queued span when a new one arrives at a full queue and
-    only logs it; this subclass looks at the queue length first and counts the loss
-    as ``yolo_telemetry_dropped_total{component="tracer",reason="queue_full"}``. The
-    queue is an SDK internal: if a future SDK renames it, drops are no longer counted
-    (the unit test of this class fails rather than the orchestrator).
-    """
-
-    def __init__(self, exporter: SpanExporter, batch: BatchConfig, aggregator: Aggregator) -> None:
-        super().__init__(
-            exporter,
-            max_queue_size=batch.max_queue_size,
-            schedule_delay_millis=batch.schedule_delay_ms,
-            max_export_batch_size=min(batch.max_export_batch_size, batch.max_queue_size),
-            export_timeout_millis=batch.export_timeout_ms,
-        )
-        self._aggregator = aggregator
-        self._max_queue_size = batch.max_queue_size
-        # Recent SDKs keep the queue in a shared BatchProcessor, older ones on self.
-        self._yolo_queue = getattr(getattr(self, "_batch_processor", None), "_queue",
-                                   getattr(self, "queue", None))
-
-    def on_end(self, span: ReadableSpan) -> None:
-        queue = self._yolo_queue
-        if (queue is not None and len(queue) >= self._max_queue_size
-                and span.context is not None and span.context.trace_flags.sampled):
-            self._aggregator.count_dropped("tracer", "queue_full")
-        super().on_end(span)
 
 
 class GuardedSpanExporter(SpanExporter):
@@ -100,11 +73,24 @@ class GuardedSpanExporter(SpanExporter):
         self._inner_shut = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._export(self.inner.export, spans)
+
+    def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
+        """Export finished tuples (:mod:`telemetry.span_record`): as they are to an
+        exporter that takes them, as SDK spans to any other."""
+        export_records = getattr(self.inner, "export_records", None)
+        if export_records is not None:
+            return self._export(export_records, spans)
+        return self._export(lambda batch: self.inner.export([to_readable(s) for s in batch]),
+                            spans)
+
+    def _export(self, export: Callable[[Sequence[Any]], SpanExportResult],
+                spans: Sequence[Any]) -> SpanExportResult:
         if self._given_up.is_set():
             self.aggregator.count_dropped("tracer", "shutdown_timeout", len(spans))
             return SpanExportResult.FAILURE
         try:
-            result = self.inner.export(spans)
+            result = export(spans)
         except Exception as error:  # the SDK would only log it; report it too
             self._failed(error, len(spans))
             return SpanExportResult.FAILURE

@@ -1,38 +1,38 @@
-"""Spans built after the fact, handed to the SDK's span processor when they end.
+"""Spans made after the fact, with an SDK tracer's sampler, ids, limits and processors.
 
-:class:`telemetry.tracing.SignalTracer` knows every span's start and end times from
-the signals, so it needs nothing of a live OpenTelemetry span but its identity
-while it is open. The SDK's ``Tracer.start_span`` and ``Span`` do much more (a
-context object, bounded attribute maps with a lock each, value checks, span limits,
-start hooks), which costs tens of microseconds per span. Here a span is:
+:class:`SpanBuilder` takes what it needs from an OpenTelemetry SDK ``Tracer`` (its
+provider's sampler, id generator, span limits, resource, scope and span processors)
+and makes the light spans of :mod:`telemetry.span_record`:
 
-* :class:`SpanRecord` while it is open and sampled: name, span context, parent
-  context, start, a plain attribute dict, events, status. Ending it builds the SDK's
-  ``ReadableSpan`` once and gives it to the tracer provider's span processor
-  (``on_end``), exactly what an SDK span does when it ends, so the batch processor,
-  the OTLP exporter and the drop counting downstream see no difference.
-* :class:`SpanStub` for a span that is not recorded (not sampled, or a remote parent
-  from a ``traceparent``): its span context only, so children follow its sampling
-  decision and propagation can pass it on.
-* nothing at all for a span that is complete when it is first seen (a decision, a
-  state save): :meth:`SpanBuilder.leaf` makes the ``ReadableSpan`` directly.
+* ``start_span`` gives a :class:`~telemetry.span_record.SpanRecord` for a sampled
+  span that stays open, a :class:`~telemetry.span_record.SpanStub` otherwise;
+* ``leaf`` makes a span complete when first seen (a decision, a state save) and
+  hands it on at once if it is sampled;
+* every finished span goes to the provider's processors. A processor that takes
+  finished tuples (``emit_record``, :mod:`exporters.otlp_span_batch`) gets the tuple
+  itself; any other gets the SDK's ``ReadableSpan`` through ``on_end``, as from an
+  SDK span, so the SDK's own processors and exporters work unchanged.
 
-The sampling decision is the tracer provider's sampler's ``should_sample``, asked
-with the parent's context as the SDK asks it. A ``ParentBased`` sampler with its
-default delegates decides a local child by copying the parent's sampled flag, so
-that is done without asking. Ids are random (``random.getrandbits``, never zero)
-unless the provider has its own id generator. Processors' ``on_start`` is not
-called: spans are made whole at their end, and the processors used here ignore it.
+Sampling is the provider's sampler's decision. The samplers ``tracing.sampler``
+names (always on or off, trace id ratio, and their parent-based forms with default
+delegates) are decided here from the trace id and the parent's flags, exactly as
+their ``should_sample`` decides, without building the SDK's context and result
+objects; any other sampler is asked through ``should_sample`` as the SDK asks it.
+The trace state is the parent's, as the SDK's samplers return it. Ids are random
+(``random.getrandbits``, never zero) unless the provider has its own id generator.
+Processors' ``on_start`` is not called: spans are made whole at their end, and the
+processors used here ignore it.
 
-A ``traceparent`` field becomes a :class:`SpanStub` holding the remote context
+A ``traceparent`` field becomes a stub holding the remote context
 (:func:`remote_parent`), and an exception gets the event attributes the SDK's
 ``record_exception`` gives it (:func:`exception_attributes`).
 
 Attribute values are the tracer's own (str, int, float, bool); strings, span names
 included, are cut at ``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT``
-(``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` for events) or :data:`MAX_VALUE_LENGTH`, and a
-span keeps at most ``OTEL_SPAN_EVENT_COUNT_LIMIT`` events (the oldest are dropped and
-counted in the span, as the SDK does).
+(``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` for events) or :data:`MAX_VALUE_LENGTH`; when
+the tracer's names are known to be shorter (``max_text``) nothing is checked per
+span. A span keeps at most ``OTEL_SPAN_EVENT_COUNT_LIMIT`` events (the oldest are
+dropped and counted in the span, as the SDK does).
 
 Not thread-safe: the tracer calls it under its lock. Imports the SDK: only loaded
 when tracing is on.
@@ -41,187 +41,198 @@ when tracing is on.
 from __future__ import annotations
 
 import random
+import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer
+from opentelemetry.sdk.trace import SpanLimits, Tracer
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
-from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    StaticSampler,
+    TraceIdRatioBased,
+)
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from .span_record import (
+    EMPTY_CONTEXT,
+    Finished,
+    Origin,
+    SpanRecord,
+    SpanStub,
+    UnsampledRecord,
+    to_readable,
+)
 
 #: Cap on string attribute values when the environment sets no limit. Identifiers are
 #: far shorter; this bounds what one odd signal field can cost an export.
 MAX_VALUE_LENGTH = 4096
 
-_EMPTY = Context()
 _PROPAGATOR = TraceContextTextMapPropagator()
 _INTERNAL = SpanKind.INTERNAL
-_UNSET = Status(StatusCode.UNSET)
+_SAMPLED = int(TraceFlags.SAMPLED)
+_RANDOM = int(TraceFlags.RANDOM_TRACE_ID)
+_LOW_64 = TraceIdRatioBased.TRACE_ID_LIMIT
 _getrandbits = random.getrandbits
-#: Trace flags by (sampled, random trace id), shared by every span.
-_FLAGS = {(sampled, rand): TraceFlags((TraceFlags.SAMPLED if sampled else 0)
-                                      | (TraceFlags.RANDOM_TRACE_ID if rand else 0))
-          for sampled in (False, True) for rand in (False, True)}
+
+#: A built-in sampler's decision as data: True (sample), False (drop), or an int
+#: bound: sample when the trace id's low 64 bits are below it.
+Rule = bool | int
 
 
-class SpanStub:
-    """A span that records nothing: its context is all children and propagation need."""
-
-    __slots__ = ("_otel_context", "context")
-
-    def __init__(self, context: SpanContext, otel_context: Context | None = None) -> None:
-        self.context = context
-        self._otel_context = otel_context
-
-    def otel_context(self) -> Context:
-        """This span as an OpenTelemetry ``Context``: what samplers take as the parent."""
-        if self._otel_context is None:
-            self._otel_context = trace.set_span_in_context(trace.NonRecordingSpan(self.context),
-                                                           _EMPTY)
-        return self._otel_context
-
-    def get_span_context(self) -> SpanContext:
-        return self.context
-
-    def is_recording(self) -> bool:
-        return False
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        """Nothing to record."""
-
-    def add_event(self, name: str, attributes: dict[str, Any], timestamp_ns: int) -> None:
-        """Nothing to record."""
-
-    def set_error(self, description: str) -> None:
-        """Nothing to record."""
-
-    def end(self, end_ns: int) -> None:
-        """Nothing to export."""
+def _rule(sampler: Sampler) -> Rule | None:
+    """The decision rule of a built-in sampler, None for any other sampler."""
+    kind = type(sampler)
+    if kind is StaticSampler:
+        decision = sampler._decision  # type: ignore[attr-defined]
+        if decision is Decision.RECORD_AND_SAMPLE:
+            return True
+        if decision is Decision.DROP:
+            return False
+        return None  # RECORD_ONLY: recorded but not sampled; left to the SDK path
+    if kind is TraceIdRatioBased:
+        return sampler.bound  # type: ignore[attr-defined]
+    return None
 
 
-class SpanRecord(SpanStub):
-    """An open, sampled span: what its ``ReadableSpan`` will hold."""
-
-    __slots__ = ("attributes", "builder", "events", "name", "parent", "start_ns", "status")
-
-    def __init__(self, builder: SpanBuilder, name: str, context: SpanContext,
-                 parent: SpanContext | None, attributes: dict[str, Any], start_ns: int) -> None:
-        self.context = context
-        self._otel_context = None
-        self.builder = builder
-        self.name = name
-        self.parent = parent
-        self.attributes = attributes
-        self.start_ns = start_ns
-        self.events: BoundedList | None = None
-        self.status = _UNSET
-
-    def is_recording(self) -> bool:
-        return True
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        self.attributes[key] = value
-
-    def add_event(self, name: str, attributes: dict[str, Any], timestamp_ns: int) -> None:
-        if self.events is None:
-            self.events = BoundedList(self.builder.max_events)
-        self.events.append(Event(name, self.builder.capped(attributes, event=True),
-                                 timestamp_ns))
-
-    def set_error(self, description: str) -> None:
-        self.status = Status(StatusCode.ERROR, description)
-
-    def end(self, end_ns: int) -> None:
-        """Export the span; the record must not be used afterwards."""
-        self.builder.finish(self.name, self.context, self.parent, self.attributes,
-                            self.events, self.status, self.start_ns, end_ns)
+def compile_sampler(sampler: Sampler) -> tuple[Rule, Rule, Rule, Rule, Rule] | None:
+    """Rules for (root, remote sampled parent, remote unsampled parent, local sampled
+    parent, local unsampled parent), or None when the sampler must be asked."""
+    if type(sampler) is ParentBased:
+        rules = tuple(_rule(getattr(sampler, name, None)) for name in (
+            "_root", "_remote_parent_sampled", "_remote_parent_not_sampled",
+            "_local_parent_sampled", "_local_parent_not_sampled"))
+        return None if None in rules else rules  # type: ignore[return-value]
+    rule = _rule(sampler)
+    return None if rule is None else (rule, rule, rule, rule, rule)
 
 
 class SpanBuilder:
-    """Makes spans with the sampler, resource, scope and processor of an SDK tracer."""
+    """Makes spans with the sampler, ids, limits, resource, scope and processors of an
+    SDK tracer. ``max_text``: the longest text the caller puts in names and attributes
+    (None: unknown, every span's strings are checked against the limit)."""
 
-    def __init__(self, tracer: Tracer) -> None:
+    def __init__(self, tracer: Tracer, max_text: int | None = None) -> None:
         self.sampler = tracer.sampler
-        self.resource = tracer.resource
-        self.processor = tracer.span_processor
-        self.info = info = tracer.instrumentation_info
-        self.scope = getattr(tracer, "_instrumentation_scope", None) or InstrumentationScope(
+        info = tracer.instrumentation_info
+        scope = getattr(tracer, "_instrumentation_scope", None) or InstrumentationScope(
             info.name, info.version, info.schema_url)
+        #: What every finished span of this builder carries (resource, scope).
+        self.origin = Origin(tracer.resource, scope, info)
         self._ids = tracer.id_generator
         self._fast_ids = type(self._ids) is RandomIdGenerator
-        self._random_root = self._ids.is_trace_id_random()
+        self._random_root = _RANDOM if self._ids.is_trace_id_random() else 0
         limits = getattr(tracer, "_span_limits", None) or SpanLimits()
-        self.max_events: int | None = limits.max_events
+        max_events = limits.max_events
+        self.max_events: int = sys.maxsize if max_events is None else max_events
         self.max_length: int = limits.max_span_attribute_length or MAX_VALUE_LENGTH
         self.max_event_length: int = limits.max_attribute_length or MAX_VALUE_LENGTH
-        sampler = self.sampler
-        #: A plain parent-based sampler: a local child is sampled iff its parent is.
-        self._copy_local = (isinstance(sampler, ParentBased)
-                            and getattr(sampler, "_local_parent_sampled", None) is ALWAYS_ON
-                            and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF)
+        #: Names are at most two texts and a few words ("handoff {a} -> {b}").
+        self._check_lengths = max_text is None or self.max_length < 2 * max_text + 32
+        self._rules = compile_sampler(self.sampler)
+        #: A local child of a sampled/unsampled parent copies its flags and trace state.
+        self._copy_local = (self._rules is not None and self._rules[3] is True
+                            and self._rules[4] is False)
+        self._processor = tracer.span_processor
+        self._processors: Any = None
+        self._sink: Callable[[Finished], None] = self._emit_readable
+        self._takes_tuples = False
+        self._resolve_sink()
 
     # -- making spans ------------------------------------------------------------------
 
     def start_span(self, name: str, parent: SpanStub | None, attributes: dict[str, Any],
                    start_ns: int) -> SpanStub:
-        """An open span under ``parent`` (None: a root): a record if sampled."""
-        context, recorded = self._decide(name, parent, attributes)
+        """An open span under ``parent`` (None: a root): a record if it is recorded."""
+        if parent is not None and self._copy_local and not parent.remote:
+            # the common case: decided by the parent's flags, without a call
+            span_id = (self._fast_ids and _getrandbits(64)) or self._span_id()
+            if parent.sampled:
+                return SpanRecord(self, name, parent.trace_id, span_id, parent.flags,
+                                  parent.trace_state, parent, attributes, start_ns)
+            return SpanStub(parent.trace_id, span_id, parent.flags, parent.trace_state)
+        trace_id, flags, state, recorded = self._decide(name, parent, attributes)
         if not recorded:
-            return SpanStub(context)
-        return SpanRecord(self, name, context, parent.context if parent is not None else None,
-                          attributes, start_ns)
+            return SpanStub(trace_id, self._span_id(), flags, state)
+        record = SpanRecord if flags & _SAMPLED else UnsampledRecord
+        return record(self, name, trace_id, self._span_id(), flags, state, parent, attributes,
+                      start_ns)
 
     def leaf(self, name: str, parent: SpanStub | None, attributes: dict[str, Any],
              start_ns: int, end_ns: int) -> None:
-        """A span complete when first seen: exported at once if sampled."""
-        context, recorded = self._decide(name, parent, attributes)
+        """A span complete when first seen: handed on at once if it is recorded."""
+        if parent is not None and self._copy_local and not parent.remote:
+            if parent.sampled:  # the common case, decided without a call
+                self.emit((self.origin, name, parent.trace_id,
+                           (self._fast_ids and _getrandbits(64)) or self._span_id(), parent,
+                           parent.trace_state, start_ns, end_ns, attributes, None, 0, None,
+                           parent.flags))
+            return
+        trace_id, flags, state, recorded = self._decide(name, parent, attributes)
         if recorded:
-            self.finish(name, context, parent.context if parent is not None else None,
-                        attributes, None, _UNSET, start_ns, end_ns)
+            self.emit((self.origin, name, trace_id, self._span_id(), parent, state, start_ns,
+                       end_ns, attributes, None, 0, None, flags))
 
-    def finish(self, name: str, context: SpanContext, parent: SpanContext | None,
-               attributes: dict[str, Any], events: BoundedList | None, status: Status,
-               start_ns: int, end_ns: int) -> None:
-        """Give the processor the ``ReadableSpan``, as an SDK span does when it ends."""
-        limit = self.max_length
-        for key, value in attributes.items():
-            if type(value) is str and len(value) > limit:
-                attributes[key] = value[:limit]
-        # positional: ReadableSpan's order, unchanged since instrumentation_scope came last
-        self.processor.on_end(ReadableSpan(
-            name if len(name) <= limit else name[:limit], context, parent, self.resource,
-            attributes, events or (), (), _INTERNAL, self.info, status, start_ns, end_ns,
-            self.scope))
+    def emit(self, span: Finished) -> None:
+        """Give a finished span to the provider's processors."""
+        if self._processors is not getattr(self._processor, "_span_processors", None):
+            self._resolve_sink()  # a processor was added since
+        if self._check_lengths:
+            span = self._capped_span(span)
+        self._sink(span)
+
+    # -- processors --------------------------------------------------------------------
+
+    def _resolve_sink(self) -> None:
+        """Finished tuples straight to the one processor that takes them; else SDK spans
+        to every processor."""
+        processors = getattr(self._processor, "_span_processors", None)
+        self._processors = processors
+        if processors is not None and len(processors) == 1 and callable(
+                getattr(processors[0], "emit_record", None)):
+            self._sink = processors[0].emit_record
+            self._takes_tuples = True
+        else:
+            self._sink = self._emit_readable
+            self._takes_tuples = False
+
+    def _emit_readable(self, span: Finished) -> None:
+        self._processor.on_end(to_readable(span))
 
     # -- sampling and ids -------------------------------------------------------------
 
     def _decide(self, name: str, parent: SpanStub | None,
-                attributes: dict[str, Any]) -> tuple[SpanContext, bool]:
-        """The new span's context, and whether it is recorded (the sampler's decision)."""
+                attributes: dict[str, Any]) -> tuple[int, int, Any, bool]:
+        """(trace id, trace flags, trace state, recorded) of a new span."""
         if parent is None:
-            trace_id = self._trace_id()
-            result = self.sampler.should_sample(_EMPTY, trace_id, name, _INTERNAL, attributes)
-            rand = self._random_root
+            trace_id, state, rand = self._trace_id(), None, self._random_root
         else:
-            up = parent.context
-            trace_id = up.trace_id
-            if self._copy_local and not up.is_remote:  # local parents' flags are _FLAGS'
-                return (SpanContext(trace_id, self._span_id(), False, up.trace_flags,
-                                    up.trace_state), up.trace_flags.sampled)
-            rand = bool(up.trace_flags & TraceFlags.RANDOM_TRACE_ID)
-            result = self.sampler.should_sample(parent.otel_context(), trace_id, name,
-                                                _INTERNAL, attributes)
-        decision = result.decision
+            trace_id, state, rand = parent.trace_id, parent.trace_state, parent.flags & _RANDOM
+        rules = self._rules
+        if rules is not None:
+            if parent is None:
+                rule = rules[0]
+            elif parent.remote:
+                rule = rules[1] if parent.sampled else rules[2]
+            else:
+                rule = rules[3] if parent.sampled else rules[4]
+            sampled = rule if type(rule) is bool else (trace_id & _LOW_64) < rule
+            return trace_id, (_SAMPLED if sampled else 0) | rand, state, sampled
+        context = parent.otel_context() if parent is not None else EMPTY_CONTEXT
         # A sampler may add attributes to its result; the ones used here do not.
-        return (SpanContext(trace_id, self._span_id(), False,
-                            _FLAGS[decision.is_sampled(), rand], result.trace_state),
-                decision.is_recording())
+        result = self.sampler.should_sample(context, trace_id, name, _INTERNAL, attributes)
+        decision = result.decision
+        sampled = decision.is_sampled()
+        # A processor taking finished tuples exports sampled spans only (as the SDK's
+        # batch processor does): a span recorded but not sampled is not worth making.
+        recorded = sampled if self._takes_tuples else decision.is_recording()
+        return trace_id, (_SAMPLED if sampled else 0) | rand, result.trace_state, recorded
 
     def _trace_id(self) -> int:
         if self._fast_ids:
@@ -242,13 +253,19 @@ class SpanBuilder:
     # -- limits ------------------------------------------------------------------------
 
     def capped(self, attributes: dict[str, Any], event: bool = False) -> dict[str, Any]:
-        """``attributes`` with string values cut at the length limit (in place; inlined
-        in :meth:`finish`)."""
+        """``attributes`` with string values cut at the length limit (in place)."""
         limit = self.max_event_length if event else self.max_length
         for key, value in attributes.items():
             if type(value) is str and len(value) > limit:
                 attributes[key] = value[:limit]
         return attributes
+
+    def _capped_span(self, span: Finished) -> Finished:
+        name, limit = span[1], self.max_length
+        self.capped(span[8])
+        if len(name) > limit:
+            span = (span[0], name[:limit], *span[2:])
+        return span
 
 
 def remote_parent(fields: Mapping[str, Any]) -> SpanStub | None:
@@ -262,7 +279,10 @@ def remote_parent(fields: Mapping[str, Any]) -> SpanStub | None:
         carrier["tracestate"] = tracestate
     context = _PROPAGATOR.extract(carrier)
     span_context = trace.get_current_span(context).get_span_context()
-    return SpanStub(span_context, context) if span_context.is_valid else None
+    if not span_context.is_valid:
+        return None
+    return SpanStub(span_context.trace_id, span_context.span_id, int(span_context.trace_flags),
+                    span_context.trace_state, span_context.is_remote, context)
 
 
 def exception_type(exception: BaseException) -> str:

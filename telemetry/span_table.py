@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .span_builder import SpanStub
+    from .span_record import SpanStub
 
 UNFINISHED = "yolo.span.unfinished"
 
@@ -33,7 +33,7 @@ Key = tuple[Any, ...]
 
 
 #: The latest time OTLP can carry (2**63 ns after the epoch, in 2262), in seconds.
-_LATEST_TS = 9_223_372_036.0
+LATEST_TS = 9_223_372_036.0
 
 
 def ns(ts: float) -> int:
@@ -44,7 +44,7 @@ def ns(ts: float) -> int:
     duration_s`` may fall before the epoch; one such span would make the encoder
     reject its whole batch.
     """
-    return int(min(max(ts, 0.0), _LATEST_TS) * 1e9)
+    return int(min(max(ts, 0.0), LATEST_TS) * 1e9)
 
 
 class OpenSpan:
@@ -61,7 +61,7 @@ class OpenSpan:
         self.agent = agent
         self.opened = opened  # monotonic time, for the TTL
         self.start_ts = ts  # the signal's timestamp (epoch s)
-        self.start_ns = ns(ts)
+        self.start_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
         self.last_ts = ts  # latest activity: where an unfinished span is ended
 
     def touch(self, ts: float) -> None:
@@ -70,7 +70,8 @@ class OpenSpan:
 
     def end(self, ts: float) -> None:
         """End the span at ``ts``, never before it started."""
-        self.span.end(max(ns(ts), self.start_ns))
+        end_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
+        self.span.end(end_ns if end_ns > self.start_ns else self.start_ns)
 
 
 class OpenSpans:
@@ -86,14 +87,15 @@ class OpenSpans:
         self._open: OrderedDict[Key, OpenSpan] = OrderedDict()
         self._children: dict[str, dict[Key, None]] = {}
         self._latest_agent: dict[str, Key] = {}
-        #: When the oldest entry expires; may be early after it closed normally, never late.
-        self._next_expiry = math.inf
+        #: When the oldest entry expires; may be early after it closed normally, never
+        #: late; infinite while the table is empty. Callers compare it with the clock
+        #: before calling :meth:`expire_due`.
+        self.next_expiry = math.inf
+        #: ``get(key) -> OpenSpan | None``: the table's own lookup, called per event.
+        self.get: Callable[[Key], OpenSpan | None] = self._open.get
 
     def __len__(self) -> int:
         return len(self._open)
-
-    def get(self, key: Key) -> OpenSpan | None:
-        return self._open.get(key)
 
     def latest_agent(self, agent: str) -> OpenSpan | None:
         """The most recently opened activation of ``agent``, in any workflow."""
@@ -111,20 +113,24 @@ class OpenSpans:
             ts: float) -> OpenSpan:
         """Hold a newly started span. One already open under ``key`` is abandoned; the
         oldest entries go when the table is full."""
-        previous = self.pop(key)
+        table = self._open
+        previous = table.pop(key, None)
         if previous is not None:
+            self._unindex(previous)
             self.end_unfinished(previous, ts, "abandoned")
-        while len(self._open) >= self._max_open:
-            _, oldest = self._open.popitem(last=False)
+        while len(table) >= self._max_open:
+            _, oldest = table.popitem(last=False)
             self._unindex(oldest)
             self.end_unfinished(oldest, oldest.last_ts, "abandoned")
         opened = self._clock()
-        if not self._open:
-            self._next_expiry = opened + self._ttl
-        entry = OpenSpan(key, span, workflow_id, agent, opened, ts)
-        self._open[key] = entry
+        if not table:
+            self.next_expiry = opened + self._ttl
+        entry = table[key] = OpenSpan(key, span, workflow_id, agent, opened, ts)
         if workflow_id is not None and key[0] != "w":
-            self._children.setdefault(workflow_id, {})[key] = None
+            children = self._children.get(workflow_id)
+            if children is None:
+                children = self._children[workflow_id] = {}
+            children[key] = None
         if agent is not None:
             self._latest_agent[agent] = key
         return entry
@@ -159,28 +165,30 @@ class OpenSpans:
     def expire_due(self) -> None:
         """End entries open for longer than the TTL; cheap when none is due."""
         if not self._open:
+            self.next_expiry = math.inf
             return
         now = self._clock()
-        if now < self._next_expiry:
+        if now < self.next_expiry:
             return
         cutoff = now - self._ttl
         while self._open:
             entry = next(iter(self._open.values()))
             if entry.opened >= cutoff:
-                self._next_expiry = entry.opened + self._ttl
+                self.next_expiry = entry.opened + self._ttl
                 return
             self._open.popitem(last=False)
             self._unindex(entry)
             self.end_unfinished(entry, entry.last_ts, "abandoned")
-        self._next_expiry = math.inf
+        self.next_expiry = math.inf
 
     def _unindex(self, entry: OpenSpan) -> None:
-        wf = entry.workflow_id
-        if wf is not None and entry.key[0] != "w":
+        wf, key = entry.workflow_id, entry.key
+        if wf is not None and key[0] != "w":
             children = self._children.get(wf)
             if children is not None:
-                children.pop(entry.key, None)
+                children.pop(key, None)
                 if not children:
                     del self._children[wf]
-        if entry.agent is not None and self._latest_agent.get(entry.agent) == entry.key:
-            del self._latest_agent[entry.agent]
+        agent = entry.agent
+        if agent is not None and self._latest_agent.get(agent) is key:
+            del self._latest_agent[agent]

@@ -6,19 +6,8 @@ traces without writing any tracing code. Every span uses the signals' own
 timestamps (``start_time``/``end_time``), so a trace is exact even though it is
 built after the fact, on whatever thread sent the signal.
 
-Layout (docs/tracing.md lists every name and attribute)::
-
-    invoke_workflow {workflow_type}          workflow_started -> completed/failed
-    ├── invoke_agent {agent}                 agent_activated -> agent_deactivated
-    │   ├── decision {decision_type}         decision_made (duration_s)
-    │   ├── context_refresh {agent}          context_refreshed (duration_s)
-    │   └── events: exception, yolo.safety_blocked
-    ├── handoff {from_agent} -> {to_agent}   handoff_started -> handoff_completed
-    └── state_save / state_load              state_saved / state_loaded (duration_s)
-
-Things with a duration are child spans (they take room on the waterfall and can be
-searched by name); instants (errors, safety blocks) are events on the agent span,
-which costs no span of its own and keeps them next to what the agent was doing.
+What each signal does is in :mod:`telemetry.span_signals` (docs/tracing.md lists
+every span, attribute and event).
 
 Spans that open (workflows, agents, handoffs) live in a bounded table keyed by
 ``workflow_id`` (and agent, :mod:`telemetry.span_table`); one not closed within
@@ -28,9 +17,14 @@ its last activity, marked ``yolo.span.unfinished`` and counted as
 this bookkeeping.
 
 Spans are not SDK ``Span`` objects: they are made after the fact, so
-:mod:`telemetry.span_builder` keeps a light record while one is open and gives the
-tracer provider's span processor a finished ``ReadableSpan`` when it ends, with the
-provider's sampler, resource and id rules.
+:mod:`telemetry.span_builder` keeps a light record while one is open and hands a
+finished tuple (:mod:`telemetry.span_record`) to the provider's span processor when
+it ends, with the provider's sampler, resource and id rules.
+
+The per-event path is kept short: one dictionary lookup picks the handler, names are
+made safe once per distinct value (a small cache, not a scan of every field on every
+event), a closing event is a table lookup, and a span that is not sampled costs only
+that bookkeeping.
 
 This module imports the OpenTelemetry SDK: it is only loaded when tracing is on.
 """
@@ -46,8 +40,27 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 
 from .series import sanitize_label_value
-from .span_builder import SpanBuilder, SpanStub, exception_attributes, exception_type, remote_parent
-from .span_table import UNFINISHED, OpenSpan, OpenSpans, ns
+from .span_builder import SpanBuilder, remote_parent
+from .span_signals import (  # noqa: F401 - the attribute names are documented from here
+    AGENT_NAME,
+    CONTEXT_ITEMS,
+    CONTEXT_TOKENS,
+    CONVERSATION_ID,
+    DECISION_TYPE,
+    ERROR_TYPE,
+    FROM_AGENT,
+    HANDOFF_SOURCE,
+    HANDOFF_TARGET,
+    OPERATION,
+    SAFETY_RULE,
+    STATE_SIZE,
+    TO_AGENT,
+    WORKFLOW_ID,
+    WORKFLOW_NAME,
+    WORKFLOW_OUTCOME,
+    SpanSignals,
+)
+from .span_table import UNFINISHED, OpenSpans
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Tracer
@@ -55,71 +68,39 @@ if TYPE_CHECKING:
     from .aggregator import Aggregator
     from .config import TracingConfig
 
-# Attribute names: OpenTelemetry GenAI conventions where one fits, yolo.* otherwise.
-OPERATION = "gen_ai.operation.name"
-AGENT_NAME = "gen_ai.agent.name"
-CONVERSATION_ID = "gen_ai.conversation.id"
-WORKFLOW_NAME = "gen_ai.workflow.name"
-HANDOFF_SOURCE = "gen_ai.agent.handoff.source.name"
-HANDOFF_TARGET = "gen_ai.agent.handoff.target.name"
-ERROR_TYPE = "error.type"
-WORKFLOW_ID = "yolo.workflow.id"
-WORKFLOW_OUTCOME = "yolo.workflow.outcome"
-FROM_AGENT = "yolo.handoff.from_agent"
-TO_AGENT = "yolo.handoff.to_agent"
-DECISION_TYPE = "yolo.decision.type"
-SAFETY_RULE = "yolo.safety.rule"
-CONTEXT_TOKENS = "yolo.context.tokens"
-CONTEXT_ITEMS = "yolo.context.items"
-STATE_SIZE = "yolo.state.size"
 __all__ = ["UNFINISHED", "SignalTracer", "active_tracer", "remote_parent"]
 
-#: Payload fields whose text ends up in span names and attributes.
-_TEXT_FIELDS = ("workflow_id", "workflow_type", "agent", "from_agent", "to_agent",
-                "decision_type", "error_type", "rule")
-
-#: A parent for a span: the span (None: a root) and the earliest start it allows.
-Parent = tuple[SpanStub | None, float]
-_NO_PARENT: Parent = (None, 0.0)
+#: Distinct names remembered as safe (or with their safe form); emptied when full.
+_TEXT_CACHE_SIZE = 4096
 
 
-class SignalTracer:
+class SignalTracer(SpanSignals):
     """Turns accepted signals into spans with ``tracer``'s pipeline (an SDK tracer: its
     provider's sampler, resource, id generator and span processors); register with
     :meth:`attach`.
 
     Thread-safe: one lock around each event's bookkeeping (an ended span is only
-    appended to the batch processor's queue under it).
+    appended to the span processor's queue under it).
     """
 
     def __init__(self, tracer: Tracer, aggregator: Aggregator, config: TracingConfig,
                  clock: Callable[[], float] = time.monotonic, max_text_length: int = 128) -> None:
-        self._tracer = SpanBuilder(tracer)
+        self._tracer = SpanBuilder(tracer, max_text=max_text_length)
         self._max_text = max_text_length
+        #: Raw name -> its safe form (itself when already safe); see :meth:`_learn`.
+        self._texts: dict[str, str] = {}
         self._aggregator = aggregator
         self._capture = config.capture_content
         #: With a parent-based sampler a child of an unsampled span is unsampled too,
         #: so we skip creating it at all.
         self._inherit = config.sampler.startswith("parentbased_") or config.sampler == "always_off"
         self._lock = threading.Lock()
+        self._clock = clock
         self._open = OpenSpans(config.max_open_spans, config.open_span_ttl_s, clock,
                                lambda reason: aggregator.count_dropped("tracer", reason))
-        self._handlers: dict[str, Callable[[dict, float], None]] = {
-            "yolo.workflow_started": self._workflow_started,
-            "yolo.workflow_completed": self._workflow_completed,
-            "yolo.workflow_failed": self._workflow_failed,
-            "yolo.agent_activated": self._agent_activated,
-            "yolo.agent_deactivated": self._agent_deactivated,
-            "yolo.handoff_started": self._handoff_started,
-            "yolo.handoff_completed": self._handoff_completed,
-            "yolo.decision_made": self._decision_made,
-            "yolo.error_occurred": self._error_occurred,
-            "yolo.safety_blocked": self._safety_blocked,
-            "yolo.context_updated": self._context_updated,
-            "yolo.context_refreshed": self._context_refreshed,
-            "yolo.state_saved": self._state_saved,
-            "yolo.state_loaded": self._state_loaded,
-        }
+        self._handlers: dict[str, Callable[[dict, float], None]] = self.handlers()
+        #: What the aggregator calls: a bound method is cheaper to call than ``self``.
+        self._listener = self.on_event
         self._attached = False
 
     # -- wiring --------------------------------------------------------------------
@@ -128,46 +109,59 @@ class SignalTracer:
         """Start receiving events, and answer :func:`telemetry.propagation.inject`."""
         if not self._attached:
             self._attached = True
-            self._aggregator.add_listener(self)
+            self._aggregator.add_listener(self._listener)
             _ACTIVE.append(self)
 
     def close(self) -> None:
         """Stop receiving events and end every open span (counted as ``unfinished``)."""
         if self._attached:
             self._attached = False
-            self._aggregator.remove_listener(self)
+            self._aggregator.remove_listener(self._listener)
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
         with self._lock:
             self._open.end_all("unfinished")
 
-    def __call__(self, signal_name: str, fields: dict[str, Any], timestamp: float) -> None:
+    def on_event(self, signal_name: str, fields: dict[str, Any], timestamp: float) -> None:
+        """An accepted event (the aggregator's listener)."""
         handler = self._handlers.get(signal_name)
         if handler is None:
             return
-        fields = self._clean(fields)
-        with self._lock:
-            self._open.expire_due()
+        lock = self._lock
+        lock.acquire()  # not ``with``: half the cost, and this runs on every event
+        try:
+            if self._open.next_expiry <= self._clock():
+                self._open.expire_due()
             handler(fields, timestamp)
+        finally:
+            lock.release()
 
-    def _clean(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """The payload with the names spans use made safe like label values.
+    __call__ = on_event
 
-        Span names and attributes are built from these fields. A lone surrogate (what
-        ``os.fsdecode`` makes of undecodable bytes) cannot be encoded and costs the
-        whole batch; control characters and long names are no better in a span than
-        in a label. Clean names (short, printable ASCII) are kept as they are, so the
-        common case costs a few lookups.
+    def _learn(self, value: Any) -> Any:
+        """``value`` made safe for span names and attributes, remembered for next time.
+
+        Names reach spans as they are when short, printable ASCII; others are made
+        safe like label values: a lone surrogate (what ``os.fsdecode`` makes of
+        undecodable bytes) cannot be encoded and would cost the whole batch, and
+        control characters and long names are no better in a span than in a label.
+        Handlers look a name up in the cache first (``texts.get(v) or learn(v)``), so
+        each distinct name is checked once. Names far longer than the limit are not
+        kept: the cache holds at most a few megabytes.
         """
-        cleaned = None
-        for key in _TEXT_FIELDS:
-            value = fields.get(key)
-            if type(value) is str and not (len(value) <= self._max_text and value.isascii()
-                                           and value.isprintable()):
-                if cleaned is None:
-                    cleaned = dict(fields)
-                cleaned[key] = sanitize_label_value(value, self._max_text)
-        return fields if cleaned is None else cleaned
+        if type(value) is not str:
+            return value
+        limit = self._max_text
+        if len(value) <= limit and value.isascii() and value.isprintable():
+            clean = value
+        else:
+            clean = sanitize_label_value(value, limit)
+        if len(value) <= 2 * limit:
+            texts = self._texts
+            if len(texts) >= _TEXT_CACHE_SIZE:
+                texts.clear()
+            texts[value] = clean
+        return clean
 
     @property
     def open_spans(self) -> int:
@@ -178,6 +172,11 @@ class SignalTracer:
         """The most specific open span of a workflow: its latest open handoff, else the
         agent's (or latest) open agent span, else the workflow span."""
         with self._lock:
+            texts = self._texts
+            if workflow_id is not None:
+                workflow_id = texts.get(workflow_id) or self._learn(workflow_id)
+            if agent:
+                agent = texts.get(agent) or self._learn(agent)
             children = list(self._open.children(workflow_id))
             entry = next((c for c in children if c.key[0] == "h"), None)
             if entry is None and agent:
@@ -187,216 +186,6 @@ class SignalTracer:
             if entry is None:
                 entry = self._open.get(("w", workflow_id))
             return entry.span.get_span_context() if entry is not None else None
-
-    # -- spans ------------------------------------------------------------------------
-
-    def _open_span(self, key: tuple, name: str, parent: SpanStub | None, attributes: dict,
-                   ts: float, workflow_id: str | None, agent: str | None = None) -> OpenSpan:
-        return self._open.add(key, self._start(name, parent, attributes, ts), workflow_id,
-                              agent, ts)
-
-    def _start(self, name: str, parent: SpanStub | None, attributes: dict,
-               ts: float) -> SpanStub:
-        if parent is not None and self._inherit and not parent.context.trace_flags.sampled:
-            return parent  # unsampled subtree: no new span, no attributes
-        return self._tracer.start_span(name, parent, attributes, ns(ts))
-
-    def _leaf(self, name: str, parent: Parent, attributes: dict,
-              start_ts: float, end_ts: float) -> None:
-        """A span known from its end and duration. It starts no earlier than a local
-        parent: a duration longer than the parent has been open means the sender's
-        clocks disagree, and a child sticking out of its parent helps no one."""
-        span = parent[0]
-        if span is not None and self._inherit and not span.context.trace_flags.sampled:
-            return
-        self._tracer.leaf(name, span, attributes, ns(max(start_ts, parent[1])), ns(end_ts))
-
-    # -- correlation ---------------------------------------------------------------
-
-    def _workflow(self, workflow_id: str | None) -> OpenSpan | None:
-        return self._open.get(("w", workflow_id)) if workflow_id is not None else None
-
-    def _agent(self, workflow_id: str | None, agent: str) -> OpenSpan | None:
-        entry = self._open.get(("a", workflow_id, agent))
-        if entry is None and workflow_id is not None:
-            entry = self._open.get(("a", None, agent))
-        if entry is None and workflow_id is None:
-            entry = self._open.latest_agent(agent)
-        return entry
-
-    def _touch(self, entry: OpenSpan | None, ts: float) -> Parent:
-        """An open span as a parent: the span and its start (epoch s) for clamping."""
-        if entry is None:
-            return _NO_PARENT
-        entry.touch(ts)
-        return entry.span, entry.start_ts
-
-    def _agent_scope(self, f: dict, ts: float) -> Parent:
-        """Parent of an agent's own work: traceparent, agent span, workflow span."""
-        remote = remote_parent(f) if "traceparent" in f else None
-        if remote is not None:
-            return remote, 0.0
-        wf = f.get("workflow_id")
-        entry = self._agent(wf, f["agent"]) or self._workflow(wf)
-        return self._touch(entry, ts)
-
-    # -- workflows -----------------------------------------------------------------
-
-    def _workflow_started(self, f: dict, ts: float) -> None:
-        wf = f["workflow_id"]
-        workflow_type = f.get("workflow_type")
-        attributes = {OPERATION: "invoke_workflow", WORKFLOW_ID: wf, CONVERSATION_ID: wf}
-        if workflow_type:
-            attributes[WORKFLOW_NAME] = workflow_type
-        name = f"invoke_workflow {workflow_type}" if workflow_type else "invoke_workflow"
-        self._open_span(("w", wf), name, remote_parent(f), attributes, ts, wf)
-
-    def _finish_workflow(self, f: dict, ts: float, error_type: str | None) -> None:
-        wf = f["workflow_id"]
-        self._open.abandon_children(wf, ts)
-        entry = self._open.pop(("w", wf))
-        if entry is None:  # the start was not seen: time the span from duration_s
-            attributes = {OPERATION: "invoke_workflow", WORKFLOW_ID: wf, CONVERSATION_ID: wf}
-            span = self._start("invoke_workflow", remote_parent(f), attributes,
-                               ts - f["duration_s"])
-            start_ns = ns(ts - f["duration_s"])
-        else:
-            span, start_ns = entry.span, entry.start_ns
-        span.set_attribute(WORKFLOW_OUTCOME, "failed" if error_type else "completed")
-        if error_type:
-            span.set_attribute(ERROR_TYPE, error_type)
-            span.set_error(error_type)
-        span.end(max(ns(ts), start_ns))
-
-    def _workflow_completed(self, f: dict, ts: float) -> None:
-        self._finish_workflow(f, ts, None)
-
-    def _workflow_failed(self, f: dict, ts: float) -> None:
-        self._finish_workflow(f, ts, f["error_type"])
-
-    # -- agents --------------------------------------------------------------------
-
-    def _agent_attributes(self, agent: str, wf: str | None) -> dict:
-        attributes = {OPERATION: "invoke_agent", AGENT_NAME: agent}
-        if wf is not None:
-            attributes[CONVERSATION_ID] = wf
-        return attributes
-
-    def _agent_activated(self, f: dict, ts: float) -> None:
-        wf, agent = f.get("workflow_id"), f["agent"]
-        parent = remote_parent(f) if "traceparent" in f else None
-        if parent is None:
-            parent = self._touch(self._workflow(wf), ts)[0]
-        self._open_span(("a", wf, agent), f"invoke_agent {agent}", parent,
-                        self._agent_attributes(agent, wf), ts, wf, agent)
-
-    def _agent_deactivated(self, f: dict, ts: float) -> None:
-        entry = self._agent(f.get("workflow_id"), f["agent"])
-        if entry is not None:
-            self._open.pop(entry.key)
-            entry.end(ts)
-
-    def _instant_target(self, f: dict, ts: float) -> tuple[SpanStub, bool]:
-        """The span an agent's instant event goes on, and whether it is a zero-length
-        span made for it (no agent or workflow span open) that the caller must end."""
-        wf, agent = f.get("workflow_id"), f["agent"]
-        entry = self._agent(wf, agent) or self._workflow(wf)
-        if entry is not None:
-            self._touch(entry, ts)
-            return entry.span, False
-        parent = remote_parent(f) if "traceparent" in f else None
-        span = self._start(f"invoke_agent {agent}", parent, self._agent_attributes(agent, wf), ts)
-        return span, span is not parent
-
-    def _error_occurred(self, f: dict, ts: float) -> None:
-        span, owned = self._instant_target(f, ts)
-        if span.is_recording():
-            error_type, exception = f["error_type"], f.get("exception")
-            attributes = {ERROR_TYPE: error_type, AGENT_NAME: f["agent"]}
-            if exception is not None and self._capture:
-                attributes = {**exception_attributes(exception), **attributes}
-            else:
-                attributes["exception.type"] = (exception_type(exception) if exception is not None
-                                                else error_type)
-            span.add_event("exception", attributes, ns(ts))
-            span.set_attribute(ERROR_TYPE, error_type)
-            span.set_error(error_type)
-        if owned:
-            span.end(ns(ts))
-
-    def _safety_blocked(self, f: dict, ts: float) -> None:
-        span, owned = self._instant_target(f, ts)
-        span.add_event("yolo.safety_blocked", {SAFETY_RULE: f["rule"], AGENT_NAME: f["agent"]},
-                       ns(ts))
-        if owned:
-            span.end(ns(ts))
-
-    def _context_updated(self, f: dict, ts: float) -> None:
-        entry = self._agent(f.get("workflow_id"), f["agent"])
-        if entry is not None:
-            entry.span.set_attribute(CONTEXT_TOKENS, f["tokens"])
-            entry.span.set_attribute(CONTEXT_ITEMS, f["items"])
-
-    def _decision_made(self, f: dict, ts: float) -> None:
-        attributes = {AGENT_NAME: f["agent"], DECISION_TYPE: f["decision_type"]}
-        if f.get("workflow_id") is not None:
-            attributes[CONVERSATION_ID] = f["workflow_id"]
-        self._leaf(f"decision {f['decision_type']}", self._agent_scope(f, ts), attributes,
-                   ts - f["duration_s"], ts)
-
-    def _context_refreshed(self, f: dict, ts: float) -> None:
-        attributes = {AGENT_NAME: f["agent"]}
-        if f.get("workflow_id") is not None:
-            attributes[CONVERSATION_ID] = f["workflow_id"]
-        self._leaf(f"context_refresh {f['agent']}", self._agent_scope(f, ts), attributes,
-                   ts - f["duration_s"], ts)
-
-    # -- handoffs ------------------------------------------------------------------
-
-    def _handoff_parent(self, f: dict, ts: float) -> Parent:
-        remote = remote_parent(f) if "traceparent" in f else None
-        if remote is not None:
-            return remote, 0.0
-        wf = f.get("workflow_id")
-        return self._touch(self._workflow(wf) or self._agent(wf, f["from_agent"]), ts)
-
-    def _handoff_attributes(self, f: dict) -> dict:
-        attributes = {FROM_AGENT: f["from_agent"], TO_AGENT: f["to_agent"],
-                      HANDOFF_SOURCE: f["from_agent"], HANDOFF_TARGET: f["to_agent"]}
-        if f.get("workflow_id") is not None:
-            attributes[CONVERSATION_ID] = f["workflow_id"]
-        return attributes
-
-    def _handoff_started(self, f: dict, ts: float) -> None:
-        wf = f.get("workflow_id")
-        self._open_span(("h", wf, f["from_agent"], f["to_agent"]),
-                        f"handoff {f['from_agent']} -> {f['to_agent']}",
-                        self._handoff_parent(f, ts)[0], self._handoff_attributes(f), ts, wf)
-
-    def _handoff_completed(self, f: dict, ts: float) -> None:
-        entry = self._open.pop(("h", f.get("workflow_id"), f["from_agent"], f["to_agent"]))
-        if entry is not None:
-            entry.end(ts)
-            return
-        self._leaf(f"handoff {f['from_agent']} -> {f['to_agent']}", self._handoff_parent(f, ts),
-                   self._handoff_attributes(f), ts - f["duration_s"], ts)
-
-    # -- state ---------------------------------------------------------------------
-
-    def _state(self, name: str, f: dict, ts: float) -> None:
-        remote = remote_parent(f) if "traceparent" in f else None
-        wf = f.get("workflow_id")
-        parent = (remote, 0.0) if remote is not None else self._touch(self._workflow(wf), ts)
-        attributes: dict[str, Any] = {STATE_SIZE: f["size_bytes"]}
-        if wf is not None:
-            attributes[CONVERSATION_ID] = wf
-        self._leaf(name, parent, attributes, ts - f["duration_s"], ts)
-
-    def _state_saved(self, f: dict, ts: float) -> None:
-        self._state("state_save", f, ts)
-
-    def _state_loaded(self, f: dict, ts: float) -> None:
-        self._state("state_load", f, ts)
 
 
 #: Tracers attached in this process, newest last; :mod:`telemetry.propagation` asks them.

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from exporters.otlp_span_batch import SpanBatchProcessor
 from telemetry import Telemetry
 from telemetry import catalogue as cat
 from telemetry.aggregator import HistogramValue
@@ -57,10 +58,11 @@ def otlp_config(rotel: RotelReceiver, protocol: str) -> dict[str, Any]:
 
 
 def span_queue_length(tel: Telemetry) -> int:
-    """Spans waiting in the batch processor's queue (an SDK internal, read only here)."""
+    """Spans waiting in the span processor's queue (an internal, read only here)."""
     provider = tel.exporters["otlp"]._provider
-    processors = provider._active_span_processor._span_processors
-    return sum(len(p._yolo_queue) for p in processors if hasattr(p, "_yolo_queue"))
+    [processor] = [p for p in provider._active_span_processor._span_processors
+                   if isinstance(p, SpanBatchProcessor)]
+    return len(processor._queue)
 
 
 def health(tel: Telemetry) -> dict[str, Any]:

@@ -1,22 +1,22 @@
-"""The fast span encoding writes what the SDK's encoder writes, byte for byte, and the
-exporters use it (falling back to the SDK for what it does not handle)."""
+"""The fast span encoding writes what the SDK's encoder writes for the same spans, byte
+for byte, and the exporters use it (falling back to the SDK for what it does not
+handle)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
-from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
+from opentelemetry.trace import StatusCode, TraceState
 
 from exporters.otlp import OtlpExporter
 from exporters.otlp_span_encoding import SpanEncoder, Unsupported
@@ -26,17 +26,31 @@ from telemetry import load_config
 from telemetry.aggregator import Aggregator
 from telemetry.config import TracingConfig
 from telemetry.simulator import ReferenceOrchestrator
+from telemetry.span_record import Origin, SpanStub, to_readable
 from telemetry.tracing import SignalTracer
 
 RESOURCE = Resource.create({"service.name": "yolo", "n": -5, "big": 2**62, "f": 1.5,
                             "b": False, "names": ("x", "y"), "ints": (1, 2)})
 
 
-def workflow_spans(aggregator: Aggregator, capture: bool) -> list[ReadableSpan]:
-    """Spans of reference workflows with errors, safety blocks, failures and refreshes."""
-    provider = TracerProvider(resource=RESOURCE, shutdown_on_exit=False)
-    memory = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
+class Recorder(SpanProcessor):
+    """Keeps the finished tuples the tracer hands to a processor that takes them."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple] = []
+
+    def emit_record(self, span: tuple) -> None:
+        self.spans.append(span)
+
+
+def workflow_spans(aggregator: Aggregator, capture: bool,
+                   resource: Resource = RESOURCE) -> list[tuple]:
+    """Spans of reference workflows with errors, safety blocks, failures and refreshes,
+    and a span under a remote parent with a trace state."""
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False,
+                              span_limits=SpanLimits(max_events=1))
+    recorder = Recorder()
+    provider.add_span_processor(recorder)
     tracer = SignalTracer(provider.get_tracer("yolo-telemetry", "0.1.0"), aggregator,
                           TracingConfig(capture_content=capture))
     tracer.attach()
@@ -47,93 +61,97 @@ def workflow_spans(aggregator: Aggregator, capture: bool) -> list[ReadableSpan]:
             {"agent": "far", "traceparent":
              "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
              "tracestate": "a=1,b=2"}, 1.0)
+        tracer._handlers["yolo.safety_blocked"]({"agent": "late", "rule": "r"}, 0.0)
     finally:
         tracer.close()
         provider.shutdown()
-    return list(memory.get_finished_spans())
+    return recorder.spans
 
 
-def sdk_spans() -> list[ReadableSpan]:
-    """Spans made by the SDK itself: bounded attributes, dropped counts, many types."""
-    provider = TracerProvider(resource=Resource.create({"service.name": "other"}),
-                              span_limits=SpanLimits(max_span_attributes=6, max_events=1),
-                              shutdown_on_exit=False)
-    memory = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("sdk-scope")
-    with tracer.start_as_current_span("parent", kind=trace.SpanKind.SERVER) as parent:
-        parent.set_attributes({"s": "v", "neg": -1, "zero": 0, "f": -0.25, "t": True,
-                               "list": ["a", "b"], "extra": 1, "dropped": 2})
-        parent.add_event("first", {"k": 1})
-        parent.add_event("second", {"k": "two"})
-        parent.set_status(Status(StatusCode.ERROR, "broken"))
-        child = tracer.start_span("", kind=trace.SpanKind.CLIENT)
-        child.set_status(Status(StatusCode.OK))
-        child.end()
-    provider.shutdown()
-    return list(memory.get_finished_spans())
+def odd_spans() -> list[tuple]:
+    """Finished tuples the tracer rarely or never makes, but the format allows."""
+    scope = InstrumentationScope("s", None, None, {"scope.attr": 1})
+    origin = Origin(RESOURCE, scope, None)
+    bare = Origin(RESOURCE, None, None)
+    remote = SpanStub(1, 3, 0, None, remote=True)
+    state = SpanStub(1, 4, 1, TraceState([("k", "v")]))
+    return [
+        (bare, "no scope", 1, 2, None, None, 0, 0, {}, None, 0, None, 1),
+        (origin, "", 1, 5, remote, None, 1, 2**63, {"u": "ünïcode", "e": "", "n": -1,
+                                                    "z": 0, "t": True, "f": -0.25,
+                                                    "l": ["a", "b"]},
+         [("e", 5, {"x": 1.0}), ("", 0, {})], 3, "", 1),
+        (origin, "stated", 1, 6, state, TraceState([("k", "v")]), 10, 0, {}, None, 0,
+         "broken", 1),
+        (origin, "empty state", 1, 7, state, TraceState(), 10, 11, {"big": 2**62}, None, 0,
+         None, 1),
+    ]
 
 
-def odd_spans() -> list[ReadableSpan]:
-    context = SpanContext(1, 2, False, TraceFlags(1))
-    return [ReadableSpan("no scope", context, None, RESOURCE, {}, (), (),
-                         start_time=0, end_time=0, instrumentation_scope=None),
-            ReadableSpan("scoped", context, SpanContext(1, 3, True, TraceFlags(0)), RESOURCE,
-                         {"u": "ünïcode", "e": ""},
-                         [Event("e", {"x": 1.0}, 5)], (), kind=trace.SpanKind.PRODUCER,
-                         start_time=1, end_time=2**63,
-                         instrumentation_scope=InstrumentationScope("s", None, None,
-                                                                    {"scope.attr": 1}))]
+def sdk_bytes(spans: list[tuple]) -> bytes:
+    return encode_spans([to_readable(span) for span in spans]).SerializePartialToString()
 
 
 @pytest.fixture
-def batches(aggregator: Aggregator) -> list[list[ReadableSpan]]:
+def batches(aggregator: Aggregator) -> list[list[tuple]]:
     ours = workflow_spans(aggregator, capture=False) + workflow_spans(aggregator, capture=True)
-    mixed = ours[:20] + sdk_spans() + odd_spans() + ours[20:40]
+    other = workflow_spans(aggregator, capture=False,
+                           resource=Resource.create({"service.name": "other"}))
+    mixed = ours[:20] + other[:10] + odd_spans() + ours[20:40] + other[10:20]
     return [ours, mixed, ours[:1], []]
 
 
-def test_encoding_is_byte_identical_to_the_sdks(batches: list[list[ReadableSpan]]) -> None:
+def test_encoding_is_byte_identical_to_the_sdks(batches: list[list[tuple]]) -> None:
     encoder = SpanEncoder()
-    names = {span.name for span in batches[0]}
+    ours = batches[0]
+    names = {span[1] for span in ours}
     assert {"invoke_agent far", "state_load", "context_refresh analyst"} <= names
-    assert any(span.status.status_code is StatusCode.ERROR for span in batches[0])
-    assert any("exception.stacktrace" in event.attributes
-               for span in batches[0] for event in span.events)
+    assert any(span[11] is not None for span in ours)  # an ERROR status
+    assert any(span[10] for span in ours)  # dropped events
+    assert any("exception.stacktrace" in event[2] for span in ours for event in span[9] or ())
+    assert any(span[4] is not None and span[4].remote and span[5] for span in ours)
     for batch in batches * 2:  # the second time from the caches
-        assert encoder.encode_request(batch) == encode_spans(batch).SerializePartialToString()
+        encoded = encoder.encode_request(batch)
+        assert encoded == sdk_bytes(batch)
+        expected = encode_spans([to_readable(span) for span in batch])
+        assert ExportTraceServiceRequest.FromString(encoded) == expected
+    assert len(ExportTraceServiceRequest.FromString(
+        encoder.encode_request(batches[1])).resource_spans) == 2
 
 
-def test_the_caches_stay_bounded(batches: list[list[ReadableSpan]]) -> None:
+def test_the_caches_stay_bounded() -> None:
     encoder = SpanEncoder()
-    context = SpanContext(1, 2, False, TraceFlags(1))
-    many = [ReadableSpan(f"name {n}", context, None, RESOURCE, {"id": f"wf-{n}"}, (), (),
-                         start_time=1, end_time=2) for n in range(5000)]
-    assert encoder.encode_request(many) == encode_spans(many).SerializePartialToString()
-    assert len(encoder._pairs) <= 2048 and len(encoder._names) <= 2048
+    origin = Origin(RESOURCE, InstrumentationScope("s", "1"), None)
+    many = [(origin, f"name {n}", 1, 2, None, None, 1, 2, {"id": f"wf-{n}", "k": n}, None, 0,
+             None, 1) for n in range(5000)]
+    assert encoder.encode_request(many) == sdk_bytes(many)
+    assert encoder._span_pairs.size <= 2048 and len(encoder._names) <= 2048
 
 
-def test_links_and_odd_values_are_left_to_the_sdk(batches: list[list[ReadableSpan]]) -> None:
-    context = SpanContext(1, 2, False, TraceFlags(1))
-    linked = ReadableSpan("linked", context, None, RESOURCE, {}, (), [Link(context)],
-                          start_time=1, end_time=2)
-    odd = ReadableSpan("odd", context, None, RESOURCE, {"b": b"bytes"}, (), (),
-                       start_time=1, end_time=2)
+def test_odd_values_are_left_to_the_sdk() -> None:
+    origin = Origin(RESOURCE, InstrumentationScope("s", "1"), None)
+    odd = [(origin, "odd", 1, 2, None, None, 1, 2, {"b": b"bytes"}, None, 0, None, 1)]
+    schema = [(Origin(RESOURCE, InstrumentationScope("s", "1", "https://schema"), None),
+               "schema", 1, 2, None, None, 1, 2, {}, None, 0, None, 1)]
     exporter = FastGrpcSpanExporter(endpoint="http://127.0.0.1:1", insecure=True)
     try:
-        for span in (linked, odd):
+        for spans in (odd, schema):
             with pytest.raises(Unsupported):
-                SpanEncoder().encode_request([span])
-            assert exporter._translate_data([span]) == encode_spans([span])
+                SpanEncoder().encode_request(spans)
+            assert exporter._translate_data(spans) == encode_spans(
+                [to_readable(span) for span in spans])
     finally:
         exporter.shutdown()
 
 
-def test_grpc_exporter_builds_the_sdks_request(batches: list[list[ReadableSpan]]) -> None:
+def test_grpc_exporter_builds_the_sdks_request(batches: list[list[tuple]]) -> None:
     exporter = FastGrpcSpanExporter(endpoint="http://127.0.0.1:1", insecure=True)
     try:
-        for batch in batches:
-            assert exporter._translate_data(batch) == encode_spans(batch)
+        for batch in batches[:3]:
+            assert exporter._translate_data(batch) == encode_spans(
+                [to_readable(span) for span in batch])
+        sdk_spans = [to_readable(span) for span in batches[2]]
+        assert exporter._translate_data(sdk_spans) == encode_spans(sdk_spans)
     finally:
         exporter.shutdown()
 
@@ -153,7 +171,7 @@ class Collector:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args: object) -> None:
+            def log_message(self, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -174,22 +192,35 @@ def collector() -> Iterator[Collector]:
 
 
 def test_http_exporter_sends_the_fast_encoding(collector: Collector,
-                                               batches: list[list[ReadableSpan]]) -> None:
+                                               batches: list[list[tuple]]) -> None:
     exporter = FastHttpSpanExporter(endpoint=collector.url, timeout=5)
     assert exporter.fast  # with the installed SDK the fast path is taken
-    context = SpanContext(1, 2, False, TraceFlags(1))
-    linked = ReadableSpan("linked", context, None, RESOURCE, {}, (), [Link(context)],
-                          start_time=1, end_time=2)
+    origin = Origin(RESOURCE, InstrumentationScope("s", "1"), None)
+    odd = [(origin, "odd", 1, 2, None, None, 1, 2, {"b": b"bytes"}, None, 0, None, 1)]
     try:
-        assert exporter.export(batches[0]) is SpanExportResult.SUCCESS
-        assert exporter.export([linked]) is SpanExportResult.SUCCESS  # by the SDK's encoder
+        assert exporter.export_records(batches[0]) is SpanExportResult.SUCCESS
+        sdk_spans = [to_readable(span) for span in batches[2]]
+        assert exporter.export(sdk_spans) is SpanExportResult.SUCCESS  # SDK spans: SDK's encoder
+        assert exporter.export_records(odd) is SpanExportResult.SUCCESS  # by the SDK's encoder
         collector.status = 400
-        assert exporter.export(batches[2]) is SpanExportResult.FAILURE
+        assert exporter.export_records(batches[2]) is SpanExportResult.FAILURE
     finally:
         exporter.shutdown()
-    assert collector.bodies[0] == encode_spans(batches[0]).SerializePartialToString()
-    assert ExportTraceServiceRequest.FromString(collector.bodies[1]) == encode_spans([linked])
-    assert len(collector.bodies) == 3
+    assert collector.bodies[0] == sdk_bytes(batches[0])
+    assert ExportTraceServiceRequest.FromString(collector.bodies[1]) == encode_spans(sdk_spans)
+    assert ExportTraceServiceRequest.FromString(collector.bodies[2]) == encode_spans(
+        [to_readable(span) for span in odd])
+    assert len(collector.bodies) == 4
+
+
+def test_status_and_events_decode_as_the_sdk_would(batches: list[list[tuple]]) -> None:
+    """A readable check of what the byte comparison covers: an ERROR span and its event."""
+    failed = next(span for span in batches[0] if span[11] is not None and span[9])
+    decoded = ExportTraceServiceRequest.FromString(SpanEncoder().encode_request([failed]))
+    [span] = decoded.resource_spans[0].scope_spans[0].spans
+    assert span.status.code == StatusCode.ERROR.value and span.status.message == failed[11]
+    assert [event.name for event in span.events] == [event[0] for event in failed[9]]
+    assert span.parent_span_id == failed[4].span_id.to_bytes(8, "big")
 
 
 def test_otlp_exporter_makes_the_fast_exporters(aggregator: Aggregator) -> None:

@@ -10,7 +10,8 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, Sampler, SamplingResult
+from opentelemetry.trace import TraceState
 
 from exporters.otlp_traces import make_sampler
 from telemetry.aggregator import Aggregator
@@ -201,3 +202,97 @@ def test_open_spans_are_records_until_they_end(made) -> None:
     assert exporter.get_finished_spans() == ()
     send("workflow_completed", workflow_id="wf-3", duration_s=1.0, timestamp=T0 + 1)
     assert len(exporter.get_finished_spans()) == 1
+
+
+class FixedIds(IdGenerator):
+    """Hands out the trace id a test chooses, so the SDK and the builder get the same."""
+
+    def __init__(self) -> None:
+        self.trace_id = 1
+        self.span_id = 0
+
+    def generate_trace_id(self) -> int:
+        return self.trace_id
+
+    def generate_span_id(self) -> int:
+        self.span_id += 1
+        return self.span_id
+
+
+SAMPLERS = ["always_on", "always_off", "traceidratio", "parentbased_always_on",
+            "parentbased_always_off", "parentbased_traceidratio"]
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("ratio", [0.0, 0.3, 1.0])
+def test_built_in_samplers_decide_as_the_sdk_does(sampler: str, ratio: float) -> None:
+    """The decisions made without calling the sampler (flags, trace state, recorded) are
+    those of the SDK's own tracer with the same sampler, parent and trace id."""
+    ids = FixedIds()
+    provider = TracerProvider(sampler=make_sampler(TracingConfig(sampler=sampler,
+                                                                 sampler_ratio=ratio)),
+                              id_generator=ids, shutdown_on_exit=False)
+    sdk, builder = provider.get_tracer("sdk"), SpanBuilder(provider.get_tracer("ours"))
+    assert builder._rules is not None  # decided without the SDK's objects
+    state = TraceState([("vendor", "x")])
+    parents = [None]
+    for remote in (False, True):
+        for flags in (0, 1, 2, 3):
+            for trace_state in (None, state):
+                parents.append(SpanStub(0, 0xABC, flags, trace_state, remote))
+    for number in range(40):
+        trace_id = (number * 0x9E3779B97F4A7C15 + 7) % (1 << 128) or 1
+        for parent in parents:
+            ids.trace_id = trace_id
+            if parent is not None:
+                parent.trace_id, parent._context, parent._otel_context = trace_id, None, None
+            context = parent.otel_context() if parent is not None else None
+            expected = sdk.start_span("x", context=context)
+            ours = builder.start_span("x", parent, {}, 1)
+            want = expected.get_span_context()
+            assert (ours.trace_id, int(ours.flags), ours.recording) == (
+                want.trace_id, int(want.trace_flags), expected.is_recording()), (parent, number)
+            assert (ours.trace_state or TraceState()) == want.trace_state
+            expected.end()
+
+
+def test_other_samplers_are_asked_and_recorded_only_spans_stay_unsampled(
+        aggregator: Aggregator) -> None:
+    """A sampler the builder does not know is called; a span it records without sampling
+    is kept for SDK processors (which skip it) and its children are not sampled."""
+
+    class RecordOnly(Sampler):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None,
+                          links=None, trace_state=None) -> SamplingResult:
+            self.calls += 1
+            return SamplingResult(Decision.RECORD_ONLY, None, TraceState([("s", "1")]))
+
+        def get_description(self) -> str:
+            return "RecordOnly"
+
+    sampler = RecordOnly()
+    provider = TracerProvider(sampler=sampler, shutdown_on_exit=False)
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    builder = SpanBuilder(provider.get_tracer("t"))
+    root = builder.start_span("root", None, {}, 1)
+    assert root.recording and not root.sampled and root.trace_state.get("s") == "1"
+    child = builder.start_span("child", root, {}, 2)
+    assert sampler.calls == 2 and child.recording and not child.sampled
+    child.end(3)
+    root.end(4)
+    assert memory.get_finished_spans() == ()  # SimpleSpanProcessor exports sampled only
+
+
+def test_a_processor_added_later_gets_the_spans(aggregator: Aggregator) -> None:
+    provider = TracerProvider(shutdown_on_exit=False)
+    builder = SpanBuilder(provider.get_tracer("t"))
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    builder.leaf("late", None, {"k": "v"}, 1, 2)
+    [span] = memory.get_finished_spans()
+    assert (span.name, dict(span.attributes), span.start_time, span.end_time) == \
+        ("late", {"k": "v"}, 1, 2)

@@ -1,0 +1,154 @@
+"""The span queue and the batch worker that exports it.
+
+:class:`SpanBatchProcessor` is what the SDK's ``BatchSpanProcessor`` is to SDK spans,
+for the finished tuples of :mod:`telemetry.span_record`: the tracer appends each
+ended span to a bounded queue (:meth:`~SpanBatchProcessor.emit_record`, one deque
+append and two length checks on the sending thread), and a worker thread takes them
+off in batches and gives them to the exporter. It is an SDK ``SpanProcessor``, so a
+``TracerProvider`` holds, flushes and shuts it down as it would the SDK's.
+
+Same limits and behaviour as the SDK's batch processor (``tracing.batch``, or the
+``OTEL_BSP_*`` variables):
+
+* ``max_queue_size``: a span arriving at a full queue pushes out the oldest, and
+  the loss is counted as ``dropped{component="tracer",reason="queue_full"}``;
+* ``max_export_batch_size``: the worker is woken as soon as a batch is queued, and
+  exports full batches while there are some;
+* ``schedule_delay_ms``: otherwise it exports what is queued (up to a batch) this
+  long after its last export;
+* ``export_timeout_ms``: the longest a flush or the final export at shutdown waits
+  for the worker before it gives up (the exporter's own ``timeout_s`` bounds each
+  request);
+* ``force_flush`` exports everything queued now; ``shutdown`` stops the worker after
+  it exported what was queued, then shuts the exporter down.
+
+The exporter is a :class:`exporters.otlp_traces.GuardedSpanExporter`, or any SDK
+``SpanExporter``: one with ``export_records`` gets the tuples, any other gets SDK
+``ReadableSpan`` objects. SDK spans ended through the provider's own tracers
+(``on_end``) share the queue and are exported as SDK spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+from telemetry.span_record import to_readable
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from telemetry.aggregator import Aggregator
+    from telemetry.config import BatchConfig
+
+log = logging.getLogger("telemetry.exporters.otlp")
+
+
+class SpanBatchProcessor(SpanProcessor):
+    """A bounded queue of finished spans and the thread that exports them in batches."""
+
+    def __init__(self, exporter: SpanExporter, batch: BatchConfig, aggregator: Aggregator) -> None:
+        self._exporter = exporter
+        self._export_records = getattr(exporter, "export_records", None)
+        self._aggregator = aggregator
+        self._max_queue_size = batch.max_queue_size
+        self._batch_size = min(batch.max_export_batch_size, batch.max_queue_size)
+        self._delay_s = batch.schedule_delay_ms / 1000
+        self._timeout_s = batch.export_timeout_ms / 1000
+        #: Oldest on the left; a full deque drops from the left as it appends.
+        self._queue: deque[Any] = deque(maxlen=batch.max_queue_size)
+        self._wake = threading.Event()
+        self._export_lock = threading.Lock()
+        self._shutdown = False
+        self._worker = threading.Thread(target=self._work, name="yolo-span-export", daemon=True)
+        self._worker.start()
+
+    # -- the sending thread ------------------------------------------------------------
+
+    def emit_record(self, span: tuple) -> None:
+        """Queue a finished span (the tracer calls this when a sampled span ends)."""
+        queue = self._queue
+        if len(queue) >= self._max_queue_size:
+            if self._shutdown:
+                return
+            self._aggregator.count_dropped("tracer", "queue_full")
+        queue.append(span)
+        if len(queue) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        """Nothing to do when a span starts."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Queue an SDK span ended through the provider (sampled ones, as the SDK does)."""
+        if span.context is not None and span.context.trace_flags.sampled and not self._shutdown:
+            self.emit_record(span)  # type: ignore[arg-type]
+
+    # -- the worker --------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._shutdown:
+            woken = self._wake.wait(self._delay_s)
+            self._wake.clear()  # before exporting: spans queued meanwhile wake it again
+            if self._shutdown:
+                break
+            # Woken: full batches only. Timed out: what is queued, up to a batch, too.
+            self._export(full_only=woken)
+        self._export(full_only=False, drain=True)
+
+    def _export(self, full_only: bool, drain: bool = False,
+                deadline: float | None = None) -> bool:
+        """Export batches from the queue; False if ``deadline`` passed with spans left."""
+        if deadline is None:
+            self._export_lock.acquire()
+        elif not self._export_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            return False  # the worker is still busy with a batch
+        try:
+            queue, size = self._queue, self._batch_size
+            first = True
+            while queue and (len(queue) >= size or drain or (first and not full_only)):
+                if deadline is not None and time.monotonic() > deadline:
+                    return False
+                first = False
+                popleft = queue.popleft
+                batch = [popleft() for _ in range(min(size, len(queue)))]
+                try:
+                    self._send(batch)
+                except Exception:  # the guarded exporter reports; anything else is logged
+                    log.exception("span export failed")
+            return True
+        finally:
+            self._export_lock.release()
+
+    def _send(self, batch: list[Any]) -> None:
+        if self._export_records is not None and all(type(s) is tuple for s in batch):
+            self._export_records(batch)
+        else:
+            self._exporter.export([s if type(s) is not tuple else to_readable(s)
+                                   for s in batch])
+
+    # -- flush and shutdown ----------------------------------------------------------
+
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Export everything queued now, on the caller's thread."""
+        if self._shutdown:
+            return False
+        timeout_s = self._timeout_s if timeout_millis is None else timeout_millis / 1000
+        return self._export(full_only=False, drain=True,
+                            deadline=time.monotonic() + timeout_s)
+
+    def shutdown(self) -> None:
+        """Stop the worker once it exported what is queued (waiting at most
+        ``export_timeout_ms``), then shut the exporter down."""
+        if self._shutdown:
+            return
+        self._shutdown = True
+        self._wake.set()
+        if self._worker.is_alive() and self._worker is not threading.current_thread():
+            self._worker.join(self._timeout_s)
+        self._exporter.shutdown()

@@ -1,0 +1,380 @@
+"""What each signal does to spans: the handlers of :class:`telemetry.tracing.SignalTracer`.
+
+Layout (docs/tracing.md lists every name and attribute)::
+
+    invoke_workflow {workflow_type}          workflow_started -> completed/failed
+    ├── invoke_agent {agent}                 agent_activated -> agent_deactivated
+    │   ├── decision {decision_type}         decision_made (duration_s)
+    │   ├── context_refresh {agent}          context_refreshed (duration_s)
+    │   └── events: exception, yolo.safety_blocked
+    ├── handoff {from_agent} -> {to_agent}   handoff_started -> handoff_completed
+    └── state_save / state_load              state_saved / state_loaded (duration_s)
+
+Things with a duration are child spans (they take room on the waterfall and can be
+searched by name); instants (errors, safety blocks) are events on the agent span,
+which costs no span of its own and keeps them next to what the agent was doing.
+
+Every handler takes the payload and the event's timestamp (epoch seconds) and runs
+under the tracer's lock. Names from the payload are made safe through the tracer's
+cache first (``texts.get(name) or learn(name)``): one lookup per name for names seen
+before. A span whose parent is not sampled is not made at all with a parent-based
+sampler: the handler stops after the bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .span_builder import exception_attributes, exception_type, remote_parent
+from .span_table import LATEST_TS, OpenSpan, OpenSpans, ns
+
+if TYPE_CHECKING:
+    from .span_builder import SpanBuilder
+    from .span_record import SpanStub
+
+# Attribute names: OpenTelemetry GenAI conventions where one fits, yolo.* otherwise.
+OPERATION = "gen_ai.operation.name"
+AGENT_NAME = "gen_ai.agent.name"
+CONVERSATION_ID = "gen_ai.conversation.id"
+WORKFLOW_NAME = "gen_ai.workflow.name"
+HANDOFF_SOURCE = "gen_ai.agent.handoff.source.name"
+HANDOFF_TARGET = "gen_ai.agent.handoff.target.name"
+ERROR_TYPE = "error.type"
+WORKFLOW_ID = "yolo.workflow.id"
+WORKFLOW_OUTCOME = "yolo.workflow.outcome"
+FROM_AGENT = "yolo.handoff.from_agent"
+TO_AGENT = "yolo.handoff.to_agent"
+DECISION_TYPE = "yolo.decision.type"
+SAFETY_RULE = "yolo.safety.rule"
+CONTEXT_TOKENS = "yolo.context.tokens"
+CONTEXT_ITEMS = "yolo.context.items"
+STATE_SIZE = "yolo.state.size"
+
+#: A parent for a span: the span (None: a root) and the earliest start it allows
+#: (epoch s): a child does not start before a local parent. A duration longer than
+#: the parent has been open means the sender's clocks disagree, and a child sticking
+#: out of its parent helps no one.
+Parent = tuple["SpanStub | None", float]
+_NO_PARENT: Parent = (None, 0.0)
+
+
+def _start_ns(start: float, floor: float) -> int:
+    """A leaf's start in epoch ns: ``start``, not before ``floor``, within OTLP's range."""
+    if start < floor:
+        start = floor
+    return int(start * 1e9) if 0.0 <= start <= LATEST_TS else ns(start)
+
+
+class SpanSignals:
+    """The signal handlers; :class:`telemetry.tracing.SignalTracer` provides the state
+    they work on."""
+
+    _tracer: SpanBuilder
+    _open: OpenSpans
+    _texts: dict[str, str]
+    _learn: Callable[[Any], Any]
+    _inherit: bool
+    _capture: bool
+
+    def handlers(self) -> dict[str, Callable[[dict, float], None]]:
+        """Signal name -> handler, for the signals that make or change spans."""
+        return {
+            "yolo.workflow_started": self._workflow_started,
+            "yolo.workflow_completed": self._workflow_completed,
+            "yolo.workflow_failed": self._workflow_failed,
+            "yolo.agent_activated": self._agent_activated,
+            "yolo.agent_deactivated": self._agent_deactivated,
+            "yolo.handoff_started": self._handoff_started,
+            "yolo.handoff_completed": self._handoff_completed,
+            "yolo.decision_made": self._decision_made,
+            "yolo.error_occurred": self._error_occurred,
+            "yolo.safety_blocked": self._safety_blocked,
+            "yolo.context_updated": self._context_updated,
+            "yolo.context_refreshed": self._context_refreshed,
+            "yolo.state_saved": self._state_saved,
+            "yolo.state_loaded": self._state_loaded,
+        }
+
+    # -- spans ------------------------------------------------------------------------
+
+    def _open_span(self, key: tuple, name: str, parent: SpanStub | None, attributes: dict,
+                   ts: float, workflow_id: str | None, agent: str | None = None) -> OpenSpan:
+        return self._open.add(key, self._start(name, parent, attributes, ts), workflow_id,
+                              agent, ts)
+
+    def _start(self, name: str, parent: SpanStub | None, attributes: dict,
+               ts: float) -> SpanStub:
+        if parent is not None and not parent.sampled and self._inherit:
+            return parent  # unsampled subtree: no new span, no attributes
+        return self._tracer.start_span(name, parent, attributes, ns(ts))
+
+    def _pruned(self, parent: SpanStub | None) -> bool:
+        """Whether a child of ``parent`` is not made at all (an unsampled subtree)."""
+        return parent is not None and not parent.sampled and self._inherit
+
+    # -- correlation ---------------------------------------------------------------
+
+    def _workflow(self, workflow_id: str | None) -> OpenSpan | None:
+        return self._open.get(("w", workflow_id)) if workflow_id is not None else None
+
+    def _agent(self, workflow_id: str | None, agent: str) -> OpenSpan | None:
+        """The agent's open span: in this workflow, else one opened without a workflow;
+        without a workflow, the agent's latest activation in any."""
+        get = self._open.get
+        entry = get(("a", workflow_id, agent))
+        if entry is None:
+            if workflow_id is not None:
+                entry = get(("a", None, agent))
+            else:
+                entry = self._open.latest_agent(agent)
+        return entry
+
+    def _scope(self, f: dict, entry: OpenSpan | None, ts: float) -> Parent:
+        """``entry`` as a parent (its last activity moved to ``ts``), unless a
+        ``traceparent`` field names one."""
+        if "traceparent" in f:
+            remote = remote_parent(f)
+            if remote is not None:
+                return remote, 0.0
+        if entry is None:
+            return _NO_PARENT
+        if ts > entry.last_ts:
+            entry.last_ts = ts
+        return entry.span, entry.start_ts
+
+    def _names(self, f: dict, key: str) -> tuple[str, str | None]:
+        """The safe ``f[key]`` and workflow id (None when the signal has none)."""
+        texts, name, wf = self._texts, f[key], f.get("workflow_id")
+        name = texts.get(name) or self._learn(name)
+        if wf is not None:
+            wf = texts.get(wf) or self._learn(wf)
+        return name, wf
+
+    # -- workflows -----------------------------------------------------------------
+
+    def _workflow_started(self, f: dict, ts: float) -> None:
+        wf = self._names(f, "workflow_id")[0]
+        workflow_type = f.get("workflow_type")
+        attributes = {OPERATION: "invoke_workflow", WORKFLOW_ID: wf, CONVERSATION_ID: wf}
+        if workflow_type:
+            workflow_type = self._texts.get(workflow_type) or self._learn(workflow_type)
+            attributes[WORKFLOW_NAME] = workflow_type
+        name = f"invoke_workflow {workflow_type}" if workflow_type else "invoke_workflow"
+        self._open_span(("w", wf), name, remote_parent(f), attributes, ts, wf)
+
+    def _finish_workflow(self, f: dict, ts: float, error_type: str | None) -> None:
+        wf = self._names(f, "workflow_id")[0]
+        self._open.abandon_children(wf, ts)
+        entry = self._open.pop(("w", wf))
+        if entry is None:  # the start was not seen: time the span from duration_s
+            attributes = {OPERATION: "invoke_workflow", WORKFLOW_ID: wf, CONVERSATION_ID: wf}
+            span = self._start("invoke_workflow", remote_parent(f), attributes,
+                               ts - f["duration_s"])
+            start_ns = ns(ts - f["duration_s"])
+        else:
+            span, start_ns = entry.span, entry.start_ns
+        if span.recording:
+            span.set_attribute(WORKFLOW_OUTCOME, "failed" if error_type else "completed")
+            if error_type:
+                error_type = self._texts.get(error_type) or self._learn(error_type)
+                span.set_attribute(ERROR_TYPE, error_type)
+                span.set_error(error_type)
+            span.end(max(ns(ts), start_ns))
+
+    def _workflow_completed(self, f: dict, ts: float) -> None:
+        self._finish_workflow(f, ts, None)
+
+    def _workflow_failed(self, f: dict, ts: float) -> None:
+        self._finish_workflow(f, ts, f["error_type"])
+
+    # -- agents --------------------------------------------------------------------
+
+    @staticmethod
+    def _agent_attributes(agent: str, wf: str | None) -> dict:
+        if wf is not None:
+            return {OPERATION: "invoke_agent", AGENT_NAME: agent, CONVERSATION_ID: wf}
+        return {OPERATION: "invoke_agent", AGENT_NAME: agent}
+
+    def _agent_activated(self, f: dict, ts: float) -> None:
+        agent, wf = self._names(f, "agent")
+        parent = self._scope(f, self._workflow(wf), ts)[0]
+        self._open_span(("a", wf, agent), "invoke_agent " + agent, parent,
+                        self._agent_attributes(agent, wf), ts, wf, agent)
+
+    def _agent_deactivated(self, f: dict, ts: float) -> None:
+        agent, wf = self._names(f, "agent")
+        entry = self._open.pop(("a", wf, agent))
+        if entry is None:
+            entry = self._agent(wf, agent)
+            if entry is None:
+                return
+            self._open.pop(entry.key)
+        entry.end(ts)
+
+    def _context_updated(self, f: dict, ts: float) -> None:
+        agent, wf = self._names(f, "agent")
+        entry = self._agent(wf, agent)
+        if entry is not None and entry.span.recording:
+            attributes = entry.span.attributes  # type: ignore[attr-defined]
+            attributes[CONTEXT_TOKENS] = f["tokens"]
+            attributes[CONTEXT_ITEMS] = f["items"]
+
+    def _decision_made(self, f: dict, ts: float) -> None:
+        texts = self._texts
+        agent, decision_type, wf = f["agent"], f["decision_type"], f.get("workflow_id")
+        agent = texts.get(agent) or self._learn(agent)
+        decision_type = texts.get(decision_type) or self._learn(decision_type)
+        if wf is not None:
+            wf = texts.get(wf) or self._learn(wf)
+        # the parent as _agent_scope finds it, inline: this is the most frequent span
+        entry = None if "traceparent" in f else self._open.get(("a", wf, agent))
+        if entry is not None:
+            parent, floor = entry.span, entry.start_ts
+            if ts > entry.last_ts:
+                entry.last_ts = ts
+        else:
+            parent, floor = self._agent_scope(f, wf, agent, ts)
+        if parent is not None and not parent.sampled and self._inherit:
+            return
+        if wf is not None:
+            attributes = {AGENT_NAME: agent, DECISION_TYPE: decision_type, CONVERSATION_ID: wf}
+        else:
+            attributes = {AGENT_NAME: agent, DECISION_TYPE: decision_type}
+        self._tracer.leaf("decision " + decision_type, parent, attributes,
+                          _start_ns(ts - f["duration_s"], floor),
+                          int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
+
+    def _context_refreshed(self, f: dict, ts: float) -> None:
+        agent, wf = self._names(f, "agent")
+        parent, floor = self._agent_scope(f, wf, agent, ts)
+        if self._pruned(parent):
+            return
+        attributes = {AGENT_NAME: agent}
+        if wf is not None:
+            attributes[CONVERSATION_ID] = wf
+        self._tracer.leaf("context_refresh " + agent, parent, attributes,
+                          _start_ns(ts - f["duration_s"], floor), ns(ts))
+
+    def _agent_scope(self, f: dict, wf: str | None, agent: str, ts: float) -> Parent:
+        """Parent of an agent's own work: traceparent, agent span, workflow span."""
+        if "traceparent" in f:
+            remote = remote_parent(f)
+            if remote is not None:
+                return remote, 0.0
+        return self._scope(f, self._agent(wf, agent) or self._workflow(wf), ts)
+
+    # -- instants --------------------------------------------------------------------
+
+    def _instant_target(self, f: dict, ts: float) -> tuple[SpanStub, bool, str]:
+        """The span an agent's instant event goes on, whether it is a zero-length span
+        made for it (no agent or workflow span open) that the caller must end, and the
+        agent's safe name."""
+        agent, wf = self._names(f, "agent")
+        entry = self._agent(wf, agent) or self._workflow(wf)
+        if entry is not None:
+            if ts > entry.last_ts:
+                entry.last_ts = ts
+            return entry.span, False, agent
+        parent = remote_parent(f) if "traceparent" in f else None
+        span = self._start("invoke_agent " + agent, parent, self._agent_attributes(agent, wf),
+                           ts)
+        return span, span is not parent, agent
+
+    def _error_occurred(self, f: dict, ts: float) -> None:
+        span, owned, agent = self._instant_target(f, ts)
+        if span.recording:
+            error_type, exception = f["error_type"], f.get("exception")
+            error_type = self._texts.get(error_type) or self._learn(error_type)
+            attributes = {ERROR_TYPE: error_type, AGENT_NAME: agent}
+            if exception is not None and self._capture:
+                attributes = {**exception_attributes(exception), **attributes}
+            else:
+                attributes["exception.type"] = (exception_type(exception) if exception is not None
+                                                else error_type)
+            span.add_event("exception", attributes, ns(ts))
+            span.set_attribute(ERROR_TYPE, error_type)
+            span.set_error(error_type)
+        if owned:
+            span.end(ns(ts))
+
+    def _safety_blocked(self, f: dict, ts: float) -> None:
+        span, owned, agent = self._instant_target(f, ts)
+        if span.recording:
+            rule = f["rule"]
+            rule = self._texts.get(rule) or self._learn(rule)
+            span.add_event("yolo.safety_blocked", {SAFETY_RULE: rule, AGENT_NAME: agent}, ns(ts))
+        if owned:
+            span.end(ns(ts))
+
+    # -- handoffs ------------------------------------------------------------------
+
+    def _handoff_names(self, f: dict) -> tuple[str, str, str | None]:
+        texts = self._texts
+        source, target, wf = f["from_agent"], f["to_agent"], f.get("workflow_id")
+        source = texts.get(source) or self._learn(source)
+        target = texts.get(target) or self._learn(target)
+        if wf is not None:
+            wf = texts.get(wf) or self._learn(wf)
+        return source, target, wf
+
+    def _handoff_parent(self, f: dict, ts: float, source: str, wf: str | None) -> Parent:
+        """A handoff's parent: traceparent, workflow span, the sending agent's span."""
+        return self._scope(f, self._workflow(wf) or self._agent(wf, source), ts)
+
+    @staticmethod
+    def _handoff_attributes(source: str, target: str, wf: str | None) -> dict:
+        if wf is not None:
+            return {FROM_AGENT: source, TO_AGENT: target, HANDOFF_SOURCE: source,
+                    HANDOFF_TARGET: target, CONVERSATION_ID: wf}
+        return {FROM_AGENT: source, TO_AGENT: target, HANDOFF_SOURCE: source,
+                HANDOFF_TARGET: target}
+
+    def _handoff_started(self, f: dict, ts: float) -> None:
+        source, target, wf = self._handoff_names(f)
+        parent = self._handoff_parent(f, ts, source, wf)[0]
+        self._open_span(("h", wf, source, target), f"handoff {source} -> {target}", parent,
+                        self._handoff_attributes(source, target, wf), ts, wf)
+
+    def _handoff_completed(self, f: dict, ts: float) -> None:
+        source, target, wf = self._handoff_names(f)
+        entry = self._open.pop(("h", wf, source, target))
+        if entry is not None:
+            entry.end(ts)
+            return
+        parent, floor = self._handoff_parent(f, ts, source, wf)
+        if self._pruned(parent):
+            return
+        self._tracer.leaf(f"handoff {source} -> {target}", parent,
+                          self._handoff_attributes(source, target, wf),
+                          _start_ns(ts - f["duration_s"], floor), ns(ts))
+
+    # -- state ---------------------------------------------------------------------
+
+    def _state(self, name: str, f: dict, ts: float) -> None:
+        wf = f.get("workflow_id")
+        if wf is not None:
+            wf = self._texts.get(wf) or self._learn(wf)
+            entry = None if "traceparent" in f else self._open.get(("w", wf))
+        else:
+            entry = None
+        if entry is not None:
+            parent, floor = entry.span, entry.start_ts
+            if ts > entry.last_ts:
+                entry.last_ts = ts
+        else:
+            parent, floor = self._scope(f, self._workflow(wf), ts)
+        if parent is not None and not parent.sampled and self._inherit:
+            return
+        if wf is not None:
+            attributes: dict[str, Any] = {STATE_SIZE: f["size_bytes"], CONVERSATION_ID: wf}
+        else:
+            attributes = {STATE_SIZE: f["size_bytes"]}
+        self._tracer.leaf(name, parent, attributes, _start_ns(ts - f["duration_s"], floor),
+                          int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
+
+    def _state_saved(self, f: dict, ts: float) -> None:
+        self._state("state_save", f, ts)
+
+    def _state_loaded(self, f: dict, ts: float) -> None:
+        self._state("state_load", f, ts)
