@@ -65,6 +65,8 @@ class SpanBatchProcessor(SpanProcessor):
         self._wake = threading.Event()
         self._export_lock = threading.Lock()
         self._shutdown = False
+        #: Whether SDK spans were ever queued (``on_end``): only then may a batch mix them in.
+        self._sdk_spans = False
         self._worker = threading.Thread(target=self._work, name="yolo-span-export", daemon=True)
         self._worker.start()
 
@@ -87,6 +89,7 @@ class SpanBatchProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Queue an SDK span ended through the provider (sampled ones, as the SDK does)."""
         if span.context is not None and span.context.trace_flags.sampled and not self._shutdown:
+            self._sdk_spans = True  # from now on batches are checked for them
             self.emit_record(span)  # type: ignore[arg-type]
 
     # -- the worker --------------------------------------------------------------------
@@ -126,7 +129,8 @@ class SpanBatchProcessor(SpanProcessor):
             self._export_lock.release()
 
     def _send(self, batch: list[Any]) -> None:
-        if self._export_records is not None and all(type(s) is tuple for s in batch):
+        if self._export_records is not None and not (self._sdk_spans and any(
+                type(s) is not tuple for s in batch)):
             self._export_records(batch)
         else:
             self._exporter.export([s if type(s) is not tuple else to_readable(s)

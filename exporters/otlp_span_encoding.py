@@ -37,15 +37,15 @@ _FLAGS_LOCAL = b"\x85\x01" + struct.pack("<I", 0x100)
 _FLAGS_REMOTE = b"\x85\x01" + struct.pack("<I", 0x300)
 #: Span.status (field 15) when unset: an empty message, as the SDK writes it.
 _STATUS_UNSET = b"\x7a\x00"
+#: What ends a span with its status unset: the status, then the flags.
+_TAIL_LOCAL = _STATUS_UNSET + _FLAGS_LOCAL
+_TAIL_REMOTE = _STATUS_UNSET + _FLAGS_REMOTE
 _FIXED64 = struct.Struct("<Q").pack
 _DOUBLE = struct.Struct("<d").pack
-#: trace_id (field 1, 16 bytes) and span_id (field 2, 8 bytes), big-endian as OTLP wants.
-_IDS = struct.Struct(">2sQQ2sQ").pack
-#: ... and parent_span_id (field 4).
-_IDS_PARENT = struct.Struct(">2sQQ2sQ2sQ").pack
+#: span_id (field 2) and parent_span_id (field 4), 8 bytes each, big-endian.
+_IDS = struct.Struct(">2sQ2sQ").pack
 #: Start and end times (fields 7 and 8, fixed64) in one call.
 _TIMES = struct.Struct("<BQBQ").pack
-_LOW_64 = (1 << 64) - 1
 #: Entries of each encoding cache; a full cache is emptied and refilled.
 _CACHE_SIZE = 2048
 
@@ -106,13 +106,15 @@ class _Pairs:
     """Encoded attributes under one tag. String values come from a cache (by key, then
     value), bounded; other values are encoded each time after the cached key."""
 
-    __slots__ = ("by_key", "keys", "size", "tag")
+    __slots__ = ("by_key", "int_heads", "keys", "size", "tag")
 
     def __init__(self, tag: bytes) -> None:
         self.tag = tag
         self.by_key: dict[str, dict[str, bytes]] = {}
         #: key -> the encoded ``KeyValue.key`` field and the ``value`` tag.
         self.keys: dict[str, bytes] = {}
+        #: key -> the field's head for an int value, by the length of its varint.
+        self.int_heads: dict[str, list[bytes]] = {}
         self.size = 0
 
     def add(self, key: str, value: Any) -> bytes:
@@ -128,19 +130,42 @@ class _Pairs:
         return field
 
     def other(self, key: str, value: Any) -> bytes:
-        """The field for a value that is not a string."""
+        """The field for a value that is not a string: token counts and sizes, mostly,
+        written after a cached head that depends only on the key and the varint's
+        length."""
+        if type(value) is int and 0 <= value < 0x200000:
+            if value < 0x80:
+                varint = _SMALL[value]
+            elif value < 0x4000:
+                varint = bytes((value & 0x7F | 0x80, value >> 7))
+            else:
+                varint = bytes((value & 0x7F | 0x80, (value >> 7) & 0x7F | 0x80, value >> 14))
+            heads = self.int_heads.get(key)
+            if heads is None:
+                heads = self._int_heads(key)
+            return heads[len(varint)] + varint
         head = self.keys.get(key)
         if head is None:
             if len(self.keys) >= _CACHE_SIZE:
                 self.keys.clear()
             head = self.keys[key] = _field(b"\x0a", key.encode()) + b"\x12"
-        if type(value) is int and 0 <= value < 0x80 ** 8:
-            encoded = b"\x18" + _varint(value)
-        else:
-            encoded = _any_value(value)
+        encoded = _any_value(value)
         body = head + _SMALL[len(encoded)] + encoded if len(encoded) < 0x80 else (
             head + _varint(len(encoded)) + encoded)
         return _head(self.tag, len(body)) + body
+
+    def _int_heads(self, key: str) -> list[bytes]:
+        """For each varint length 1 to 3: all of an int attribute's field before the
+        varint."""
+        if len(self.int_heads) >= _CACHE_SIZE:
+            self.int_heads.clear()
+        key_field = _field(b"\x0a", key.encode())
+        heads = [b""]
+        for size in (1, 2, 3):
+            value = b"\x12" + _SMALL[1 + size] + b"\x18"
+            heads.append(_head(self.tag, len(key_field) + len(value) + size) + key_field + value)
+        self.int_heads[key] = heads
+        return heads
 
     def encode(self, attributes: dict[str, Any]) -> bytes:
         by_key = self.by_key
@@ -169,6 +194,8 @@ class SpanEncoder:
         self._names: dict[str, bytes] = {}
         self._headers: dict[int, tuple[Any, bytes, bytes]] = {}
         self._states: dict[int, tuple[Any, bytes]] = {}
+        #: trace id -> its field (the spans of one trace come together).
+        self._traces: dict[int, bytes] = {}
 
     def encode_request(self, spans: Sequence[tuple]) -> bytes:
         """The serialized ``ExportTraceServiceRequest`` for ``spans``: grouped by
@@ -188,11 +215,23 @@ class SpanEncoder:
                 scopes = groups.setdefault(origin.resource, (resource_bytes, {}))[1]
                 current = scopes.setdefault(origin.scope, (scope_bytes, []))[1]
             current.append(encode(span))  # type: ignore[union-attr]
-        return b"".join(
-            _field(b"\x0a", resource_bytes + b"".join(
-                _field(b"\x12", scope_bytes + b"".join(encoded))
-                for scope_bytes, encoded in scopes.values()))
-            for resource_bytes, scopes in groups.values())
+        # One join at the end: the lengths of the nested fields are summed, not the
+        # fields copied into their parents one level at a time.
+        out: list[bytes] = []
+        for resource_bytes, scopes in groups.values():
+            resource_at = len(out)
+            out.append(b"")  # ResourceSpans' head, once its length is known
+            out.append(resource_bytes)
+            resource_size = len(resource_bytes)
+            for scope_bytes, encoded in scopes.values():
+                scope_size = len(scope_bytes) + sum(map(len, encoded))
+                head = _head(b"\x12", scope_size)
+                out.append(head)
+                out.append(scope_bytes)
+                out += encoded
+                resource_size += len(head) + scope_size
+            out[resource_at] = _head(b"\x0a", resource_size)
+        return b"".join(out)
 
     # -- parts -----------------------------------------------------------------------
 
@@ -222,45 +261,67 @@ class SpanEncoder:
         return resource_bytes, scope_bytes
 
     def _span(self, span: tuple) -> bytes:
+        """One ``Span`` field (ScopeSpans.spans). The common case, a span with string
+        and small int attributes, no events and no status, is written with cached
+        pieces and two ``struct`` calls; the rest goes through :meth:`_rare`."""
         (_, name, trace_id, span_id, parent, state, start, end, attributes, events,
          dropped_events, status, _) = span
-        if parent is None:
-            ids = _IDS(b"\x0a\x10", trace_id >> 64, trace_id & _LOW_64, b"\x12\x08", span_id)
-            flags = _FLAGS_LOCAL
-        elif state is None:
-            ids = _IDS_PARENT(b"\x0a\x10", trace_id >> 64, trace_id & _LOW_64, b"\x12\x08",
-                              span_id, b"\x22\x08", parent.span_id)
-            flags = _FLAGS_REMOTE if parent.remote else _FLAGS_LOCAL
-        else:
-            ids = b"".join((
-                _IDS(b"\x0a\x10", trace_id >> 64, trace_id & _LOW_64, b"\x12\x08", span_id),
-                self._state(state), b"\x22\x08", parent.span_id.to_bytes(8, "big")))
-            flags = _FLAGS_REMOTE if parent.remote else _FLAGS_LOCAL
+        traces = self._traces
         try:
-            encoded_name = self._names[name]
+            head = traces[trace_id]  # spans of a trace come together
         except KeyError:
-            if len(self._names) >= _CACHE_SIZE:
-                self._names.clear()
-            encoded_name = self._names[name] = (
-                (_field(b"\x2a", name.encode()) if name else b"") + _KIND_INTERNAL)
+            if len(traces) >= 64:
+                traces.clear()
+            head = traces[trace_id] = b"\x0a\x10" + trace_id.to_bytes(16, "big")
+        if parent is None:
+            out = [head, b"\x12\x08", span_id.to_bytes(8, "big")]
+            tail = _TAIL_LOCAL
+        else:
+            if state is None:
+                out = [head, _IDS(b"\x12\x08", span_id, b"\x22\x08", parent.span_id)]
+            else:
+                out = [head, b"\x12\x08", span_id.to_bytes(8, "big"), self._state(state),
+                       b"\x22\x08", parent.span_id.to_bytes(8, "big")]
+            tail = _TAIL_REMOTE if parent.remote else _TAIL_LOCAL
+        try:
+            out.append(self._names[name])
+        except KeyError:
+            out.append(self._name(name))
         if start and end:
-            times = _TIMES(0x39, start, 0x41, end)
+            out.append(_TIMES(0x39, start, 0x41, end))
         else:
-            times = (b"\x39" + _FIXED64(start) if start else b"") + (
-                b"\x41" + _FIXED64(end) if end else b"")
-        # the common case: attributes, no events, status unset
-        encoded = self._span_pairs.encode(attributes) if attributes else b""
+            out.append((b"\x39" + _FIXED64(start) if start else b"")
+                       + (b"\x41" + _FIXED64(end) if end else b""))
+        if attributes:
+            pairs = self._span_pairs
+            by_key = pairs.by_key
+            for key, value in attributes.items():
+                if type(value) is str:
+                    try:
+                        out.append(by_key[key][value])
+                    except KeyError:
+                        out.append(pairs.add(key, value))
+                else:
+                    out.append(pairs.other(key, value))
         if events or dropped_events or status is not None:
-            encoded += self._rare(events, dropped_events, status)
-        else:
-            encoded += _STATUS_UNSET
-        body = b"".join((ids, encoded_name, times, encoded, flags))
+            out.append(self._rare(events, dropped_events, status))
+            tail = tail[2:]  # the status is written: only the flags are left
+        out.append(tail)
+        body = b"".join(out)
         size = len(body)
         if size < 0x80:
             return b"\x12" + _SMALL[size] + body
         if size < 0x4000:
             return bytes((0x12, size & 0x7F | 0x80, size >> 7)) + body
         return b"\x12" + _varint(size) + body
+
+    def _name(self, name: str) -> bytes:
+        """Span.name and Span.kind, cached by name."""
+        if len(self._names) >= _CACHE_SIZE:
+            self._names.clear()
+        encoded = self._names[name] = (
+            (_field(b"\x2a", name.encode()) if name else b"") + _KIND_INTERNAL)
+        return encoded
 
     def _rare(self, events: list | None, dropped_events: int, status: str | None) -> bytes:
         """Events, their dropped count and the status, when there is any of them."""

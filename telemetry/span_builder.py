@@ -143,6 +143,7 @@ class SpanBuilder:
         self._processors: Any = None
         self._sink: Callable[[Finished], None] = self._emit_readable
         self._takes_tuples = False
+        self.emit: Callable[[Finished], None] = self._sink
         self._resolve_sink()
 
     # -- making spans ------------------------------------------------------------------
@@ -179,19 +180,17 @@ class SpanBuilder:
             self.emit((self.origin, name, trace_id, self._span_id(), parent, state, start_ns,
                        end_ns, attributes, None, 0, None, flags))
 
-    def emit(self, span: Finished) -> None:
-        """Give a finished span to the provider's processors."""
-        if self._processors is not getattr(self._processor, "_span_processors", None):
-            self._resolve_sink()  # a processor was added since
-        if self._check_lengths:
-            span = self._capped_span(span)
-        self._sink(span)
-
     # -- processors --------------------------------------------------------------------
 
     def _resolve_sink(self) -> None:
-        """Finished tuples straight to the one processor that takes them; else SDK spans
-        to every processor."""
+        """Point :attr:`emit` at the processors: finished tuples straight to the one
+        processor that takes them, else SDK spans to every processor; through
+        :meth:`_capped` when names and attributes may be over the length limit.
+
+        Checked when the builder is made and again on every root span (once per
+        trace), so a processor added to the provider later takes effect from the next
+        trace and the per-span path checks nothing.
+        """
         processors = getattr(self._processor, "_span_processors", None)
         self._processors = processors
         if processors is not None and len(processors) == 1 and callable(
@@ -201,9 +200,18 @@ class SpanBuilder:
         else:
             self._sink = self._emit_readable
             self._takes_tuples = False
+        #: ``emit(span)``: give a finished span to the provider's processors.
+        self.emit = self._capped if self._check_lengths else self._sink
 
     def _emit_readable(self, span: Finished) -> None:
         self._processor.on_end(to_readable(span))
+
+    def _capped(self, span: Finished) -> None:
+        name, limit = span[1], self.max_length
+        self.capped(span[8])
+        if len(name) > limit:
+            span = (span[0], name[:limit], *span[2:])
+        self._sink(span)
 
     # -- sampling and ids -------------------------------------------------------------
 
@@ -211,6 +219,8 @@ class SpanBuilder:
                 attributes: dict[str, Any]) -> tuple[int, int, Any, bool]:
         """(trace id, trace flags, trace state, recorded) of a new span."""
         if parent is None:
+            if self._processors is not getattr(self._processor, "_span_processors", None):
+                self._resolve_sink()  # a processor was added since the last trace
             trace_id, state, rand = self._trace_id(), None, self._random_root
         else:
             trace_id, state, rand = parent.trace_id, parent.trace_state, parent.flags & _RANDOM
@@ -259,13 +269,6 @@ class SpanBuilder:
             if type(value) is str and len(value) > limit:
                 attributes[key] = value[:limit]
         return attributes
-
-    def _capped_span(self, span: Finished) -> Finished:
-        name, limit = span[1], self.max_length
-        self.capped(span[8])
-        if len(name) > limit:
-            span = (span[0], name[:limit], *span[2:])
-        return span
 
 
 def remote_parent(fields: Mapping[str, Any]) -> SpanStub | None:

@@ -197,20 +197,44 @@ class SpanSignals:
         return {OPERATION: "invoke_agent", AGENT_NAME: agent}
 
     def _agent_activated(self, f: dict, ts: float) -> None:
-        agent, wf = self._names(f, "agent")
-        parent = self._scope(f, self._workflow(wf), ts)[0]
-        self._open_span(("a", wf, agent), "invoke_agent " + agent, parent,
-                        self._agent_attributes(agent, wf), ts, wf, agent)
+        texts = self._texts
+        agent, wf = f["agent"], f.get("workflow_id")
+        agent = texts.get(agent) or self._learn(agent)
+        if wf is not None:
+            wf = texts.get(wf) or self._learn(wf)
+            entry = self._open.get(("w", wf))
+        else:
+            entry = None
+        if "traceparent" in f:
+            parent = self._scope(f, entry, ts)[0]
+        elif entry is not None:  # _scope, inline: the workflow span
+            parent = entry.span
+            if ts > entry.last_ts:
+                entry.last_ts = ts
+        else:
+            parent = None
+        if parent is not None and not parent.sampled and self._inherit:
+            span = parent  # unsampled subtree: no new span
+        else:
+            span = self._tracer.start_span(
+                "invoke_agent " + agent, parent, self._agent_attributes(agent, wf),
+                int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
+        self._open.add(("a", wf, agent), span, wf, agent, ts)
 
     def _agent_deactivated(self, f: dict, ts: float) -> None:
-        agent, wf = self._names(f, "agent")
+        texts = self._texts
+        agent, wf = f["agent"], f.get("workflow_id")
+        agent = texts.get(agent) or self._learn(agent)
+        if wf is not None:
+            wf = texts.get(wf) or self._learn(wf)
         entry = self._open.pop(("a", wf, agent))
         if entry is None:
             entry = self._agent(wf, agent)
             if entry is None:
                 return
             self._open.pop(entry.key)
-        entry.end(ts)
+        end_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
+        entry.span.end(end_ns if end_ns > entry.start_ns else entry.start_ns)
 
     def _context_updated(self, f: dict, ts: float) -> None:
         agent, wf = self._names(f, "agent")
@@ -333,14 +357,21 @@ class SpanSignals:
     def _handoff_started(self, f: dict, ts: float) -> None:
         source, target, wf = self._handoff_names(f)
         parent = self._handoff_parent(f, ts, source, wf)[0]
-        self._open_span(("h", wf, source, target), f"handoff {source} -> {target}", parent,
-                        self._handoff_attributes(source, target, wf), ts, wf)
+        if parent is not None and not parent.sampled and self._inherit:
+            span = parent  # unsampled subtree: no new span
+        else:
+            span = self._tracer.start_span(
+                f"handoff {source} -> {target}", parent,
+                self._handoff_attributes(source, target, wf),
+                int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
+        self._open.add(("h", wf, source, target), span, wf, None, ts)
 
     def _handoff_completed(self, f: dict, ts: float) -> None:
         source, target, wf = self._handoff_names(f)
         entry = self._open.pop(("h", wf, source, target))
         if entry is not None:
-            entry.end(ts)
+            end_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
+            entry.span.end(end_ns if end_ns > entry.start_ns else entry.start_ns)
             return
         parent, floor = self._handoff_parent(f, ts, source, wf)
         if self._pruned(parent):
