@@ -12,10 +12,12 @@ Every run is timed twice: wall time, and the CPU time of the sending thread, whi
 busy neighbour on a shared machine disturbs far less. The two "without" runs of a
 round give the noise floor: a baseline against itself.
 
-Exporters and the span processor work on their own threads, so their CPU is
-measured per pipeline (every thread its start created) and reported beside the
-in-line overhead: over the pipeline's lifetime for metrics (they run on a timer),
-over the traced runs' time for tracing (spans exist only because of those runs).
+Exporters and the span worker work on their own threads, so their CPU is measured
+per pipeline (every thread its start created) and reported beside the in-line
+overhead: the timer threads (exporters, server, alerts) as a share of one core over
+the pipeline's lifetime, whatever the event rate; span export (the worker, and the
+flushes that keep the queue from overflowing) per event, scaled to a workflow,
+since spans exist only because of events.
 """
 
 from __future__ import annotations
@@ -48,23 +50,57 @@ TITLE = "reference workflow (1 ms CPU per operation): time with / without teleme
 SEED = 11
 
 
+#: The span batch worker's thread name: its CPU exists because of the traced events.
+SPAN_WORKER = "yolo-span-export"
+
+
 class Pipeline:
-    """A started pipeline, its threads, and the time its runs took."""
+    """A started pipeline, its threads, and the time its runs took.
+
+    Its threads are split in two: the span worker, whose CPU is caused by events
+    (every span is encoded and sent), and the rest (exporters, server, alerts),
+    which work on a timer whatever the event rate.
+    """
 
     def __init__(self, config: dict[str, Any]) -> None:
         before = {thread.native_id for thread in threading.enumerate()}
         self.telemetry = start_telemetry(config, receiving=False)
-        self.thread_ids = {thread.native_id for thread in threading.enumerate()} - before
+        started = [thread for thread in threading.enumerate() if thread.native_id not in before]
+        self.span_worker_ids = {thread.native_id for thread in started
+                                if thread.name == SPAN_WORKER}
+        self.timer_thread_ids = {thread.native_id for thread in started} - self.span_worker_ids
         self.cpu_at_start = self.threads_cpu()
         self.started = time.perf_counter()
         self.run_seconds = 0.0
+        #: CPU the sending thread spent exporting spans in :meth:`flush_spans`.
+        self.span_flush_cpu = 0.0
 
-    def threads_cpu(self) -> float:
-        return sum(map(_thread_cpu_seconds, self.thread_ids))
+    def threads_cpu(self) -> tuple[float, float]:
+        """(CPU seconds of the timer threads, of the span worker) so far."""
+        return (sum(map(_thread_cpu_seconds, self.timer_thread_ids)),
+                sum(map(_thread_cpu_seconds, self.span_worker_ids)))
 
-    def background(self) -> tuple[float, float]:
-        """(CPU seconds of its threads since start, its lifetime in seconds)."""
-        return self.threads_cpu() - self.cpu_at_start, time.perf_counter() - self.started
+    def flush_spans(self) -> None:
+        """Export the queued spans on this thread, counting the CPU it takes.
+
+        The runs without work send spans faster than the worker gets the GIL to
+        export them; flushing after each keeps the queue from overflowing, so every
+        span is exported and its CPU counted, here or on the worker.
+        """
+        otlp = self.telemetry.exporters.get("otlp")
+        provider = getattr(otlp, "tracer_provider", None)
+        if provider is None:
+            return
+        started = time.thread_time()
+        provider.force_flush(30_000)
+        self.span_flush_cpu += time.thread_time() - started
+
+    def background(self) -> tuple[float, float, float]:
+        """(CPU seconds of the timer threads, of span export (worker and flushes),
+        the pipeline's lifetime in seconds) since it started."""
+        timers, spans = self.threads_cpu()
+        return (timers - self.cpu_at_start[0], spans - self.cpu_at_start[1] + self.span_flush_cpu,
+                time.perf_counter() - self.started)
 
 
 def _thread_cpu_seconds(thread_id: int) -> float:
@@ -125,8 +161,18 @@ def _fast_runner(pipeline: Pipeline | None, workflows: int) -> Callable[[], floa
         took = time.thread_time() - started
         if pipeline is not None:
             pipeline.telemetry.aggregator.disconnect()
+            pipeline.flush_spans()
         return took / workflows
     return once
+
+
+def _operations_per_workflow() -> int:
+    """Agent operations (calls of the work function) in the seeded workflow."""
+    from telemetry.simulator import ReferenceOrchestrator
+
+    calls = []
+    ReferenceOrchestrator(seed=SEED, work=lambda: calls.append(1)).run(workflows=1)
+    return len(calls)
 
 
 def _overhead(samples: list[float], first: list[float], second: list[float]) -> list[float]:
@@ -145,6 +191,7 @@ def run(ctx: Context) -> Result:
     fast_workflows = settings.count(full=20, quick=5)
     repeats = 3 if not settings.quick else 1
     burn_1ms()  # calibrate before anything is timed
+    operations = _operations_per_workflow()
     pipelines = {"with_metrics": Pipeline(ctx.config())}
     if ctx.tracing:
         pipelines["with_tracing"] = Pipeline(ctx.config(tracing=True))
@@ -168,8 +215,7 @@ def run(ctx: Context) -> Result:
         for values in cpu.values():
             del values[0]  # the warm-up round interleave discarded
         for pipeline in pipelines.values():  # what is queued is exported, and its CPU counted
-            for exporter in pipeline.telemetry.exporters.values():
-                exporter.flush(30.0)
+            pipeline.flush_spans()
         counted = {name: p.telemetry.snapshot()[1].events_total for name, p in pipelines.items()}
         drops = {name: dropped(p.telemetry) for name, p in pipelines.items()}
         listeners = {name: listener_count(p.telemetry) for name, p in pipelines.items()}
@@ -180,6 +226,10 @@ def run(ctx: Context) -> Result:
 
     events_per_workflow = seen["without"]["events_sent"] / (rounds + 1) / repeats
     figures: list[Figure] = []
+    # What an operation's work really cost in the runs (calibration on a busy
+    # machine can be off): the workflow's CPU less its CPU without the work.
+    ms_per_operation = ((median(cpu["without"] + cpu["without_again"]) - median(fast["without"]))
+                        / operations * 1e3)
     labels = {"with_metrics": ("metrics only", "< 0.5"),
               "with_tracing": ("traced at 1.0 (every handoff and decision)", "< 2")}
     for name, (label, target) in labels.items():
@@ -202,18 +252,23 @@ def run(ctx: Context) -> Result:
             NAME, f"{label}: in-line cost / workflow time (derived)",
             median(inline) / workflow_cpu * 100, "%", target=target,
             noise=spread(inline) / workflow_cpu * 100,
-            note=f"{median(inline) * 1e6 / events_per_workflow:.2f} us per event"))
+            note=f"{median(inline) * 1e6 / events_per_workflow:.2f} us per event; "
+                 f"an operation's work took {ms_per_operation:.2f} ms"))
         inline_share = median(inline) / workflow_cpu * 100
-        thread_cpu, lifetime = background[name]
-        if name == "with_metrics":  # exporters run on a timer: a share of its lifetime
-            threads_share = thread_cpu / lifetime * 100
-            how = "share of one core over its lifetime"
-        else:  # spans exist because of events: their export's CPU per event, per workflow
-            per_event = thread_cpu / max(counted[name], 1)
-            threads_share = per_event * events_per_workflow / workflow_cpu * 100
-            how = f"{per_event * 1e6:.2f} us per event, per workflow / workflow time"
+        timer_cpu, span_cpu, lifetime = background[name]
+        # Timer threads work whatever the event rate: a share of one core over the
+        # pipeline's lifetime. Span export exists because of events: its CPU per
+        # event, for a workflow's events, over the workflow's CPU time.
+        threads_share = timer_cpu / lifetime * 100
+        how = f"timer threads {threads_share:.2f} % of one core over its lifetime"
+        if span_cpu:
+            per_event = span_cpu / max(counted[name], 1)
+            span_share = per_event * events_per_workflow / workflow_cpu * 100
+            threads_share += span_share
+            how += (f" + span export {span_share:.2f} % ({per_event * 1e6:.2f} us per event, "
+                    f"per workflow / workflow time)")
         figures.append(figure(NAME, f"{label}: its own threads' CPU (derived)", threads_share,
-                              "%", note=f"informative: exporters, server, span processor; {how}"))
+                              "%", note=f"informative: {how}"))
         figures.append(figure(NAME, f"{label}: in-line + own threads (derived)",
                               inline_share + threads_share, "%", target=target))
     for label, samples in (("wall time", wall), ("CPU time", cpu)):
@@ -224,6 +279,8 @@ def run(ctx: Context) -> Result:
     details = {
         "rounds": rounds, "workflows_per_run": 1, "best_of": repeats,
         "burn_loops_per_ms": burn_loops(),
+        "operations_per_workflow": operations,
+        "cpu_ms_per_operation_measured": round(ms_per_operation, 4),
         "wall_ms_per_run": {k: round(median(v) * 1e3, 3) for k, v in wall.items()},
         "cpu_ms_per_run": {k: round(median(v) * 1e3, 3) for k, v in cpu.items()},
         "without_work": {"rounds": fast_rounds, "workflows_per_run": fast_workflows,
@@ -238,7 +295,8 @@ def run(ctx: Context) -> Result:
             for measure, samples in (("wall", wall), ("cpu", cpu))
             for name in samples if name.startswith("with")},
         "dropped": drops,
-        "background_cpu_s_and_lifetime_s": {k: [round(x, 3) for x in v]
-                                            for k, v in background.items()},
+        "background_cpu_s": {k: {"timer_threads": round(v[0], 3), "span_export": round(v[1], 3),
+                                 "lifetime_s": round(v[2], 3)}
+                             for k, v in background.items()},
     }
     return Result(NAME, TITLE, figures, details)

@@ -93,6 +93,12 @@ class OtlpExporter(Exporter):
         self._stopped = False
 
     @property
+    def tracer_provider(self) -> TracerProvider | None:
+        """The SDK provider behind the signal tracer (None when tracing is off): add
+        span processors of your own to it, or ``force_flush`` it."""
+        return self._provider
+
+    @property
     def tracing_enabled(self) -> bool:
         tracing = getattr(self.telemetry, "tracing", None)
         return bool(self.config.traces and tracing is not None and tracing.enabled)
