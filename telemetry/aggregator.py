@@ -15,7 +15,6 @@ orchestrator.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import threading
@@ -38,8 +37,11 @@ from .windows import CumulativeWindow
 
 log = logging.getLogger("telemetry.aggregator")
 
-#: Every 2**k-th event is timed to estimate the handlers' own cost cheaply.
-_HANDLER_SAMPLE_MASK = 63
+#: Every n-th event of a signal is timed to estimate the handlers' own cost cheaply.
+_HANDLER_SAMPLE_EVERY = 64
+
+#: The least cap of telemetry's own series (signals x reasons, exporters, metrics).
+_SELF_METRIC_SERIES = 1000
 
 #: Called after an event is accepted: (signal name, payload, event timestamp).
 EventListener = Callable[[str, dict[str, Any], float], None]
@@ -116,9 +118,13 @@ class Aggregator:
         self.next_roll = float("inf")
         self._series: dict[MetricSpec, Series] = {}
         for spec in cat.CATALOGUE:
+            # Telemetry's own label sets are bounded by the code, not the input, and
+            # must not overflow into themselves: a cap of 1 would recurse.
             self._series[spec] = Series(
-                spec, max_series=max_series, max_label_length=max_label_length,
-                on_overflow=self._count_overflow, clock=clock,
+                spec, max_series=max(max_series, _SELF_METRIC_SERIES) if spec.self_metric
+                else max_series, max_label_length=max_label_length,
+                on_overflow=None if spec is cat.SERIES_OVERFLOW else self._count_overflow,
+                clock=clock,
             )
         series = self._series
         self._handoffs, self._handoff_duration = series[cat.HANDOFFS], series[cat.HANDOFF_DURATION]
@@ -143,6 +149,9 @@ class Aggregator:
         self._receivers: dict[str, Callable[..., None]] = {}
         self._logged_invalid: set[tuple[str, str]] = set()
         self._passed_workflow_id: object = None
+        #: Raw label values -> the (counter, histogram) cells of the two hottest signals.
+        self._handoff_cells: dict[tuple, tuple] = {}
+        self._decision_cells: dict[tuple, tuple] = {}
         self._handler_time = self._series[cat.HANDLER_TIME].cell(())
         self._process = ProcessSampler()
         self._started_at = clock()
@@ -185,11 +194,17 @@ class Aggregator:
         events = self._series[cat.EVENTS].cell((signal_name,))
         acquire, release = self._lock.acquire, self._lock.release
         clock, handler_time = self._clock, self._handler_time
-        numbering = itertools.count(1)
+        perf_counter = time.perf_counter
+
+        countdown = _HANDLER_SAMPLE_EVERY
 
         def receive_fields(sender: Any, fields: dict[str, Any]) -> None:
-            timed = not (next(numbering) & _HANDLER_SAMPLE_MASK)
-            started = time.perf_counter() if timed else 0.0
+            nonlocal countdown
+            countdown -= 1
+            started = 0.0
+            if countdown <= 0:  # not `== 0`: threads may race past zero
+                countdown = _HANDLER_SAMPLE_EVERY
+                started = perf_counter()
             try:
                 if fields.get("timestamp") is not None:
                     check.timestamp(fields, 0.0)
@@ -208,9 +223,8 @@ class Aggregator:
                         self._roll_windows(now)
                     handler(fields, now)
                     events.value += 1
-                    if timed:
-                        handler_time.value += (
-                            (time.perf_counter() - started) * (_HANDLER_SAMPLE_MASK + 1))
+                    if started:
+                        handler_time.value += (perf_counter() - started) * _HANDLER_SAMPLE_EVERY
                 finally:
                     release()
             except InvalidEvent as invalid:
@@ -356,40 +370,51 @@ class Aggregator:
 
     def _on_handoff_completed(self, f: dict, now: float) -> None:
         key = (f.get("from_agent"), f.get("to_agent"))
-        counters, histograms = self._handoffs, self._handoff_duration
         try:
-            counter = counters.route.get(key)
+            cells = self._handoff_cells.get(key)
         except TypeError:  # an unhashable value: the checks below name it
-            counter = None
-        if counter is None:
+            cells = None
+        if cells is None:
             key = (check.name(f, "from_agent"), check.name(f, "to_agent"))
         duration = f.get("duration_s")
         if type(duration) is not float or not 0.0 <= duration < check.MAX_NUMBER:
             duration = check.duration(f)
-        if counter is None:
-            counter = counters.route.get(key) or counters.admit(key)
+        if cells is None:
+            cells = self._pair(self._handoff_cells, key, self._handoffs, key,
+                               self._handoff_duration, key)
+        counter, histogram = cells
         counter.value += 1
         counter.updated = now
-        (histograms.route.get(key) or histograms.admit(key)).observe(duration, now)
+        histogram.observe(duration, now)
 
     def _on_decision_made(self, f: dict, now: float) -> None:
         key = (f.get("agent"), f.get("decision_type"))
-        counters, histograms = self._decisions, self._decision_duration
         try:
-            counter = counters.route.get(key)
+            cells = self._decision_cells.get(key)
         except TypeError:  # an unhashable value: the checks below name it
-            counter = None
-        if counter is None:
+            cells = None
+        if cells is None:
             key = (check.name(f, "agent"), check.name(f, "decision_type"))
         duration = f.get("duration_s")
         if type(duration) is not float or not 0.0 <= duration < check.MAX_NUMBER:
             duration = check.duration(f)
-        if counter is None:
-            counter = counters.route.get(key) or counters.admit(key)
+        if cells is None:
+            cells = self._pair(self._decision_cells, key, self._decisions, key,
+                               self._decision_duration, key[:1])
+        counter, histogram = cells
         counter.value += 1
         counter.updated = now
-        agent = key[:1]
-        (histograms.route.get(agent) or histograms.admit(agent)).observe(duration, now)
+        histogram.observe(duration, now)
+
+    def _pair(self, table: dict, key: tuple, counters: Series, counter_key: tuple,
+              histograms: Series, histogram_key: tuple) -> tuple:
+        """The (counter, histogram) cells one event updates, remembered by raw label
+        values unless either is an overflow cell (a later purge may free room)."""
+        cells = (counters.cell(counter_key), histograms.cell(histogram_key))
+        if (len(table) < 2 * self.max_series and not counters.is_overflow(cells[0])
+                and not histograms.is_overflow(cells[1])):
+            table[key] = cells
+        return cells
 
     def _on_error_occurred(self, f: dict, now: float) -> None:
         agent = check.name(f, "agent")
@@ -510,9 +535,11 @@ class Aggregator:
         if not self.stale_after_s:
             return
         for spec, series in self._series.items():
-            if spec.labels and not spec.self_metric and spec not in (cat.MODE,
-                                                                      cat.ALERTS_FIRING):
-                series.purge_stale(now - self.stale_after_s)
+            if (spec.labels and not spec.self_metric
+                    and spec not in (cat.MODE, cat.ALERTS_FIRING)
+                    and series.purge_stale(now - self.stale_after_s)):
+                self._handoff_cells.clear()
+                self._decision_cells.clear()
 
     def take_timer_samples(self) -> list[TimerSample]:
         """Hand over every histogram series' reservoir for this interval and reset it."""

@@ -179,6 +179,9 @@ class Series:
             self.route[key] = found
         return found
 
+    def is_overflow(self, cell: Cell) -> bool:
+        return cell is self.cells.get(self._overflow_key)
+
     def _overflow(self) -> Cell:
         if self._on_overflow is not None:
             self._on_overflow(self.spec)

@@ -92,3 +92,31 @@ def test_purge_is_off_by_default(aggregator: Aggregator, clock: FakeClock) -> No
     clock.advance(10**6)
     families = {f.spec: f for f in aggregator.collect()}
     assert len(families[cat.HANDOFFS].samples) == 1
+
+
+def test_label_sets_that_overflowed_get_their_own_series_once_a_purge_makes_room(
+    clock: FakeClock,
+) -> None:
+    agg = Aggregator(max_series=1, stale_after_s=60, clock=clock)
+    agg.connect()
+    try:
+        send("decision_made", agent="a", decision_type="x", duration_s=0.1)
+        send("handoff_completed", from_agent="a", to_agent="x", duration_s=0.1)
+        clock.advance(50)
+        for _ in range(2):  # the second event must not reuse the overflow cells either
+            send("decision_made", agent="b", decision_type="y", duration_s=0.1)
+            send("handoff_completed", from_agent="b", to_agent="y", duration_s=0.1)
+        assert agg.value(cat.DECISIONS, (OVERFLOW_VALUE, OVERFLOW_VALUE)) == 2
+        assert agg.value(cat.HANDOFFS, (OVERFLOW_VALUE, OVERFLOW_VALUE)) == 2
+        assert agg.value(cat.SERIES_OVERFLOW, ("yolo.decisions",)) == 2
+        clock.advance(20)  # "a" is 70 s idle and purged; the overflow series is 20 s idle
+        agg.collect()
+        send("decision_made", agent="b", decision_type="y", duration_s=0.1)
+        send("handoff_completed", from_agent="b", to_agent="y", duration_s=0.1)
+        assert agg.value(cat.DECISIONS, ("b", "y")) == 1
+        assert agg.value(cat.HANDOFFS, ("b", "y")) == 1
+        families = {f.spec: f for f in agg.collect([cat.DECISION_DURATION])}
+        counts = {s.labels: s.value.count for s in families[cat.DECISION_DURATION].samples}
+        assert counts == {(OVERFLOW_VALUE,): 2, ("b",): 1}
+    finally:
+        agg.disconnect()
