@@ -104,12 +104,17 @@ class YoloSignal(blinker.NamedSignal):
         super().disconnect(receiver, sender)
         self._find_sole()
 
+    def _clear_state(self) -> None:
+        super()._clear_state()
+        self._find_sole()
+
     def send(self, sender: Any = None, /, *, _async_wrapper: Any = None,
              **kwargs: Any) -> list[tuple[Callable[..., Any], Any]]:
-        # connect() and disconnect() keep _direct current; the length check covers
-        # receivers blinker removes by itself (dead weak references).
+        # Every way a receiver comes or goes keeps _direct current: connect(),
+        # disconnect(), _clear_state(); blinker removes only weak receivers by
+        # itself, and a weak receiver never leaves _direct set.
         direct = self._direct
-        if direct is not None and len(self.receivers) == 1 and not self.is_muted:
+        if direct is not None and not self.is_muted:
             return [(self._sole, direct(sender, kwargs))]
         if not self.receivers:
             return []

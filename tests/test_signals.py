@@ -101,6 +101,14 @@ def test_dead_weak_receiver_is_dropped_and_the_survivor_called_directly(signal):
     assert len(signal.receivers) == 1
 
 
+def test_clearing_the_state_leaves_nobody_to_call(signal):
+    receiver = Recorder()
+    signal.connect(receiver, weak=False)
+    signal._clear_state()  # blinker's way of disconnecting everything (tests use it)
+    assert signal.send(None, a=1) == []
+    assert receiver.calls == []
+
+
 def test_plain_named_signal_created_first_is_upgraded_in_place():
     name = next(_names)
     early = blinker.signal(name)  # an orchestrator imported before telemetry
