@@ -234,10 +234,15 @@ class Aggregator:
                 self._count_invalid(signal_name, "internal_error")
                 log.exception("telemetry failed to handle %s", signal_name)
                 return
-            if self._listeners:
-                ts = check.timestamp(fields, time.time())
-                for listener in self._listeners:
-                    self._notify(listener, signal_name, fields, ts)
+            listeners = self._listeners
+            if listeners:
+                ts = fields.get("timestamp")  # checked above
+                ts = time.time() if ts is None else float(ts)
+                for listener in listeners:
+                    try:
+                        listener(signal_name, fields, ts)
+                    except Exception:
+                        self._listener_failed(listener)
 
         def receive(sender: Any, **fields: Any) -> None:
             receive_fields(sender, fields)
@@ -248,16 +253,14 @@ class Aggregator:
         receive.__name__ = f"receive_{signal_name.replace('.', '_')}"
         return receive
 
-    def _notify(self, listener: EventListener, signal_name: str, fields: dict, ts: float) -> None:
-        try:
-            listener(signal_name, fields, ts)
-        except Exception:
-            self.count_dropped("listener", "exception")
-            key = ("listener", getattr(listener, "__qualname__", repr(listener)))
-            if key not in self._logged_invalid:
-                self._logged_invalid.add(key)
-                log.exception("telemetry listener %s failed; further failures are only counted",
-                              key[1])
+    def _listener_failed(self, listener: EventListener) -> None:
+        """Count a listener's exception (being handled) and log the first of each."""
+        self.count_dropped("listener", "exception")
+        key = ("listener", getattr(listener, "__qualname__", repr(listener)))
+        if key not in self._logged_invalid:
+            self._logged_invalid.add(key)
+            log.exception("telemetry listener %s failed; further failures are only counted",
+                          key[1])
 
     def _count_invalid(self, signal_name: str, reason: str) -> None:
         with self._lock:
