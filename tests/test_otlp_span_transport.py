@@ -174,3 +174,22 @@ def test_close_interrupts_a_request_a_hung_collector_holds() -> None:
         worker.join(10)
         assert not worker.is_alive() and time.monotonic() - started < 10
         assert results[0].error is not None and transport.is_connection_error(results[0].error)
+
+
+def test_an_sdk_without_pluggable_transports_keeps_its_own(
+        collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before opentelemetry-exporter-otlp-proto-http 1.45 the transport interface the
+    plain transport builds on does not exist: the exporter still works, through the
+    SDK's own transport."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.http.transport._base", None)
+    monkeypatch.delitem(sys.modules, "exporters.otlp_span_transport")
+    exporter = FastHttpSpanExporter(endpoint=collector.url, timeout=5)
+    try:
+        assert "exporters.otlp_span_transport" not in sys.modules  # the import failed
+        assert not isinstance(getattr(exporter._client, "_transport", None), PlainHTTPTransport)
+        assert exporter.export_records(SPANS) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    assert collector.bodies == [sdk_bytes(SPANS)]
