@@ -12,7 +12,10 @@ no links, all ``INTERNAL``), so :class:`SpanEncoder` writes the
 * the resource and scope are encoded once per origin and written once per batch;
 * span names (with the span kind) and every string attribute pair (key and value:
   agent names, decision types, workflow ids) are encoded once and cached;
-* ids and times are packed with ``struct``, a call each.
+* ids and times are packed with ``struct``, a call each; small int attributes
+  (token counts, sizes) are written after a cached head, without a call;
+* the loop over a batch's spans is written out in one function, with its caches in
+  local variables.
 
 The bytes are those the SDK's ``encode_spans(...).SerializePartialToString()`` gives
 for the same spans as ``ReadableSpan`` (:func:`telemetry.span_record.to_readable`);
@@ -102,6 +105,12 @@ def _head(tag: bytes, size: int) -> bytes:
     return tag + (_SMALL[size] if size < 0x80 else _varint(size))
 
 
+#: The head of a ``ScopeSpans.spans`` field, by the span's encoded size (most spans
+#: are 100 to 400 bytes).
+_HEADS_UP_TO = 1024
+_SPAN_HEADS = [_head(b"\x12", size) for size in range(_HEADS_UP_TO)]
+
+
 class _Pairs:
     """Encoded attributes under one tag. String values come from a cache (by key, then
     value), bounded; other values are encoded each time after the cached key."""
@@ -140,9 +149,7 @@ class _Pairs:
                 varint = bytes((value & 0x7F | 0x80, value >> 7))
             else:
                 varint = bytes((value & 0x7F | 0x80, (value >> 7) & 0x7F | 0x80, value >> 14))
-            heads = self.int_heads.get(key)
-            if heads is None:
-                heads = self._int_heads(key)
+            heads = self.int_heads.get(key) or self.int_field_heads(key)
             return heads[len(varint)] + varint
         head = self.keys.get(key)
         if head is None:
@@ -154,7 +161,7 @@ class _Pairs:
             head + _varint(len(encoded)) + encoded)
         return _head(self.tag, len(body)) + body
 
-    def _int_heads(self, key: str) -> list[bytes]:
+    def int_field_heads(self, key: str) -> list[bytes]:
         """For each varint length 1 to 3: all of an int attribute's field before the
         varint."""
         if len(self.int_heads) >= _CACHE_SIZE:
@@ -205,33 +212,78 @@ class SpanEncoder:
         """
         #: resource -> (encoded resource, scope -> (encoded scope, encoded spans))
         groups: dict[Any, tuple[bytes, dict[Any, tuple[bytes, list[bytes]]]]] = {}
-        origin = current = None
-        encode = self._span
+        origin: Any = None
+        current: list[bytes] = []
+        append = current.append
+        # The span loop is written out here, with the caches in local variables: a
+        # call and a dozen attribute lookups per span are a fifth of its cost.
+        traces, names, pairs = self._traces, self._names, self._span_pairs
+        by_key, int_heads, heads, join = pairs.by_key, pairs.int_heads, _SPAN_HEADS, b"".join
         for span in spans:
-            if span[0] is not origin:
+            (span_origin, name, trace_id, span_id, parent, state, start, end, attributes,
+             events, dropped_events, status, _) = span
+            if span_origin is not origin:
                 # a change of group (once per batch here): equal objects share one
-                origin = span[0]
+                origin = span_origin
                 resource_bytes, scope_bytes = self._header(origin)
                 scopes = groups.setdefault(origin.resource, (resource_bytes, {}))[1]
                 current = scopes.setdefault(origin.scope, (scope_bytes, []))[1]
-            current.append(encode(span))  # type: ignore[union-attr]
+                append = current.append
+            try:
+                head = traces[trace_id]  # spans of a trace come together
+            except KeyError:
+                head = self._trace(trace_id)
+            if parent is not None and state is None and start and end:  # the common case
+                out = [head, _IDS(b"\x12\x08", span_id, b"\x22\x08", parent.span_id),
+                       names.get(name) or self._name(name), _TIMES(0x39, start, 0x41, end)]
+                tail = _TAIL_REMOTE if parent.remote else _TAIL_LOCAL
+            else:
+                out = self._prefix(head, name, span_id, parent, state, start, end)
+                tail = _TAIL_REMOTE if parent is not None and parent.remote else _TAIL_LOCAL
+            for key, value in attributes.items():
+                kind = type(value)
+                if kind is str:
+                    try:
+                        out.append(by_key[key][value])
+                    except KeyError:
+                        out.append(pairs.add(key, value))
+                elif kind is int and 0 <= value < 0x200000:  # token counts, items, sizes
+                    field_heads = int_heads.get(key) or pairs.int_field_heads(key)
+                    if value < 0x80:
+                        out.append(field_heads[1] + _SMALL[value])
+                    elif value < 0x4000:
+                        out.append(field_heads[2] + bytes((value & 0x7F | 0x80, value >> 7)))
+                    else:
+                        out.append(field_heads[3] + bytes((value & 0x7F | 0x80,
+                                                           (value >> 7) & 0x7F | 0x80,
+                                                           value >> 14)))
+                else:
+                    out.append(pairs.other(key, value))
+            if events or dropped_events or status is not None:
+                out.append(self._rare(events, dropped_events, status))
+                tail = tail[2:]  # the status is written: only the flags are left
+            out.append(tail)
+            body = join(out)
+            size = len(body)
+            append(heads[size] if size < _HEADS_UP_TO else _head(b"\x12", size))
+            append(body)
         # One join at the end: the lengths of the nested fields are summed, not the
         # fields copied into their parents one level at a time.
-        out: list[bytes] = []
+        result: list[bytes] = []
         for resource_bytes, scopes in groups.values():
-            resource_at = len(out)
-            out.append(b"")  # ResourceSpans' head, once its length is known
-            out.append(resource_bytes)
+            resource_at = len(result)
+            result.append(b"")  # ResourceSpans' head, once its length is known
+            result.append(resource_bytes)
             resource_size = len(resource_bytes)
             for scope_bytes, encoded in scopes.values():
                 scope_size = len(scope_bytes) + sum(map(len, encoded))
-                head = _head(b"\x12", scope_size)
-                out.append(head)
-                out.append(scope_bytes)
-                out += encoded
-                resource_size += len(head) + scope_size
-            out[resource_at] = _head(b"\x0a", resource_size)
-        return b"".join(out)
+                scope_head = _head(b"\x12", scope_size)
+                result.append(scope_head)
+                result.append(scope_bytes)
+                result += encoded
+                resource_size += len(scope_head) + scope_size
+            result[resource_at] = _head(b"\x0a", resource_size)
+        return join(result)
 
     # -- parts -----------------------------------------------------------------------
 
@@ -260,60 +312,32 @@ class SpanEncoder:
         self._headers[id(origin)] = (origin, resource_bytes, scope_bytes)
         return resource_bytes, scope_bytes
 
-    def _span(self, span: tuple) -> bytes:
-        """One ``Span`` field (ScopeSpans.spans). The common case, a span with string
-        and small int attributes, no events and no status, is written with cached
-        pieces and two ``struct`` calls; the rest goes through :meth:`_rare`."""
-        (_, name, trace_id, span_id, parent, state, start, end, attributes, events,
-         dropped_events, status, _) = span
+    def _trace(self, trace_id: int) -> bytes:
+        """Span.trace_id (field 1), cached: the spans of a trace come together."""
         traces = self._traces
-        try:
-            head = traces[trace_id]  # spans of a trace come together
-        except KeyError:
-            if len(traces) >= 64:
-                traces.clear()
-            head = traces[trace_id] = b"\x0a\x10" + trace_id.to_bytes(16, "big")
+        if len(traces) >= 64:
+            traces.clear()
+        head = traces[trace_id] = b"\x0a\x10" + trace_id.to_bytes(16, "big")
+        return head
+
+    def _prefix(self, head: bytes, name: str, span_id: int, parent: Any, state: Any,
+                start: int, end: int) -> list[bytes]:
+        """A span's fields up to its attributes, for the less common cases: a root, a
+        trace state, a zero time."""
         if parent is None:
             out = [head, b"\x12\x08", span_id.to_bytes(8, "big")]
-            tail = _TAIL_LOCAL
+        elif state is None:
+            out = [head, _IDS(b"\x12\x08", span_id, b"\x22\x08", parent.span_id)]
         else:
-            if state is None:
-                out = [head, _IDS(b"\x12\x08", span_id, b"\x22\x08", parent.span_id)]
-            else:
-                out = [head, b"\x12\x08", span_id.to_bytes(8, "big"), self._state(state),
-                       b"\x22\x08", parent.span_id.to_bytes(8, "big")]
-            tail = _TAIL_REMOTE if parent.remote else _TAIL_LOCAL
-        try:
-            out.append(self._names[name])
-        except KeyError:
-            out.append(self._name(name))
+            out = [head, b"\x12\x08", span_id.to_bytes(8, "big"), self._state(state),
+                   b"\x22\x08", parent.span_id.to_bytes(8, "big")]
+        out.append(self._names.get(name) or self._name(name))
         if start and end:
             out.append(_TIMES(0x39, start, 0x41, end))
         else:
             out.append((b"\x39" + _FIXED64(start) if start else b"")
                        + (b"\x41" + _FIXED64(end) if end else b""))
-        if attributes:
-            pairs = self._span_pairs
-            by_key = pairs.by_key
-            for key, value in attributes.items():
-                if type(value) is str:
-                    try:
-                        out.append(by_key[key][value])
-                    except KeyError:
-                        out.append(pairs.add(key, value))
-                else:
-                    out.append(pairs.other(key, value))
-        if events or dropped_events or status is not None:
-            out.append(self._rare(events, dropped_events, status))
-            tail = tail[2:]  # the status is written: only the flags are left
-        out.append(tail)
-        body = b"".join(out)
-        size = len(body)
-        if size < 0x80:
-            return b"\x12" + _SMALL[size] + body
-        if size < 0x4000:
-            return bytes((0x12, size & 0x7F | 0x80, size >> 7)) + body
-        return b"\x12" + _varint(size) + body
+        return out
 
     def _name(self, name: str) -> bytes:
         """Span.name and Span.kind, cached by name."""

@@ -234,3 +234,19 @@ def test_otlp_exporter_makes_the_fast_exporters(aggregator: Aggregator) -> None:
             assert type(span_exporter) is cls
         finally:
             span_exporter.shutdown()
+
+
+def test_every_varint_length_and_span_size_at_the_edges() -> None:
+    """Small ints and span heads are written from tables: check them at their edges."""
+    encoder = SpanEncoder()
+    origin = Origin(RESOURCE, InstrumentationScope("s", "1"), None)
+    parent = SpanStub(1, 9, 1)
+    ints = [0, 0x7F, 0x80, 0x3FFF, 0x4000, 0x1FFFFF, 0x200000, 2**63 - 1]
+    spans = [(origin, "ints", 1, 2 + n, parent, None, 1, 2, {"i": value, "s": "x"}, None, 0,
+              None, 1) for n, value in enumerate(ints)]
+    # span bodies (70 bytes and the name) from under to over the 1 KiB the head table
+    # covers, and far over it
+    spans += [(origin, "n" * size, 1, 20 + size, parent, None, 1, 2, {}, None, 0, None, 1)
+              for size in [*range(940, 970), 20_000]]
+    for _ in range(2):
+        assert encoder.encode_request(spans) == sdk_bytes(spans)
