@@ -58,6 +58,8 @@ class SpanBatchProcessor(SpanProcessor):
         self._aggregator = aggregator
         self._max_queue_size = batch.max_queue_size
         self._batch_size = min(batch.max_export_batch_size, batch.max_queue_size)
+        #: Below this many queued spans, one more neither fills a batch nor the queue.
+        self._quiet_below = self._batch_size - 1
         self._delay_s = batch.schedule_delay_ms / 1000
         self._timeout_s = batch.export_timeout_ms / 1000
         #: Oldest on the left; a full deque drops from the left as it appends.
@@ -75,6 +77,9 @@ class SpanBatchProcessor(SpanProcessor):
     def emit_record(self, span: tuple) -> None:
         """Queue a finished span (the tracer calls this when a sampled span ends)."""
         queue = self._queue
+        if len(queue) < self._quiet_below:  # nearly always: no batch to wake the worker for
+            queue.append(span)
+            return
         if len(queue) >= self._max_queue_size:
             if self._shutdown:
                 return

@@ -14,6 +14,9 @@ Things with a duration are child spans (they take room on the waterfall and can 
 searched by name); instants (errors, safety blocks) are events on the agent span,
 which costs no span of its own and keeps them next to what the agent was doing.
 
+Handoffs and state saves are in :mod:`telemetry.span_handoffs`, the attribute
+names in :mod:`telemetry.span_attributes`.
+
 Every handler takes the payload and the event's timestamp (epoch seconds) and runs
 under the tracer's lock. Names from the payload are made safe through the tracer's
 cache first (``texts.get(name) or learn(name)``): one lookup per name for names seen
@@ -26,47 +29,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .span_attributes import (
+    AGENT_NAME,
+    CONTEXT_ITEMS,
+    CONTEXT_TOKENS,
+    CONVERSATION_ID,
+    DECISION_TYPE,
+    ERROR_TYPE,
+    NO_PARENT,
+    OPERATION,
+    SAFETY_RULE,
+    WORKFLOW_ID,
+    WORKFLOW_NAME,
+    WORKFLOW_OUTCOME,
+    Parent,
+    start_ns,
+)
 from .span_builder import exception_attributes, exception_type, remote_parent
+from .span_handoffs import HandoffSignals
 from .span_table import LATEST_TS, OpenSpan, OpenSpans, ns
 
 if TYPE_CHECKING:
     from .span_builder import SpanBuilder
     from .span_record import SpanStub
 
-# Attribute names: OpenTelemetry GenAI conventions where one fits, yolo.* otherwise.
-OPERATION = "gen_ai.operation.name"
-AGENT_NAME = "gen_ai.agent.name"
-CONVERSATION_ID = "gen_ai.conversation.id"
-WORKFLOW_NAME = "gen_ai.workflow.name"
-HANDOFF_SOURCE = "gen_ai.agent.handoff.source.name"
-HANDOFF_TARGET = "gen_ai.agent.handoff.target.name"
-ERROR_TYPE = "error.type"
-WORKFLOW_ID = "yolo.workflow.id"
-WORKFLOW_OUTCOME = "yolo.workflow.outcome"
-FROM_AGENT = "yolo.handoff.from_agent"
-TO_AGENT = "yolo.handoff.to_agent"
-DECISION_TYPE = "yolo.decision.type"
-SAFETY_RULE = "yolo.safety.rule"
-CONTEXT_TOKENS = "yolo.context.tokens"
-CONTEXT_ITEMS = "yolo.context.items"
-STATE_SIZE = "yolo.state.size"
-
-#: A parent for a span: the span (None: a root) and the earliest start it allows
-#: (epoch s): a child does not start before a local parent. A duration longer than
-#: the parent has been open means the sender's clocks disagree, and a child sticking
-#: out of its parent helps no one.
-Parent = tuple["SpanStub | None", float]
-_NO_PARENT: Parent = (None, 0.0)
-
-
-def _start_ns(start: float, floor: float) -> int:
-    """A leaf's start in epoch ns: ``start``, not before ``floor``, within OTLP's range."""
-    if start < floor:
-        start = floor
-    return int(start * 1e9) if 0.0 <= start <= LATEST_TS else ns(start)
-
-
-class SpanSignals:
+class SpanSignals(HandoffSignals):
     """The signal handlers; :class:`telemetry.tracing.SignalTracer` provides the state
     they work on."""
 
@@ -138,7 +125,7 @@ class SpanSignals:
             if remote is not None:
                 return remote, 0.0
         if entry is None:
-            return _NO_PARENT
+            return NO_PARENT
         if ts > entry.last_ts:
             entry.last_ts = ts
         return entry.span, entry.start_ts
@@ -265,8 +252,11 @@ class SpanSignals:
             attributes = {AGENT_NAME: agent, DECISION_TYPE: decision_type, CONVERSATION_ID: wf}
         else:
             attributes = {AGENT_NAME: agent, DECISION_TYPE: decision_type}
+        start = ts - f["duration_s"]  # start_ns, inline
+        if start < floor:
+            start = floor
         self._tracer.leaf("decision " + decision_type, parent, attributes,
-                          _start_ns(ts - f["duration_s"], floor),
+                          int(start * 1e9) if 0.0 <= start <= LATEST_TS else ns(start),
                           int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
 
     def _context_refreshed(self, f: dict, ts: float) -> None:
@@ -278,7 +268,7 @@ class SpanSignals:
         if wf is not None:
             attributes[CONVERSATION_ID] = wf
         self._tracer.leaf("context_refresh " + agent, parent, attributes,
-                          _start_ns(ts - f["duration_s"], floor), ns(ts))
+                          start_ns(ts - f["duration_s"], floor), ns(ts))
 
     def _agent_scope(self, f: dict, wf: str | None, agent: str, ts: float) -> Parent:
         """Parent of an agent's own work: traceparent, agent span, workflow span."""
@@ -330,82 +320,3 @@ class SpanSignals:
             span.add_event("yolo.safety_blocked", {SAFETY_RULE: rule, AGENT_NAME: agent}, ns(ts))
         if owned:
             span.end(ns(ts))
-
-    # -- handoffs ------------------------------------------------------------------
-
-    def _handoff_names(self, f: dict) -> tuple[str, str, str | None]:
-        texts = self._texts
-        source, target, wf = f["from_agent"], f["to_agent"], f.get("workflow_id")
-        source = texts.get(source) or self._learn(source)
-        target = texts.get(target) or self._learn(target)
-        if wf is not None:
-            wf = texts.get(wf) or self._learn(wf)
-        return source, target, wf
-
-    def _handoff_parent(self, f: dict, ts: float, source: str, wf: str | None) -> Parent:
-        """A handoff's parent: traceparent, workflow span, the sending agent's span."""
-        return self._scope(f, self._workflow(wf) or self._agent(wf, source), ts)
-
-    @staticmethod
-    def _handoff_attributes(source: str, target: str, wf: str | None) -> dict:
-        if wf is not None:
-            return {FROM_AGENT: source, TO_AGENT: target, HANDOFF_SOURCE: source,
-                    HANDOFF_TARGET: target, CONVERSATION_ID: wf}
-        return {FROM_AGENT: source, TO_AGENT: target, HANDOFF_SOURCE: source,
-                HANDOFF_TARGET: target}
-
-    def _handoff_started(self, f: dict, ts: float) -> None:
-        source, target, wf = self._handoff_names(f)
-        parent = self._handoff_parent(f, ts, source, wf)[0]
-        if parent is not None and not parent.sampled and self._inherit:
-            span = parent  # unsampled subtree: no new span
-        else:
-            span = self._tracer.start_span(
-                f"handoff {source} -> {target}", parent,
-                self._handoff_attributes(source, target, wf),
-                int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
-        self._open.add(("h", wf, source, target), span, wf, None, ts)
-
-    def _handoff_completed(self, f: dict, ts: float) -> None:
-        source, target, wf = self._handoff_names(f)
-        entry = self._open.pop(("h", wf, source, target))
-        if entry is not None:
-            end_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
-            entry.span.end(end_ns if end_ns > entry.start_ns else entry.start_ns)
-            return
-        parent, floor = self._handoff_parent(f, ts, source, wf)
-        if self._pruned(parent):
-            return
-        self._tracer.leaf(f"handoff {source} -> {target}", parent,
-                          self._handoff_attributes(source, target, wf),
-                          _start_ns(ts - f["duration_s"], floor), ns(ts))
-
-    # -- state ---------------------------------------------------------------------
-
-    def _state(self, name: str, f: dict, ts: float) -> None:
-        wf = f.get("workflow_id")
-        if wf is not None:
-            wf = self._texts.get(wf) or self._learn(wf)
-            entry = None if "traceparent" in f else self._open.get(("w", wf))
-        else:
-            entry = None
-        if entry is not None:
-            parent, floor = entry.span, entry.start_ts
-            if ts > entry.last_ts:
-                entry.last_ts = ts
-        else:
-            parent, floor = self._scope(f, self._workflow(wf), ts)
-        if parent is not None and not parent.sampled and self._inherit:
-            return
-        if wf is not None:
-            attributes: dict[str, Any] = {STATE_SIZE: f["size_bytes"], CONVERSATION_ID: wf}
-        else:
-            attributes = {STATE_SIZE: f["size_bytes"]}
-        self._tracer.leaf(name, parent, attributes, _start_ns(ts - f["duration_s"], floor),
-                          int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
-
-    def _state_saved(self, f: dict, ts: float) -> None:
-        self._state("state_save", f, ts)
-
-    def _state_loaded(self, f: dict, ts: float) -> None:
-        self._state("state_load", f, ts)

@@ -40,8 +40,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 
 from .series import sanitize_label_value
-from .span_builder import SpanBuilder, remote_parent
-from .span_signals import (  # noqa: F401 - the attribute names are documented from here
+from .span_attributes import (  # noqa: F401 - the attribute names are documented from here
     AGENT_NAME,
     CONTEXT_ITEMS,
     CONTEXT_TOKENS,
@@ -58,8 +57,9 @@ from .span_signals import (  # noqa: F401 - the attribute names are documented f
     WORKFLOW_ID,
     WORKFLOW_NAME,
     WORKFLOW_OUTCOME,
-    SpanSignals,
 )
+from .span_builder import SpanBuilder, remote_parent
+from .span_signals import SpanSignals
 from .span_table import UNFINISHED, OpenSpans
 
 if TYPE_CHECKING:
