@@ -64,6 +64,10 @@ class SpanBatchProcessor(SpanProcessor):
         self._timeout_s = batch.export_timeout_ms / 1000
         #: Oldest on the left; a full deque drops from the left as it appends.
         self._queue: deque[Any] = deque(maxlen=batch.max_queue_size)
+        #: The queue and that bound: a caller may append a finished span to the queue
+        #: itself while it holds fewer spans (all :meth:`emit_record` would do then),
+        #: and must call :meth:`emit_record` otherwise.
+        self.direct_queue = (self._queue, self._quiet_below)
         self._wake = threading.Event()
         self._export_lock = threading.Lock()
         self._shutdown = False

@@ -80,6 +80,8 @@ _SAMPLED = int(TraceFlags.SAMPLED)
 _RANDOM = int(TraceFlags.RANDOM_TRACE_ID)
 _LOW_64 = TraceIdRatioBased.TRACE_ID_LIMIT
 _getrandbits = random.getrandbits
+#: What :attr:`SpanBuilder.queue` is when spans cannot be queued directly.
+_NO_QUEUE: tuple = ()
 
 #: A built-in sampler's decision as data: True (sample), False (drop), or an int
 #: bound: sample when the trace id's low 64 bits are below it.
@@ -144,6 +146,10 @@ class SpanBuilder:
         self._sink: Callable[[Finished], None] = self._emit_readable
         self._takes_tuples = False
         self.emit: Callable[[Finished], None] = self._sink
+        #: The processor's span queue while fewer than ``quiet_below`` spans wait in
+        #: it: a finished span may be appended to it directly (see :meth:`_resolve_sink`).
+        self.queue: Any = _NO_QUEUE
+        self.quiet_below = -1
         self._resolve_sink()
 
     # -- making spans ------------------------------------------------------------------
@@ -170,10 +176,15 @@ class SpanBuilder:
         """A span complete when first seen: handed on at once if it is recorded."""
         if parent is not None and self._copy_local and not parent.remote:
             if parent.sampled:  # the common case, decided without a call
-                self.emit((self.origin, name, parent.trace_id,
-                           (self._fast_ids and _getrandbits(64)) or self._span_id(), parent,
-                           parent.trace_state, start_ns, end_ns, attributes, None, 0, None,
-                           parent.flags))
+                span = (self.origin, name, parent.trace_id,
+                        (self._fast_ids and _getrandbits(64)) or self._span_id(), parent,
+                        parent.trace_state, start_ns, end_ns, attributes, None, 0, None,
+                        parent.flags)
+                queue = self.queue
+                if len(queue) < self.quiet_below:  # emit, without a call
+                    queue.append(span)
+                else:
+                    self.emit(span)
             return
         trace_id, flags, state, recorded = self._decide(name, parent, attributes)
         if recorded:
@@ -193,10 +204,16 @@ class SpanBuilder:
         """
         processors = getattr(self._processor, "_span_processors", None)
         self._processors = processors
+        self.queue, self.quiet_below = _NO_QUEUE, -1
         if processors is not None and len(processors) == 1 and callable(
                 getattr(processors[0], "emit_record", None)):
             self._sink = processors[0].emit_record
             self._takes_tuples = True
+            direct = getattr(processors[0], "direct_queue", None)
+            if direct is not None and not self._check_lengths:
+                # (queue, n): appending to queue while it holds fewer than n spans is
+                # all emit_record would do (no batch to announce, no queue limit)
+                self.queue, self.quiet_below = direct
         else:
             self._sink = self._emit_readable
             self._takes_tuples = False

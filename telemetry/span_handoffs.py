@@ -69,7 +69,16 @@ class HandoffSignals:
 
     def _handoff_started(self, f: dict, ts: float) -> None:
         source, target, wf = self._handoff_names(f)
-        parent = self._handoff_parent(f, ts, source, wf)[0]
+        # the parent as _handoff_parent finds it, inline for the common case: no
+        # traceparent, the workflow span open
+        entry = (self._open.get(("w", wf)) if wf is not None and "traceparent" not in f
+                 else None)
+        if entry is not None:
+            parent = entry.span
+            if ts > entry.last_ts:
+                entry.last_ts = ts
+        else:
+            parent = self._handoff_parent(f, ts, source, wf)[0]
         if parent is not None and not parent.sampled and self._inherit:
             span = parent  # unsampled subtree: no new span
         else:

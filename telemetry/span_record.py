@@ -178,10 +178,15 @@ class SpanRecord(SpanStub):
 
     def end(self, end_ns: int) -> None:
         """Export the span; the record must not be used afterwards."""
-        self.builder.emit((self.builder.origin, self.name, self.trace_id, self.span_id,
-                           self.parent, self.trace_state, self.start_ns, end_ns,
-                           self.attributes, self.events, self.dropped_events, self.status,
-                           self.flags))
+        builder = self.builder
+        span = (builder.origin, self.name, self.trace_id, self.span_id, self.parent,
+                self.trace_state, self.start_ns, end_ns, self.attributes, self.events,
+                self.dropped_events, self.status, self.flags)
+        queue = builder.queue
+        if len(queue) < builder.quiet_below:  # builder.emit, without a call
+            queue.append(span)
+        else:
+            builder.emit(span)
 
 
 class UnsampledRecord(SpanRecord):
