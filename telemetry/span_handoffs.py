@@ -39,6 +39,8 @@ class HandoffSignals:
     _texts: dict[str, str]
     _learn: Callable[[Any], Any]
     _inherit: bool
+    _handoff_span_names: dict[tuple[str, str], str]
+    _span_name: Callable[[dict[Any, str], Any, str], str]
     _scope: Callable[[dict, OpenSpan | None, float], Parent]
     _workflow: Callable[[str | None], OpenSpan | None]
     _agent: Callable[[str | None, str], OpenSpan | None]
@@ -82,8 +84,11 @@ class HandoffSignals:
         if parent is not None and not parent.sampled and self._inherit:
             span = parent  # unsampled subtree: no new span
         else:
+            names = self._handoff_span_names
+            name = names.get((source, target)) or self._span_name(
+                names, (source, target), f"handoff {source} -> {target}")
             span = self._tracer.start_span(
-                f"handoff {source} -> {target}", parent,
+                name, parent,
                 self._handoff_attributes(source, target, wf),
                 int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
         self._open.add(("h", wf, source, target), span, wf, None, ts)

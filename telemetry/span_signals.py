@@ -63,6 +63,9 @@ class SpanSignals(HandoffSignals):
     _learn: Callable[[Any], Any]
     _inherit: bool
     _capture: bool
+    _decision_names: dict[str, str]
+    _agent_names: dict[str, str]
+    _span_name: Callable[[dict[Any, str], Any, str], str]
 
     def handlers(self) -> dict[str, Callable[[dict, float], None]]:
         """Signal name -> handler, for the signals that make or change spans."""
@@ -203,8 +206,10 @@ class SpanSignals(HandoffSignals):
         if parent is not None and not parent.sampled and self._inherit:
             span = parent  # unsampled subtree: no new span
         else:
+            name = self._agent_names.get(agent) or self._span_name(
+                self._agent_names, agent, "invoke_agent " + agent)
             span = self._tracer.start_span(
-                "invoke_agent " + agent, parent, self._agent_attributes(agent, wf),
+                name, parent, self._agent_attributes(agent, wf),
                 int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
         self._open.add(("a", wf, agent), span, wf, agent, ts)
 
@@ -255,7 +260,9 @@ class SpanSignals(HandoffSignals):
         start = ts - f["duration_s"]  # start_ns, inline
         if start < floor:
             start = floor
-        self._tracer.leaf("decision " + decision_type, parent, attributes,
+        name = self._decision_names.get(decision_type) or self._span_name(
+            self._decision_names, decision_type, "decision " + decision_type)
+        self._tracer.leaf(name, parent, attributes,
                           int(start * 1e9) if 0.0 <= start <= LATEST_TS else ns(start),
                           int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
 

@@ -89,6 +89,11 @@ class SignalTracer(SpanSignals):
         self._max_text = max_text_length
         #: Raw name -> its safe form (itself when already safe); see :meth:`_learn`.
         self._texts: dict[str, str] = {}
+        #: Span names by their varying part (decision type, agent, (from, to)): one
+        #: string per distinct name, reused, so the encoder finds it hashed and cached.
+        self._decision_names: dict[str, str] = {}
+        self._agent_names: dict[str, str] = {}
+        self._handoff_span_names: dict[tuple[str, str], str] = {}
         self._aggregator = aggregator
         self._capture = config.capture_content
         #: With a parent-based sampler a child of an unsampled span is unsampled too,
@@ -162,6 +167,14 @@ class SignalTracer(SpanSignals):
                 texts.clear()
             texts[value] = clean
         return clean
+
+    @staticmethod
+    def _span_name(names: dict[Any, str], key: Any, name: str) -> str:
+        """Remember ``name`` under ``key`` in ``names`` (emptied when full)."""
+        if len(names) >= _TEXT_CACHE_SIZE:
+            names.clear()
+        names[key] = name
+        return name
 
     @property
     def open_spans(self) -> int:
