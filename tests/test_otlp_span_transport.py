@@ -4,6 +4,7 @@ reports and recovers as the SDK's client expects."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import socket
 import threading
 import time
@@ -34,6 +35,9 @@ class Collector:
         self.bodies: list[bytes] = []
         self.headers: list[dict[str, str]] = []
         self.statuses: list[int] = []
+        #: Headers and body of every answer, beside its status and Content-Length.
+        self.answer_headers: list[tuple[str, str]] = []
+        self.answer = b""
         self.connections = 0
         self.sockets: list[socket.socket] = []
         collector = self
@@ -53,8 +57,11 @@ class Collector:
                 self.send_response(status)
                 if status == 503:
                     self.send_header("Retry-After", "0")
-                self.send_header("Content-Length", "0")
+                for name, value in collector.answer_headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(collector.answer)))
                 self.end_headers()
+                self.wfile.write(collector.answer)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -128,6 +135,50 @@ def test_the_exporter_sends_through_it(collector: Collector) -> None:
     assert collector.connections == 1  # one kept-alive connection for every request
 
 
+def test_compressed_batches_say_so(collector: Collector) -> None:
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    exporter = FastHttpSpanExporter(endpoint=collector.url, timeout=5,
+                                    compression=Compression.Gzip)
+    try:
+        assert exporter.export_records(SPANS) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    headers = {key.lower(): value for key, value in collector.headers[0].items()}
+    assert headers["content-encoding"] == "gzip"
+    assert gzip.decompress(collector.bodies[0]) == sdk_bytes(SPANS)
+
+
+def test_answers_are_read_whole_and_a_closing_collector_gets_a_new_connection(
+        collector: Collector) -> None:
+    collector.answer = b"partial success" * 10
+    collector.answer_headers = [("Connection", "close"), ("X-Seen", "a"), ("x-seen", "b")]
+    transport = PlainHTTPTransport()
+    try:
+        for _ in range(2):
+            result = transport.request("POST", collector.url, data=b"spans", timeout=5)
+            assert result.status_code == 200 and result.reason == "OK"
+            assert result.content() == collector.answer
+            headers = result.headers()
+            assert headers.get("X-SEEN") == headers["x-seen"] == "a, b"
+            assert "Connection" in headers and headers.get("retry-after") is None
+    finally:
+        transport.close()
+    assert collector.bodies == [b"spans"] * 2
+    assert collector.connections == 2  # the collector said it closes: not reused
+
+
+def test_a_request_after_close_opens_a_new_connection(collector: Collector) -> None:
+    transport = PlainHTTPTransport()
+    try:
+        assert transport.request("POST", collector.url, data=b"1", timeout=5).status_code == 200
+        transport.close()
+        assert transport.request("POST", collector.url, data=b"2", timeout=5).status_code == 200
+    finally:
+        transport.close()
+    assert collector.bodies == [b"1", b"2"] and collector.connections == 2
+
+
 def test_a_dead_endpoint_is_a_connection_error() -> None:
     transport = PlainHTTPTransport()
     with socket.socket() as probe:
@@ -167,7 +218,7 @@ def test_close_interrupts_a_request_a_hung_collector_holds() -> None:
         started = time.monotonic()
         worker.start()
         deadline = time.monotonic() + 10
-        while transport._connection is None or transport._connection.sock is None:
+        while transport._sock is None:
             assert time.monotonic() < deadline, "the request never connected"
             time.sleep(0.01)  # polling for the connection, with a deadline
         transport.close()
@@ -176,14 +227,15 @@ def test_close_interrupts_a_request_a_hung_collector_holds() -> None:
         assert results[0].error is not None and transport.is_connection_error(results[0].error)
 
 
+@pytest.mark.parametrize("missing", ["opentelemetry.exporter.http.transport._base", "h11"])
 def test_an_sdk_without_pluggable_transports_keeps_its_own(
-        collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:
+        collector: Collector, monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
     """Before opentelemetry-exporter-otlp-proto-http 1.45 the transport interface the
-    plain transport builds on does not exist: the exporter still works, through the
-    SDK's own transport."""
+    plain transport builds on does not exist (nor may h11, outside the otlp extra):
+    the exporter still works, through the SDK's own transport."""
     import sys
 
-    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.http.transport._base", None)
+    monkeypatch.setitem(sys.modules, missing, None)
     monkeypatch.delitem(sys.modules, "exporters.otlp_span_transport")
     exporter = FastHttpSpanExporter(endpoint=collector.url, timeout=5)
     try:
