@@ -157,3 +157,54 @@ def test_sdk_spans_and_sdk_exporters_are_served_too(make) -> None:
     assert [s.name for s in exporter.spans] == ["sdk", "span 7"]
     assert all(isinstance(s, ReadableSpan) for s in exporter.spans)
     assert exporter.spans[1].resource is ORIGIN.resource
+
+
+def test_the_direct_queue_batches_and_counts_as_emit_record_does(
+        make, aggregator: Aggregator) -> None:
+    """The tracer appends to ``direct_queue`` itself while it is below its bound and
+    calls emit_record otherwise: the worker still wakes at a full batch, and a full
+    queue still drops the oldest and counts it."""
+    exporter = Records()
+    exporter.gate = threading.Event()
+    processor = make(exporter, max_queue_size=4, max_export_batch_size=4,
+                     schedule_delay_ms=3_600_000)
+    queue, quiet_below = processor.direct_queue
+    assert queue is processor._queue and quiet_below == 3
+
+    def emit(finished: tuple) -> None:  # what SpanBuilder and SpanRecord.end do
+        if len(queue) < quiet_below:
+            queue.append(finished)
+        else:
+            processor.emit_record(finished)
+
+    for number in range(1, 5):  # the fourth fills the batch: the worker takes it
+        emit(span(number))
+    wait_until(lambda: not processor._queue, 10, what="the worker took the batch")
+    for number in range(5, 12):  # 7 into a queue of 4: the 3 oldest go
+        emit(span(number))
+    assert aggregator.value(cat.DROPPED, ("tracer", "queue_full")) == 3
+    exporter.gate.set()
+    assert processor.force_flush(10_000)
+    assert exporter.ids() == [1, 2, 3, 4, 8, 9, 10, 11]
+
+
+def test_the_builder_appends_directly_only_to_a_sole_batch_processor(make) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from telemetry.span_builder import SpanBuilder
+
+    provider = TracerProvider(shutdown_on_exit=False)
+    processor = make(Records(), schedule_delay_ms=3_600_000)
+    provider.add_span_processor(processor)
+    builder = SpanBuilder(provider.get_tracer("t"), max_text=128)
+    assert builder.queue is processor._queue
+    assert builder.quiet_below == processor.direct_queue[1]
+    root = builder.start_span("root", None, {}, 1)
+    builder.leaf("leaf", root, {"k": "v"}, 1, 2)
+    root.end(3)
+    assert [finished[1] for finished in processor._queue] == ["leaf", "root"]
+    # names of unknown length are checked against the limit: through emit_record
+    assert SpanBuilder(provider.get_tracer("t"), max_text=None).queue == ()
+    provider.add_span_processor(SimpleSpanProcessor(Records()))
+    builder.start_span("next trace", None, {}, 1)  # a root looks at the processors again
+    assert builder.queue == () and builder.quiet_below == -1
