@@ -40,6 +40,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from telemetry import catalogue as cat
+from telemetry.catalogue import Kind
+
 from . import Exporter, ExporterConfig, PeriodicWorker
 from .statsd_format import (
     COUNTER,
@@ -57,6 +60,8 @@ from .statsd_timers import TimerBacklog, timer_tails, timer_text
 from .statsd_transport import Transport, make_transport
 
 COMPONENT = "statsd"
+#: Counters and gauges: what a flush reads with Aggregator.collect.
+_PLAIN_SPECS = tuple(spec for spec in cat.CATALOGUE if spec.kind is not Kind.HISTOGRAM)
 #: Datagrams sent back to back before pacing checks the rate.
 PACING_BURST = 16
 
@@ -207,7 +212,8 @@ class StatsdExporter(Exporter):
     def _build(self) -> _Batch:
         """This flush's lines, in groups, and what each group records once delivered."""
         flavor, all_gauges = self.config.flavor, self.config.send_all_gauges
-        families = self.aggregator.collect()
+        # Histograms are sent from their reservoirs alone: their buckets are not read.
+        families = self.aggregator.collect(_PLAIN_SPECS)
         self._generation += 1
         batch = _Batch()
         invalid = 0
@@ -216,8 +222,6 @@ class StatsdExporter(Exporter):
             kind = spec.kind.value
             for sample in family.samples:
                 state = self._state(spec, sample.labels)
-                if kind == "histogram":
-                    continue
                 value = sample.value
                 if not is_finite(value):
                     invalid += 1
@@ -232,9 +236,11 @@ class StatsdExporter(Exporter):
                     batch.add(gauge_lines(state.head, value, flavor), (state, value))
         if invalid:
             self.aggregator.count_dropped(COMPONENT, "invalid_value", invalid)
+        self._add_timer_lines()
+        # Series not seen this flush are forgotten (a timer series without values
+        # this interval too: its line head is made again when it has some).
         self._series = {key: st for key, st in self._series.items()
                         if st.seen == self._generation}
-        self._add_timer_lines()
         batch.first_timer = len(batch.groups)
         merge = self.config.merge_timer_values and flavor in MERGING_FLAVORS
         for line, values in self._pending_timers.lines(merge, self.config.max_packet_bytes):

@@ -18,6 +18,7 @@ What comes out is what :func:`~exporters.statsd_format.format_rounded` and
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -41,7 +42,9 @@ def timer_text(values: Sequence[float], scale: float, templates: Sequence[str]) 
     if not scaled:
         return ""
     total = sum(scaled)  # NaN or infinite if any value is (or if the sum overflows)
-    if total - total != 0 or min(scaled) <= -_LIMIT or max(scaled) >= _LIMIT:
+    lowest = min(scaled) if total - total == 0 else -math.inf
+    # Without negative values, a total within the range bounds every value.
+    if lowest <= -_LIMIT or (total if lowest >= 0 else max(scaled)) >= _LIMIT:
         return "\n".join(format_rounded(value) + template[4:].replace("%%", "%")
                          for value, template in zip(scaled, templates, strict=True))
     text = "\n".join(templates) % tuple(scaled)
