@@ -61,10 +61,11 @@ class FastHttpMetricExporter(HttpMetricExporter, FamilyExport):
                 super().__init__(**kwargs)
         self.setup_encoding(resource, scope)
         client = getattr(self, "_client", None)
-        #: The SDK's HTTP client takes serialized bytes and its exporter metrics exist
-        #: (as in SDK 1.45).
+        #: The SDK's HTTP client takes serialized bytes, its exporter metrics and its
+        #: request size limit exist (as in SDK 1.45).
         self.fast = (callable(getattr(client, "export", None))
-                     and hasattr(getattr(self, "_metrics", None), "export_operation"))
+                     and hasattr(getattr(self, "_metrics", None), "export_operation")
+                     and isinstance(getattr(self, "_max_request_size", None), int))
 
     def export_families(self, families: Iterable[Family],
                         timeout_millis: float = 10_000) -> MetricExportResult:
