@@ -1,9 +1,11 @@
 """OTLP exporter: periodic push of the aggregates, and spans built from the signals.
 
-Metrics: every ``interval_s`` a :class:`~exporters.PeriodicWorker` translates one
-:meth:`Aggregator.collect` into OTLP metric data (:mod:`exporters.otlp_metrics`) and
-sends it with the OpenTelemetry OTLP metric exporter. Nothing runs per event, so
-enabling OTLP metrics does not change the cost of a signal. Data is cumulative, so a
+Metrics: every ``interval_s`` a :class:`~exporters.PeriodicWorker` encodes one
+:meth:`Aggregator.collect` as an OTLP request (:mod:`exporters.otlp_metric_encoding`,
+the mapping of :mod:`exporters.otlp_metrics`) and sends it with the OpenTelemetry
+OTLP metric exporter (:mod:`exporters.otlp_metric_http`,
+:mod:`exporters.otlp_metric_grpc`). Nothing runs per event, so enabling OTLP metrics
+does not change the cost of a signal. Data is cumulative, so a
 failed export loses nothing: the next interval carries the same totals.
 
 Traces: when ``traces`` is on and ``tracing.enabled`` is true, a
@@ -90,6 +92,8 @@ class OtlpExporter(Exporter):
         self._span_exporter: GuardedSpanExporter | None = None
         self._export_lock = threading.Lock()
         self._build: Callable[[], Any] | None = None
+        self._resource: Any = None
+        self._scope: Any = None
         self._stopped = False
 
     @property
@@ -116,6 +120,7 @@ class OtlpExporter(Exporter):
         resource = build_resource(getattr(self.telemetry, "service_name", "yolo"),
                                   self.instance_id or str(uuid.uuid4()), version)
         scope = InstrumentationScope(SCOPE_NAME, version)
+        self._resource, self._scope = resource, scope
         if self.config.metrics:
             self._build = lambda: to_metrics_data(self.aggregator.collect(), resource, scope)
             self._metric_exporter = self.make_metric_exporter()
@@ -147,17 +152,17 @@ class OtlpExporter(Exporter):
         self.tracer.attach()
 
     def make_metric_exporter(self) -> MetricExporter:
-        """The OpenTelemetry OTLP metric exporter for the configured protocol."""
+        """The OpenTelemetry OTLP metric exporter for the configured protocol, which
+        also encodes the families itself (:mod:`exporters.otlp_metric_encoding`)."""
         cfg, endpoint = self.config, self.config.signal_endpoint("metrics")
         if cfg.protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-                OTLPMetricExporter as GrpcMetricExporter,
-            )
-            return GrpcMetricExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
-                                      timeout=cfg.timeout_s)
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-        return OTLPMetricExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
-                                  timeout=cfg.timeout_s)
+            from .otlp_metric_grpc import FastGrpcMetricExporter
+            return FastGrpcMetricExporter(self._resource, self._scope, endpoint=endpoint,
+                                          headers=dict(cfg.headers) or None,
+                                          timeout=cfg.timeout_s)
+        from .otlp_metric_http import FastHttpMetricExporter
+        return FastHttpMetricExporter(self._resource, self._scope, endpoint=endpoint,
+                                      headers=dict(cfg.headers) or None, timeout=cfg.timeout_s)
 
     def make_span_exporter(self) -> SpanExporter:
         """The OpenTelemetry OTLP span exporter for the configured protocol, with the
@@ -180,9 +185,14 @@ class OtlpExporter(Exporter):
             return True
         from opentelemetry.sdk.metrics.export import MetricExportResult
 
+        export_families = getattr(exporter, "export_families", None)
+        timeout_millis = self.config.timeout_s * 1000
         with self._export_lock:
             try:
-                result = exporter.export(build(), timeout_millis=self.config.timeout_s * 1000)
+                if export_families is not None:  # encodes the families itself
+                    result = export_families(self.aggregator.collect(), timeout_millis)
+                else:
+                    result = exporter.export(build(), timeout_millis=timeout_millis)
             except Exception as error:  # encoding or transport bug: report, do not raise
                 self.status.failed(error, self.aggregator)
                 return False

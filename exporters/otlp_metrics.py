@@ -17,6 +17,10 @@ Mapping (one catalogue entry -> one OTLP metric):
   time, which is a reset (gauges have no start time on the wire);
 * values are always doubles, so a metric's point type never changes between exports.
 
+The exporters themselves send the same request encoded without these objects
+(:mod:`exporters.otlp_metric_encoding`, :class:`FamilyExport`); this translation is
+their fallback, and the reference the encoding is tested against.
+
 This module imports the OpenTelemetry SDK: import it only when OTLP is enabled.
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -113,3 +118,29 @@ def to_metrics_data(families: Iterable[Family], resource: Resource, scope: Instr
     metrics = [metric for family in families
                if (metric := to_metric(family, now_ns)) is not None]
     return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, metrics, "")], "")])
+
+
+@dataclass(frozen=True)
+class EncodedMetrics:
+    """One encoded export request and its number of data points."""
+
+    payload: bytes
+    points: int
+
+
+class FamilyExport:
+    """What the metric exporters of :mod:`exporters.otlp_metric_http` and
+    :mod:`exporters.otlp_metric_grpc` share: the encoder, and the SDK data for when
+    the fast path cannot be taken."""
+
+    def setup_encoding(self, resource: Resource, scope: InstrumentationScope) -> None:
+        from .otlp_metric_encoding import MetricsEncoder, sdk_header
+
+        self.resource, self.scope = resource, scope
+        self.encoder = MetricsEncoder(*sdk_header(resource, scope))
+
+    def sdk_data(self, families: Iterable[Family], now_ns: int) -> MetricsData:
+        return to_metrics_data(families, self.resource, self.scope, now_ns)
+
+    def encode(self, families: Iterable[Family], now_ns: int) -> EncodedMetrics:
+        return EncodedMetrics(*self.encoder.encode(families, now_ns))

@@ -11,11 +11,8 @@ own ``export`` instead (slower, same result). SDK spans (``export``) always do.
 
 For a plain ``http://`` endpoint the SDK's client sends through
 :class:`~exporters.otlp_span_transport.PlainHTTPTransport` rather than ``requests``
-(see that module for when, and why). That transport is built on the SDK's pluggable
-transport interface (``opentelemetry.exporter.http.transport``, from
-opentelemetry-exporter-otlp-proto-http 1.45): it is imported when an exporter is
-made, and with an older SDK, which has no such interface, the SDK's own transport is
-used.
+(see that module for when, and why; :mod:`exporters.otlp_http` for what an older
+SDK or an install without ``h11`` uses).
 
 Imports the OTLP HTTP exporter: import it only when tracing over HTTP.
 """
@@ -31,19 +28,10 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from telemetry.span_record import to_readable
 
+from .otlp_http import plain_transport
 from .otlp_span_encoding import SpanEncoder, Unsupported
 
 log = logging.getLogger("telemetry.exporters.otlp")
-
-
-def _plain_transport(endpoint: str | None) -> Any:
-    """The plain transport for ``endpoint``, or None: the SDK's transport is used
-    (not plain HTTP, or an SDK without pluggable transports)."""
-    try:
-        from .otlp_span_transport import plain_transport_for
-    except ImportError:  # opentelemetry-exporter-otlp-proto-http before 1.45
-        return None
-    return plain_transport_for(endpoint)
 
 
 class FastHttpSpanExporter(OTLPSpanExporter):
@@ -52,7 +40,7 @@ class FastHttpSpanExporter(OTLPSpanExporter):
     def __init__(self, **kwargs: Any) -> None:
         transport = None
         if "_transport" not in kwargs and kwargs.get("session") is None:
-            transport = _plain_transport(kwargs.get("endpoint"))
+            transport = plain_transport(kwargs.get("endpoint"), "traces")
         if transport is None:
             super().__init__(**kwargs)
         else:

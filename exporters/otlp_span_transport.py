@@ -1,5 +1,5 @@
-"""A plain HTTP transport for the OTLP/HTTP span exporter: one kept-alive connection,
-HTTP/1.1 spoken by ``h11``.
+"""A plain HTTP transport for the OTLP/HTTP span and metric exporters: one kept-alive
+connection, HTTP/1.1 spoken by ``h11``.
 
 The SDK's OTLP/HTTP exporters send through ``requests``, which reads the proxy
 variables and ``~/.netrc`` again on every request and builds several objects around
@@ -43,14 +43,16 @@ _CREDENTIAL_VARIABLES = ("OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
                          "OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER")
 
 
-def plain_transport_for(endpoint: str | None,
-                        environ: Mapping[str, str] = os.environ) -> PlainHTTPTransport | None:
+def plain_transport_for(endpoint: str | None, environ: Mapping[str, str] = os.environ,
+                        signal: str = "traces") -> PlainHTTPTransport | None:
     """A plain transport for ``endpoint``, or None when the SDK's requests transport
     must be used (not plain HTTP, a proxy or netrc entry applies, a credential
-    provider is configured)."""
+    provider is configured for any signal or for ``signal``: traces, metrics)."""
     if not endpoint or urllib.parse.urlsplit(endpoint).scheme.lower() != "http":
         return None
-    if any(environ.get(name) for name in _CREDENTIAL_VARIABLES):
+    variables = (_CREDENTIAL_VARIABLES[0],
+                 f"OTEL_PYTHON_EXPORTER_OTLP_HTTP_{signal.upper()}_CREDENTIAL_PROVIDER")
+    if any(environ.get(name) for name in variables):
         return None
     try:
         from requests.utils import get_environ_proxies, get_netrc_auth

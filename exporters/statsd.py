@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
+
+from telemetry import catalogue as cat
+from telemetry.catalogue import Kind
 
 from . import Exporter, ExporterConfig, PeriodicWorker
 from .statsd_format import (
@@ -49,17 +51,17 @@ from .statsd_format import (
     LineHead,
     Packing,
     format_number,
-    format_rounded,
     gauge_lines,
     is_finite,
     line_head,
     pack,
-    timer_lines,
-    timer_rates,
 )
+from .statsd_timers import TimerBacklog, timer_tails, timer_text
 from .statsd_transport import Transport, make_transport
 
 COMPONENT = "statsd"
+#: Counters and gauges: what a flush reads with Aggregator.collect.
+_PLAIN_SPECS = tuple(spec for spec in cat.CATALOGUE if spec.kind is not Kind.HISTOGRAM)
 #: Datagrams sent back to back before pacing checks the rate.
 PACING_BURST = 16
 
@@ -114,8 +116,8 @@ class StatsdExporter(Exporter):
         super().__init__(config, aggregator, telemetry)
         self._lock = threading.Lock()
         self._series: dict[tuple, _SeriesState] = {}
-        #: Timer values waiting to be sent: (line head, "value|ms[|@rate][tags]").
-        self._pending_timers: deque[tuple[str, str]] = deque()
+        #: Timer values waiting to be sent, "value|ms[|@rate][tags]" by line head.
+        self._pending_timers = TimerBacklog()
         self._generation = 0
         self._transport: Transport | None = None
         self._worker: PeriodicWorker | None = None
@@ -210,7 +212,8 @@ class StatsdExporter(Exporter):
     def _build(self) -> _Batch:
         """This flush's lines, in groups, and what each group records once delivered."""
         flavor, all_gauges = self.config.flavor, self.config.send_all_gauges
-        families = self.aggregator.collect()
+        # Histograms are sent from their reservoirs alone: their buckets are not read.
+        families = self.aggregator.collect(_PLAIN_SPECS)
         self._generation += 1
         batch = _Batch()
         invalid = 0
@@ -219,8 +222,6 @@ class StatsdExporter(Exporter):
             kind = spec.kind.value
             for sample in family.samples:
                 state = self._state(spec, sample.labels)
-                if kind == "histogram":
-                    continue
                 value = sample.value
                 if not is_finite(value):
                     invalid += 1
@@ -235,13 +236,14 @@ class StatsdExporter(Exporter):
                     batch.add(gauge_lines(state.head, value, flavor), (state, value))
         if invalid:
             self.aggregator.count_dropped(COMPONENT, "invalid_value", invalid)
+        self._add_timer_lines()
+        # Series not seen this flush are forgotten (a timer series without values
+        # this interval too: its line head is made again when it has some).
         self._series = {key: st for key, st in self._series.items()
                         if st.seen == self._generation}
-        self._add_timer_lines()
         batch.first_timer = len(batch.groups)
         merge = self.config.merge_timer_values and flavor in MERGING_FLAVORS
-        for line, values in timer_lines(self._pending_timers, merge,
-                                        self.config.max_packet_bytes):
+        for line, values in self._pending_timers.lines(merge, self.config.max_packet_bytes):
             batch.groups.append([line])
             batch.timer_values.append(values)
         return batch
@@ -259,14 +261,12 @@ class StatsdExporter(Exporter):
     def _add_timer_lines(self) -> None:
         """Format this interval's reservoirs as timer lines, after the carried ones."""
         for taken in self.aggregator.take_timer_samples():
-            state = self._state(taken.spec, taken.labels)
-            rates = timer_rates(len(taken.values), taken.count)
+            head = self._state(taken.spec, taken.labels).head
+            count = len(taken.values)
+            templates = timer_tails(count, taken.count, _Templates(head))
             scale = 1000.0 if taken.spec.unit == "s" else 1.0
-            head, tails = state.head.before, {rate: state.head.tail(TIMER, rate)
-                                              for rate in set(rates)}
-            self._pending_timers.extend(
-                (head, f"{format_rounded(value * scale)}{tails[rate]}")
-                for value, rate in zip(taken.values, rates, strict=True))
+            self._pending_timers.add(head.before, timer_text(taken.values, scale, templates),
+                                     count)
 
     def _send(self, packing: Packing, done: set[int], deadline: float) -> OSError | None:
         """Send datagrams in order until one fails; mark the groups that went out."""
@@ -297,8 +297,12 @@ class StatsdExporter(Exporter):
                 state.sent = value
             else:
                 undelivered += len(batch.groups[index])
-        pending, kept, offset = list(self._pending_timers), [], 0
-        for index, values in enumerate(batch.timer_values, start=batch.first_timer):
+        lines = range(batch.first_timer, batch.first_timer + len(batch.timer_values))
+        if all(index in done for index in lines):  # the usual case: all delivered
+            self._pending_timers.clear()
+            return undelivered
+        pending, kept, offset = list(self._pending_timers.values()), [], 0
+        for index, values in zip(lines, batch.timer_values, strict=True):
             if index not in done:
                 kept.extend(pending[offset:offset + values])
             offset += values
@@ -306,8 +310,21 @@ class StatsdExporter(Exporter):
         if overflow:
             self.aggregator.count_dropped(COMPONENT, "backlog_full", overflow)
             kept = kept[overflow:]
-        self._pending_timers = deque(kept)
+        self._pending_timers.replace(kept)
         return undelivered + len(kept)
+
+
+class _Templates(dict[str | None, str]):
+    """A series' timer value templates by rate, ``%.3f|ms|@rate`` and its tags (for
+    :func:`~exporters.statsd_timers.timer_text`), made on first use."""
+
+    def __init__(self, head: LineHead) -> None:
+        super().__init__()
+        self.head = head
+
+    def __missing__(self, rate: str | None) -> str:
+        template = self[rate] = "%.3f" + self.head.tail(TIMER, rate).replace("%", "%%")
+        return template
 
 
 @dataclass

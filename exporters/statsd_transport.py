@@ -92,7 +92,9 @@ class UdpTransport(Transport):
 
     def send(self, payload: bytes, deadline: float | None = None) -> None:
         sock = self._socket()
-        sock.settimeout(self._timeout(deadline))
+        timeout = self._timeout(deadline)
+        if sock.gettimeout() != timeout:  # settimeout is a system call each time
+            sock.settimeout(timeout)
         try:
             sock.send(payload)
         except ConnectionRefusedError:

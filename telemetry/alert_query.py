@@ -17,7 +17,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, islice
 
 from .aggregator import Family, HistogramValue
 from .alerting import AlertDefinition
@@ -70,10 +70,19 @@ class SampleRing:
                end: float) -> dict[Labels, list[tuple[float, Value]]]:
         """Every series of ``spec`` sampled in ``[start, end]``, as (time, value) lists."""
         found: dict[Labels, list[tuple[float, Value]]] = {}
+        get = found.get
         for snapshot in self._snapshots:
-            if start <= snapshot.t <= end:
-                for labels, value in snapshot.series.get(spec, {}).items():
-                    found.setdefault(labels, []).append((snapshot.t, value))
+            t = snapshot.t
+            if start <= t <= end:
+                series = snapshot.series.get(spec)
+                if not series:
+                    continue
+                for labels, value in series.items():
+                    points = get(labels)
+                    if points is None:
+                        found[labels] = [(t, value)]
+                    else:
+                        points.append((t, value))
         return found
 
 
@@ -93,12 +102,15 @@ def _summed_rates(ring: SampleRing, spec: MetricSpec, match: dict[str, str],
                   by: Sequence[str], now: float, window: float) -> dict[Labels, float]:
     totals: dict[Labels, float] = {}
     start = now - window
+    by_index = [spec.labels.index(name) for name in by]
     for labels, points in ring.points(spec, start, now).items():
-        if not _matches(spec, labels, match):
-            continue
-        rate = extrapolated_rate([(t, _as_count(v)) for t, v in points], start, now)
+        if len(points) < 2 or (match and not _matches(spec, labels, match)):
+            continue  # fewer than two points: no rate (extrapolated_rate's None)
+        rate = extrapolated_rate([(t, float(v.count) if type(v) is HistogramValue  # _as_count
+                                   else float(v)) for t, v in points],  # type: ignore[arg-type]
+                                 start, now)
         if rate is not None:
-            key = _key(spec, labels, by)
+            key = tuple([labels[index] for index in by_index])
             totals[key] = totals.get(key, 0.0) + rate
     return totals
 
@@ -147,15 +159,24 @@ def _quantile(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Labe
     start = now - alert.window_s
     per_group: dict[Labels, list[float]] = {}
     for labels, points in ring.points(spec, start, now).items():
-        if not _matches(spec, labels, alert.match):
+        if alert.match and not _matches(spec, labels, alert.match):
             continue
         times = [t for t, v in points if isinstance(v, HistogramValue)]
+        if len(times) < 2:
+            continue  # no rate for any bucket
         cumulative = [tuple(accumulate(v.bucket_counts)) for _, v in points
                       if isinstance(v, HistogramValue)]
-        rates = [extrapolated_rate([(t, float(c[index])) for t, c in zip(times, cumulative,
-                                                                          strict=True)],
-                                   start, now)
-                 for index in range(len(bounds))]
+        # A bucket's rate depends only on its counts over time: buckets with the same
+        # counts (often all those above the largest value) share one computation.
+        by_counts: dict[tuple[int, ...], float | None] = {}
+        rates = []
+        for column in islice(zip(*cumulative, strict=False), len(bounds)):
+            if column not in by_counts:
+                by_counts[column] = extrapolated_rate(
+                    list(zip(times, map(float, column), strict=True)), start, now)
+            rates.append(by_counts[column])
+        if len(rates) < len(bounds):
+            raise IndexError("a histogram with fewer bucket counts than bounds")
         if any(rate is None for rate in rates):
             continue
         group = per_group.setdefault(_key(spec, labels, alert.by), [0.0] * len(bounds))

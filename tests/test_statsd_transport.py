@@ -104,3 +104,27 @@ def test_udp_datagrams_are_paced_to_the_configured_rate(make_exporter) -> None:
     started = time.monotonic()
     assert unpaced.flush()
     assert len(fast.payloads) > 64 and time.monotonic() - started < bursts / 1000
+
+
+def test_each_udp_send_is_bounded_by_the_timeout_and_the_flush_deadline() -> None:
+    from exporters.statsd_transport import UdpTransport
+
+    sink = UdpSink()
+    now = [100.0]
+    transport = UdpTransport("127.0.0.1", sink.port, 2.0, clock=lambda: now[0])
+    try:
+        transport.send(b"a:1|c", deadline=200.0)
+        assert transport._sock is not None and transport._sock.gettimeout() == 2.0
+        transport.send(b"b:1|c", deadline=200.0)  # unchanged: not set again, still 2 s
+        assert transport._sock.gettimeout() == 2.0
+        transport.send(b"c:1|c", deadline=100.5)  # the deadline is nearer than 2 s
+        assert transport._sock.gettimeout() == 0.5
+        transport.send(b"d:1|c")  # no deadline: the timeout alone
+        assert transport._sock.gettimeout() == 2.0
+        now[0] = 101.0
+        with pytest.raises(TimeoutError):
+            transport.send(b"e:1|c", deadline=100.5)
+        assert sink.lines() == ["a:1|c", "b:1|c", "c:1|c", "d:1|c"]  # loopback: at once
+    finally:
+        transport.close()
+        sink.close()

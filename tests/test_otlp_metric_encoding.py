@@ -1,0 +1,277 @@
+"""The metric encoding writes what the SDK's encoder writes for the same families, byte
+for byte, and the OTLP metric exporters send it (falling back to the SDK when they
+cannot)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.sdk.metrics.export import MetricExportResult
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from exporters import otlp_metric_encoding
+from exporters.otlp import OtlpExporter
+from exporters.otlp_metric_encoding import MetricsEncoder, sdk_header
+from exporters.otlp_metric_grpc import FastGrpcMetricExporter
+from exporters.otlp_metric_http import FastHttpMetricExporter
+from exporters.otlp_metrics import build_resource, to_metrics_data
+from telemetry import load_config
+from telemetry.aggregator import Aggregator, Family, HistogramValue, Sample
+from telemetry.catalogue import Kind, MetricSpec
+from telemetry.simulator import ReferenceOrchestrator
+
+RESOURCE = Resource.create({"service.name": "yolo", "n": -5, "big": 2**62, "f": 1.5,
+                            "b": False, "names": ("x", "y")})
+SCOPE = InstrumentationScope("yolo-telemetry", "1.2.3")
+HEADERS = [
+    (build_resource("yolo", "instance-1", "1.2.3"), SCOPE),
+    (RESOURCE, InstrumentationScope("s", None, "https://schema/1", {"k": "v", "i": 3})),
+    (Resource({"service.name": "x"}, "https://schema/r"), InstrumentationScope("")),
+    (Resource({}), SCOPE),
+]
+NOW = 1_700_000_000_123_456_789
+
+
+def sdk_bytes(families: list[Family], resource: Resource, scope: InstrumentationScope,
+              now_ns: int) -> bytes:
+    return encode_metrics(to_metrics_data(families, resource, scope, now_ns)).SerializeToString()
+
+
+def encoder_for(resource: Resource, scope: InstrumentationScope) -> MetricsEncoder:
+    return MetricsEncoder(*sdk_header(resource, scope))
+
+
+@pytest.fixture(scope="module")
+def families() -> list[Family]:
+    """Every catalogue family after reference workflows with errors, safety blocks,
+    failures and refreshes."""
+    aggregator = Aggregator()
+    aggregator.connect()
+    try:
+        ReferenceOrchestrator(seed=4, error_probability=0.4, safety_block_probability=0.4,
+                              context_tokens_per_step=4000).run(workflows=30)
+    finally:
+        aggregator.disconnect()
+    return aggregator.collect()
+
+
+@pytest.mark.parametrize(("resource", "scope"), HEADERS)
+def test_reference_families_encode_as_the_sdk_encodes_them(
+        families: list[Family], resource: Resource, scope: InstrumentationScope) -> None:
+    encoder = encoder_for(resource, scope)
+    assert sum(bool(f.samples) for f in families) > 10
+    for now_ns in (NOW, NOW + 10_000_000_000, 1):  # again: from the caches
+        payload, points = encoder.encode(families, now_ns)
+        assert payload == sdk_bytes(families, resource, scope, now_ns)
+        assert points == sum(len(f.samples) for f in families)
+
+
+def test_no_series_is_a_request_without_metrics() -> None:
+    empty = [Family(MetricSpec("yolo.x", Kind.COUNTER, "1", "x"), ())]
+    for resource, scope in HEADERS:
+        assert encoder_for(resource, scope).encode(empty, NOW) == (
+            sdk_bytes(empty, resource, scope, NOW), 0)
+
+
+_TEXT = st.text(max_size=6)
+_NUMBER = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                    st.integers(-(2**53), 2**53), st.just(-0.0))
+_CREATED = st.one_of(st.just(0.0), st.floats(0, 4e9, allow_nan=False))
+
+
+@st.composite
+def _family(draw: st.DrawFn) -> Family:
+    kind = draw(st.sampled_from(list(Kind)))
+    labels = tuple(draw(st.lists(st.text(min_size=1, max_size=5), max_size=3, unique=True)))
+    buckets = tuple(sorted(draw(st.lists(st.floats(0, 1e6), max_size=4, unique=True))))
+    spec = MetricSpec(draw(st.text(min_size=1, max_size=8)), kind, draw(_TEXT), draw(_TEXT),
+                      labels, buckets if kind is Kind.HISTOGRAM else ())
+    samples = []
+    for _ in range(draw(st.integers(0, 4))):
+        values = tuple(draw(_TEXT) for _ in range(draw(st.sampled_from(
+            [len(labels), max(len(labels) - 1, 0)]))))  # a short label tuple: zip truncates
+        if kind is Kind.HISTOGRAM:
+            counts = tuple(draw(st.lists(st.one_of(st.just(0), st.integers(0, 2**40)),
+                                         min_size=len(buckets) + 1,
+                                         max_size=len(buckets) + 1)))
+            value: Any = HistogramValue(counts, draw(_NUMBER), sum(counts))
+        else:
+            value = draw(_NUMBER)
+        samples.append(Sample(values, value, draw(_CREATED)))
+    return Family(spec, tuple(samples))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_family(), max_size=5), st.sampled_from(HEADERS),
+       st.sampled_from([NOW, 0, 1]))
+def test_any_families_encode_as_the_sdk_encodes_them(
+        families: list[Family], header: tuple[Resource, InstrumentationScope],
+        now_ns: int) -> None:
+    resource, scope = header
+    assert encoder_for(resource, scope).encode(families, now_ns)[0] == sdk_bytes(
+        families, resource, scope, now_ns)
+
+
+def test_zero_times_counts_and_values_are_left_out_as_the_sdk_leaves_them_out() -> None:
+    histogram = MetricSpec("yolo.h", Kind.HISTOGRAM, "s", "h", ("a",), (0.5, 1.0))
+    counter = MetricSpec("yolo.c", Kind.COUNTER, "", "", ("a",))
+    families = [
+        Family(histogram, (Sample(("x",), HistogramValue((0, 0, 0), 0.0, 0), 3.0),
+                           Sample(("w",), HistogramValue((1, 0, 0), 0.2, 1), 0.0),
+                           Sample(("y",), HistogramValue((1, 0, 2), -0.0, 3), 5.5),
+                           Sample(("z",), 7.0, 1.0))),  # not a histogram value: left out
+        Family(counter, (Sample(("",), 0.0, 0.0), Sample(("é",), -0.0, 2.0))),
+    ]
+    for now_ns in (NOW, 0):
+        for resource, scope in HEADERS:
+            assert encoder_for(resource, scope).encode(families, now_ns)[0] == sdk_bytes(
+                families, resource, scope, now_ns)
+
+
+def test_the_label_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(otlp_metric_encoding, "_CACHE_SIZE", 8)
+    spec = MetricSpec("yolo.c", Kind.COUNTER, "1", "c", ("agent",))
+    encoder = encoder_for(*HEADERS[0])
+    for round_ in range(5):
+        family = Family(spec, tuple(Sample((f"a{round_}-{n}",), float(n), 1.0)
+                                    for n in range(5)))
+        assert encoder.encode([family], NOW)[0] == sdk_bytes([family], *HEADERS[0], NOW)
+    assert len(encoder._codecs[spec].attributes) <= 8
+
+
+class Collector:
+    """A local HTTP endpoint keeping every request body; answers ``status``."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.status = 200
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                collector.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(collector.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/metrics"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    server = Collector()
+    yield server
+    server.close()
+
+
+def sent_at(body: bytes) -> int:
+    """The time of the data points of a request (the same for all of them)."""
+    metric = ExportMetricsServiceRequest.FromString(body).resource_metrics[0] \
+        .scope_metrics[0].metrics[0]
+    return getattr(metric, metric.WhichOneof("data")).data_points[0].time_unix_nano
+
+
+def test_http_exporter_sends_the_encoding(collector: Collector, families: list[Family]) -> None:
+    resource, scope = HEADERS[1]
+    exporter = FastHttpMetricExporter(resource, scope, endpoint=collector.url, timeout=5)
+    assert exporter.fast  # with the installed SDK the fast path is taken
+    try:
+        before = time.time_ns()
+        assert exporter.export_families(families) is MetricExportResult.SUCCESS
+        exporter._max_export_batch_size = 10_000  # splitting: the SDK's own export
+        assert exporter.export_families(families) is MetricExportResult.SUCCESS
+        collector.status = 400
+        assert exporter.export_families(families) is MetricExportResult.FAILURE
+    finally:
+        exporter.shutdown()
+    assert len(collector.bodies) == 3
+    fast, sdk = collector.bodies[:2]
+    assert sent_at(fast) >= before
+    assert fast == sdk_bytes(families, resource, scope, sent_at(fast))
+    assert ExportMetricsServiceRequest.FromString(sdk) == encode_metrics(
+        to_metrics_data(families, resource, scope, sent_at(sdk)))
+
+
+@pytest.mark.parametrize("missing", ["opentelemetry.exporter.http.transport._base", "h11"])
+def test_http_exporter_without_the_plain_transport_sends_through_the_sdks_own(
+        collector: Collector, families: list[Family], monkeypatch: pytest.MonkeyPatch,
+        missing: str) -> None:
+    """An SDK before 1.45 (no pluggable transports) or an install without h11."""
+    import sys
+
+    from exporters.otlp_span_transport import PlainHTTPTransport
+
+    monkeypatch.setitem(sys.modules, missing, None)
+    monkeypatch.delitem(sys.modules, "exporters.otlp_span_transport")
+    exporter = FastHttpMetricExporter(*HEADERS[0], endpoint=collector.url, timeout=5)
+    try:
+        assert "exporters.otlp_span_transport" not in sys.modules  # the import failed
+        assert not isinstance(getattr(exporter._client, "_transport", None), PlainHTTPTransport)
+        assert exporter.export_families(families) is MetricExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    assert len(collector.bodies) == 1
+    assert collector.bodies[0] == sdk_bytes(families, *HEADERS[0], sent_at(collector.bodies[0]))
+
+
+def test_http_exporter_refuses_a_request_over_its_size_limit(
+        collector: Collector, families: list[Family]) -> None:
+    exporter = FastHttpMetricExporter(*HEADERS[0], endpoint=collector.url, timeout=5,
+                                      max_request_size=100)
+    try:
+        assert exporter.export_families(families) is MetricExportResult.FAILURE
+    finally:
+        exporter.shutdown()
+    assert collector.bodies == []
+
+
+def test_grpc_exporter_builds_the_sdks_request(families: list[Family]) -> None:
+    resource, scope = HEADERS[1]
+    exporter = FastGrpcMetricExporter(resource, scope, endpoint="http://127.0.0.1:1",
+                                      insecure=True)
+    try:
+        encoded = exporter.encode(families, NOW)
+        assert exporter._translate_data(encoded) == encode_metrics(
+            to_metrics_data(families, resource, scope, NOW))
+        assert exporter._count_data(encoded) == sum(len(f.samples) for f in families)
+        sdk_data = to_metrics_data(families, resource, scope, NOW)
+        assert exporter._translate_data(sdk_data) == encode_metrics(sdk_data)
+    finally:
+        exporter.shutdown()
+
+
+def test_otlp_exporter_makes_the_encoding_exporters(aggregator: Aggregator) -> None:
+    for protocol, cls in (("http/protobuf", FastHttpMetricExporter),
+                          ("grpc", FastGrpcMetricExporter)):
+        config = load_config({"exporters": {"otlp": {"enabled": True, "protocol": protocol,
+                                                     "interval_s": 3600, "traces": False,
+                                                     "endpoint": "http://127.0.0.1:1"}}},
+                             environ={})
+        exporter = OtlpExporter(config.exporters.otlp, aggregator, config)
+        exporter.start()
+        try:
+            assert type(exporter._metric_exporter) is cls
+        finally:
+            exporter.stop(0.5)

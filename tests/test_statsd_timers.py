@@ -1,0 +1,96 @@
+"""Timer values formatted a series at a time and cut into lines from runs give the lines
+the value-by-value functions give, character for character."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exporters.statsd_format import format_rounded, timer_lines, timer_rates
+from exporters.statsd_timers import TimerBacklog, timer_tails, timer_text
+
+#: Timer tails of every shape: no rate, a rate, dogstatsd tags (with digits and zeros).
+TAILS = ["|ms", "|ms|@0.25", "|ms|@0.003906", "|ms|@0.5|#agent:dev0,n:100", "|ms|#%x:1"]
+_VALUE = st.one_of(
+    st.floats(-1e300, 1e300),  # finite once scaled to milliseconds
+    st.floats(-1e4, 1e4),
+    st.integers(0, 10**6).map(lambda n: n / 1000),  # trailing zeros to strip
+    st.integers(-10, 10).map(lambda n: n / 10_000),  # rounds to (minus) zero
+    st.sampled_from([0.0, -0.0, 1e12, -1e12, 999_999_999_999.9996, 5e-324]),
+    st.integers(-(10**13), 10**13),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_VALUE, st.sampled_from(TAILS)), max_size=40),
+       st.sampled_from([1.0, 1000.0]))
+def test_timer_text_is_format_rounded_of_each_value_with_its_tail(
+        values: list[tuple[float, str]], scale: float) -> None:
+    templates = ["%.3f" + tail.replace("%", "%%") for _, tail in values]
+    text = timer_text([value for value, _ in values], scale, templates)
+    expected = [format_rounded(value * scale) + tail for value, tail in values]
+    assert (text.split("\n") if values else []) == expected
+
+
+def test_values_beyond_fixed_point_format_one_by_one_as_before() -> None:
+    values = [1.5, 2e12, 0.25, 1e300]
+    assert timer_text(values, 1000.0, ["%.3f|ms"] * 4).split("\n") == [
+        format_rounded(value * 1000.0) + "|ms" for value in values]
+    assert timer_text(values, 1000.0, ["%.3f|ms"] * 4).split("\n")[1] == "2000000000000000|ms"
+
+
+_HEADS = st.sampled_from(["yolo.h", "yolo.handoff.duration.from_agent.pm.to_agent.dev",
+                          "é" * 12, "yolo.h,agent=qa"])
+_PART = st.builds(lambda value, tail: format_rounded(value) + tail,
+                  st.floats(0, 1e9), st.sampled_from(TAILS[:3]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_HEADS, st.lists(_PART, min_size=1, max_size=60)), max_size=6),
+       st.sampled_from([8, 30, 64, 200, 1432]), st.booleans())
+def test_lines_are_timer_lines_of_the_same_values(
+        runs: list[tuple[str, list[str]]], max_bytes: int, merge: bool) -> None:
+    backlog = TimerBacklog()
+    pairs = []
+    for head, parts in runs:
+        backlog.add(head, "\n".join(parts), len(parts))
+        pairs += [(head, part) for part in parts]
+    assert len(backlog) == len(pairs)
+    assert list(backlog.values()) == pairs
+    assert backlog.lines(merge, max_bytes) == list(timer_lines(pairs, merge, max_bytes))
+    kept = TimerBacklog()
+    kept.replace(pairs[len(pairs) // 3:])
+    assert list(kept.values()) == pairs[len(pairs) // 3:]
+    assert kept.lines(merge, max_bytes) == list(timer_lines(pairs[len(pairs) // 3:], merge,
+                                                            max_bytes))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 300), st.integers(0, 2000), st.integers(0, 2**32))
+def test_timer_tails_carry_the_rates_of_timer_rates(sampled: int, extra: int,
+                                                    seed: int) -> None:
+    true_count = sampled + extra
+    tails = timer_tails(sampled, true_count, {rate: f"|ms|@{rate}" if rate else "|ms"
+                                              for rate in set(timer_rates(sampled, true_count))},
+                        random.Random(seed))
+    expected = timer_rates(sampled, true_count, random.Random(seed))
+    assert sorted(tails) == sorted(f"|ms|@{rate}" if rate else "|ms" for rate in expected)
+    assert timer_tails(0, 5, {}) == []
+
+
+def test_which_values_carry_the_heavier_rate_is_uniform() -> None:
+    """Each position is heavy as often as any other, whether the heavy or the light
+    values are the ones drawn."""
+    rng = random.Random(3)
+    for sampled, true_count in ((10, 13), (10, 18)):
+        heavy = [0] * sampled
+        rates = {rate for rate in timer_rates(sampled, true_count)}
+        heavier = min(rates, key=lambda rate: float(rate) if rate else 1.0)
+        for _ in range(4000):
+            for index, rate in enumerate(timer_tails(sampled, true_count,
+                                                     {r: r for r in rates}, rng)):
+                heavy[index] += rate == heavier
+        expected = 4000 * (true_count % sampled) / sampled
+        assert all(abs(count - expected) < 0.08 * expected for count in heavy), heavy
