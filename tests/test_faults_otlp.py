@@ -90,6 +90,14 @@ def latest_points(rotel: RotelReceiver, instance_id: str) -> dict[tuple, dict[st
     return latest
 
 
+def wait_for_the_totals(rotel: RotelReceiver, tel: Telemetry, timeout: float = 15.0) -> int:
+    """Poll until the collector holds the aggregator's final values (see
+    :func:`assert_collector_holds_the_totals`): it may print the last export a moment
+    after answering it. Returns how many series were compared."""
+    return wait_until(lambda: assert_collector_holds_the_totals(rotel, tel), timeout,
+                      what="the collector to hold the final totals")
+
+
 def assert_collector_holds_the_totals(rotel: RotelReceiver, tel: Telemetry) -> int:
     """Every contract series arrived with the aggregator's final value; returns how many."""
     latest = latest_points(rotel, tel.instance_id)
@@ -180,7 +188,7 @@ def test_collector_killed_and_restarted_mid_run(tmp_path: Path, start_telemetry,
         assert rss_end - rss_start < 40, (rss_start, rss_end)
         assert orchestrator.latency("down").raw_max_s < 0.5  # even with collections
         # metrics are cumulative: after recovery the collector has the exact totals
-        assert assert_collector_holds_the_totals(rotel, tel) > 20
+        assert wait_for_the_totals(rotel, tel) > 20
         # spans: each one was received or counted as dropped
         created = expected_spans(orchestrator.stats)
         received = sum(1 for s in rotel.spans()

@@ -27,7 +27,7 @@ from telemetry.simulator import ReferenceOrchestrator
 
 from .backends import RotelReceiver, StatsdDaemon, rotel_receiver, statsd_daemon, wait_until
 from .faults_support import TimedOrchestrator, expected_spans, get_json, record
-from .test_faults_otlp import assert_collector_holds_the_totals, latest_points
+from .test_faults_otlp import latest_points, wait_for_the_totals
 from .test_statsd_daemon import expected
 
 pytestmark = pytest.mark.backend
@@ -70,7 +70,7 @@ def test_stop_flushes_every_exporter(tmp_path: Path, start_telemetry) -> None:
         for name, value in gauges.items():
             assert held_gauges.get(name) == value, name
         spans = rotel.wait_for_spans(count=expected_spans(orchestrator.stats))
-        compared = assert_collector_holds_the_totals(rotel, tel)
+        compared = wait_for_the_totals(rotel, tel)
         dropped = tel.aggregator.value(cat.DROPPED, ("tracer", "shutdown_timeout"))
     assert len(spans) == expected_spans(orchestrator.stats)
     assert dropped == 0
@@ -240,5 +240,5 @@ def test_final_flush_when_threads_cannot_start(tmp_path: Path, start_telemetry,
         tel.stop()
         monkeypatch.undo()
         spans = rotel.wait_for_spans(count=expected_spans(orchestrator.stats))
-        assert assert_collector_holds_the_totals(rotel, tel) > 20
+        assert wait_for_the_totals(rotel, tel) > 20
     assert len(spans) == expected_spans(orchestrator.stats)
