@@ -235,20 +235,21 @@ def calibrate_burn(target_s: float = 0.001) -> int:
     """Loop count of :func:`burn_1ms` that takes ``target_s`` of CPU on this machine."""
     loops = 1000
     while True:
-        started = time.process_time()
+        started = time.thread_time()
         _burn(loops)
-        took = time.process_time() - started
+        took = time.thread_time() - started
         if took > 0.05:
             break
         loops *= 2
-    # A busy neighbour slows the loop for a while (shared caches and cores), so the
-    # fastest of many short samples is the machine's own speed.
+    # The calling thread's CPU only: threads left from earlier benchmarks would
+    # count in the process's. A busy neighbour slows the loop for a while (shared
+    # caches and cores), so the fastest of many short samples is the machine's speed.
     loops = max(1, loops // 5)
     samples = []
     for _ in range(25):
-        started = time.process_time()
+        started = time.thread_time()
         _burn(loops)
-        samples.append(time.process_time() - started)
+        samples.append(time.thread_time() - started)
     return max(1, int(loops * target_s / min(samples)))
 
 
