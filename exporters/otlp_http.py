@@ -9,7 +9,25 @@ exports: through the SDK's own ``requests`` transport.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+
+def init_with_plain_transport(init: Callable[..., None], kwargs: dict[str, Any],
+                              signal: str) -> None:
+    """Run an SDK OTLP/HTTP exporter's ``__init__`` (``init``) with ``kwargs``, giving
+    it the plain transport for ``signal`` when one applies and the caller chose
+    neither a transport nor a ``requests`` session."""
+    transport = None
+    if "_transport" not in kwargs and kwargs.get("session") is None:
+        transport = plain_transport(kwargs.get("endpoint"), signal)
+    if transport is not None:
+        try:
+            init(**kwargs, _transport=transport)
+            return
+        except TypeError:  # an SDK without pluggable transports
+            pass
+    init(**kwargs)
 
 
 def plain_transport(endpoint: str | None, signal: str) -> Any:

@@ -33,7 +33,7 @@ from opentelemetry.sdk.metrics.export import MetricExportResult
 
 from telemetry.aggregator import Family
 
-from .otlp_http import plain_transport
+from .otlp_http import init_with_plain_transport
 from .otlp_metrics import FamilyExport
 
 log = logging.getLogger("telemetry.exporters.otlp")
@@ -51,16 +51,7 @@ class FastHttpMetricExporter(HttpMetricExporter, FamilyExport):
     """``OTLPMetricExporter`` (HTTP) sending :class:`MetricsEncoder`'s bytes."""
 
     def __init__(self, resource: Any, scope: Any, **kwargs: Any) -> None:
-        transport = None
-        if "_transport" not in kwargs and kwargs.get("session") is None:
-            transport = plain_transport(kwargs.get("endpoint"), "metrics")
-        if transport is None:
-            super().__init__(**kwargs)
-        else:
-            try:
-                super().__init__(**kwargs, _transport=transport)
-            except TypeError:  # an SDK without pluggable transports
-                super().__init__(**kwargs)
+        init_with_plain_transport(super().__init__, kwargs, "metrics")
         self.setup_encoding(resource, scope)
         client = getattr(self, "_client", None)
         #: The SDK's HTTP client takes serialized bytes, its exporter metrics and its

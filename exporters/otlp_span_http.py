@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from telemetry.span_record import to_readable
 
-from .otlp_http import plain_transport
+from .otlp_http import init_with_plain_transport
 from .otlp_span_encoding import SpanEncoder, Unsupported
 
 log = logging.getLogger("telemetry.exporters.otlp")
@@ -38,16 +38,7 @@ class FastHttpSpanExporter(OTLPSpanExporter):
     """``OTLPSpanExporter`` (HTTP) sending :class:`SpanEncoder`'s bytes."""
 
     def __init__(self, **kwargs: Any) -> None:
-        transport = None
-        if "_transport" not in kwargs and kwargs.get("session") is None:
-            transport = plain_transport(kwargs.get("endpoint"), "traces")
-        if transport is None:
-            super().__init__(**kwargs)
-        else:
-            try:
-                super().__init__(**kwargs, _transport=transport)
-            except TypeError:  # an SDK without pluggable transports
-                super().__init__(**kwargs)
+        init_with_plain_transport(super().__init__, kwargs, "traces")
         self.encoder = SpanEncoder()
         client = getattr(self, "_client", None)
         #: The SDK's HTTP client takes serialized bytes (as in SDK 1.45).

@@ -4,10 +4,8 @@ cannot)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -31,6 +29,8 @@ from telemetry import load_config
 from telemetry.aggregator import Aggregator, Family, HistogramValue, Sample
 from telemetry.catalogue import Kind, MetricSpec
 from telemetry.simulator import ReferenceOrchestrator
+
+from .http_sink import Collector
 
 RESOURCE = Resource.create({"service.name": "yolo", "n": -5, "big": 2**62, "f": 1.5,
                             "b": False, "names": ("x", "y")})
@@ -151,37 +151,9 @@ def test_the_label_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(encoder._codecs[spec].attributes) <= 8
 
 
-class Collector:
-    """A local HTTP endpoint keeping every request body; answers ``status``."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.status = 200
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                collector.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(collector.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/metrics"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def collector() -> Iterator[Collector]:
-    server = Collector()
+    server = Collector("/v1/metrics")
     yield server
     server.close()
 

@@ -4,10 +4,7 @@ handle)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -28,6 +25,8 @@ from telemetry.config import TracingConfig
 from telemetry.simulator import ReferenceOrchestrator
 from telemetry.span_record import Origin, SpanStub, to_readable
 from telemetry.tracing import SignalTracer
+
+from .http_sink import Collector
 
 RESOURCE = Resource.create({"service.name": "yolo", "n": -5, "big": 2**62, "f": 1.5,
                             "b": False, "names": ("x", "y"), "ints": (1, 2)})
@@ -156,37 +155,9 @@ def test_grpc_exporter_builds_the_sdks_request(batches: list[list[tuple]]) -> No
         exporter.shutdown()
 
 
-class Collector:
-    """A local HTTP endpoint keeping every request body; answers ``status``."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.status = 200
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                collector.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(collector.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def collector() -> Iterator[Collector]:
-    server = Collector()
+    server = Collector("/v1/traces")
     yield server
     server.close()
 
