@@ -113,6 +113,9 @@ class _Headers(Mapping[str, str]):
         return len(self._mapping())
 
 
+#: The longest answer body read (h11 bounds the head itself).
+_MAX_ANSWER_BODY = 16 * 1024 * 1024
+
 #: Request headers the transport writes itself: the caller's are not repeated.
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
@@ -186,7 +189,7 @@ class PlainHTTPTransport(BaseHTTPTransport):
     @staticmethod
     def _answer(sock: socket.socket, protocol: h11.Connection) -> tuple[Any, list[bytes]]:
         """Read the final response and its body (1xx answers are skipped)."""
-        response, chunks = None, []
+        response, chunks, size = None, [], 0
         while True:
             event = protocol.next_event()
             if event is h11.NEED_DATA:
@@ -196,6 +199,9 @@ class PlainHTTPTransport(BaseHTTPTransport):
             if kind is h11.Response:
                 response = event
             elif kind is h11.Data:
+                size += len(event.data)
+                if size > _MAX_ANSWER_BODY:  # a collector answers with a few bytes
+                    raise h11.RemoteProtocolError("the collector's answer is too long")
                 chunks.append(event.data)
             elif kind is h11.EndOfMessage:
                 return response, chunks

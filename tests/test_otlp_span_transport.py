@@ -168,6 +168,24 @@ def test_answers_are_read_whole_and_a_closing_collector_gets_a_new_connection(
     assert collector.connections == 2  # the collector said it closes: not reused
 
 
+def test_an_answer_body_over_the_limit_is_an_error_and_drops_the_connection(
+        collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporters import otlp_span_transport
+
+    monkeypatch.setattr(otlp_span_transport, "_MAX_ANSWER_BODY", 100)
+    collector.answer = b"x" * 101
+    transport = PlainHTTPTransport()
+    try:
+        result = transport.request("POST", collector.url, data=b"spans", timeout=5)
+        assert result.error is not None and transport.is_connection_error(result.error)
+        collector.answer = b"x" * 100
+        result = transport.request("POST", collector.url, data=b"spans", timeout=5)
+        assert result.status_code == 200 and result.content() == collector.answer
+    finally:
+        transport.close()
+    assert collector.connections == 2
+
+
 def test_a_request_after_close_opens_a_new_connection(collector: Collector) -> None:
     transport = PlainHTTPTransport()
     try:
