@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -148,32 +148,6 @@ def timer_rates(sampled: int, true_count: int,
         for index in (rng or random).sample(range(sampled), heavier):
             rates[index] = heavy
     return rates
-
-
-def timer_lines(pending: Iterable[tuple[str, str]], merge: bool,
-                max_bytes: int) -> Iterator[tuple[str, int]]:
-    """Lines for pending timer values, in order, and how many values each carries.
-
-    Each value is ``(head, "value|ms[|@rate][tags]")``. With ``merge``, a run of
-    values of one series shares a line, ``head:v1|ms:v2|ms``, up to ``max_bytes``
-    (Etsy and Telegraf read each ``:``-separated part as its own observation), so
-    the name is not repeated for every value.
-    """
-    if not merge:
-        for head, part in pending:
-            yield f"{head}:{part}", 1
-        return
-    head, parts, size = None, [], 0
-    for next_head, part in pending:
-        if next_head == head and size + 1 + len(part) <= max_bytes:
-            parts.append(part)
-            size += 1 + len(part)
-            continue
-        if parts:
-            yield f"{head}:{':'.join(parts)}", len(parts)
-        head, parts, size = next_head, [part], len(next_head.encode()) + 1 + len(part)
-    if parts:
-        yield f"{head}:{':'.join(parts)}", len(parts)
 
 
 def gauge_lines(head: LineHead, value: float, flavor: str) -> list[str]:

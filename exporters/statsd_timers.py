@@ -11,9 +11,9 @@ of newline-separated parts, kept as a run of the :class:`TimerBacklog`; lines ar
 cut from it with ``rfind`` and ``count``, a few calls per line instead of a loop
 per value.
 
-What comes out is what :func:`~exporters.statsd_format.format_rounded` and
-:func:`~exporters.statsd_format.timer_lines` give for the same values, line for line;
-``tests/test_statsd_timers.py`` checks it.
+What comes out is, line for line, what formatting each value with
+:func:`~exporters.statsd_format.format_rounded` and merging them one by one gives;
+``tests/test_statsd_timers.py`` checks it against that value-by-value reference.
 """
 
 from __future__ import annotations
@@ -122,8 +122,12 @@ class TimerBacklog:
             index = stop
 
     def lines(self, merge: bool, max_bytes: int) -> list[tuple[str, int]]:
-        """Lines for the values, in order, and how many values each carries: those of
-        :func:`~exporters.statsd_format.timer_lines` over :meth:`values`."""
+        """Lines for the values, in order, and how many values each carries.
+
+        Without ``merge`` one line per value. With it, adjacent values of one series
+        share lines ``head:v1|ms:v2|ms`` of at most ``max_bytes`` (Etsy and Telegraf
+        read each ``:``-separated part as its own observation), so the name is not
+        repeated for every value."""
         if not merge:
             return [(f"{head}:{part}", 1) for head, part in self.values()]
         out: list[tuple[str, int]] = []
@@ -144,8 +148,8 @@ class TimerBacklog:
 
 def _cut(head: str, text: str, max_bytes: int, out: list[tuple[str, int]]) -> None:
     """``head:p1:p2...`` lines of at most ``max_bytes`` from newline-separated parts
-    (a part too long for any line still gets a line of its own), as
-    :func:`~exporters.statsd_format.timer_lines` cuts them: the newlines become the
+    (a part too long for any line still gets a line of its own), as merging the parts
+    one by one would cut them: the newlines become the
     separators, of the same length, so a line ends at the last newline that fits.
     """
     prefix = head + ":"

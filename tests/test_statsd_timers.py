@@ -4,12 +4,41 @@ the value-by-value functions give, character for character."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporters.statsd_format import format_rounded, timer_lines, timer_rates
+from exporters.statsd_format import format_rounded, timer_rates
 from exporters.statsd_timers import TimerBacklog, timer_tails, timer_text
+
+
+def timer_lines(pending: Iterable[tuple[str, str]], merge: bool,
+                max_bytes: int) -> Iterator[tuple[str, int]]:
+    """The value-by-value reference: lines for pending timer values, in order, and
+    how many values each carries.
+
+    Each value is ``(head, "value|ms[|@rate][tags]")``. With ``merge``, a run of
+    values of one series shares a line, ``head:v1|ms:v2|ms``, up to ``max_bytes``
+    (Etsy and Telegraf read each ``:``-separated part as its own observation), so
+    the name is not repeated for every value.
+    """
+    if not merge:
+        for head, part in pending:
+            yield f"{head}:{part}", 1
+        return
+    head, parts, size = None, [], 0
+    for next_head, part in pending:
+        if next_head == head and size + 1 + len(part) <= max_bytes:
+            parts.append(part)
+            size += 1 + len(part)
+            continue
+        if parts:
+            yield f"{head}:{':'.join(parts)}", len(parts)
+        head, parts, size = next_head, [part], len(next_head.encode()) + 1 + len(part)
+    if parts:
+        yield f"{head}:{':'.join(parts)}", len(parts)
+
 
 #: Timer tails of every shape: no rate, a rate, dogstatsd tags (with digits and zeros).
 TAILS = ["|ms", "|ms|@0.25", "|ms|@0.003906", "|ms|@0.5|#agent:dev0,n:100", "|ms|#%x:1"]
