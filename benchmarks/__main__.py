@@ -11,10 +11,16 @@ import time
 import traceback
 from pathlib import Path
 
-from . import BENCHMARKS
-from .harness import Context, Settings, exporter_kinds, reference_events, tracing_available
-from .receivers import receivers
-from .report import RESULTS_DIR, console_table, document, failed_result, utc_now, write
+from benchmarks import BENCHMARKS
+from benchmarks.harness import (
+    Context,
+    Settings,
+    exporter_kinds,
+    reference_events,
+    tracing_available,
+)
+from benchmarks.receivers import receivers
+from benchmarks.report import RESULTS_DIR, console_table, document, failed_result, utc_now, write
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

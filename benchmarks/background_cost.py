@@ -76,7 +76,7 @@ def measure_threads(endpoint: str, statsd_port: int, seconds: float,
     """Per-thread CPU of a pipeline receiving the reference workflow for ``seconds``,
     paced to ``rate`` events per second."""
     from benchmarks.harness import burn_1ms, start_telemetry
-    from telemetry.simulator import ReferenceOrchestrator
+    from telemetry.cli.simulator import ReferenceOrchestrator
 
     burn_1ms()  # calibrate before the pipeline starts
     before = {thread.native_id for thread in threading.enumerate()}
@@ -116,7 +116,7 @@ def measure_threads(endpoint: str, statsd_port: int, seconds: float,
 def measure_actions(endpoint: str, statsd_port: int, rounds: int, rate: float) -> dict[str, Any]:
     """Median CPU ms of each periodic action after one interval's worth of events."""
     from benchmarks.harness import start_telemetry
-    from telemetry.simulator import ReferenceOrchestrator
+    from telemetry.cli.simulator import ReferenceOrchestrator
 
     telemetry = start_telemetry(_config(endpoint, statsd_port, far=True))
     otlp, statsd = telemetry.exporters["otlp"], telemetry.exporters["statsd"]

@@ -153,8 +153,8 @@ def reference_events(workflows: int = 20, seed: int = 7) -> list[tuple[str, dict
 
     Replaying them gives a realistic mix of signals with a bounded label set.
     """
+    from telemetry.cli.simulator import ReferenceOrchestrator
     from telemetry.signals import CONTRACT
-    from telemetry.simulator import ReferenceOrchestrator
 
     recorded: list[tuple[str, dict[str, Any]]] = []
     namespace = blinker.Namespace()

@@ -17,7 +17,7 @@ from typing import Any
 
 import blinker
 
-from .harness import (
+from benchmarks.harness import (
     HANDOFF,
     bare_signals,
     interleave,
@@ -33,7 +33,7 @@ from .harness import (
 
 def stages(count: int, rounds: int) -> dict[str, float]:
     """Nanoseconds per event of each layer, cheapest first."""
-    from telemetry.aggregator import Aggregator
+    from telemetry.aggregation.aggregator import Aggregator
 
     short, payload = HANDOFF
     aggregator = Aggregator()
@@ -77,7 +77,7 @@ def stages(count: int, rounds: int) -> dict[str, float]:
 
 
 def profile(count: int, limit: int) -> str:
-    from telemetry.aggregator import Aggregator
+    from telemetry.aggregation.aggregator import Aggregator
 
     aggregator = Aggregator()
     aggregator.connect()

@@ -12,7 +12,7 @@ import gc
 
 import psutil
 
-from .harness import (
+from benchmarks.harness import (
     Context,
     Result,
     bare_signals,

@@ -13,7 +13,7 @@ from typing import Any
 
 import blinker
 
-from .harness import (
+from benchmarks.harness import (
     HANDOFF,
     Context,
     Result,

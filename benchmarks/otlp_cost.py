@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from telemetry import Telemetry, load_config
 from telemetry import catalogue as cat
-from telemetry.simulator import ReferenceOrchestrator
+from telemetry.cli.simulator import ReferenceOrchestrator
 
 BASE: dict[str, Any] = {"server": {"enabled": False},
                         "exporters": {"prometheus": {"enabled": False}}}

@@ -30,7 +30,7 @@ from typing import Any
 
 import psutil
 
-from .harness import (
+from benchmarks.harness import (
     Context,
     Figure,
     Result,
@@ -123,7 +123,7 @@ def _thread_cpu_seconds(thread_id: int) -> float:
 def _workflow_runner(pipeline: Pipeline | None, repeats: int,
                      seen: dict[str, Any]) -> tuple[Callable[[], float], list[float]]:
     """A variant measuring wall time (returned) and thread CPU time (appended)."""
-    from telemetry.simulator import ReferenceOrchestrator
+    from telemetry.cli.simulator import ReferenceOrchestrator
 
     cpu_samples: list[float] = []
 
@@ -150,7 +150,7 @@ def _workflow_runner(pipeline: Pipeline | None, repeats: int,
 def _fast_runner(pipeline: Pipeline | None, workflows: int) -> Callable[[], float]:
     """Thread CPU seconds per workflow of ``workflows`` workflows without the 1 ms work:
     nearly all telemetry and simulator, so the in-line cost stands far above the noise."""
-    from telemetry.simulator import ReferenceOrchestrator
+    from telemetry.cli.simulator import ReferenceOrchestrator
 
     def once() -> float:
         orchestrator = ReferenceOrchestrator(seed=SEED)
@@ -168,7 +168,7 @@ def _fast_runner(pipeline: Pipeline | None, workflows: int) -> Callable[[], floa
 
 def _operations_per_workflow() -> int:
     """Agent operations (calls of the work function) in the seeded workflow."""
-    from telemetry.simulator import ReferenceOrchestrator
+    from telemetry.cli.simulator import ReferenceOrchestrator
 
     calls = []
     ReferenceOrchestrator(seed=SEED, work=lambda: calls.append(1)).run(workflows=1)
@@ -205,7 +205,7 @@ def run(ctx: Context) -> Result:
     try:
         for pipeline in pipelines.values():  # warm up: every cell exists before timing
             pipeline.telemetry.aggregator.connect()
-            from telemetry.simulator import ReferenceOrchestrator
+            from telemetry.cli.simulator import ReferenceOrchestrator
             ReferenceOrchestrator(seed=SEED).run(workflows=3)
             pipeline.telemetry.aggregator.disconnect()
         wall = interleave(variants, rounds)

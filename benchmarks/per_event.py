@@ -9,7 +9,7 @@ their own schedule, so the ratio must not depend on which are enabled or reachab
 
 from __future__ import annotations
 
-from .harness import (
+from benchmarks.harness import (
     HANDOFF,
     Context,
     Result,

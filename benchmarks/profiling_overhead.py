@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import blinker
 
 from telemetry import Telemetry, load_config, profiled
-from telemetry.simulator import ReferenceOrchestrator
+from telemetry.cli.simulator import ReferenceOrchestrator
 
 
 def start(debug: dict | None = None) -> Telemetry:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .harness import closed_port
+from benchmarks.harness import closed_port
 
 
 @dataclass(frozen=True)

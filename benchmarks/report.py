@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from .harness import Figure, Result
+from benchmarks.harness import Figure, Result
 
 RESULTS_DIR = Path(__file__).parent / "results"
 

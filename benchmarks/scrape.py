@@ -16,7 +16,7 @@ from typing import Any
 
 import blinker
 
-from .harness import (
+from benchmarks.harness import (
     Context,
     Result,
     connected,

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .harness import (
+from benchmarks.harness import (
     HANDOFF,
     Context,
     Result,

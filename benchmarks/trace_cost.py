@@ -46,7 +46,7 @@ def _config(endpoint: str) -> dict[str, Any]:
 
 def measure(endpoint: str, workflows: int, rounds: int, batch_size: int) -> dict[str, Any]:
     from telemetry import Telemetry, load_config
-    from telemetry.simulator import ReferenceOrchestrator
+    from telemetry.cli.simulator import ReferenceOrchestrator
 
     tel = Telemetry(load_config(_config(endpoint), environ={})).start()
     try:

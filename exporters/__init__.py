@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from telemetry.aggregator import Aggregator
+    from telemetry.aggregation.aggregator import Aggregator
     from telemetry.config import TelemetryConfig
 
 ENTRY_POINT_GROUP = "yolo_telemetry.exporters"

@@ -19,10 +19,9 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
-from telemetry.aggregator import Aggregator, Family, HistogramValue
+from exporters import Exporter, ExporterConfig
+from telemetry.aggregation.aggregator import Aggregator, Family, HistogramValue
 from telemetry.catalogue import Kind
-
-from . import Exporter, ExporterConfig
 
 _UNITS = {"s": "seconds", "By": "bytes", "%": "percent"}
 

@@ -9,13 +9,13 @@ package aggregates them once and exports to Prometheus, OTLP and StatsD::
         agent, system = tel.snapshot()
 """
 
-from . import signals
-from .config import ConfigError, TelemetryConfig
-from .config import load as load_config
-from .metrics import AgentMetrics, DurationSummary, SystemMetrics
-from .profiling import profiled
-from .runtime import Telemetry, package_version, start
-from .signals import timed
+from telemetry import signals
+from telemetry.config import ConfigError, TelemetryConfig
+from telemetry.config import load as load_config
+from telemetry.metrics import AgentMetrics, DurationSummary, SystemMetrics
+from telemetry.profiling import profiled
+from telemetry.runtime import Telemetry, package_version, start
+from telemetry.signals import timed
 
 __all__ = [
     "AgentMetrics",

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from .alerting import AlertDefinition, AlertingConfig, effective_alerts
+from telemetry.alerting.definitions import AlertDefinition, AlertingConfig, effective_alerts
 
 ENV_CONFIG_PATH = "YOLO_TELEMETRY_CONFIG"
 ENV_PREFIX = "YOLO_TELEMETRY__"

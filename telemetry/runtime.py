@@ -13,19 +13,18 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from exporters import Exporter, discover
-
-from . import config as config_module
-from .aggregator import Aggregator
-from .alert_eval import AlertEvaluator
-from .alert_eval import attach as attach_alerting
-from .config import ConfigError, TelemetryConfig
-from .discovery import FileSdRegistration, advertised_address
-from .health import HealthCheck, health_document, http_status
-from .metrics import AgentMetrics, SystemMetrics
-from .server import Request, Response, TelemetryServer
+from telemetry import config as config_module
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry.alerting.evaluator import AlertEvaluator
+from telemetry.alerting.evaluator import attach as attach_alerting
+from telemetry.config import ConfigError, TelemetryConfig
+from telemetry.metrics import AgentMetrics, SystemMetrics
+from telemetry.serving.discovery import FileSdRegistration, advertised_address
+from telemetry.serving.health import HealthCheck, health_document, http_status
+from telemetry.serving.server import Request, Response, TelemetryServer
 
 if TYPE_CHECKING:
-    from .profiling import Profiling
+    from telemetry.profiling import Profiling
 
 log = logging.getLogger("telemetry")
 
@@ -111,7 +110,7 @@ class Telemetry:
         self.aggregator.connect()
         if self.server is not None:
             self._add_routes(self.server)
-        from .profiling import install as install_profiling  # it imports this module
+        from telemetry.profiling import install as install_profiling  # it imports this module
 
         self.profiling = install_profiling(self)
         if self.server is not None:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import blinker
 
-from .timing import wrap_timed
+from telemetry.timing import wrap_timed
 
 MODES = ("active", "paused", "degraded", "stopped")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .signals import MODES
+from telemetry.signals import MODES
 
 _MISSING = object()
 #: Larger numbers are almost certainly corrupt and would lose precision as floats.

@@ -16,7 +16,7 @@ import pytest
 import trustme
 
 from telemetry import Telemetry, load_config
-from telemetry.aggregator import Aggregator
+from telemetry.aggregation.aggregator import Aggregator
 
 
 class FakeClock:

@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
 import telemetry
-from telemetry import propagation
-from telemetry.traced import TracedOrchestrator
+from telemetry.tracing import propagation
+from telemetry.tracing.traced import TracedOrchestrator
 
 
 def telemetry_config(args: argparse.Namespace) -> dict:

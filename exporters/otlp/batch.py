@@ -1,7 +1,7 @@
 """The span queue and the batch worker that exports it.
 
 :class:`SpanBatchProcessor` is what the SDK's ``BatchSpanProcessor`` is to SDK spans,
-for the finished tuples of :mod:`telemetry.span_record`: the tracer appends each
+for the finished tuples of :mod:`telemetry.tracing.record`: the tracer appends each
 ended span to a bounded queue (:meth:`~SpanBatchProcessor.emit_record`, one deque
 append and two length checks on the sending thread), and a worker thread takes them
 off in batches and gives them to the exporter. It is an SDK ``SpanProcessor``, so a
@@ -22,7 +22,7 @@ Same limits and behaviour as the SDK's batch processor (``tracing.batch``, or th
 * ``force_flush`` exports everything queued now; ``shutdown`` stops the worker after
   it exported what was queued, then shuts the exporter down.
 
-The exporter is a :class:`exporters.otlp_traces.GuardedSpanExporter`, or any SDK
+The exporter is a :class:`exporters.otlp.traces.GuardedSpanExporter`, or any SDK
 ``SpanExporter``: one with ``export_records`` gets the tuples, any other gets SDK
 ``ReadableSpan`` objects. SDK spans ended through the provider's own tracers
 (``on_end``) share the queue and are exported as SDK spans.
@@ -39,12 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
-from telemetry.span_record import to_readable
+from telemetry.tracing.record import to_readable
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from telemetry.aggregator import Aggregator
+    from telemetry.aggregation.aggregator import Aggregator
     from telemetry.config import BatchConfig
 
 log = logging.getLogger("telemetry.exporters.otlp")

@@ -1,19 +1,19 @@
 """OTLP exporter: periodic push of the aggregates, and spans built from the signals.
 
 Metrics: every ``interval_s`` a :class:`~exporters.PeriodicWorker` encodes one
-:meth:`Aggregator.collect` as an OTLP request (:mod:`exporters.otlp_metric_encoding`,
-the mapping of :mod:`exporters.otlp_metrics`) and sends it with the OpenTelemetry
-OTLP metric exporter (:mod:`exporters.otlp_metric_http`,
-:mod:`exporters.otlp_metric_grpc`). Nothing runs per event, so enabling OTLP metrics
+:meth:`Aggregator.collect` as an OTLP request (:mod:`exporters.otlp.fastpath.metric_encoding`,
+the mapping of :mod:`exporters.otlp.metrics`) and sends it with the OpenTelemetry
+OTLP metric exporter (:mod:`exporters.otlp.fastpath.metric_http`,
+:mod:`exporters.otlp.fastpath.metric_grpc`). Nothing runs per event, so enabling OTLP metrics
 does not change the cost of a signal. Data is cumulative, so a
 failed export loses nothing: the next interval carries the same totals.
 
 Traces: when ``traces`` is on and ``tracing.enabled`` is true, a
-:class:`telemetry.tracing.SignalTracer` listens to the aggregator and builds spans
+:class:`telemetry.tracing.tracer.SignalTracer` listens to the aggregator and builds spans
 with an SDK ``TracerProvider`` (configured sampler, the span queue and batch worker
-of :mod:`exporters.otlp_span_batch` with the ``tracing.batch`` limits, OTLP span
+of :mod:`exporters.otlp.batch` with the ``tracing.batch`` limits, OTLP span
 exporter over the same protocol and endpoint, with the span encoding of
-:mod:`exporters.otlp_span_encoding`).
+:mod:`exporters.otlp.fastpath.span_encoding`).
 
 Failures are counted (``status.failed``), shown in /health and retried; nothing is
 raised into the orchestrator. :meth:`OtlpExporter.stop` makes a final export and
@@ -31,16 +31,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from . import Exporter, ExporterConfig, ExporterStatus, PeriodicWorker
+from exporters import Exporter, ExporterConfig, ExporterStatus, PeriodicWorker
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from telemetry.tracing import SignalTracer
-
-    from .otlp_traces import GuardedSpanExporter
+    from exporters.otlp.traces import GuardedSpanExporter
+    from telemetry.tracing.tracer import SignalTracer
 
 log = logging.getLogger("telemetry.exporters.otlp")
 SCOPE_NAME = "yolo-telemetry"
@@ -112,9 +111,8 @@ class OtlpExporter(Exporter):
     def start(self) -> None:
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+        from exporters.otlp.metrics import build_resource, to_metrics_data
         from telemetry.runtime import package_version
-
-        from .otlp_metrics import build_resource, to_metrics_data
 
         version = package_version()
         resource = build_resource(getattr(self.telemetry, "service_name", "yolo"),
@@ -133,10 +131,9 @@ class OtlpExporter(Exporter):
     def _start_tracing(self, resource: Any, version: str) -> None:
         from opentelemetry.sdk.trace import TracerProvider
 
-        from telemetry.tracing import SignalTracer
-
-        from .otlp_span_batch import SpanBatchProcessor
-        from .otlp_traces import GuardedSpanExporter, make_sampler
+        from exporters.otlp.batch import SpanBatchProcessor
+        from exporters.otlp.traces import GuardedSpanExporter, make_sampler
+        from telemetry.tracing.tracer import SignalTracer
 
         tracing = self.telemetry.tracing
         self._span_exporter = GuardedSpanExporter(self.make_span_exporter(), self.trace_status,
@@ -153,26 +150,26 @@ class OtlpExporter(Exporter):
 
     def make_metric_exporter(self) -> MetricExporter:
         """The OpenTelemetry OTLP metric exporter for the configured protocol, which
-        also encodes the families itself (:mod:`exporters.otlp_metric_encoding`)."""
+        also encodes the families itself (:mod:`exporters.otlp.fastpath.metric_encoding`)."""
         cfg, endpoint = self.config, self.config.signal_endpoint("metrics")
         if cfg.protocol == "grpc":
-            from .otlp_metric_grpc import FastGrpcMetricExporter
+            from exporters.otlp.fastpath.metric_grpc import FastGrpcMetricExporter
             return FastGrpcMetricExporter(self._resource, self._scope, endpoint=endpoint,
                                           headers=dict(cfg.headers) or None,
                                           timeout=cfg.timeout_s)
-        from .otlp_metric_http import FastHttpMetricExporter
+        from exporters.otlp.fastpath.metric_http import FastHttpMetricExporter
         return FastHttpMetricExporter(self._resource, self._scope, endpoint=endpoint,
                                       headers=dict(cfg.headers) or None, timeout=cfg.timeout_s)
 
     def make_span_exporter(self) -> SpanExporter:
         """The OpenTelemetry OTLP span exporter for the configured protocol, with the
-        fast span encoding (:mod:`exporters.otlp_span_encoding`)."""
+        fast span encoding (:mod:`exporters.otlp.fastpath.span_encoding`)."""
         cfg, endpoint = self.config, self.config.signal_endpoint("traces")
         if cfg.protocol == "grpc":
-            from .otlp_span_grpc import FastGrpcSpanExporter
+            from exporters.otlp.fastpath.span_grpc import FastGrpcSpanExporter
             return FastGrpcSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
                                         timeout=cfg.timeout_s)
-        from .otlp_span_http import FastHttpSpanExporter
+        from exporters.otlp.fastpath.span_http import FastHttpSpanExporter
         return FastHttpSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
                                     timeout=cfg.timeout_s)
 

@@ -18,7 +18,7 @@ Mapping (one catalogue entry -> one OTLP metric):
 * values are always doubles, so a metric's point type never changes between exports.
 
 The exporters themselves send the same request encoded without these objects
-(:mod:`exporters.otlp_metric_encoding`, :class:`FamilyExport`); this translation is
+(:mod:`exporters.otlp.fastpath.metric_encoding`, :class:`FamilyExport`); this translation is
 their fallback, and the reference the encoding is tested against.
 
 This module imports the OpenTelemetry SDK: import it only when OTLP is enabled.
@@ -45,7 +45,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from telemetry.aggregator import Family, HistogramValue, Sample
+from telemetry.aggregation.aggregator import Family, HistogramValue, Sample
 from telemetry.catalogue import Kind, MetricSpec
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
@@ -129,12 +129,12 @@ class EncodedMetrics:
 
 
 class FamilyExport:
-    """What the metric exporters of :mod:`exporters.otlp_metric_http` and
-    :mod:`exporters.otlp_metric_grpc` share: the encoder, and the SDK data for when
+    """What the metric exporters of :mod:`exporters.otlp.fastpath.metric_http` and
+    :mod:`exporters.otlp.fastpath.metric_grpc` share: the encoder, and the SDK data for when
     the fast path cannot be taken."""
 
     def setup_encoding(self, resource: Resource, scope: InstrumentationScope) -> None:
-        from .otlp_metric_encoding import MetricsEncoder, sdk_header
+        from exporters.otlp.fastpath.metric_encoding import MetricsEncoder, sdk_header
 
         self.resource, self.scope = resource, scope
         self.encoder = MetricsEncoder(*sdk_header(resource, scope))

@@ -5,13 +5,13 @@ OpenTelemetry tracer; this module builds the pieces the OTLP exporter gives it:
 
 * :func:`make_sampler` turns ``tracing.sampler``/``sampler_ratio`` into an SDK sampler
   (the tracer decides these samplers itself, without calling them per span:
-  :mod:`telemetry.span_builder`);
+  :mod:`telemetry.tracing.builder`);
 * :class:`GuardedSpanExporter` wraps the OTLP span exporter: it reports failures to
   /health and the drop counter, and can be told to give up so shutdown stays bounded
   when the collector is dead.
 
 The batch processor with the ``tracing.batch`` limits is
-:class:`exporters.otlp_span_batch.SpanBatchProcessor`.
+:class:`exporters.otlp.batch.SpanBatchProcessor`.
 
 This module imports the OpenTelemetry SDK: import it only when tracing is enabled.
 """
@@ -33,13 +33,12 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
-from telemetry.span_record import to_readable
+from telemetry.tracing.record import to_readable
 
 if TYPE_CHECKING:
-    from telemetry.aggregator import Aggregator
+    from exporters import ExporterStatus
+    from telemetry.aggregation.aggregator import Aggregator
     from telemetry.config import TracingConfig
-
-    from . import ExporterStatus
 
 
 def make_sampler(config: TracingConfig) -> Sampler:
@@ -76,7 +75,7 @@ class GuardedSpanExporter(SpanExporter):
         return self._export(self.inner.export, spans)
 
     def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
-        """Export finished tuples (:mod:`telemetry.span_record`): as they are to an
+        """Export finished tuples (:mod:`telemetry.tracing.record`): as they are to an
         exporter that takes them, as SDK spans to any other."""
         export_records = getattr(self.inner, "export_records", None)
         if export_records is not None:

@@ -11,10 +11,10 @@ Nothing runs per event. Every ``flush_interval_s`` the exporter reads
 * **timers** from the aggregator's per-interval reservoirs (at most
   ``reservoir_size`` observations per series and interval), in milliseconds, with
   sample rates whose inverses add up to the true count on the server
-  (:func:`exporters.statsd_format.timer_rates`).
+  (:func:`exporters.statsd.format.timer_rates`).
 
 Lines are packed into datagrams of at most ``max_packet_bytes``
-(:mod:`exporters.statsd_format`); over UDP they are paced to ``max_datagrams_per_s``
+(:mod:`exporters.statsd.format`); over UDP they are paced to ``max_datagrams_per_s``
 in bursts of 16, since a burst of hundreds of datagrams overflows a daemon's
 receive buffer (measured against the Etsy daemon on loopback: 471 of 989
 datagrams received unpaced, all 989 at 10 000/s).
@@ -28,7 +28,7 @@ The ``statsd`` PyPI client is not used: its UDP client swallows every socket err
 (failures could not be counted, nor deltas kept), it sends with an unconnected
 ``sendto`` so a refusing server is never noticed, its pipeline lets a line longer
 than the limit through, and it has no tags. A plain socket with our own packer
-does all of that in a few lines (:mod:`exporters.statsd_transport`).
+does all of that in a few lines (:mod:`exporters.statsd.transport`).
 """
 
 from __future__ import annotations
@@ -40,11 +40,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from telemetry import catalogue as cat
-from telemetry.catalogue import Kind
-
-from . import Exporter, ExporterConfig, PeriodicWorker
-from .statsd_format import (
+from exporters import Exporter, ExporterConfig, PeriodicWorker
+from exporters.statsd.format import (
     COUNTER,
     MERGING_FLAVORS,
     TIMER,
@@ -56,8 +53,10 @@ from .statsd_format import (
     line_head,
     pack,
 )
-from .statsd_timers import TimerBacklog, timer_tails, timer_text
-from .statsd_transport import Transport, make_transport
+from exporters.statsd.timers import TimerBacklog, timer_tails, timer_text
+from exporters.statsd.transport import Transport, make_transport
+from telemetry import catalogue as cat
+from telemetry.catalogue import Kind
 
 COMPONENT = "statsd"
 #: Counters and gauges: what a flush reads with Aggregator.collect.
@@ -316,7 +315,7 @@ class StatsdExporter(Exporter):
 
 class _Templates(dict[str | None, str]):
     """A series' timer value templates by rate, ``%.3f|ms|@rate`` and its tags (for
-    :func:`~exporters.statsd_timers.timer_text`), made on first use."""
+    :func:`~exporters.statsd.timers.timer_text`), made on first use."""
 
     def __init__(self, head: LineHead) -> None:
         super().__init__()

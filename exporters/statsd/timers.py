@@ -12,7 +12,7 @@ cut from it with ``rfind`` and ``count``, a few calls per line instead of a loop
 per value.
 
 What comes out is, line for line, what formatting each value with
-:func:`~exporters.statsd_format.format_rounded` and merging them one by one gives;
+:func:`~exporters.statsd.format.format_rounded` and merging them one by one gives;
 ``tests/test_statsd_timers.py`` checks it against that value-by-value reference.
 """
 
@@ -22,7 +22,7 @@ import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 
-from .statsd_format import format_rounded, integer_rate
+from exporters.statsd.format import format_rounded, integer_rate
 
 #: ``format_rounded``'s fixed-point range: beyond it, the value-by-value path.
 _LIMIT = 1e12
@@ -59,7 +59,7 @@ def timer_text(values: Sequence[float], scale: float, templates: Sequence[str]) 
 def timer_tails(sampled: int, true_count: int, tail: Mapping[str | None, str],
                 rng: random.Random | None = None) -> list[str]:
     """Per sampled value, the tail (or template) carrying the rate of
-    :func:`~exporters.statsd_format.timer_rates`; ``tail`` maps a rate to it.
+    :func:`~exporters.statsd.format.timer_rates`; ``tail`` maps a rate to it.
 
     The same rates and the same choice of values: ``r`` of them, a uniformly random
     subset, carry the heavier rate. When most do, the light ones are drawn instead

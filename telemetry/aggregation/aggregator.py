@@ -25,16 +25,16 @@ from typing import Any
 
 import blinker
 
-from . import catalogue as cat
-from . import validation as check
-from .catalogue import Kind, MetricSpec
-from .handlers import SignalHandlers
-from .metrics import AgentMetrics, DurationSummary, SystemMetrics
-from .process import ProcessSampler
-from .series import Series
-from .signals import CONTRACT, MODES
-from .validation import InvalidEvent
-from .windows import CumulativeWindow
+from telemetry import catalogue as cat
+from telemetry import validation as check
+from telemetry.aggregation.handlers import SignalHandlers
+from telemetry.aggregation.process import ProcessSampler
+from telemetry.aggregation.series import Series
+from telemetry.aggregation.windows import CumulativeWindow
+from telemetry.catalogue import Kind, MetricSpec
+from telemetry.metrics import AgentMetrics, DurationSummary, SystemMetrics
+from telemetry.signals import CONTRACT, MODES
+from telemetry.validation import InvalidEvent
 
 log = logging.getLogger("telemetry.aggregator")
 
@@ -79,7 +79,7 @@ class TimerSample:
 class Aggregator(SignalHandlers):
     """Turns signals into metric cells and snapshot dataclasses.
 
-    Each signal's handler (:class:`~telemetry.handlers.SignalHandlers`, by the
+    Each signal's handler (:class:`~telemetry.aggregation.handlers.SignalHandlers`, by the
     :attr:`HANDLERS` table) runs under the lock taken here.
 
     ``clock`` is the monotonic time used for windows and staleness (tests inject a
@@ -276,7 +276,7 @@ class Aggregator(SignalHandlers):
             self._series[cat.MODE].cell((mode,)).set(float(mode == self._mode), self._clock())
         self._series[cat.AGENTS_ACTIVE].cell(()).set(0.0, self._clock())
 
-    # -- windows: totals recorded at slot boundaries (see telemetry.windows) ------
+    # -- windows: totals recorded at slot boundaries (see telemetry.aggregation.windows) ------
 
     def _agent_totals(self) -> dict[tuple[str, str], float]:
         """Cumulative errors and operations (decisions, handoffs sent, errors) per agent."""

@@ -1,7 +1,7 @@
 """How each contract signal changes the aggregator's cells.
 
 :class:`SignalHandlers` is the table from signal name to handler method, and the
-handlers; :class:`~telemetry.aggregator.Aggregator` mixes it in and provides what
+handlers; :class:`~telemetry.aggregation.aggregator.Aggregator` mixes it in and provides what
 they update (the series and cells, the active-agent table, the mode). A handler
 runs under the aggregator's lock, gets the payload dict and the monotonic time, and
 validates everything before its first update, so an invalid event changes nothing
@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from . import validation as check
+from telemetry import validation as check
 
 if TYPE_CHECKING:
-    from .series import Series
+    from telemetry.aggregation.series import Series
 
 
 class SignalHandlers:

@@ -17,7 +17,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
-from .catalogue import Kind, MetricSpec
+from telemetry.catalogue import Kind, MetricSpec
 
 OVERFLOW_VALUE = "__overflow__"
 EMPTY_VALUE = "__empty__"

@@ -10,8 +10,8 @@ An alert names a catalogue metric and says how to read it:
 * ``quantile``: ``histogram_quantile`` of a histogram over ``window``.
 
 The result is compared with ``threshold``; a label set that keeps matching for
-``for`` fires. :mod:`telemetry.alert_rules` turns a definition into PromQL and
-:mod:`telemetry.alert_eval` evaluates the same definition from the aggregator, so
+``for`` fires. :mod:`telemetry.alerting.rules` turns a definition into PromQL and
+:mod:`telemetry.alerting.evaluator` evaluates the same definition from the aggregator, so
 Prometheus and ``/health`` agree on what is wrong.
 
 ``alerts: null`` in the config means :data:`DEFAULT_ALERTS`; a list replaces them.
@@ -33,9 +33,9 @@ from pydantic import (
     model_validator,
 )
 
-from . import catalogue as cat
-from .alert_templates import check_template
-from .catalogue import Kind, MetricSpec
+from telemetry import catalogue as cat
+from telemetry.alerting.templates import check_template
+from telemetry.catalogue import Kind, MetricSpec
 
 _DURATION = re.compile(
     r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")

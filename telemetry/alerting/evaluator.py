@@ -13,7 +13,7 @@ Results are published three ways, none of them on the orchestrator's path:
 * ``yolo_alerts_firing{alertname,severity}``: one series per alert in force, the
   number of its firing label sets (0 when none: the series stays, so a resolved
   alert reads 0 rather than disappearing);
-* optionally, a webhook in Alertmanager's format (:mod:`telemetry.alert_webhook`).
+* optionally, a webhook in Alertmanager's format (:mod:`telemetry.alerting.webhook`).
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import catalogue as cat
-from .aggregator import Aggregator
-from .alert_query import Labels, SampleRing, evaluate, metrics_read
-from .alert_templates import render_template
-from .alerting import AlertDefinition, effective_alerts
+from telemetry import catalogue as cat
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry.alerting.definitions import AlertDefinition, effective_alerts
+from telemetry.alerting.query import Labels, SampleRing, evaluate, metrics_read
+from telemetry.alerting.templates import render_template
 
 if TYPE_CHECKING:
-    from .runtime import Telemetry
+    from telemetry.runtime import Telemetry
 
 log = logging.getLogger("telemetry.alerts")
 
@@ -287,7 +287,7 @@ def attach(telemetry: Telemetry) -> AlertEvaluator | None:
         return None
     notifier = None
     if config.alerting.webhook.enabled:
-        from .alert_webhook import WebhookNotifier
+        from telemetry.alerting.webhook import WebhookNotifier
 
         notifier = WebhookNotifier(config.alerting.webhook, telemetry.aggregator,
                                    external_url=telemetry.url or "",

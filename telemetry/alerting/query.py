@@ -3,7 +3,7 @@
 The evaluator keeps a bounded ring of past collections (:class:`SampleRing`), the
 in-process equivalent of Prometheus' TSDB for the few metrics alerts read. Given
 a definition, :func:`evaluate` returns one value per ``by`` label set, computed the
-way the generated PromQL computes it (see :mod:`telemetry.alert_rules`):
+way the generated PromQL computes it (see :mod:`telemetry.alerting.rules`):
 
 * value:    aggregate(latest value) by (by)
 * rate:     sum by (by) (rate(metric[window]))
@@ -19,10 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, islice
 
-from .aggregator import Family, HistogramValue
-from .alerting import AlertDefinition
-from .catalogue import MetricSpec
-from .promql_math import bucket_quantile, extrapolated_rate
+from telemetry.aggregation.aggregator import Family, HistogramValue
+from telemetry.alerting.definitions import AlertDefinition
+from telemetry.alerting.promql import bucket_quantile, extrapolated_rate
+from telemetry.catalogue import MetricSpec
 
 Labels = tuple[str, ...]
 Value = float | HistogramValue

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from .alerting import AlertDefinition, format_duration
-from .catalogue import Kind, MetricSpec
+from telemetry.alerting.definitions import AlertDefinition, format_duration
+from telemetry.catalogue import Kind, MetricSpec
 
 RULE_GROUP = "yolo-telemetry"
 HEADER = (

@@ -24,10 +24,9 @@ import urllib.request
 from typing import Any
 
 from exporters import ExporterStatus
-
-from .aggregator import Aggregator
-from .alert_eval import AlertInstance, iso
-from .alerting import WebhookConfig
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry.alerting.definitions import WebhookConfig
+from telemetry.alerting.evaluator import AlertInstance, iso
 
 log = logging.getLogger("telemetry.alerts.webhook")
 COMPONENT = "alert_webhook"

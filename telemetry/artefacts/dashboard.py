@@ -17,10 +17,10 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from . import catalogue as cat
-from .alert_rules import number
-from .alerting import AlertDefinition
-from .catalogue import MetricSpec
+from telemetry import catalogue as cat
+from telemetry.alerting.definitions import AlertDefinition
+from telemetry.alerting.rules import number
+from telemetry.catalogue import MetricSpec
 
 UID = "yolo-overview"
 TITLE = "YOLO orchestrator"

@@ -18,11 +18,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import catalogue as cat
-from . import config as config_module
-from .alert_rules import render_rules, rule
-from .alerting import AlertDefinition, effective_alerts, format_duration
-from .catalogue import Kind
+from telemetry import catalogue as cat
+from telemetry import config as config_module
+from telemetry.alerting.definitions import AlertDefinition, effective_alerts, format_duration
+from telemetry.alerting.rules import render_rules, rule
+from telemetry.catalogue import Kind
 
 #: Where the committed copies live, relative to the repository root.
 ALERTS_FILE = Path("config/prometheus/yolo-alerts.yml")
@@ -63,7 +63,7 @@ def render(what: str, config_source: Any = None) -> str:
     if what == "alert-table":
         return alert_table(alerts, loaded.alerting.group_labels)
     if what == "dashboard":
-        from .dashboard import render_dashboard
+        from telemetry.artefacts.dashboard import render_dashboard
 
         try:
             return render_dashboard(alerts)

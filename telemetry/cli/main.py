@@ -18,12 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from . import config as config_module
-from . import render
-from .config import ConfigError
-from .profiling.client import add_profile_command
-from .runtime import Telemetry, package_version
-from .simulator import ReferenceOrchestrator, SimulationStats
+from telemetry import config as config_module
+from telemetry.artefacts import render
+from telemetry.cli.simulator import ReferenceOrchestrator, SimulationStats
+from telemetry.config import ConfigError
+from telemetry.profiling.client import add_profile_command
+from telemetry.runtime import Telemetry, package_version
 
 EXIT_USAGE = 2
 

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import signals
-from .profiling import profiled
+from telemetry import signals
+from telemetry.profiling import profiled
 
 BMAD_SEQUENCE = ("analyst", "pm", "ux-expert", "architect", "pm", "po", "sm", "dev", "qa")
 DECISION_TYPES = {

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .endpoints import ProfileBusy, Profiling
-from .overhead import overhead_check
-from .timing import profiled, record_operation
+from telemetry.profiling.endpoints import ProfileBusy, Profiling
+from telemetry.profiling.overhead import overhead_check
+from telemetry.profiling.timing import profiled, record_operation
 
 if TYPE_CHECKING:
-    from ..runtime import Telemetry
+    from telemetry.runtime import Telemetry
 
 __all__ = ["ProfileBusy", "Profiling", "install", "overhead_check", "profiled",
            "record_operation"]

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from .render import FORMATS
+from telemetry.profiling.render import FORMATS
 
 EXIT_FAILED = 1
 

@@ -22,12 +22,12 @@ import threading
 import time
 from typing import Any
 
-from ..aggregator import Aggregator
-from ..config import DebugConfig
-from ..server import Request, Response, TelemetryServer
-from . import render
-from .slow import SlowOperations
-from .stacks import Profile, SignalThreads, sample_process
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry.config import DebugConfig
+from telemetry.profiling import render
+from telemetry.profiling.slow import SlowOperations
+from telemetry.profiling.stacks import Profile, SignalThreads, sample_process
+from telemetry.serving.server import Request, Response, TelemetryServer
 
 #: Default ``seconds`` of /debug/profile when the query gives none.
 DEFAULT_PROFILE_SECONDS = 10.0

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .. import catalogue as cat
+from telemetry import catalogue as cat
 
 
 def overhead_check(aggregator: Any) -> Callable[[], dict[str, Any]]:

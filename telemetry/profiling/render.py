@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
-from .stacks import Profile, ThreadProfile
+from telemetry.profiling.stacks import Profile, ThreadProfile
 
 SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 

@@ -28,9 +28,16 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import SlowCaptureConfig
-from ..series import sanitize_label_value
-from .stacks import Profile, SignalThreads, Stack, ThreadProfile, current_stacks, thread_names
+from telemetry.aggregation.series import sanitize_label_value
+from telemetry.config import SlowCaptureConfig
+from telemetry.profiling.stacks import (
+    Profile,
+    SignalThreads,
+    Stack,
+    ThreadProfile,
+    current_stacks,
+    thread_names,
+)
 
 log = logging.getLogger("telemetry.profiling")
 

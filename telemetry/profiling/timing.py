@@ -29,9 +29,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .. import catalogue as cat
-from .. import runtime
-from ..timing import wrap_timed
+from telemetry import catalogue as cat
+from telemetry import runtime
+from telemetry.timing import wrap_timed
 
 log = logging.getLogger("telemetry.profiling")
 

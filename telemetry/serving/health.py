@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .config import HealthConfig
-from .metrics import AgentMetrics, SystemMetrics
+from telemetry.config import HealthConfig
+from telemetry.metrics import AgentMetrics, SystemMetrics
 
 STATUS_ORDER = ("healthy", "degraded", "unhealthy")
 #: What a check's own status means for the overall one.

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .config import AuthConfig, ConfigError, ServerConfig
+from telemetry.config import AuthConfig, ConfigError, ServerConfig
 
 log = logging.getLogger("telemetry.server")
 

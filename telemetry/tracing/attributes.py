@@ -1,5 +1,5 @@
 """Span attribute names and the parent/start helpers shared by the signal handlers
-(:mod:`telemetry.span_signals`, :mod:`telemetry.span_handoffs`).
+(:mod:`telemetry.tracing.events`, :mod:`telemetry.tracing.handoffs`).
 
 Attribute names follow the OpenTelemetry GenAI conventions where one fits, ``yolo.*``
 otherwise (docs/tracing.md lists them per span).
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .span_table import LATEST_TS, ns
+from telemetry.tracing.table import LATEST_TS, ns
 
 if TYPE_CHECKING:
-    from .span_record import SpanStub
+    from telemetry.tracing.record import SpanStub
 
 # Attribute names: OpenTelemetry GenAI conventions where one fits, yolo.* otherwise.
 OPERATION = "gen_ai.operation.name"

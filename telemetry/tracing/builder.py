@@ -2,14 +2,14 @@
 
 :class:`SpanBuilder` takes what it needs from an OpenTelemetry SDK ``Tracer`` (its
 provider's sampler, id generator, span limits, resource, scope and span processors)
-and makes the light spans of :mod:`telemetry.span_record`:
+and makes the light spans of :mod:`telemetry.tracing.record`:
 
-* ``start_span`` gives a :class:`~telemetry.span_record.SpanRecord` for a sampled
-  span that stays open, a :class:`~telemetry.span_record.SpanStub` otherwise;
+* ``start_span`` gives a :class:`~telemetry.tracing.record.SpanRecord` for a sampled
+  span that stays open, a :class:`~telemetry.tracing.record.SpanStub` otherwise;
 * ``leaf`` makes a span complete when first seen (a decision, a state save) and
   hands it on at once if it is sampled;
 * every finished span goes to the provider's processors. A processor that takes
-  finished tuples (``emit_record``, :mod:`exporters.otlp_span_batch`) gets the tuple
+  finished tuples (``emit_record``, :mod:`exporters.otlp.batch`) gets the tuple
   itself; any other gets the SDK's ``ReadableSpan`` through ``on_end``, as from an
   SDK span, so the SDK's own processors and exporters work unchanged.
 
@@ -60,7 +60,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from .span_record import (
+from telemetry.tracing.record import (
     EMPTY_CONTEXT,
     Finished,
     Origin,

@@ -1,4 +1,4 @@
-"""What each signal does to spans: the handlers of :class:`telemetry.tracing.SignalTracer`.
+"""What each signal does to spans: the handlers of :class:`telemetry.tracing.tracer.SignalTracer`.
 
 Layout (docs/tracing.md lists every name and attribute)::
 
@@ -14,8 +14,8 @@ Things with a duration are child spans (they take room on the waterfall and can 
 searched by name); instants (errors, safety blocks) are events on the agent span,
 which costs no span of its own and keeps them next to what the agent was doing.
 
-Handoffs and state saves are in :mod:`telemetry.span_handoffs`, the attribute
-names in :mod:`telemetry.span_attributes`.
+Handoffs and state saves are in :mod:`telemetry.tracing.handoffs`, the attribute
+names in :mod:`telemetry.tracing.attributes`.
 
 Every handler takes the payload and the event's timestamp (epoch seconds) and runs
 under the tracer's lock. Names from the payload are made safe through the tracer's
@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .span_attributes import (
+from telemetry.tracing.attributes import (
     AGENT_NAME,
     CONTEXT_ITEMS,
     CONTEXT_TOKENS,
@@ -45,16 +45,16 @@ from .span_attributes import (
     Parent,
     start_ns,
 )
-from .span_builder import exception_attributes, exception_type, remote_parent
-from .span_handoffs import HandoffSignals
-from .span_table import LATEST_TS, OpenSpan, OpenSpans, ns
+from telemetry.tracing.builder import exception_attributes, exception_type, remote_parent
+from telemetry.tracing.handoffs import HandoffSignals
+from telemetry.tracing.table import LATEST_TS, OpenSpan, OpenSpans, ns
 
 if TYPE_CHECKING:
-    from .span_builder import SpanBuilder
-    from .span_record import SpanStub
+    from telemetry.tracing.builder import SpanBuilder
+    from telemetry.tracing.record import SpanStub
 
 class SpanSignals(HandoffSignals):
-    """The signal handlers; :class:`telemetry.tracing.SignalTracer` provides the state
+    """The signal handlers; :class:`telemetry.tracing.tracer.SignalTracer` provides the state
     they work on."""
 
     _tracer: SpanBuilder

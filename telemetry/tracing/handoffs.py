@@ -1,5 +1,5 @@
 """What handoff and state signals do to spans: handlers of
-:class:`telemetry.tracing.SignalTracer`, next to :mod:`telemetry.span_signals`.
+:class:`telemetry.tracing.tracer.SignalTracer`, next to :mod:`telemetry.tracing.events`.
 
 A handoff is a span from ``handoff_started`` to ``handoff_completed`` (or made from
 ``duration_s`` alone when the start was not seen), under the workflow span, else the
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .span_attributes import (
+from telemetry.tracing.attributes import (
     CONVERSATION_ID,
     FROM_AGENT,
     HANDOFF_SOURCE,
@@ -23,15 +23,15 @@ from .span_attributes import (
     Parent,
     start_ns,
 )
-from .span_table import LATEST_TS, OpenSpan, OpenSpans, ns
+from telemetry.tracing.table import LATEST_TS, OpenSpan, OpenSpans, ns
 
 if TYPE_CHECKING:
-    from .span_builder import SpanBuilder
-    from .span_record import SpanStub
+    from telemetry.tracing.builder import SpanBuilder
+    from telemetry.tracing.record import SpanStub
 
 
 class HandoffSignals:
-    """Handoff and state handlers; :class:`telemetry.span_signals.SpanSignals` adds the
+    """Handoff and state handlers; :class:`telemetry.tracing.events.SpanSignals` adds the
     correlation they use (``_scope``, ``_workflow``, ``_agent``, ``_pruned``)."""
 
     _tracer: SpanBuilder

@@ -44,7 +44,7 @@ def inject(payload: MutableMapping[str, Any], workflow_id: str | None = None, *,
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-        from .tracing import active_tracer
+        from telemetry.tracing.tracer import active_tracer
     except ImportError:
         return payload
     ctx = otel_context.get_current()

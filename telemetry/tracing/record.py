@@ -1,6 +1,6 @@
 """What a span is while the tracer builds it, and once it has ended.
 
-:class:`telemetry.tracing.SignalTracer` knows every span's start and end from the
+:class:`telemetry.tracing.tracer.SignalTracer` knows every span's start and end from the
 signals, so a span needs none of what a live OpenTelemetry SDK span carries (a
 context object, bounded attribute maps with a lock each, value checks, start hooks):
 
@@ -13,7 +13,7 @@ context object, bounded attribute maps with a lock each, value checks, start hoo
 * a **finished span** is a plain tuple (:data:`FIELDS`), made once when the span
   ends, or at once for a span complete when first seen (a decision, a state save).
   A tuple costs a fraction of an SDK ``ReadableSpan`` to make, and it is what the
-  span queue holds and the OTLP encoder (:mod:`exporters.otlp_span_encoding`) reads.
+  span queue holds and the OTLP encoder (:mod:`exporters.otlp.fastpath.span_encoding`) reads.
   :func:`to_readable` turns one into the SDK's ``ReadableSpan``, for span processors
   and exporters that expect SDK spans.
 

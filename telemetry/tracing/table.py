@@ -1,4 +1,4 @@
-"""The bounded table of open spans behind :class:`telemetry.tracing.SignalTracer`.
+"""The bounded table of open spans behind :class:`telemetry.tracing.tracer.SignalTracer`.
 
 Workflows, agent activations and handoffs open with one signal and close with
 another, possibly much later or never. The table holds them between the two, keyed
@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .span_record import SpanStub
+    from telemetry.tracing.record import SpanStub
 
 UNFINISHED = "yolo.span.unfinished"
 

@@ -32,7 +32,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from . import propagation, signals
+from telemetry import signals
+from telemetry.tracing import propagation
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,19 +6,19 @@ traces without writing any tracing code. Every span uses the signals' own
 timestamps (``start_time``/``end_time``), so a trace is exact even though it is
 built after the fact, on whatever thread sent the signal.
 
-What each signal does is in :mod:`telemetry.span_signals` (docs/tracing.md lists
+What each signal does is in :mod:`telemetry.tracing.events` (docs/tracing.md lists
 every span, attribute and event).
 
 Spans that open (workflows, agents, handoffs) live in a bounded table keyed by
-``workflow_id`` (and agent, :mod:`telemetry.span_table`); one not closed within
+``workflow_id`` (and agent, :mod:`telemetry.tracing.table`); one not closed within
 ``tracing.open_span_ttl_s``, or pushed out by ``tracing.max_open_spans``, is ended at
 its last activity, marked ``yolo.span.unfinished`` and counted as
 ``dropped{component="tracer",reason="abandoned"}``. Work for unsampled spans stops at
 this bookkeeping.
 
 Spans are not SDK ``Span`` objects: they are made after the fact, so
-:mod:`telemetry.span_builder` keeps a light record while one is open and hands a
-finished tuple (:mod:`telemetry.span_record`) to the provider's span processor when
+:mod:`telemetry.tracing.builder` keeps a light record while one is open and hands a
+finished tuple (:mod:`telemetry.tracing.record`) to the provider's span processor when
 it ends, with the provider's sampler, resource and id rules.
 
 The per-event path is kept short: one dictionary lookup picks the handler, names are
@@ -39,34 +39,16 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
-from .series import sanitize_label_value
-from .span_attributes import (  # noqa: F401 - the attribute names are documented from here
-    AGENT_NAME,
-    CONTEXT_ITEMS,
-    CONTEXT_TOKENS,
-    CONVERSATION_ID,
-    DECISION_TYPE,
-    ERROR_TYPE,
-    FROM_AGENT,
-    HANDOFF_SOURCE,
-    HANDOFF_TARGET,
-    OPERATION,
-    SAFETY_RULE,
-    STATE_SIZE,
-    TO_AGENT,
-    WORKFLOW_ID,
-    WORKFLOW_NAME,
-    WORKFLOW_OUTCOME,
-)
-from .span_builder import SpanBuilder, remote_parent
-from .span_signals import SpanSignals
-from .span_table import UNFINISHED, OpenSpans
+from telemetry.aggregation.series import sanitize_label_value
+from telemetry.tracing.builder import SpanBuilder, remote_parent
+from telemetry.tracing.events import SpanSignals
+from telemetry.tracing.table import UNFINISHED, OpenSpans
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Tracer
 
-    from .aggregator import Aggregator
-    from .config import TracingConfig
+    from telemetry.aggregation.aggregator import Aggregator
+    from telemetry.config import TracingConfig
 
 __all__ = ["UNFINISHED", "SignalTracer", "active_tracer", "remote_parent"]
 
@@ -111,7 +93,7 @@ class SignalTracer(SpanSignals):
     # -- wiring --------------------------------------------------------------------
 
     def attach(self) -> None:
-        """Start receiving events, and answer :func:`telemetry.propagation.inject`."""
+        """Start receiving events, and answer :func:`telemetry.tracing.propagation.inject`."""
         if not self._attached:
             self._attached = True
             self._aggregator.add_listener(self._listener)
@@ -201,7 +183,7 @@ class SignalTracer(SpanSignals):
             return entry.span.get_span_context() if entry is not None else None
 
 
-#: Tracers attached in this process, newest last; :mod:`telemetry.propagation` asks them.
+#: Tracers attached in this process, newest last; :mod:`telemetry.tracing.propagation` asks them.
 _ACTIVE: list[SignalTracer] = []
 
 if hasattr(os, "register_at_fork"):

@@ -22,11 +22,10 @@ import pytest
 import yaml
 
 from telemetry import Telemetry, load_config
-from telemetry.alerting import DEFAULT_ALERTS
-from telemetry.render import render
-
-from .backends import free_port, wait_until
-from .monitoring_tools import ROOT, assert_ok, require_tool, run_tool
+from telemetry.alerting.definitions import DEFAULT_ALERTS
+from telemetry.artefacts.render import render
+from tests.support.backends import free_port, wait_until
+from tests.support.monitoring_tools import ROOT, assert_ok, require_tool, run_tool
 
 GUIDE = ROOT / "docs/monitoring.md"
 TEXT = GUIDE.read_text(encoding="utf-8")
@@ -247,7 +246,7 @@ RUNNERS: dict[str, Callable[[str, Path, Callable[..., Telemetry]], None]] = {
     "--storage.path=data/alertmanager": run_alertmanager,
     "promtool check config config/prometheus/prometheus.yml": run_tool_as_documented,
     "promtool check rules config/prometheus/yolo-alerts.yml": run_tool_as_documented,
-    "promtool test rules tests/promtool/alerts_test.yml": run_tool_as_documented,
+    "promtool test rules tests/support/promtool/alerts_test.yml": run_tool_as_documented,
     "amtool check-config config/alertmanager/alertmanager.yml": run_tool_as_documented,
     "yolo-telemetry render alerts -o config/prometheus/yolo-alerts.yml":
         run_render_to_committed,

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from exporters.statsd import StatsdConfig, StatsdExporter
-from exporters.statsd_format import timer_rates
+from exporters.statsd.exporter import StatsdConfig, StatsdExporter
+from exporters.statsd.format import timer_rates
 from telemetry import load_config
-from telemetry.aggregator import Aggregator
+from telemetry.aggregation.aggregator import Aggregator
+from tests.conftest import send
+from tests.support import ROOT
+from tests.support.statsd_fakes import UdpSink
 
-from .conftest import send
-from .statsd_fakes import UdpSink
-
-DOC = (Path(__file__).resolve().parent.parent / "docs" / "statsd.md").read_text()
+DOC = (ROOT / "docs" / "statsd.md").read_text()
 
 
 def documented_lines(flavor: str) -> list[str]:
@@ -71,6 +70,6 @@ def test_every_config_key_is_documented_with_its_default() -> None:
 
 
 def test_the_example_config_enables_statsd() -> None:
-    path = Path(__file__).resolve().parent.parent / "config" / "statsd" / "telemetry-statsd.yaml"
+    path = ROOT / "config" / "statsd" / "telemetry-statsd.yaml"
     statsd = load_config(path, environ={}).exporters.statsd
     assert statsd.enabled and statsd.port == 8125 and statsd.flavor == "etsy"

@@ -18,13 +18,12 @@ from typing import Any
 
 import pytest
 
-from exporters.otlp_span_batch import SpanBatchProcessor
+from exporters.otlp.batch import SpanBatchProcessor
 from telemetry import Telemetry
 from telemetry import catalogue as cat
-from telemetry.aggregator import HistogramValue
-
-from .backends import RotelReceiver, rotel_receiver, wait_until
-from .faults_support import (
+from telemetry.aggregation.aggregator import HistogramValue
+from tests.support.backends import RotelReceiver, rotel_receiver, wait_until
+from tests.support.faults import (
     EXPORTERS_DECIDE_HEALTH,
     Sampler,
     TimedOrchestrator,

@@ -24,12 +24,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import Telemetry
+from tests.conftest import send
+from tests.support.backends import prometheus_server, promtool_check_metrics, wait_until
+from tests.support.faults import TimedOrchestrator, record
 
-from .backends import prometheus_server, promtool_check_metrics, wait_until
-from .conftest import send
-from .faults_support import TimedOrchestrator, record
-
-SERVER_MODULE = str(Path("telemetry", "server.py"))
+SERVER_MODULE = str(Path("telemetry", "serving", "server.py"))
 
 
 def totals(text: str) -> dict[str, float]:

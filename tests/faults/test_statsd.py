@@ -18,9 +18,9 @@ import pytest
 
 from telemetry import catalogue as cat
 from telemetry.catalogue import Kind
-
-from .backends import StatsdDaemon, statsd_daemon, wait_until
-from .faults_support import (
+from tests.integration.test_statsd_daemon import expected
+from tests.support.backends import StatsdDaemon, statsd_daemon, wait_until
+from tests.support.faults import (
     EXPORTERS_DECIDE_HEALTH,
     Sampler,
     TimedOrchestrator,
@@ -28,7 +28,6 @@ from .faults_support import (
     record,
     rss_mb,
 )
-from .test_statsd_daemon import expected
 
 pytestmark = pytest.mark.backend
 

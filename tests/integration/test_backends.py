@@ -20,7 +20,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from .backends import (
+from tests.support.backends import (
     LOOPBACK,
     PrometheusServer,
     RotelReceiver,

@@ -19,11 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from telemetry import catalogue as cat
-
-from .backends import promtool_check_metrics, rotel_receiver, statsd_daemon
-from .conftest import send
-from .faults_support import get_json, get_text, record
-from .test_bad_input import payloads
+from tests.conftest import send
+from tests.support.backends import promtool_check_metrics, rotel_receiver, statsd_daemon
+from tests.support.faults import get_json, get_text, record
+from tests.unit.core.test_bad_input import payloads
 
 pytestmark = pytest.mark.backend
 

@@ -20,11 +20,10 @@ import blinker
 import pytest
 
 from telemetry import catalogue as cat
-
-from .backends import prometheus_server, rotel_receiver, statsd_daemon
-from .faults_support import record
-from .test_faults_otlp import latest_points
-from .test_statsd_daemon import etsy_name
+from tests.faults.test_otlp import latest_points
+from tests.integration.test_statsd_daemon import etsy_name
+from tests.support.backends import prometheus_server, rotel_receiver, statsd_daemon
+from tests.support.faults import record
 
 pytestmark = pytest.mark.backend
 

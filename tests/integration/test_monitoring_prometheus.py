@@ -23,12 +23,11 @@ import pytest
 
 from telemetry import Telemetry
 from telemetry import catalogue as cat
-from telemetry.dashboard import queries
-from telemetry.render import render
-from telemetry.simulator import ReferenceOrchestrator
-
-from .backends import free_port, prometheus_server, wait_until
-from .conftest import send
+from telemetry.artefacts.dashboard import queries
+from telemetry.artefacts.render import render
+from telemetry.cli.simulator import ReferenceOrchestrator
+from tests.conftest import send
+from tests.support.backends import free_port, prometheus_server, wait_until
 
 pytestmark = pytest.mark.backend
 

@@ -15,16 +15,15 @@ import pytest
 
 from telemetry import Telemetry
 from telemetry import catalogue as cat
-from telemetry.aggregator import HistogramValue
+from telemetry.aggregation.aggregator import HistogramValue
 from telemetry.catalogue import Kind
+from telemetry.cli.simulator import ReferenceOrchestrator
 from telemetry.runtime import package_version
-from telemetry.simulator import ReferenceOrchestrator
-
-from .backends import RotelReceiver, rotel_receiver
+from tests.support import ROOT
+from tests.support.backends import RotelReceiver, rotel_receiver
 
 pytestmark = pytest.mark.backend
 
-ROOT = Path(__file__).resolve().parent.parent
 #: Sampled at collection: they differ between the final export and a later collect().
 PROCESS_GAUGES = {"yolo.process.memory.resident", "yolo.process.cpu"}
 
@@ -127,7 +126,7 @@ def check_span_tree(spans: list[dict], orchestrator: ReferenceOrchestrator) -> N
         if errors:
             assert span["status_code"] == "ERROR"
             assert errors[0]["attributes"]["exception.type"] == \
-                "telemetry.simulator.AgentFailure"
+                "telemetry.cli.simulator.AgentFailure"
             assert "exception.message" not in errors[0]["attributes"]  # no content by default
             assert attributes["error.type"] == errors[-1]["attributes"]["error.type"]
         else:

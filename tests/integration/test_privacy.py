@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 
 from telemetry import Telemetry
-
-from .backends import rotel_receiver, statsd_daemon
-from .conftest import send
+from tests.conftest import send
+from tests.support.backends import rotel_receiver, statsd_daemon
 
 PROMPT = "SECRET-PROMPT-123"
 CONTEXT = "SECRET-CONTEXT-456"

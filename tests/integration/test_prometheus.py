@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from telemetry import Telemetry
-from telemetry.simulator import ReferenceOrchestrator
-
-from .backends import prometheus_server, promtool_check_metrics
+from telemetry.cli.simulator import ReferenceOrchestrator
+from tests.support.backends import prometheus_server, promtool_check_metrics
 
 pytestmark = pytest.mark.backend
 

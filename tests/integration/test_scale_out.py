@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from .backends import prometheus_server, rotel_receiver, wait_until
+from tests.support import ROOT
+from tests.support.backends import prometheus_server, rotel_receiver, wait_until
 
 pytestmark = pytest.mark.backend
-ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = 4
 
 
@@ -138,8 +138,8 @@ def test_otlp_from_every_process_reaches_one_receiver(tmp_path: Path) -> None:
 def test_dashboard_panels_have_data_per_instance_and_in_total(tmp_path: Path) -> None:
     import math
 
-    from telemetry.dashboard import queries
-    from telemetry.render import render
+    from telemetry.artefacts.dashboard import queries
+    from telemetry.artefacts.render import render
 
     targets_dir = tmp_path / "targets"
     env = {"YOLO_TELEMETRY__DISCOVERY__FILE_SD_DIR": str(targets_dir)}
@@ -180,7 +180,7 @@ def test_shipped_deployment_configs_are_valid(tmp_path: Path) -> None:
 
     import yaml
 
-    from .backends import require_backend
+    from tests.support.backends import require_backend
 
     promtool = shutil.which("promtool")
     require_backend("promtool", promtool is not None, "Debian package prometheus")

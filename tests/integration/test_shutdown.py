@@ -23,16 +23,21 @@ from typing import Any
 import pytest
 
 from telemetry import catalogue as cat
-from telemetry.simulator import ReferenceOrchestrator
-
-from .backends import RotelReceiver, StatsdDaemon, rotel_receiver, statsd_daemon, wait_until
-from .faults_support import TimedOrchestrator, expected_spans, get_json, record
-from .test_faults_otlp import latest_points, wait_for_the_totals
-from .test_statsd_daemon import expected
+from telemetry.cli.simulator import ReferenceOrchestrator
+from tests.faults.test_otlp import latest_points, wait_for_the_totals
+from tests.integration.test_statsd_daemon import expected
+from tests.support import ROOT
+from tests.support.backends import (
+    RotelReceiver,
+    StatsdDaemon,
+    rotel_receiver,
+    statsd_daemon,
+    wait_until,
+)
+from tests.support.faults import TimedOrchestrator, expected_spans, get_json, record
 
 pytestmark = pytest.mark.backend
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def exporters_config(rotel: RotelReceiver, daemon: StatsdDaemon) -> dict[str, Any]:
@@ -105,7 +110,7 @@ ATEXIT_PROGRAM = textwrap.dedent("""
 
 
 def test_atexit_flushes_a_program_that_never_calls_stop(tmp_path: Path) -> None:
-    from .faults_support import SPAN_SIGNALS
+    from tests.support.faults import SPAN_SIGNALS
 
     with rotel_receiver(tmp_path) as rotel, statsd_daemon(tmp_path) as daemon:
         config = {"server": {"port": 0}, **exporters_config(rotel, daemon)}

@@ -17,15 +17,14 @@ from typing import Any
 
 import pytest
 
-from exporters.statsd_format import line_head
+from exporters.statsd.format import line_head
 from telemetry import Telemetry
 from telemetry import catalogue as cat
-from telemetry.aggregator import HistogramValue
+from telemetry.aggregation.aggregator import HistogramValue
 from telemetry.catalogue import Kind
-from telemetry.simulator import ReferenceOrchestrator
-
-from .backends import StatsdDaemon, free_port, require_backend, statsd_daemon
-from .backends.statsd import _statsd_dir
+from telemetry.cli.simulator import ReferenceOrchestrator
+from tests.support.backends import StatsdDaemon, free_port, require_backend, statsd_daemon
+from tests.support.backends.statsd import _statsd_dir
 
 pytestmark = pytest.mark.backend
 

@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 
 from telemetry import signals
-from telemetry.simulator import ReferenceOrchestrator, SimulationStats
+from telemetry.cli.simulator import ReferenceOrchestrator, SimulationStats
 
 #: A signal must never take longer than this to send, whatever a backend does. An
 #: exporter blocking the sender would take at least its timeout (hundreds of ms), while

@@ -11,9 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .backends import require_backend
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+from tests.support.backends import require_backend
 
 
 def require_tool(name: str) -> str:

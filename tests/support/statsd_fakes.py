@@ -7,12 +7,11 @@ import threading
 import time
 from collections.abc import Iterator
 
-from exporters.statsd import StatsdConfig, StatsdExporter
-from exporters.statsd_transport import Transport
+from exporters.statsd.exporter import StatsdConfig, StatsdExporter
+from exporters.statsd.transport import Transport
 from telemetry import load_config
-from telemetry.aggregator import Aggregator
-
-from .conftest import send
+from telemetry.aggregation.aggregator import Aggregator
+from tests.conftest import send
 
 
 class UdpSink:

@@ -1,7 +1,7 @@
 """OTLP protobuf encoding of the aggregator's families, written straight to bytes.
 
 Going through the SDK costs, every export interval, one ``Metric`` and one data point
-object per series (:func:`exporters.otlp_metrics.to_metrics_data`), then one protobuf
+object per series (:func:`exporters.otlp.metrics.to_metrics_data`), then one protobuf
 message per metric, data point, attribute and value, built by the SDK's encoder:
 about 2 ms for the reference workflow's ~180 series, on the export thread, ten
 seconds after ten seconds. The series barely change between exports, so
@@ -15,7 +15,7 @@ directly, with what does not change cached:
 so an export packs, per series, its times and value (or count, sum and bucket
 counts) with one ``struct`` call, and joins the request once.
 
-The mapping is :mod:`exporters.otlp_metrics`' (counter: monotonic cumulative sum;
+The mapping is :mod:`exporters.otlp.metrics`' (counter: monotonic cumulative sum;
 gauge: gauge; histogram: cumulative explicit-bucket histogram; doubles; start time
 the series' creation). The bytes are those of the SDK's
 ``encode_metrics(to_metrics_data(...)).SerializeToString()`` for the same families;
@@ -31,10 +31,9 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-from telemetry.aggregator import Family, HistogramValue
+from exporters.otlp.fastpath.span_encoding import _field, _head, _pair
+from telemetry.aggregation.aggregator import Family, HistogramValue
 from telemetry.catalogue import Kind, MetricSpec
-
-from .otlp_span_encoding import _field, _head, _pair
 
 _NS = 1_000_000_000
 #: Sum and Histogram: aggregation_temporality (field 2) = CUMULATIVE.

@@ -1,5 +1,5 @@
 """The OTLP/gRPC metric exporter sending the aggregator's families encoded by
-:class:`~exporters.otlp_metric_encoding.MetricsEncoder`.
+:class:`~exporters.otlp.fastpath.metric_encoding.MetricsEncoder`.
 
 :class:`FastGrpcMetricExporter` is the SDK's gRPC ``OTLPMetricExporter`` (same
 channel, retries, headers, TLS, its own metrics) with one more method,
@@ -25,9 +25,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.sdk.metrics.export import MetricExportResult
 
-from telemetry.aggregator import Family
-
-from .otlp_metrics import EncodedMetrics, FamilyExport
+from exporters.otlp.metrics import EncodedMetrics, FamilyExport
+from telemetry.aggregation.aggregator import Family
 
 
 class FastGrpcMetricExporter(GrpcMetricExporter, FamilyExport):

@@ -1,5 +1,5 @@
 """The OTLP/HTTP metric exporter sending the aggregator's families encoded by
-:class:`~exporters.otlp_metric_encoding.MetricsEncoder`.
+:class:`~exporters.otlp.fastpath.metric_encoding.MetricsEncoder`.
 
 :class:`FastHttpMetricExporter` is the SDK's ``OTLPMetricExporter`` (same endpoint,
 headers, TLS, compression, timeouts, retries, environment variables, its own
@@ -7,12 +7,12 @@ metrics) with one more method, :meth:`~FastHttpMetricExporter.export_families`,
 which the OTLP exporter calls each interval with one :meth:`Aggregator.collect`. It
 hands the encoded bytes to the SDK's HTTP client, as the SDK's own ``export`` does
 with the bytes of its encoder. For a plain ``http://`` endpoint the client sends
-through :class:`~exporters.otlp_span_transport.PlainHTTPTransport` instead of
+through :class:`~exporters.otlp.fastpath.span_transport.PlainHTTPTransport` instead of
 ``requests`` (see that module for when, and why).
 
 With an SDK whose internals differ (no such HTTP client), or with
 ``max_export_batch_size`` set, the families go through
-:func:`~exporters.otlp_metrics.to_metrics_data` and the SDK's ``export`` instead:
+:func:`~exporters.otlp.metrics.to_metrics_data` and the SDK's ``export`` instead:
 slower, same request. ``tests/test_otlp_metric_encoding.py`` fails if the fast path
 is not taken with the installed SDK.
 
@@ -31,10 +31,9 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
 )
 from opentelemetry.sdk.metrics.export import MetricExportResult
 
-from telemetry.aggregator import Family
-
-from .otlp_http import init_with_plain_transport
-from .otlp_metrics import FamilyExport
+from exporters.otlp.fastpath.plain_http import init_with_plain_transport
+from exporters.otlp.metrics import FamilyExport
+from telemetry.aggregation.aggregator import Family
 
 log = logging.getLogger("telemetry.exporters.otlp")
 

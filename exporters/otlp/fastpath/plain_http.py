@@ -1,6 +1,6 @@
 """Which transport the OTLP/HTTP span and metric exporters send through.
 
-:class:`~exporters.otlp_span_transport.PlainHTTPTransport` is built on the SDK's
+:class:`~exporters.otlp.fastpath.span_transport.PlainHTTPTransport` is built on the SDK's
 pluggable transport interface (``opentelemetry.exporter.http.transport``, from
 opentelemetry-exporter-otlp-proto-http 1.45) and on ``h11``. It is imported only
 when an exporter is made, so an older SDK, or an install without ``h11``, still
@@ -33,9 +33,9 @@ def init_with_plain_transport(init: Callable[..., None], kwargs: dict[str, Any],
 def plain_transport(endpoint: str | None, signal: str) -> Any:
     """The plain transport for ``endpoint`` and ``signal`` (traces, metrics), or None
     when the SDK's own transport must be used (see
-    :func:`~exporters.otlp_span_transport.plain_transport_for`) or is all there is."""
+    :func:`~exporters.otlp.fastpath.span_transport.plain_transport_for`) or is all there is."""
     try:
-        from .otlp_span_transport import plain_transport_for
+        from exporters.otlp.fastpath.span_transport import plain_transport_for
     except ImportError:  # an SDK before 1.45, or no h11
         return None
     return plain_transport_for(endpoint, signal=signal)

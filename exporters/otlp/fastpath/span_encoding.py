@@ -3,11 +3,11 @@
 The OpenTelemetry exporters encode a batch by building one protobuf message object
 per span, attribute and value through a chain of helper functions (and hashing the
 resource, a JSON dump, for every span): for the spans
-:class:`telemetry.tracing.SignalTracer` makes, more than making the span costs. Those
+:class:`telemetry.tracing.tracer.SignalTracer` makes, more than making the span costs. Those
 spans are simple and alike (a handful of string and number attributes, few events,
 no links, all ``INTERNAL``), so :class:`SpanEncoder` writes the
 ``ExportTraceServiceRequest`` wire format directly from the finished tuples of
-:mod:`telemetry.span_record`:
+:mod:`telemetry.tracing.record`:
 
 * the resource and scope are encoded once per origin and written once per batch;
 * span names (with the span kind) and every string attribute pair (key and value:
@@ -18,12 +18,13 @@ no links, all ``INTERNAL``), so :class:`SpanEncoder` writes the
   local variables.
 
 The bytes are those the SDK's ``encode_spans(...).SerializePartialToString()`` gives
-for the same spans as ``ReadableSpan`` (:func:`telemetry.span_record.to_readable`);
+for the same spans as ``ReadableSpan`` (:func:`telemetry.tracing.record.to_readable`);
 ``tests/test_otlp_span_encoding.py`` compares them. A value the encoder does not
 handle (anything but str, bool, int, float or sequences of them; a schema URL)
 raises :class:`Unsupported`, and the caller falls back to the SDK's encoder.
 
-Used by :mod:`exporters.otlp_span_http` and :mod:`exporters.otlp_span_grpc`, on the
+Used by :mod:`exporters.otlp.fastpath.span_http` and
+:mod:`exporters.otlp.fastpath.span_grpc`, on the
 span export thread.
 """
 

@@ -3,7 +3,7 @@
 :class:`FastGrpcSpanExporter` is the SDK's gRPC ``OTLPSpanExporter`` (same channel,
 retries, headers and TLS) that also takes the tracer's finished tuples
 (:meth:`~FastGrpcSpanExporter.export_records`): their request is parsed from the
-bytes :class:`~exporters.otlp_span_encoding.SpanEncoder` writes (parsing is done in
+bytes :class:`~exporters.otlp.fastpath.span_encoding.SpanEncoder` writes (parsing is done in
 C by protobuf, and is cheap) instead of built by the SDK's encoder. A batch the
 encoder does not handle, and SDK spans (``export``), go through the SDK's encoder.
 
@@ -21,9 +21,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from telemetry.span_record import to_readable
-
-from .otlp_span_encoding import SpanEncoder, Unsupported
+from exporters.otlp.fastpath.span_encoding import SpanEncoder, Unsupported
+from telemetry.tracing.record import to_readable
 
 
 class FastGrpcSpanExporter(OTLPSpanExporter):
@@ -35,7 +34,7 @@ class FastGrpcSpanExporter(OTLPSpanExporter):
         self.encoder = SpanEncoder()
 
     def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
-        """Send finished tuples (:mod:`telemetry.span_record`)."""
+        """Send finished tuples (:mod:`telemetry.tracing.record`)."""
         return self._export(spans)
 
     def _translate_data(self, data: Sequence[Any]) -> ExportTraceServiceRequest:

@@ -3,15 +3,15 @@
 :class:`FastHttpSpanExporter` is the SDK's ``OTLPSpanExporter`` (same endpoint,
 headers, TLS, compression, retries, environment variables) that also takes the
 tracer's finished tuples (:meth:`~FastHttpSpanExporter.export_records`), serialized
-by :class:`~exporters.otlp_span_encoding.SpanEncoder`. It hands the bytes to the
+by :class:`~exporters.otlp.fastpath.span_encoding.SpanEncoder`. It hands the bytes to the
 SDK's HTTP client, which is internal to the SDK: with an SDK that has no such
 client, or for a batch the encoder does not handle, the spans go through the SDK's
 own ``export`` instead (slower, same result). SDK spans (``export``) always do.
 ``tests/test_otlp_span_encoding.py`` fails if the fast path is not taken.
 
 For a plain ``http://`` endpoint the SDK's client sends through
-:class:`~exporters.otlp_span_transport.PlainHTTPTransport` rather than ``requests``
-(see that module for when, and why; :mod:`exporters.otlp_http` for what an older
+:class:`~exporters.otlp.fastpath.span_transport.PlainHTTPTransport` rather than ``requests``
+(see that module for when, and why; :mod:`exporters.otlp.fastpath.plain_http` for what an older
 SDK or an install without ``h11`` uses).
 
 Imports the OTLP HTTP exporter: import it only when tracing over HTTP.
@@ -26,10 +26,9 @@ from typing import Any
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from telemetry.span_record import to_readable
-
-from .otlp_http import init_with_plain_transport
-from .otlp_span_encoding import SpanEncoder, Unsupported
+from exporters.otlp.fastpath.plain_http import init_with_plain_transport
+from exporters.otlp.fastpath.span_encoding import SpanEncoder, Unsupported
+from telemetry.tracing.record import to_readable
 
 log = logging.getLogger("telemetry.exporters.otlp")
 
@@ -45,7 +44,7 @@ class FastHttpSpanExporter(OTLPSpanExporter):
         self.fast = callable(getattr(client, "export", None))
 
     def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
-        """Send finished tuples (:mod:`telemetry.span_record`)."""
+        """Send finished tuples (:mod:`telemetry.tracing.record`)."""
         if not self.fast or getattr(self, "_shutdown", False):
             return self.export([to_readable(span) for span in spans])
         try:

@@ -18,7 +18,7 @@ If a backend program is missing the helpers skip the test, unless
 install can never pass silently.
 """
 
-from .common import (
+from tests.support.backends.common import (
     DEFAULT_TIMEOUT,
     LOOPBACK,
     BackendTimeout,
@@ -26,17 +26,17 @@ from .common import (
     require_backend,
     wait_until,
 )
-from .js_inspect import parse_js_inspect
-from .prometheus import (
+from tests.support.backends.js_inspect import parse_js_inspect
+from tests.support.backends.prometheus import (
     PrometheusServer,
     prometheus_server,
     promtool_check_metrics,
     promtool_check_rules,
     promtool_test_rules,
 )
-from .rotel import RotelReceiver, rotel_receiver
-from .rotel_parser import parse_rotel_output
-from .statsd import StatsdDaemon, statsd_daemon
+from tests.support.backends.rotel import RotelReceiver, rotel_receiver
+from tests.support.backends.rotel_parser import parse_rotel_output
+from tests.support.backends.statsd import StatsdDaemon, statsd_daemon
 
 __all__ = [
     "DEFAULT_TIMEOUT",

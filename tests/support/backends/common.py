@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.support import ROOT
+
 T = TypeVar("T")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+REPO_ROOT = ROOT
 DEFAULT_TIMEOUT = 30.0
 """Deadline for starting a backend or waiting for data: ample on a loaded 2-core CI box."""
 

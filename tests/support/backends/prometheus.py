@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .common import (
+from tests.support.backends.common import (
     DEFAULT_TIMEOUT,
     LOOPBACK,
     T,

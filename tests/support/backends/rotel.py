@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .common import (
+from tests.support.backends.common import (
     DEFAULT_TIMEOUT,
     LOOPBACK,
     _bypass_proxy_for_loopback,
@@ -23,7 +23,7 @@ from .common import (
     restart_process,
     wait_until,
 )
-from .rotel_parser import _ANSI, parse_rotel_output
+from tests.support.backends.rotel_parser import _ANSI, parse_rotel_output
 
 
 def _rotel_binary() -> Path | None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import (
+from tests.support.backends.common import (
     DEFAULT_TIMEOUT,
     LOOPBACK,
     REPO_ROOT,
@@ -28,7 +28,7 @@ from .common import (
     restart_process,
     wait_until,
 )
-from .js_inspect import _js_number, parse_js_inspect
+from tests.support.backends.js_inspect import _js_number, parse_js_inspect
 
 # --------------------------------------------------------------------------- StatsD
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from telemetry import ConfigError, load_config
-from telemetry.alerting import (
+from telemetry.alerting.definitions import (
     DEFAULT_ALERTS,
     AlertDefinition,
     effective_alerts,

@@ -12,11 +12,10 @@ import pytest
 
 from telemetry import catalogue as cat
 from telemetry import load_config
-from telemetry.aggregator import Aggregator
-from telemetry.alert_eval import AlertEvaluator, AlertInstance
-from telemetry.alerting import AlertDefinition
-
-from .conftest import FakeClock, send
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry.alerting.definitions import AlertDefinition
+from telemetry.alerting.evaluator import AlertEvaluator, AlertInstance
+from tests.conftest import FakeClock, send
 
 
 def alert(**fields: Any) -> AlertDefinition:
@@ -138,7 +137,7 @@ def test_ratio_and_quantile_alerts_fire_on_what_they_measure(
 
 def test_an_alert_that_cannot_be_evaluated_is_reported_and_the_rest_go_on(
         aggregator: Aggregator, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
-    import telemetry.alert_eval as alert_eval
+    import telemetry.alerting.evaluator as alert_eval
 
     real = alert_eval.evaluate
 

@@ -15,19 +15,18 @@ import pytest
 import yaml
 
 from telemetry import catalogue as cat
-from telemetry.aggregator import Family, HistogramValue, Sample
-from telemetry.alert_query import SampleRing, evaluate
-from telemetry.alert_rules import expression, number, render_rules
-from telemetry.alert_templates import (
+from telemetry.aggregation.aggregator import Family, HistogramValue, Sample
+from telemetry.alerting.definitions import AlertDefinition
+from telemetry.alerting.promql import bucket_quantile, extrapolated_rate
+from telemetry.alerting.query import SampleRing, evaluate
+from telemetry.alerting.rules import expression, number, render_rules
+from telemetry.alerting.templates import (
     humanize,
     humanize_duration,
     humanize_percentage,
     render_template,
 )
-from telemetry.alerting import AlertDefinition
-from telemetry.promql_math import bucket_quantile, extrapolated_rate
-
-from .monitoring_tools import assert_ok, run_tool
+from tests.support.monitoring_tools import assert_ok, run_tool
 
 STEP = 10  # seconds between synthetic samples
 JOB, INSTANCE = "yolo", "x:1"

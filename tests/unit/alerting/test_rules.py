@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from telemetry.alert_rules import expression, render_rules, rule
-from telemetry.alerting import DEFAULT_ALERTS, AlertDefinition
-from telemetry.render import ALERTS_FILE, render
+from telemetry.alerting.definitions import DEFAULT_ALERTS, AlertDefinition
+from telemetry.alerting.rules import expression, render_rules, rule
+from telemetry.artefacts.render import ALERTS_FILE, render
+from tests.support.monitoring_tools import ROOT, assert_ok, run_tool
 
-from .monitoring_tools import ROOT, assert_ok, run_tool
-
-PROMTOOL_TESTS = ROOT / "tests/promtool/alerts_test.yml"
+PROMTOOL_TESTS = ROOT / "tests/support/promtool/alerts_test.yml"
 
 
 def definition(**fields) -> AlertDefinition:
@@ -103,8 +102,8 @@ def test_promtool_unit_tests_fail_when_a_threshold_changes(tmp_path: Path) -> No
     rules = tmp_path / "config/prometheus/yolo-alerts.yml"
     rules.parent.mkdir(parents=True)
     rules.write_text(render_rules(changed))
-    (tmp_path / "tests/promtool").mkdir(parents=True)
-    copy = tmp_path / "tests/promtool/alerts_test.yml"
+    (tmp_path / "tests/support/promtool").mkdir(parents=True)
+    copy = tmp_path / "tests/support/promtool/alerts_test.yml"
     copy.write_text(PROMTOOL_TESTS.read_text())
     result = run_tool("promtool", "test", "rules", str(copy))
     assert result.returncode != 0
@@ -112,7 +111,7 @@ def test_promtool_unit_tests_fail_when_a_threshold_changes(tmp_path: Path) -> No
 
 
 def test_render_prints_to_stdout_and_rejects_a_bad_config(capsys, tmp_path: Path) -> None:
-    from telemetry.cli import main
+    from telemetry.cli.main import main
 
     assert main(["render", "alerts"]) == 0
     assert capsys.readouterr().out == render("alerts", None)

@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 
 from telemetry import catalogue as cat
-from telemetry.aggregator import Aggregator
-from telemetry.alert_eval import AlertEvaluator
-from telemetry.alert_webhook import WebhookNotifier
-from telemetry.alerting import AlertDefinition, WebhookConfig
-
-from .conftest import FakeClock, send
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry.alerting.definitions import AlertDefinition, WebhookConfig
+from telemetry.alerting.evaluator import AlertEvaluator
+from telemetry.alerting.webhook import WebhookNotifier
+from tests.conftest import FakeClock, send
 
 
 class Receiver:

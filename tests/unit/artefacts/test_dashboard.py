@@ -6,10 +6,9 @@ import json
 import re
 
 from telemetry import catalogue as cat
-from telemetry.dashboard import queries
-from telemetry.render import DASHBOARD_FILE, render
-
-from .monitoring_tools import ROOT
+from telemetry.artefacts.dashboard import queries
+from telemetry.artefacts.render import DASHBOARD_FILE, render
+from tests.support.monitoring_tools import ROOT
 
 _SUFFIXES = ("", "_bucket", "_count", "_sum")
 _KNOWN = {spec.prometheus_name + suffix for spec in cat.CATALOGUE for suffix in _SUFFIXES}

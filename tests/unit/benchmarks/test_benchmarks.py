@@ -10,14 +10,12 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from benchmarks import BENCHMARKS
 from benchmarks.harness import figure, interleave, paired_ratios
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 #: Figures every run must record as numbers, by benchmark, by the start of their
 #: names (the counts in them depend on the scale); tracing rows may be n/a.

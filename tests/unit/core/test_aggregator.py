@@ -11,10 +11,9 @@ import blinker
 import pytest
 
 from telemetry import catalogue as cat
-from telemetry.aggregator import Aggregator
+from telemetry.aggregation.aggregator import Aggregator
 from telemetry.signals import CONTRACT
-
-from .conftest import FakeClock, send
+from tests.conftest import FakeClock, send
 
 
 def test_handoff_updates_counter_histogram_and_snapshot(aggregator: Aggregator) -> None:

@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import catalogue as cat
-from telemetry.aggregator import Aggregator
+from telemetry.aggregation.aggregator import Aggregator
 from telemetry.signals import CONTRACT, MODES
-
-from .conftest import FakeClock
+from tests.conftest import FakeClock
 
 BASELINE_AGENT = "baseline-agent"
 
@@ -120,7 +119,7 @@ def test_hostile_label_values_give_a_valid_exposition(tmp_path) -> None:
     """promtool, the reference parser, accepts the scrape after the worst names."""
     promtool = shutil.which("promtool")
     if promtool is None:
-        from .backends import require_backend
+        from tests.support.backends import require_backend
         require_backend("promtool", False, "Debian package prometheus")
     agg = Aggregator(clock=FakeClock())
     agg.connect()

@@ -11,6 +11,7 @@ import pytest
 from telemetry import catalogue as cat
 from telemetry import signals
 from telemetry.catalogue import Kind
+from tests.support import ROOT
 
 
 def test_names_are_unique_and_valid_for_every_backend() -> None:
@@ -91,9 +92,8 @@ def test_timed_sends_the_duration_as_context_manager_and_decorator() -> None:
 
 
 def test_readme_lists_every_metric_and_signal() -> None:
-    from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     for spec in cat.CATALOGUE:
         assert f"`{spec.prometheus_name}`" in readme, spec.prometheus_name
     for spec in signals.CONTRACT:

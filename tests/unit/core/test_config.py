@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from telemetry.config import ConfigError, default_yaml, load
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 
 def test_shipped_config_equals_the_embedded_default() -> None:

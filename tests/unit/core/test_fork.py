@@ -11,8 +11,7 @@ import pytest
 
 import telemetry
 from telemetry import Telemetry
-
-from .conftest import send
+from tests.conftest import send
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 

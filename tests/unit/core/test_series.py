@@ -5,10 +5,9 @@ from __future__ import annotations
 import tracemalloc
 
 from telemetry import catalogue as cat
-from telemetry.aggregator import Aggregator
-from telemetry.series import EMPTY_VALUE, OVERFLOW_VALUE, Series, sanitize_label_value
-
-from .conftest import FakeClock, send
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry.aggregation.series import EMPTY_VALUE, OVERFLOW_VALUE, Series, sanitize_label_value
+from tests.conftest import FakeClock, send
 
 
 def test_label_values_are_sanitised_and_capped() -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from telemetry import Telemetry
 from telemetry import catalogue as cat
-from telemetry.cli import main
-from telemetry.simulator import ReferenceOrchestrator
+from telemetry.cli.main import main
+from telemetry.cli.simulator import ReferenceOrchestrator
 from tests.conftest import send
 
 TOKEN = "profiling-test-token-0123456789"

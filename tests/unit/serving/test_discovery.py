@@ -14,7 +14,7 @@ import pytest
 
 from telemetry import Telemetry
 from telemetry.config import ConfigError
-from telemetry.discovery import FileSdRegistration, advertised_address
+from telemetry.serving.discovery import FileSdRegistration, advertised_address
 
 
 def test_port_range_takes_the_first_free_port(start_telemetry: Callable[..., Telemetry]) -> None:

@@ -14,8 +14,7 @@ import pytest
 
 from telemetry import Telemetry
 from telemetry.config import ConfigError
-
-from .conftest import send
+from tests.conftest import send
 
 
 def get(url: str, headers: dict[str, str] | None = None,
@@ -87,7 +86,7 @@ def test_live_and_ready(start_telemetry: Callable[..., Telemetry]) -> None:
 
 def test_ready_is_503_before_start() -> None:
     from telemetry.config import load
-    from telemetry.server import TelemetryServer
+    from telemetry.serving.server import TelemetryServer
 
     tel = Telemetry(load({"server": {"port": 0}}, environ={}))
     server = TelemetryServer(tel.config.server)

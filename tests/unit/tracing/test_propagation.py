@@ -14,12 +14,17 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from telemetry import propagation
-from telemetry.aggregator import Aggregator
+from telemetry.aggregation.aggregator import Aggregator
 from telemetry.config import TracingConfig
 from telemetry.signals import CONTRACT
-from telemetry.traced import TracedOrchestrator, agent_step, current_workflow_id, workflow_step
-from telemetry.tracing import SignalTracer
+from telemetry.tracing import propagation
+from telemetry.tracing.traced import (
+    TracedOrchestrator,
+    agent_step,
+    current_workflow_id,
+    workflow_step,
+)
+from telemetry.tracing.tracer import SignalTracer
 from tests.conftest import send
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

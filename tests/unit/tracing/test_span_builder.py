@@ -13,11 +13,11 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, Sampler, SamplingResult
 from opentelemetry.trace import TraceState
 
-from exporters.otlp_traces import make_sampler
-from telemetry.aggregator import Aggregator
+from exporters.otlp.traces import make_sampler
+from telemetry.aggregation.aggregator import Aggregator
 from telemetry.config import TracingConfig
-from telemetry.span_builder import MAX_VALUE_LENGTH, SpanBuilder, SpanRecord, SpanStub
-from telemetry.tracing import SignalTracer, remote_parent
+from telemetry.tracing.builder import MAX_VALUE_LENGTH, SpanBuilder, SpanRecord, SpanStub
+from telemetry.tracing.tracer import SignalTracer, remote_parent
 from tests.conftest import send
 
 T0 = 1_700_000_000.0

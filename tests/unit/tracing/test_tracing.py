@@ -10,12 +10,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from exporters.otlp_traces import make_sampler
+from exporters.otlp.traces import make_sampler
 from telemetry import catalogue as cat
-from telemetry.aggregator import Aggregator
+from telemetry.aggregation.aggregator import Aggregator
 from telemetry.config import TracingConfig
-from telemetry.tracing import SignalTracer
+from telemetry.tracing.tracer import SignalTracer
 from tests.conftest import FakeClock, send
+from tests.support import ROOT
 
 T0 = 1_700_000_000.0
 
@@ -329,12 +330,11 @@ def test_tracer_failure_never_reaches_the_sender(traced, aggregator: Aggregator)
 
 def test_docs_name_every_span_attribute_and_event() -> None:
     """docs/tracing.md is the reference: every attribute the tracer sets is in it."""
-    from pathlib import Path
 
-    from telemetry import tracing
+    from telemetry.tracing import attributes, tracer
 
-    text = (Path(__file__).resolve().parent.parent / "docs" / "tracing.md").read_text()
-    names = [value for key, value in vars(tracing).items()
+    text = (ROOT / "docs" / "tracing.md").read_text()
+    names = [value for module in (attributes, tracer) for key, value in vars(module).items()
              if key.isupper() and isinstance(value, str) and "." in value]
     assert len(names) >= 15
     missing = [name for name in names if f"`{name}`" not in text]

@@ -11,12 +11,12 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from exporters.otlp_span_batch import SpanBatchProcessor
+from exporters.otlp.batch import SpanBatchProcessor
 from telemetry import catalogue as cat
-from telemetry.aggregator import Aggregator
+from telemetry.aggregation.aggregator import Aggregator
 from telemetry.config import BatchConfig
-from telemetry.span_record import Origin
-from tests.backends import wait_until
+from telemetry.tracing.record import Origin
+from tests.support.backends import wait_until
 
 ORIGIN = Origin(TracerProvider(shutdown_on_exit=False).resource, InstrumentationScope("t"), None)
 
@@ -191,7 +191,7 @@ def test_the_direct_queue_batches_and_counts_as_emit_record_does(
 def test_the_builder_appends_directly_only_to_a_sole_batch_processor(make) -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    from telemetry.span_builder import SpanBuilder
+    from telemetry.tracing.builder import SpanBuilder
 
     provider = TracerProvider(shutdown_on_exit=False)
     processor = make(Records(), schedule_delay_ms=3_600_000)

@@ -21,11 +21,11 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from exporters.otlp import OtlpConfig, OtlpExporter
-from exporters.otlp_metrics import build_resource, to_metrics_data
+from exporters.otlp.exporter import OtlpConfig, OtlpExporter
+from exporters.otlp.metrics import build_resource, to_metrics_data
 from telemetry import catalogue as cat
 from telemetry import load_config
-from telemetry.aggregator import Aggregator, HistogramValue
+from telemetry.aggregation.aggregator import Aggregator, HistogramValue
 from telemetry.config import ConfigError
 from tests.conftest import send
 

@@ -19,18 +19,17 @@ from opentelemetry.sdk.metrics.export import MetricExportResult
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from exporters import otlp_metric_encoding
-from exporters.otlp import OtlpExporter
-from exporters.otlp_metric_encoding import MetricsEncoder, sdk_header
-from exporters.otlp_metric_grpc import FastGrpcMetricExporter
-from exporters.otlp_metric_http import FastHttpMetricExporter
-from exporters.otlp_metrics import build_resource, to_metrics_data
+from exporters.otlp.exporter import OtlpExporter
+from exporters.otlp.fastpath import metric_encoding as otlp_metric_encoding
+from exporters.otlp.fastpath.metric_encoding import MetricsEncoder, sdk_header
+from exporters.otlp.fastpath.metric_grpc import FastGrpcMetricExporter
+from exporters.otlp.fastpath.metric_http import FastHttpMetricExporter
+from exporters.otlp.metrics import build_resource, to_metrics_data
 from telemetry import load_config
-from telemetry.aggregator import Aggregator, Family, HistogramValue, Sample
+from telemetry.aggregation.aggregator import Aggregator, Family, HistogramValue, Sample
 from telemetry.catalogue import Kind, MetricSpec
-from telemetry.simulator import ReferenceOrchestrator
-
-from .http_sink import Collector
+from telemetry.cli.simulator import ReferenceOrchestrator
+from tests.support.http_sink import Collector
 
 RESOURCE = Resource.create({"service.name": "yolo", "n": -5, "big": 2**62, "f": 1.5,
                             "b": False, "names": ("x", "y")})
@@ -193,13 +192,13 @@ def test_http_exporter_without_the_plain_transport_sends_through_the_sdks_own(
     """An SDK before 1.45 (no pluggable transports) or an install without h11."""
     import sys
 
-    from exporters.otlp_span_transport import PlainHTTPTransport
+    from exporters.otlp.fastpath.span_transport import PlainHTTPTransport
 
     monkeypatch.setitem(sys.modules, missing, None)
-    monkeypatch.delitem(sys.modules, "exporters.otlp_span_transport")
+    monkeypatch.delitem(sys.modules, "exporters.otlp.fastpath.span_transport")
     exporter = FastHttpMetricExporter(*HEADERS[0], endpoint=collector.url, timeout=5)
     try:
-        assert "exporters.otlp_span_transport" not in sys.modules  # the import failed
+        assert "exporters.otlp.fastpath.span_transport" not in sys.modules  # the import failed
         assert not isinstance(getattr(exporter._client, "_transport", None), PlainHTTPTransport)
         assert exporter.export_families(families) is MetricExportResult.SUCCESS
     finally:

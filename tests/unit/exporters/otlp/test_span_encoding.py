@@ -15,18 +15,17 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import StatusCode, TraceState
 
-from exporters.otlp import OtlpExporter
-from exporters.otlp_span_encoding import SpanEncoder, Unsupported
-from exporters.otlp_span_grpc import FastGrpcSpanExporter
-from exporters.otlp_span_http import FastHttpSpanExporter
+from exporters.otlp.exporter import OtlpExporter
+from exporters.otlp.fastpath.span_encoding import SpanEncoder, Unsupported
+from exporters.otlp.fastpath.span_grpc import FastGrpcSpanExporter
+from exporters.otlp.fastpath.span_http import FastHttpSpanExporter
 from telemetry import load_config
-from telemetry.aggregator import Aggregator
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry.cli.simulator import ReferenceOrchestrator
 from telemetry.config import TracingConfig
-from telemetry.simulator import ReferenceOrchestrator
-from telemetry.span_record import Origin, SpanStub, to_readable
-from telemetry.tracing import SignalTracer
-
-from .http_sink import Collector
+from telemetry.tracing.record import Origin, SpanStub, to_readable
+from telemetry.tracing.tracer import SignalTracer
+from tests.support.http_sink import Collector
 
 RESOURCE = Resource.create({"service.name": "yolo", "n": -5, "big": 2**62, "f": 1.5,
                             "b": False, "names": ("x", "y"), "ints": (1, 2)})

@@ -17,10 +17,10 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from exporters.otlp_span_http import FastHttpSpanExporter
-from exporters.otlp_span_transport import PlainHTTPTransport, plain_transport_for
-from telemetry.span_record import Origin
-from tests.test_otlp_span_encoding import RESOURCE, sdk_bytes
+from exporters.otlp.fastpath.span_http import FastHttpSpanExporter
+from exporters.otlp.fastpath.span_transport import PlainHTTPTransport, plain_transport_for
+from telemetry.tracing.record import Origin
+from tests.unit.exporters.otlp.test_span_encoding import RESOURCE, sdk_bytes
 
 ORIGIN = Origin(RESOURCE, InstrumentationScope("s", "1"), None)
 SPANS = [(ORIGIN, f"span {n}", 1, n + 1, None, None, 1, 2, {"n": n}, None, 0, None, 1)
@@ -170,7 +170,7 @@ def test_answers_are_read_whole_and_a_closing_collector_gets_a_new_connection(
 
 def test_an_answer_body_over_the_limit_is_an_error_and_drops_the_connection(
         collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:
-    from exporters import otlp_span_transport
+    from exporters.otlp.fastpath import span_transport as otlp_span_transport
 
     monkeypatch.setattr(otlp_span_transport, "_MAX_ANSWER_BODY", 100)
     collector.answer = b"x" * 101
@@ -254,10 +254,10 @@ def test_an_sdk_without_pluggable_transports_keeps_its_own(
     import sys
 
     monkeypatch.setitem(sys.modules, missing, None)
-    monkeypatch.delitem(sys.modules, "exporters.otlp_span_transport")
+    monkeypatch.delitem(sys.modules, "exporters.otlp.fastpath.span_transport")
     exporter = FastHttpSpanExporter(endpoint=collector.url, timeout=5)
     try:
-        assert "exporters.otlp_span_transport" not in sys.modules  # the import failed
+        assert "exporters.otlp.fastpath.span_transport" not in sys.modules  # the import failed
         assert not isinstance(getattr(exporter._client, "_transport", None), PlainHTTPTransport)
         assert exporter.export_records(SPANS) is SpanExportResult.SUCCESS
     finally:

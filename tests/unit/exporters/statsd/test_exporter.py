@@ -7,14 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporters.statsd import StatsdConfig, StatsdExporter
+from exporters.statsd.exporter import StatsdConfig, StatsdExporter
 from telemetry import catalogue as cat
 from telemetry import load_config
-from telemetry.aggregator import Aggregator
-from telemetry.simulator import ReferenceOrchestrator
-
-from .conftest import FakeClock, send
-from .statsd_fakes import (
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry.cli.simulator import ReferenceOrchestrator
+from tests.conftest import FakeClock, send
+from tests.support.statsd_fakes import (
     HANDOFF,
     FakeTransport,
     UdpSink,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporters.statsd_format import (
+from exporters.statsd.format import (
     format_number,
     format_rounded,
     gauge_lines,

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporters.statsd_format import format_rounded, timer_rates
-from exporters.statsd_timers import TimerBacklog, timer_tails, timer_text
+from exporters.statsd.format import format_rounded, timer_rates
+from exporters.statsd.timers import TimerBacklog, timer_tails, timer_text
 
 
 def timer_lines(pending: Iterable[tuple[str, str]], merge: bool,

@@ -9,10 +9,16 @@ from collections.abc import Iterator
 import pytest
 
 from telemetry import catalogue as cat
-from telemetry.aggregator import Aggregator
-from telemetry.simulator import ReferenceOrchestrator
-
-from .statsd_fakes import HANDOFF, FakeTransport, TcpSink, UdpSink, exporter_factory, handoffs
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry.cli.simulator import ReferenceOrchestrator
+from tests.support.statsd_fakes import (
+    HANDOFF,
+    FakeTransport,
+    TcpSink,
+    UdpSink,
+    exporter_factory,
+    handoffs,
+)
 
 
 @pytest.fixture
@@ -107,7 +113,7 @@ def test_udp_datagrams_are_paced_to_the_configured_rate(make_exporter) -> None:
 
 
 def test_each_udp_send_is_bounded_by_the_timeout_and_the_flush_deadline() -> None:
-    from exporters.statsd_transport import UdpTransport
+    from exporters.statsd.transport import UdpTransport
 
     sink = UdpSink()
     now = [100.0]

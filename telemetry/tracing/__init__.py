@@ -1,0 +1,8 @@
+"""Tracing: spans built from the same signals the aggregator receives.
+
+Entry module: :mod:`telemetry.tracing.tracer` (:class:`SignalTracer`), which needs the
+``otlp`` extra; it is imported only when the OTLP exporter turns tracing on, so this
+package imports nothing itself. :mod:`~telemetry.tracing.traced` and
+:mod:`~telemetry.tracing.propagation` are what an orchestrator may use directly; they
+work without OpenTelemetry installed.
+"""
