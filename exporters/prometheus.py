@@ -20,8 +20,9 @@ from prometheus_client.metrics_core import (
 )
 
 from exporters import Exporter, ExporterConfig
-from telemetry.aggregation.aggregator import Aggregator, Family, HistogramValue
+from telemetry.aggregation.aggregator import Aggregator
 from telemetry.catalogue import Kind
+from telemetry.model import Family, HistogramValue
 
 _UNITS = {"s": "seconds", "By": "bytes", "%": "percent"}
 

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from telemetry.alerting.definitions import AlertDefinition, AlertingConfig, effective_alerts
+from telemetry.plugins import discover
 
 ENV_CONFIG_PATH = "YOLO_TELEMETRY_CONFIG"
 ENV_PREFIX = "YOLO_TELEMETRY__"
@@ -201,8 +202,6 @@ def _exporters_model(exporter_classes: Mapping[str, type]) -> type[BaseModel]:
 
 def config_model() -> type[TelemetryConfig]:
     """TelemetryConfig whose ``exporters`` section knows every installed exporter."""
-    from exporters import discover
-
     exporters_model = _exporters_model(discover())
     return create_model(
         "TelemetryConfig", __base__=TelemetryConfig,

@@ -9,22 +9,23 @@ import threading
 import uuid
 import weakref
 from collections.abc import Mapping
-from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from exporters import Exporter, discover
+from exporters import Exporter
 from telemetry import config as config_module
 from telemetry.aggregation.aggregator import Aggregator
+from telemetry.alerting.definitions import effective_alerts
 from telemetry.alerting.evaluator import AlertEvaluator
-from telemetry.alerting.evaluator import attach as attach_alerting
+from telemetry.alerting.webhook import WebhookNotifier
 from telemetry.config import ConfigError, TelemetryConfig
 from telemetry.metrics import AgentMetrics, SystemMetrics
+from telemetry.plugins import discover, package_version
+from telemetry.profiling import timing as profiled_timing
+from telemetry.profiling.endpoints import Profiling
+from telemetry.profiling.overhead import overhead_check
 from telemetry.serving.discovery import FileSdRegistration, advertised_address
 from telemetry.serving.health import HealthCheck, health_document, http_status
 from telemetry.serving.server import Request, Response, TelemetryServer
-
-if TYPE_CHECKING:
-    from telemetry.profiling import Profiling
 
 log = logging.getLogger("telemetry")
 
@@ -44,6 +45,7 @@ _LIVE: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     global _current
     _current = None
+    profiled_timing.unroute()
     for tel in list(_LIVE):
         tel._abandon_after_fork()
     _LIVE.clear()
@@ -51,13 +53,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def package_version() -> str:
-    try:
-        return version("yolo-telemetry")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 class Telemetry:
@@ -110,9 +105,7 @@ class Telemetry:
         self.aggregator.connect()
         if self.server is not None:
             self._add_routes(self.server)
-        from telemetry.profiling import install as install_profiling  # it imports this module
-
-        self.profiling = install_profiling(self)
+        self.profiling = self._install_profiling()
         if self.server is not None:
             try:
                 self.server.start()
@@ -135,14 +128,44 @@ class Telemetry:
                 log.warning("exporter %s failed to start: %s; /health shows it failing", name,
                             error)
         self._register_for_discovery()
-        self.alerting = attach_alerting(self)
+        self.alerting = self._attach_alerting()
         self.state = "running"
         _LIVE.add(self)
         global _current
         _current = self
+        profiled_timing.route_to(self.aggregator, self.profiling.slow if self.profiling else None)
         atexit.register(self.stop)
         log.info("telemetry running%s", f" on {self.server.url}" if self.server else "")
         return self
+
+    def _install_profiling(self) -> Profiling | None:
+        """Add the overhead check; with ``debug.enabled``, also the /debug routes and
+        (with ``debug.slow.enabled``) the slow-operation sampler."""
+        self.add_health_check("overhead", overhead_check(self.aggregator))
+        if not self.config.debug.enabled:
+            return None
+        return Profiling(self.aggregator, self.config.debug, self.server)
+
+    def _attach_alerting(self) -> AlertEvaluator | None:
+        """Build and start the evaluator (and webhook) the config asks for; None if none.
+
+        Registers the ``alerts`` (and ``alert_webhook``) health checks.
+        """
+        config = self.config
+        alerts = effective_alerts(config.alerts, config.alerting)
+        if not config.alerting.enabled or not alerts:
+            return None
+        notifier = None
+        if config.alerting.webhook.enabled:
+            notifier = WebhookNotifier(config.alerting.webhook, self.aggregator,
+                                       external_url=self.url or "",
+                                       receiver=config.service_name)
+            self.add_health_check("alert_webhook", notifier.health)
+        evaluator = AlertEvaluator(alerts, self.aggregator,
+                                   interval_s=config.alerting.evaluation_interval_s,
+                                   max_samples=config.alerting.max_samples, notifier=notifier)
+        self.add_health_check("alerts", evaluator.health)
+        return evaluator.start()
 
     def _register_for_discovery(self) -> None:
         directory = self.config.discovery.file_sd_dir
@@ -169,6 +192,7 @@ class Telemetry:
         global _current
         if _current is self:
             _current = None
+        profiled_timing.unroute(self.aggregator)
         if self.registration is not None:
             self.registration.remove()  # first, so Prometheus stops scraping us
         if self.alerting is not None:

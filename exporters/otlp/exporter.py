@@ -112,7 +112,7 @@ class OtlpExporter(Exporter):
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
         from exporters.otlp.metrics import build_resource, to_metrics_data
-        from telemetry.runtime import package_version
+        from telemetry.plugins import package_version
 
         version = package_version()
         resource = build_resource(getattr(self.telemetry, "service_name", "yolo"),

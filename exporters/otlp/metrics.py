@@ -45,8 +45,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from telemetry.aggregation.aggregator import Family, HistogramValue, Sample
 from telemetry.catalogue import Kind, MetricSpec
+from telemetry.model import Family, HistogramValue, Sample
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
 _NS = 1_000_000_000

@@ -36,9 +36,9 @@ from opentelemetry.sdk.trace.sampling import (
 from telemetry.tracing.record import to_readable
 
 if TYPE_CHECKING:
-    from exporters import ExporterStatus
     from telemetry.aggregation.aggregator import Aggregator
     from telemetry.config import TracingConfig
+    from telemetry.workers import ExporterStatus
 
 
 def make_sampler(config: TracingConfig) -> Sampler:

@@ -20,7 +20,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import blinker
@@ -33,6 +32,7 @@ from telemetry.aggregation.series import Series
 from telemetry.aggregation.windows import CumulativeWindow
 from telemetry.catalogue import Kind, MetricSpec
 from telemetry.metrics import AgentMetrics, DurationSummary, SystemMetrics
+from telemetry.model import Family, HistogramValue, Sample, TimerSample
 from telemetry.signals import CONTRACT, MODES
 from telemetry.validation import InvalidEvent
 
@@ -46,34 +46,6 @@ _SELF_METRIC_SERIES = 1000
 
 #: Called after an event is accepted: (signal name, payload, event timestamp).
 EventListener = Callable[[str, dict[str, Any], float], None]
-
-
-@dataclass(frozen=True)
-class HistogramValue:
-    bucket_counts: tuple[int, ...]  # non-cumulative; the last is the +Inf bucket
-    sum: float
-    count: int
-
-
-@dataclass(frozen=True)
-class Sample:
-    labels: tuple[str, ...]
-    value: float | HistogramValue
-    created: float  # epoch seconds the series was first seen: OTLP's start time
-
-
-@dataclass(frozen=True)
-class Family:
-    spec: MetricSpec
-    samples: tuple[Sample, ...]
-
-
-@dataclass(frozen=True)
-class TimerSample:
-    spec: MetricSpec
-    labels: tuple[str, ...]
-    values: tuple[float, ...]
-    count: int  # the true number of observations the values were drawn from
 
 
 class Aggregator(SignalHandlers):

@@ -18,88 +18,19 @@ Results are published three ways, none of them on the orchestrator's path:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
-from telemetry.alerting.definitions import AlertDefinition, effective_alerts
+from telemetry.alerting.definitions import AlertDefinition
+from telemetry.alerting.instances import AlertInstance, Notifier, iso
 from telemetry.alerting.query import Labels, SampleRing, evaluate, metrics_read
-from telemetry.alerting.templates import render_template
-
-if TYPE_CHECKING:
-    from telemetry.runtime import Telemetry
 
 log = logging.getLogger("telemetry.alerts")
-
-
-def iso(epoch: float | None) -> str | None:
-    """RFC 3339 in UTC, as Alertmanager writes times."""
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class AlertInstance:
-    """One label set of one alert, while it is pending or firing (and once resolved)."""
-
-    alert: AlertDefinition
-    labels: dict[str, str]
-    value: float
-    active_since: float  # monotonic, for ``for``
-    active_since_wall: float
-    state: str = "pending"  # pending -> firing -> resolved
-    fired_at: float | None = None  # epoch seconds
-    resolved_at: float | None = None
-    annotations: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.alert.name
-
-    @property
-    def fingerprint(self) -> str:
-        text = "\xff".join(f"{k}\xfe{v}" for k, v in sorted(self.labels.items()))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def render_annotations(self) -> None:
-        by_labels = {name: self.labels.get(name, "") for name in self.alert.by}
-        self.annotations = {"summary": render_template(self.alert.summary, by_labels, self.value)}
-        if self.alert.description:
-            self.annotations["description"] = render_template(
-                self.alert.description, by_labels, self.value)
-        if self.alert.runbook_url:
-            self.annotations["runbook_url"] = self.alert.runbook_url
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "alertname": self.name,
-            "severity": self.alert.severity,
-            "state": self.state,
-            "labels": dict(self.labels),
-            "value": self.value,
-            "summary": self.annotations.get("summary", ""),
-            "active_since": iso(self.active_since_wall),
-            "firing_since": iso(self.fired_at),
-        }
-
-
-class Notifier(Protocol):
-    """Receives each evaluation's outcome; must return at once (it has its own thread)."""
-
-    def update(self, firing: list[AlertInstance], changed: list[AlertInstance],
-               now: float) -> None: ...
-
-    def start(self) -> None: ...
-
-    def stop(self, timeout_s: float = 5.0) -> None: ...
 
 
 class AlertEvaluator:
@@ -274,27 +205,3 @@ def _log_changes(alert: AlertDefinition, changed: list[AlertInstance]) -> None:
             more = f" (and {len(instances) - 1} more)" if len(instances) > 1 else ""
             log.warning("alert %s %s: %s%s", alert.name, state,
                         instances[0].annotations.get("summary", ""), more)
-
-
-def attach(telemetry: Telemetry) -> AlertEvaluator | None:
-    """Build and start the evaluator (and webhook) a config asks for; None if none.
-
-    Registers the ``alerts`` (and ``alert_webhook``) health checks.
-    """
-    config = telemetry.config
-    alerts = effective_alerts(config.alerts, config.alerting)
-    if not config.alerting.enabled or not alerts:
-        return None
-    notifier = None
-    if config.alerting.webhook.enabled:
-        from telemetry.alerting.webhook import WebhookNotifier
-
-        notifier = WebhookNotifier(config.alerting.webhook, telemetry.aggregator,
-                                   external_url=telemetry.url or "",
-                                   receiver=config.service_name)
-        telemetry.add_health_check("alert_webhook", notifier.health)
-    evaluator = AlertEvaluator(alerts, telemetry.aggregator,
-                               interval_s=config.alerting.evaluation_interval_s,
-                               max_samples=config.alerting.max_samples, notifier=notifier)
-    telemetry.add_health_check("alerts", evaluator.health)
-    return evaluator.start()

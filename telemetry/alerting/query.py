@@ -19,10 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, islice
 
-from telemetry.aggregation.aggregator import Family, HistogramValue
 from telemetry.alerting.definitions import AlertDefinition
 from telemetry.alerting.promql import bucket_quantile, extrapolated_rate
 from telemetry.catalogue import MetricSpec
+from telemetry.model import Family, HistogramValue
 
 Labels = tuple[str, ...]
 Value = float | HistogramValue

@@ -23,10 +23,10 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from exporters import ExporterStatus
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.alerting.definitions import WebhookConfig
-from telemetry.alerting.evaluator import AlertInstance, iso
+from telemetry.alerting.instances import AlertInstance, iso
+from telemetry.workers import ExporterStatus
 
 log = logging.getLogger("telemetry.alerts.webhook")
 COMPONENT = "alert_webhook"

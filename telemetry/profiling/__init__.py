@@ -9,25 +9,8 @@
 See docs/profiling.md.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
 from telemetry.profiling.endpoints import ProfileBusy, Profiling
 from telemetry.profiling.overhead import overhead_check
 from telemetry.profiling.timing import profiled, record_operation
 
-if TYPE_CHECKING:
-    from telemetry.runtime import Telemetry
-
-__all__ = ["ProfileBusy", "Profiling", "install", "overhead_check", "profiled",
-           "record_operation"]
-
-
-def install(tel: Telemetry) -> Profiling | None:
-    """Add the overhead check to ``tel``; with ``debug.enabled``, also the /debug routes
-    and (with ``debug.slow.enabled``) the slow-operation sampler."""
-    tel.add_health_check("overhead", overhead_check(tel.aggregator))
-    if not tel.config.debug.enabled:
-        return None
-    return Profiling(tel.aggregator, tel.config.debug, tel.server)
+__all__ = ["ProfileBusy", "Profiling", "overhead_check", "profiled", "record_operation"]

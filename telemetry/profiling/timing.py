@@ -27,11 +27,14 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from telemetry import catalogue as cat
-from telemetry import runtime
 from telemetry.timing import wrap_timed
+
+if TYPE_CHECKING:
+    from telemetry.aggregation.aggregator import Aggregator
+    from telemetry.profiling.slow import SlowOperations
 
 log = logging.getLogger("telemetry.profiling")
 
@@ -48,24 +51,46 @@ _open_blocks: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(
 _failure_logged = False
 
 
+class _Route(NamedTuple):
+    aggregator: Aggregator
+    slow: SlowOperations | None
+
+
+#: Where operations go: the most recently started Telemetry's aggregator (and its
+#: slow-operation capture), set by the runtime while it runs; None records nothing.
+_route: _Route | None = None
+
+
+def route_to(aggregator: Aggregator, slow: SlowOperations | None = None) -> None:
+    """Record every later operation into ``aggregator`` (the runtime calls this)."""
+    global _route
+    _route = _Route(aggregator, slow)
+
+
+def unroute(aggregator: Aggregator | None = None) -> None:
+    """Stop recording into ``aggregator`` (into anything, when None)."""
+    global _route
+    if aggregator is None or (_route is not None and _route.aggregator is aggregator):
+        _route = None
+
+
 def record_operation(name: str, seconds: float) -> None:
     """Record one operation of ``seconds`` into the running telemetry, if any."""
-    tel = runtime._current
-    if tel is None:
+    route = _route
+    if route is None:
         return
     try:
-        tel.aggregator.observe(cat.OPERATION_DURATION, (name,), seconds)
-        profiling = tel.profiling
-        if profiling is not None and profiling.slow is not None:
-            profiling.slow.on_profiled(name, seconds)
+        route.aggregator.observe(cat.OPERATION_DURATION, (name,), seconds)
+        if route.slow is not None:
+            route.slow.on_profiled(name, seconds)
     except Exception:
-        _count_failure(tel)
+        _count_failure(route.aggregator)
 
 
-def _count_failure(tel: Any) -> None:
+def _count_failure(aggregator: Aggregator) -> None:
     global _failure_logged
     with contextlib.suppress(Exception):
-        tel.aggregator.count_dropped("profiled", "exception")
+        aggregator.count_dropped("profiled", "exception")
     if not _failure_logged:
         _failure_logged = True
         log.exception("recording a profiled operation failed; further failures are only counted")

@@ -21,7 +21,7 @@ import pytest
 from exporters.otlp.batch import SpanBatchProcessor
 from telemetry import Telemetry
 from telemetry import catalogue as cat
-from telemetry.aggregation.aggregator import HistogramValue
+from telemetry.model import HistogramValue
 from tests.support.backends import RotelReceiver, rotel_receiver, wait_until
 from tests.support.faults import (
     EXPORTERS_DECIDE_HEALTH,

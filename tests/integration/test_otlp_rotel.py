@@ -15,9 +15,9 @@ import pytest
 
 from telemetry import Telemetry
 from telemetry import catalogue as cat
-from telemetry.aggregation.aggregator import HistogramValue
 from telemetry.catalogue import Kind
 from telemetry.cli.simulator import ReferenceOrchestrator
+from telemetry.model import HistogramValue
 from telemetry.runtime import package_version
 from tests.support import ROOT
 from tests.support.backends import RotelReceiver, rotel_receiver

@@ -20,9 +20,9 @@ import pytest
 from exporters.statsd.format import line_head
 from telemetry import Telemetry
 from telemetry import catalogue as cat
-from telemetry.aggregation.aggregator import HistogramValue
 from telemetry.catalogue import Kind
 from telemetry.cli.simulator import ReferenceOrchestrator
+from telemetry.model import HistogramValue
 from tests.support.backends import StatsdDaemon, free_port, require_backend, statsd_daemon
 from tests.support.backends.statsd import _statsd_dir
 

@@ -32,8 +32,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from exporters.otlp.fastpath.span_encoding import _field, _head, _pair
-from telemetry.aggregation.aggregator import Family, HistogramValue
 from telemetry.catalogue import Kind, MetricSpec
+from telemetry.model import Family, HistogramValue
 
 _NS = 1_000_000_000
 #: Sum and Histogram: aggregation_temporality (field 2) = CUMULATIVE.

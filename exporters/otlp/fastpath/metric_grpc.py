@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.sdk.metrics.export import MetricExportResult
 
 from exporters.otlp.metrics import EncodedMetrics, FamilyExport
-from telemetry.aggregation.aggregator import Family
+from telemetry.model import Family
 
 
 class FastGrpcMetricExporter(GrpcMetricExporter, FamilyExport):

@@ -33,7 +33,7 @@ from opentelemetry.sdk.metrics.export import MetricExportResult
 
 from exporters.otlp.fastpath.plain_http import init_with_plain_transport
 from exporters.otlp.metrics import FamilyExport
-from telemetry.aggregation.aggregator import Family
+from telemetry.model import Family
 
 log = logging.getLogger("telemetry.exporters.otlp")
 

@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from telemetry import catalogue as cat
-from telemetry.aggregation.aggregator import Family, HistogramValue, Sample
 from telemetry.alerting.definitions import AlertDefinition
 from telemetry.alerting.promql import bucket_quantile, extrapolated_rate
 from telemetry.alerting.query import SampleRing, evaluate
@@ -26,6 +25,7 @@ from telemetry.alerting.templates import (
     humanize_percentage,
     render_template,
 )
+from telemetry.model import Family, HistogramValue, Sample
 from tests.support.monitoring_tools import assert_ok, run_tool
 
 STEP = 10  # seconds between synthetic samples

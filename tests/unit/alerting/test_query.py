@@ -10,10 +10,10 @@ from itertools import accumulate
 import pytest
 
 from telemetry import catalogue as cat
-from telemetry.aggregation.aggregator import Family, HistogramValue, Sample
 from telemetry.alerting.definitions import AlertDefinition
 from telemetry.alerting.promql import bucket_quantile, extrapolated_rate
 from telemetry.alerting.query import SampleRing, evaluate
+from telemetry.model import Family, HistogramValue, Sample
 
 SPEC = cat.HANDOFF_DURATION
 BUCKETS = len(SPEC.buckets) + 1

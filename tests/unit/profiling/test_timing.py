@@ -11,8 +11,8 @@ import pytest
 import telemetry
 from telemetry import catalogue as cat
 from telemetry import profiled
-from telemetry.aggregation.aggregator import HistogramValue
 from telemetry.aggregation.series import OVERFLOW_VALUE
+from telemetry.model import HistogramValue
 
 
 def operations(tel: telemetry.Telemetry) -> dict[str, HistogramValue]:

@@ -25,8 +25,9 @@ from exporters.otlp.exporter import OtlpConfig, OtlpExporter
 from exporters.otlp.metrics import build_resource, to_metrics_data
 from telemetry import catalogue as cat
 from telemetry import load_config
-from telemetry.aggregation.aggregator import Aggregator, HistogramValue
+from telemetry.aggregation.aggregator import Aggregator
 from telemetry.config import ConfigError
+from telemetry.model import HistogramValue
 from tests.conftest import send
 
 

@@ -26,9 +26,10 @@ from exporters.otlp.fastpath.metric_grpc import FastGrpcMetricExporter
 from exporters.otlp.fastpath.metric_http import FastHttpMetricExporter
 from exporters.otlp.metrics import build_resource, to_metrics_data
 from telemetry import load_config
-from telemetry.aggregation.aggregator import Aggregator, Family, HistogramValue, Sample
+from telemetry.aggregation.aggregator import Aggregator
 from telemetry.catalogue import Kind, MetricSpec
 from telemetry.cli.simulator import ReferenceOrchestrator
+from telemetry.model import Family, HistogramValue, Sample
 from tests.support.http_sink import Collector
 
 RESOURCE = Resource.create({"service.name": "yolo", "n": -5, "big": 2**62, "f": 1.5,
