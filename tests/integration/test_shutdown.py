@@ -94,7 +94,7 @@ def _python_env(**extra: str) -> dict[str, str]:
 ATEXIT_PROGRAM = textwrap.dedent("""
     import json, sys
     import telemetry
-    from telemetry.simulator import ReferenceOrchestrator
+    from telemetry.cli.simulator import ReferenceOrchestrator
 
     config = json.loads(sys.argv[1])
     tel = telemetry.start(config)
