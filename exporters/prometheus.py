@@ -24,8 +24,6 @@ from telemetry.aggregation.aggregator import Aggregator
 from telemetry.catalogue import Kind
 from telemetry.model import Family, HistogramValue
 
-_UNITS = {"s": "seconds", "By": "bytes", "%": "percent"}
-
 
 class PrometheusConfig(ExporterConfig):
     enabled: bool = True
@@ -51,7 +49,7 @@ def _bucket_label(bound: float) -> str:
 
 def to_metric_family(family: Family) -> Metric:
     spec = family.spec
-    unit = _UNITS.get(spec.unit, "")
+    unit = spec.prometheus_unit
     name, labels = spec.prometheus_family, list(spec.labels)
     if spec.kind is Kind.HISTOGRAM:
         metric: Metric = HistogramMetricFamily(name, spec.help, labels=labels, unit=unit)

@@ -57,10 +57,15 @@ class MetricSpec:
     self_metric: bool = False
 
     @property
+    def prometheus_unit(self) -> str:
+        """The unit as Prometheus spells it (``seconds``), "" for a unit it has no word for."""
+        return _PROMETHEUS_UNIT_SUFFIX.get(self.unit, "")
+
+    @property
     def prometheus_name(self) -> str:
         """The family name as exposed (counters carry ``_total``)."""
         base = self.name.replace(".", "_")
-        suffix = _PROMETHEUS_UNIT_SUFFIX.get(self.unit)
+        suffix = self.prometheus_unit
         if suffix and not base.endswith("_" + suffix):
             base = f"{base}_{suffix}"
         if self.kind is Kind.COUNTER:

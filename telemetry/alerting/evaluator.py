@@ -64,7 +64,6 @@ class AlertEvaluator:
         self.evaluation_errors = 0
         self.last_errors: dict[str, str] = {}
         self.last_evaluation: float | None = None
-        self.last_duration_s = 0.0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -102,7 +101,6 @@ class AlertEvaluator:
     def evaluate(self) -> list[AlertInstance]:
         """One round: sample, evaluate every alert, publish. Returns what changed state
         (newly firing or resolved)."""
-        started = time.perf_counter()
         now, wall = self._clock(), self._wall()
         self.ring.add(now, self.aggregator.collect(self._specs))
         changed: list[AlertInstance] = []
@@ -124,7 +122,6 @@ class AlertEvaluator:
             self.evaluation_errors += len(errors)
             self.last_errors = errors
             self.last_evaluation = wall
-            self.last_duration_s = time.perf_counter() - started
         counts = {alert.name: 0 for alert in self.alerts}
         for inst in firing:
             counts[inst.name] += 1

@@ -102,15 +102,12 @@ def _summed_rates(ring: SampleRing, spec: MetricSpec, match: dict[str, str],
                   by: Sequence[str], now: float, window: float) -> dict[Labels, float]:
     totals: dict[Labels, float] = {}
     start = now - window
-    by_index = [spec.labels.index(name) for name in by]
     for labels, points in ring.points(spec, start, now).items():
-        if len(points) < 2 or (match and not _matches(spec, labels, match)):
-            continue  # fewer than two points: no rate (extrapolated_rate's None)
-        rate = extrapolated_rate([(t, float(v.count) if type(v) is HistogramValue  # _as_count
-                                   else float(v)) for t, v in points],  # type: ignore[arg-type]
-                                 start, now)
-        if rate is not None:
-            key = tuple([labels[index] for index in by_index])
+        if match and not _matches(spec, labels, match):
+            continue
+        rate = extrapolated_rate([(t, _as_count(v)) for t, v in points], start, now)
+        if rate is not None:  # None: fewer than two points
+            key = _key(spec, labels, by)
             totals[key] = totals.get(key, 0.0) + rate
     return totals
 

@@ -100,17 +100,24 @@ def humanize(value: float) -> str:
     """Prometheus' humanize: 4 significant digits and an SI prefix."""
     if value == 0 or math.isnan(value) or math.isinf(value):
         return _go_float(value, "%.4g")
+    if abs(value) < 1:
+        return _with_small_prefix(value)
     prefix = ""
-    if abs(value) >= 1:
-        for candidate in _LARGE_PREFIXES:
-            if abs(value) < 1000:
-                break
-            prefix, value = candidate, value / 1000
-    else:
-        for candidate in _SMALL_PREFIXES:
-            if abs(value) >= 1:
-                break
-            prefix, value = candidate, value * 1000
+    for candidate in _LARGE_PREFIXES:
+        if abs(value) < 1000:
+            break
+        prefix, value = candidate, value / 1000
+    return f"{value:.4g}{prefix}"
+
+
+def _with_small_prefix(value: float) -> str:
+    """``value`` (non-zero, below 1 in magnitude) with 4 significant digits and the SI
+    prefix (m, u, n, ...) that brings it to 1 or more."""
+    prefix = ""
+    for candidate in _SMALL_PREFIXES:
+        if abs(value) >= 1:
+            break
+        prefix, value = candidate, value * 1000
     return f"{value:.4g}{prefix}"
 
 
@@ -137,9 +144,4 @@ def humanize_duration(value: float) -> str:
         if minutes:
             return f"{sign}{minutes}m {seconds}s"
         return f"{sign}{value:.4g}s"
-    prefix = ""
-    for candidate in _SMALL_PREFIXES:
-        if abs(value) >= 1:
-            break
-        prefix, value = candidate, value * 1000
-    return f"{value:.4g}{prefix}s"
+    return _with_small_prefix(value) + "s"
