@@ -9,9 +9,8 @@ import threading
 import uuid
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from exporters import Exporter
 from telemetry import config as config_module
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.alerting.definitions import effective_alerts
@@ -26,6 +25,11 @@ from telemetry.profiling.overhead import overhead_check
 from telemetry.serving.discovery import FileSdRegistration, advertised_address
 from telemetry.serving.health import HealthCheck, health_document, http_status
 from telemetry.serving.server import Request, Response, TelemetryServer
+
+if TYPE_CHECKING:
+    # Only for annotations: importing exporters here would close the circle
+    # exporters -> telemetry.plugins -> telemetry (package) -> runtime -> exporters.
+    from exporters import Exporter
 
 log = logging.getLogger("telemetry")
 

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import grimp
-import pytest
 
 from tests.support import ROOT
 
@@ -87,10 +86,6 @@ def _all_modules() -> list[str]:
     return sorted(module for module in graph.modules if module != "telemetry.__main__")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "exporters/__init__ imports telemetry.plugins, which runs telemetry/__init__, which "
-    "imports telemetry.runtime, which imports Exporter from the half-made exporters "
-    "package; remove this mark when that cycle through package inits is cut"))
 def test_every_module_can_be_the_first_one_imported() -> None:
     # What a plugin module (``from exporters import Exporter``) or a script does.
     assert _import_first(_all_modules()) == []
