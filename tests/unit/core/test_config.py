@@ -226,3 +226,25 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
         pytest.fail("loading a FIFO blocked")
     assert isinstance(outcome[0], ConfigError)
     assert str(outcome[0]) == f"{fifo}: cannot read the config file: not a regular file"
+
+
+def test_max_label_length_caps_the_orchestrators_labels_not_telemetrys_own() -> None:
+    from telemetry import catalogue as cat
+    from telemetry import signals
+    from telemetry.runtime import Telemetry
+
+    config = load({"server": {"enabled": False}, "limits": {"max_label_length": 8}},
+                  environ={})
+    with Telemetry(config) as tel:
+        signals.handoff_completed.send(None, from_agent="architect", to_agent="developer",
+                                       duration_s=1.0)
+        signals.handoff_completed.send(None, from_agent="pm")  # invalid: no to_agent
+        families = {family.spec: family for family in tel.aggregator.collect()}
+    handoff_labels = {s.labels for s in families[cat.HANDOFFS].samples}
+    assert handoff_labels == {("archite…", "develop…")}
+    own_signals = {s.labels[0] for s in families[cat.EVENTS].samples}
+    assert "yolo.handoff_completed" in own_signals
+    invalid = {s.labels[0] for s in families[cat.INVALID_EVENTS].samples}
+    assert invalid == {"yolo.handoff_completed"}
+    alert_names = {s.labels[0] for s in families[cat.ALERTS_FIRING].samples}
+    assert "HighErrorRate" in alert_names and "TelemetryInvalidEvents" in alert_names
