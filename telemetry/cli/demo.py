@@ -48,7 +48,7 @@ def demo_config(args: argparse.Namespace) -> TelemetryConfig:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    stop = threading.Event()
+    stop = threading.Event()  # set by SIGTERM and SIGINT
     with _stop_on_signals(stop):
         loaded = demo_config(args)
         if args.write_rules:
@@ -56,17 +56,24 @@ def run_demo(args: argparse.Namespace) -> int:
         incident = (Incident(args.incident, args.incident_after, args.incident_for)
                     if args.incident else None)
         tel = Telemetry(loaded).start()
+        halt = threading.Event()  # stops the orchestrator: a signal or --duration
         orchestrator = ReferenceOrchestrator(seed=args.seed, time_scale=args.time_scale,
-                                             stop_event=stop, incident=incident)
+                                             stop_event=halt, incident=incident)
         _print_banner(tel, args, incident)
         progress = _Progress(tel, quiet=args.quiet)
         worker = threading.Thread(
             target=orchestrator.run, name="reference-orchestrator",
-            kwargs={"duration_s": args.duration, "workflows": args.workflows}, daemon=True)
+            kwargs={"workflows": args.workflows}, daemon=True)
         worker.start()
+        # --duration is real time and may end a workflow midway (it fails as
+        # "Cancelled"): at time scale 1 one workflow takes about a minute.
+        deadline = time.monotonic() + args.duration if args.duration else None
         try:
-            while worker.is_alive() and not stop.wait(1.0):
+            while worker.is_alive() and not stop.wait(_until(deadline, 1.0)):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
                 progress.show(orchestrator.stats)
+            halt.set()
             worker.join()
             if args.snapshot_file:
                 _write_snapshot(tel, args.snapshot_file)
@@ -75,11 +82,18 @@ def run_demo(args: argparse.Namespace) -> int:
                       flush=True)
                 stop.wait()
         finally:
-            stop.set()
+            halt.set()
             worker.join(10)
             tel.stop()
             progress.show(orchestrator.stats, final=True)
     return 0
+
+
+def _until(deadline: float | None, longest: float) -> float:
+    """Seconds to wait: ``longest``, or less if ``deadline`` comes sooner."""
+    if deadline is None:
+        return longest
+    return max(min(longest, deadline - time.monotonic()), 0.0)
 
 
 @contextmanager

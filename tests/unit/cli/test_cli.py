@@ -238,6 +238,19 @@ def test_check_config_names_a_duplicate_key_and_its_line(tmp_path: Path) -> None
 # -- the demo: incidents and signals ------------------------------------------------
 
 
+def test_demo_duration_is_real_time_even_midway_through_a_workflow() -> None:
+    # In real time (the default scale) a workflow takes about a minute; --duration
+    # must not wait for it to finish.
+    import time
+
+    started = time.monotonic()
+    result = run_cli("demo", "--port", "0", "--duration", "2", "--quiet", "--seed", "4",
+                     timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 20, f"--duration 2 took {elapsed:.1f}s"
+
+
 def test_demo_writes_the_rules_of_the_alerts_it_evaluates(tmp_path: Path) -> None:
     import yaml
 
