@@ -161,3 +161,49 @@ def test_an_incident_fires_its_alert_and_clears_within_two_minutes(
     after = [p for p in polls if p.at_s >= cleared_at]
     assert [(p.at_s, p.http_status) for p in after if p.http_status != 200] == []
     assert polls[-1].firing == {}, "still firing at the end of the run"
+
+
+def test_a_workflow_lasts_the_sum_of_its_parts() -> None:
+    """At any time scale the signals report simulated time throughout: a workflow's
+    duration is the sum of the durations reported inside it, and an agent's turn
+    (activation to deactivation timestamp) is the sum of the operations in it."""
+    import blinker
+
+    from telemetry.signals import CONTRACT
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+    receivers = {}
+    for spec in CONTRACT:
+        def receiver(sender: object, _name: str = spec.name, **fields: Any) -> None:
+            seen.append((_name, fields))
+
+        receivers[spec.name] = receiver
+        blinker.signal(spec.name).connect(receiver)
+    try:
+        ReferenceOrchestrator(seed=3, time_scale=0.0002).run(workflows=3)
+    finally:
+        for name, receiver in receivers.items():
+            blinker.signal(name).disconnect(receiver)
+
+    parts: dict[str, float] = {}
+    totals: dict[str, float] = {}
+    turn_gaps: list[float] = []
+    activated = in_turn = 0.0
+    for name, fields in seen:
+        if name in ("yolo.workflow_completed", "yolo.workflow_failed"):
+            totals[fields["workflow_id"]] = fields["duration_s"]
+        elif "duration_s" in fields:
+            workflow = fields["workflow_id"]
+            parts[workflow] = parts.get(workflow, 0.0) + fields["duration_s"]
+            if name != "yolo.handoff_completed":  # handoffs come between turns
+                in_turn += fields["duration_s"]
+        if name == "yolo.agent_activated":
+            activated, in_turn = fields["timestamp"], 0.0
+        elif name == "yolo.agent_deactivated":
+            turn_gaps.append(fields["timestamp"] - activated - in_turn)
+    assert len(totals) == 3
+    for workflow_id, duration in totals.items():
+        # Tens of simulated seconds, waited for at 1/5000 of that in real time.
+        assert duration > 10
+        assert duration == pytest.approx(parts[workflow_id], abs=1e-6)
+    assert len(turn_gaps) >= 9 and all(abs(gap) < 1e-3 for gap in turn_gaps), turn_gaps
