@@ -99,6 +99,13 @@ class ServerConfig(_Section):
             raise ValueError("expected an IP address or host name")
         return value
 
+    @field_validator("port_range", mode="before")
+    @classmethod
+    def _no_boolean_ports(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value):
+            raise ValueError("expected [first, last] port numbers, not booleans")
+        return value
+
     @field_validator("port_range")
     @classmethod
     def _port_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -281,8 +288,13 @@ def validate(data: dict, source: str = "<config>",
     return config
 
 
+#: The longest duration a ``*_s`` (or ``*_ms``) setting may have. Timer waits fail
+#: with OverflowError near 2**33 s; a year is longer than any sane interval or window.
+MAX_DURATION_S = 365 * 86400.0
+
+
 def _numbers(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], float]]:
-    """Every float in a validated config, with its key path."""
+    """Every number in a validated config, with its key path."""
     if isinstance(value, BaseModel):
         for name in type(value).model_fields:
             yield from _numbers(getattr(value, name), (*path, name))
@@ -292,23 +304,30 @@ def _numbers(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _numbers(item, (*path, str(index)))
-    elif isinstance(value, float):
+    elif isinstance(value, int | float) and not isinstance(value, bool):
         yield path, value
 
 
 def _check_finite(config: TelemetryConfig, source: str,
                   origins: dict[tuple[str, ...], str]) -> None:
-    """Refuse infinite or NaN numbers anywhere, including sections defined elsewhere.
+    """Refuse infinite, NaN or absurdly long numbers, also in sections defined elsewhere.
 
-    An infinite interval or window passes ``gt=0`` and then breaks a timer wait or
-    a window computation at run time, far from the file that caused it.
+    An infinite (or astronomically long) interval or window passes ``gt=0`` and then
+    breaks a timer wait or a window computation at run time, far from the file that
+    caused it.
     """
     for path, value in _numbers(config, ()):
-        if not math.isfinite(value):
-            origin = next((f" (set by {var})" for key, var in origins.items()
-                           if path[: len(key)] == key), "")
-            raise ConfigError(f"{source}: {'.'.join(path)}: expected a finite number; "
-                              f"found {value!r}{origin}")
+        key = path[-1] if path else ""
+        longest = (MAX_DURATION_S if key.endswith("_s")
+                   else MAX_DURATION_S * 1000 if key.endswith("_ms") else math.inf)
+        if math.isfinite(value) and value <= longest:
+            continue
+        origin = next((f" (set by {var})" for prefix, var in origins.items()
+                       if path[: len(prefix)] == prefix), "")
+        expected = ("a finite number" if not math.isfinite(value)
+                    else f"at most {longest:.0f} (365 days)")
+        raise ConfigError(f"{source}: {'.'.join(path)}: expected {expected}; "
+                          f"found {value!r}{origin}")
 
 
 def _check_consistency(config: TelemetryConfig) -> None:

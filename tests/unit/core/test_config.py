@@ -148,6 +148,20 @@ def test_infinite_and_nan_durations_are_refused(tmp_path: Path, text: str, key: 
     assert "finite" in message and ("inf" in message or "nan" in message)
 
 
+@pytest.mark.parametrize(("text", "key"), [
+    ("exporters:\n  statsd:\n    flush_interval_s: 1e300\n", "exporters.statsd.flush_interval_s"),
+    ("tracing:\n  batch:\n    schedule_delay_ms: 99999999999999\n",
+     "tracing.batch.schedule_delay_ms"),
+])
+def test_durations_longer_than_a_year_are_refused(tmp_path: Path, text: str, key: str) -> None:
+    # Finite, but a timer wait on them raises OverflowError in the exporter's thread.
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=rf"^{path}: {key}: expected at most \d+ \(365 days\)"):
+        load(path, environ={})
+    assert load(_write(tmp_path, "limits:\n  stale_series_after_s: 2592000\n"),
+                environ={}).limits.stale_series_after_s == 2592000
+
+
 @pytest.mark.parametrize(("variable", "value"), [
     ("OTEL_METRIC_EXPORT_INTERVAL", "inf"),
     ("OTEL_EXPORTER_OTLP_TIMEOUT", "nan"),
@@ -173,10 +187,11 @@ def test_an_auth_section_without_credentials_is_refused() -> None:
     ("exporters:\n  statsd:\n    port: true\n", "exporters.statsd.port"),
     ("limits:\n  max_series_per_metric: yes\n", "limits.max_series_per_metric"),
     ("windows:\n  buckets: true\n", "windows.buckets"),
+    ("server:\n  port_range: [true, 9500]\n", "server.port_range"),
 ])
 def test_booleans_are_not_numbers(tmp_path: Path, text: str, key: str) -> None:
     path = _write(tmp_path, text)
-    with pytest.raises(ConfigError, match=rf"^{path}: {key}: .*found (True|False)"):
+    with pytest.raises(ConfigError, match=rf"^{path}: {key}: .*found .*(True|False)"):
         load(path, environ={})
 
 
