@@ -84,6 +84,8 @@ def missing_exporter_packages(config: TelemetryConfig) -> list[str]:
             try:
                 importlib.import_module(module)
             except ImportError as error:
+                if (error.name or "").startswith(("exporters", "telemetry")):
+                    raise  # our own module moved: a bug here, not a missing extra
                 problems.append(f"{config.source}: exporters.{name}.enabled: needs packages "
                                 f"that are not installed ({error.name or module}); "
                                 f"pip install 'yolo-telemetry[{name}]'")

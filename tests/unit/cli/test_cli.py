@@ -207,6 +207,21 @@ def test_check_config_refuses_otlp_without_its_packages(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_the_modules_check_config_probes_are_the_exporters_own(protocol: str) -> None:
+    import importlib.util
+
+    from telemetry.cli.main import EXPORTER_MODULES
+    from telemetry.config import load
+
+    config = load({"exporters": {"otlp": {"enabled": True, "protocol": protocol}}},
+                  environ={})
+    modules = EXPORTER_MODULES["otlp"](config.exporters.otlp, config)
+    assert any("metric" in m for m in modules) and any("span" in m for m in modules)
+    for module in modules:
+        assert importlib.util.find_spec(module) is not None, module
+
+
 def test_check_config_on_deeply_nested_yaml_exits_2(tmp_path: Path) -> None:
     path = tmp_path / "telemetry.yaml"
     path.write_text("server: " + "[" * 50000 + "]" * 50000 + "\n")
