@@ -14,29 +14,46 @@ Every error names the file, the key path, what was expected and what was found.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from telemetry.alerting.definitions import AlertDefinition, AlertingConfig, effective_alerts
+from telemetry.configsource import ConfigError, apply_environment, read_file, read_yaml
 from telemetry.plugins import discover
 
 ENV_CONFIG_PATH = "YOLO_TELEMETRY_CONFIG"
-ENV_PREFIX = "YOLO_TELEMETRY__"
 
 
-class ConfigError(Exception):
-    """A user's configuration is wrong; the message says where and how."""
+#: Numeric annotations a YAML ``true``/``false`` must not be coerced into (``port: true``
+#: would silently become port 1).
+_NUMBER_TYPES = (int, float, int | None, float | None)
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and field.annotation in _NUMBER_TYPES:
+            raise ValueError("expected a number, not a boolean")
+        return value
 
 
 class BasicAuth(_Section):
@@ -49,6 +66,15 @@ class AuthConfig(_Section):
     bearer_token: str | None = Field(default=None, min_length=16)
     #: Leave /health/live open so orchestration probes need no credentials.
     allow_unauthenticated_live: bool = True
+
+    @model_validator(mode="after")
+    def _some_credential(self) -> AuthConfig:
+        # An auth section without credentials would accept no request at all: every
+        # route but /health/live would answer 401 for good.
+        if self.basic is None and self.bearer_token is None:
+            raise ValueError("expected basic or bearer_token (an auth section without "
+                             "credentials locks every route); remove server.auth for none")
+        return self
 
 
 class TlsConfig(_Section):
@@ -71,6 +97,13 @@ class ServerConfig(_Section):
     def _host(cls, value: str) -> str:
         if not value or any(c.isspace() for c in value):
             raise ValueError("expected an IP address or host name")
+        return value
+
+    @field_validator("port_range", mode="before")
+    @classmethod
+    def _no_boolean_ports(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value):
+            raise ValueError("expected [first, last] port numbers, not booleans")
         return value
 
     @field_validator("port_range")
@@ -209,109 +242,11 @@ def config_model() -> type[TelemetryConfig]:
     )
 
 
-# -- environment ---------------------------------------------------------------
-
-
-def _milliseconds_to_seconds(value: str) -> float:
-    return float(value) / 1000.0
-
-
-def _header_map(value: str) -> dict[str, str]:
-    # Values are percent-encoded, as in W3C baggage (``Authorization=Bearer%20x``).
-    pairs = (item.split("=", 1) for item in value.split(",") if "=" in item)
-    return {unquote(key.strip()): unquote(val.strip()) for key, val in pairs}
-
-
-def _sampler_ratio(value: str) -> float:
-    return float(value)
-
-
-#: OpenTelemetry's standard variables and the key each sets.
-OTEL_ENVIRONMENT: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
-    "OTEL_SERVICE_NAME": (("service_name",), str),
-    "OTEL_EXPORTER_OTLP_ENDPOINT": (("exporters", "otlp", "endpoint"), str),
-    "OTEL_EXPORTER_OTLP_PROTOCOL": (("exporters", "otlp", "protocol"), str),
-    "OTEL_EXPORTER_OTLP_HEADERS": (("exporters", "otlp", "headers"), _header_map),
-    "OTEL_METRIC_EXPORT_INTERVAL": (("exporters", "otlp", "interval_s"), _milliseconds_to_seconds),
-    "OTEL_EXPORTER_OTLP_TIMEOUT": (("exporters", "otlp", "timeout_s"), _milliseconds_to_seconds),
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": (("exporters", "otlp", "metrics_endpoint"), str),
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": (("exporters", "otlp", "traces_endpoint"), str),
-    "OTEL_BSP_MAX_QUEUE_SIZE": (("tracing", "batch", "max_queue_size"), int),
-    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": (("tracing", "batch", "max_export_batch_size"), int),
-    "OTEL_BSP_SCHEDULE_DELAY": (("tracing", "batch", "schedule_delay_ms"), int),
-    "OTEL_BSP_EXPORT_TIMEOUT": (("tracing", "batch", "export_timeout_ms"), int),
-    "OTEL_TRACES_SAMPLER": (("tracing", "sampler"), str),
-    "OTEL_TRACES_SAMPLER_ARG": (("tracing", "sampler_ratio"), _sampler_ratio),
-}
-
-
-def _set_path(data: dict, path: tuple[str, ...], value: Any) -> None:
-    node = data
-    for key in path[:-1]:
-        child = node.get(key)
-        if not isinstance(child, dict):
-            child = node[key] = {}
-        node = child
-    node[path[-1]] = value
-
-
-def apply_environment(data: dict, environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
-    """Apply overrides in place; return which key each variable set, for messages."""
-    origins: dict[tuple[str, ...], str] = {}
-    for variable, (path, convert) in OTEL_ENVIRONMENT.items():
-        if environ.get(variable):
-            try:
-                _set_path(data, path, convert(environ[variable]))
-            except ValueError as error:
-                raise ConfigError(f"environment {variable}: {error}") from None
-            origins[path] = variable
-    for variable, raw in sorted(environ.items()):
-        if not variable.startswith(ENV_PREFIX):
-            continue
-        path = tuple(part.lower() for part in variable[len(ENV_PREFIX):].split("__") if part)
-        if not path:
-            continue
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        _set_path(data, path, value)
-        origins[path] = variable
-    return origins
-
-
 # -- loading -------------------------------------------------------------------
-
 
 def default_yaml() -> str:
     """The embedded default config (also shipped as config/telemetry.yaml)."""
     return resources.files("telemetry").joinpath("default.yaml").read_text(encoding="utf-8")
-
-
-def _read_yaml(text: str, source: str) -> dict:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of settings at the top level, "
-                          f"found {type(data).__name__}")
-    return data
-
-
-def read_file(path: str | os.PathLike) -> dict:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read the config file: {error}") from None
-    return _read_yaml(text, str(path))
 
 
 def _format_errors(error: ValidationError, source: str,
@@ -345,9 +280,54 @@ def validate(data: dict, source: str = "<config>",
         config = config_model().model_validate(data)
     except ValidationError as error:
         raise ConfigError(_format_errors(error, source, origins or {})) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: settings nested too deeply") from None
     config.source = source
+    _check_finite(config, source, origins or {})
     _check_consistency(config)
     return config
+
+
+#: The longest duration a ``*_s`` (or ``*_ms``) setting may have. Timer waits fail
+#: with OverflowError near 2**33 s; a year is longer than any sane interval or window.
+MAX_DURATION_S = 365 * 86400.0
+
+
+def _numbers(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], float]]:
+    """Every number in a validated config, with its key path."""
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _numbers(getattr(value, name), (*path, name))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numbers(item, (*path, str(key)))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _numbers(item, (*path, str(index)))
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield path, value
+
+
+def _check_finite(config: TelemetryConfig, source: str,
+                  origins: dict[tuple[str, ...], str]) -> None:
+    """Refuse infinite, NaN or absurdly long numbers, also in sections defined elsewhere.
+
+    An infinite (or astronomically long) interval or window passes ``gt=0`` and then
+    breaks a timer wait or a window computation at run time, far from the file that
+    caused it.
+    """
+    for path, value in _numbers(config, ()):
+        key = path[-1] if path else ""
+        longest = (MAX_DURATION_S if key.endswith("_s")
+                   else MAX_DURATION_S * 1000 if key.endswith("_ms") else math.inf)
+        if math.isfinite(value) and value <= longest:
+            continue
+        origin = next((f" (set by {var})" for prefix, var in origins.items()
+                       if path[: len(prefix)] == prefix), "")
+        expected = ("a finite number" if not math.isfinite(value)
+                    else f"at most {longest:.0f} (365 days)")
+        raise ConfigError(f"{source}: {'.'.join(path)}: expected {expected}; "
+                          f"found {value!r}{origin}")
 
 
 def _check_consistency(config: TelemetryConfig) -> None:
@@ -379,7 +359,7 @@ def load(source: str | os.PathLike | Mapping | TelemetryConfig | None = None,
     if source is None and environ.get(ENV_CONFIG_PATH):
         source = environ[ENV_CONFIG_PATH]
     if source is None:
-        data, name = _read_yaml(default_yaml(), "<embedded default>"), "<embedded default>"
+        data, name = read_yaml(default_yaml(), "<embedded default>"), "<embedded default>"
     elif isinstance(source, Mapping):
         data, name = _deep_copy(source), "<dict>"
     else:

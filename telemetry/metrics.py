@@ -78,7 +78,9 @@ class AgentMetrics:
     context_refresh_duration: DurationSummary = field(default_factory=DurationSummary)
     #: Seconds each agent spent active (finished activations only).
     agent_active_time: dict[str, float] = field(default_factory=dict)
-    #: Errors per operation over the error-rate window, per agent (0..1).
+    #: Errors per operation over the error-rate window, per agent (0..1); operations
+    #: are decisions, handoffs the agent sent and errors. The dashboard's "Error
+    #: ratio per agent" leaves handoffs out (errors / (errors + decisions)).
     agent_error_rate: dict[str, float] = field(default_factory=dict)
     errors_last_hour: int = 0
     handoffs_by_pair: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -87,6 +89,24 @@ class AgentMetrics:
     safety_blocks_by_rule: dict[str, int] = field(default_factory=dict)
     context_items_by_agent: dict[str, int] = field(default_factory=dict)
     context_tokens_by_agent: dict[str, int] = field(default_factory=dict)
+
+    # The story's own names for the three distributions, so code written against it
+    # reads the same summaries (count, sum, mean, p50/p95/p99, in seconds).
+
+    @property
+    def handoff_duration_seconds(self) -> DurationSummary:
+        """The story's name for :attr:`handoff_duration`."""
+        return self.handoff_duration
+
+    @property
+    def decision_time_seconds(self) -> DurationSummary:
+        """The story's name for :attr:`decision_duration`."""
+        return self.decision_duration
+
+    @property
+    def context_refresh_time_seconds(self) -> DurationSummary:
+        """The story's name for :attr:`context_refresh_duration`."""
+        return self.context_refresh_duration
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from exporters import Exporter, ExporterConfig, ExporterStatus, PeriodicWorker
 
@@ -46,6 +46,9 @@ SCOPE_NAME = "yolo-telemetry"
 
 
 class OtlpConfig(ExporterConfig):
+    #: Infinite or NaN intervals pass ``gt=0`` and then break the export timer.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
     #: Collector address. HTTP: the base URL (``/v1/metrics`` and ``/v1/traces`` are
     #: appended). gRPC: ``http://host:4317`` (plain text) or ``https://...`` (TLS).
     endpoint: str = "http://127.0.0.1:4318"

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from exporters import Exporter, ExporterConfig, PeriodicWorker
 from exporters.statsd.format import (
@@ -66,8 +66,12 @@ PACING_BURST = 16
 
 
 class StatsdConfig(ExporterConfig):
+    #: Infinite or NaN intervals pass ``gt=0`` and then break the flush timer.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
     host: str = "127.0.0.1"
-    port: int = Field(default=8125, ge=1, le=65535)
+    #: Strict: YAML's ``true`` would otherwise become port 1.
+    port: int = Field(default=8125, ge=1, le=65535, strict=True)
     protocol: Literal["udp", "tcp"] = "udp"
     prefix: str = "yolo"
     flavor: Literal["etsy", "dogstatsd", "telegraf"] = "etsy"

@@ -43,6 +43,10 @@ _HANDLER_SAMPLE_EVERY = 64
 
 #: The least cap of telemetry's own series (signals x reasons, exporters, metrics).
 _SELF_METRIC_SERIES = 1000
+#: The least cap of telemetry's own label values (signal, metric and alert names):
+#: ``limits.max_label_length`` is for the orchestrator's values, and a cut signal
+#: name (``yolo.hand…``) would be ambiguous.
+_SELF_METRIC_LABEL_LENGTH = 256
 
 #: Called after an event is accepted: (signal name, payload, event timestamp).
 EventListener = Callable[[str, dict[str, Any], float], None]
@@ -78,9 +82,12 @@ class Aggregator(SignalHandlers):
         for spec in cat.CATALOGUE:
             # Telemetry's own label sets are bounded by the code, not the input, and
             # must not overflow into themselves: a cap of 1 would recurse.
+            own = spec.self_metric or spec is cat.ALERTS_FIRING
             self._series[spec] = Series(
                 spec, max_series=max(max_series, _SELF_METRIC_SERIES) if spec.self_metric
-                else max_series, max_label_length=max_label_length,
+                else max_series,
+                max_label_length=max(max_label_length, _SELF_METRIC_LABEL_LENGTH) if own
+                else max_label_length,
                 on_overflow=None if spec is cat.SERIES_OVERFLOW else self._count_overflow,
                 clock=clock,
             )

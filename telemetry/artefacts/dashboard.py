@@ -115,11 +115,14 @@ def panel_rows(alerts: Sequence[AlertDefinition]) -> list[tuple[str, list[PanelD
             PanelDef("Workflow failure ratio", _help(cat.WORKFLOWS), "percentunit",
                      (Query(failed_ratio, "failed"),), kind="stat", width=6, height=5,
                      thresholds=_thresholds(alerts, cat.WORKFLOWS, "ratio"), no_value="0"),
+            # "or vector(0)": with nothing firing ALERTS has no series at all, and a
+            # stat of an empty result reads "No data" rather than 0.
             PanelDef("Firing alerts", "Alerts firing in Prometheus (ALERTS) and in the "
                      "orchestrator's own evaluator (" + cat.ALERTS_FIRING.prometheus_name + ").",
                      "short",
-                     (Query(f'sum(ALERTS{{alertstate="firing", {_FILTER}}})', "prometheus"),
-                      Query(f"sum({selector(cat.ALERTS_FIRING)})", "in-process")),
+                     (Query(f'sum(ALERTS{{alertstate="firing", {_FILTER}}}) or vector(0)',
+                            "prometheus"),
+                      Query(f"sum({selector(cat.ALERTS_FIRING)}) or vector(0)", "in-process")),
                      kind="stat", width=6, height=5, no_value="0"),
         ]),
         ("Handoffs and decisions", [
@@ -151,8 +154,11 @@ def panel_rows(alerts: Sequence[AlertDefinition]) -> list[tuple[str, list[PanelD
                       Query(rate(cat.ERRORS, ["agent", "error_type"]),
                             "{{agent}} {{error_type}}")),
                      thresholds=_thresholds(alerts, cat.ERRORS, "rate")),
-            PanelDef("Error ratio per agent", "Errors / (errors + decisions) per agent. " +
-                     _help(cat.ERRORS, cat.DECISIONS), "percentunit",
+            PanelDef("Error ratio per agent", "Errors / (errors + decisions) per agent, over "
+                     "the rate interval. The snapshot's agent_error_rate also counts the "
+                     "handoffs an agent sends as operations, over windows.error_rate_s, so "
+                     "it reads a little lower. " + _help(cat.ERRORS, cat.DECISIONS),
+                     "percentunit",
                      (Query(error_ratio, "{{agent}}"),)),
             PanelDef("Safety blocks by rule", _help(cat.SAFETY_BLOCKS), "ops",
                      (Query(rate(cat.SAFETY_BLOCKS, ["rule"]), "{{rule}}"),),

@@ -1,134 +1,136 @@
 """``yolo-telemetry``: run the demo, check a config file, render rules and dashboard,
 fetch a profile.
 
-User errors (bad config, port in use) print one clear message and exit with status
-2, without a traceback.
+User errors (bad config, port in use, a bad option value, no command) print one
+clear message on stderr and exit with status 2, without a traceback. Option values
+are checked when parsed (a port in range, finite positive durations), so a
+mistake is a usage error rather than a traceback or a run that never ends.
+``check-config`` also checks that the packages of every enabled exporter import,
+so a config it passes does not fail at start for want of an extra.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
+import importlib
 import logging
-import os
-import signal
+import math
 import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from telemetry import config as config_module
 from telemetry.artefacts import render
-from telemetry.cli.simulator import ReferenceOrchestrator, SimulationStats
-from telemetry.config import ConfigError
+from telemetry.cli.demo import run_demo
+from telemetry.cli.incidents import KINDS
+from telemetry.config import ConfigError, ServerConfig, TelemetryConfig
 from telemetry.profiling.client import add_profile_command
-from telemetry.runtime import Telemetry, package_version
+from telemetry.runtime import package_version
 
 EXIT_USAGE = 2
 
 
 def _check_config(args: argparse.Namespace) -> int:
     loaded = config_module.load(args.file)
+    problems = missing_exporter_packages(loaded)
+    if problems:
+        raise ConfigError("\n".join(problems))
     enabled = [name for name, section in loaded.exporters if section.enabled]
     print(f"{args.file}: OK (exporters: {', '.join(enabled) or 'none'}; "
-          f"server {loaded.server.host}:{loaded.server.port})")
+          f"{_server_summary(loaded.server)})")
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    loaded = config_module.load(args.config)
-    if args.port is not None:
-        loaded.server.port = args.port
-    tel = Telemetry(loaded).start()
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    orchestrator = ReferenceOrchestrator(seed=args.seed, time_scale=args.time_scale,
-                                         stop_event=stop)
-    _print_banner(tel, args)
-    progress = _Progress(tel, quiet=args.quiet)
-    worker = threading.Thread(
-        target=orchestrator.run, name="reference-orchestrator",
-        kwargs={"duration_s": args.duration, "workflows": args.workflows}, daemon=True)
-    worker.start()
+def _server_summary(server: ServerConfig) -> str:
+    if not server.enabled:
+        return "server off"
+    if server.port_range is not None:
+        first, last = server.port_range
+        return f"server {server.host}, first free port of {first}-{last}"
+    if server.port == 0:
+        return f"server {server.host}, any free port"
+    return f"server {server.host}:{server.port}"
+
+
+def _otlp_modules(section: Any, config: TelemetryConfig) -> list[str]:
+    """The modules the OTLP exporter imports when it starts with this config."""
+    wire = "grpc" if section.protocol == "grpc" else "http"
+    modules = []
+    if section.metrics:
+        modules += ["exporters.otlp.metrics", f"exporters.otlp.fastpath.metric_{wire}"]
+    if section.traces and config.tracing.enabled:
+        modules += ["exporters.otlp.batch", "exporters.otlp.traces",
+                    f"exporters.otlp.fastpath.span_{wire}", "telemetry.tracing.tracer"]
+    return modules
+
+
+#: What an enabled exporter needs importable beyond the base install, by exporter.
+EXPORTER_MODULES: dict[str, Callable[[Any, TelemetryConfig], list[str]]] = {
+    "otlp": _otlp_modules,
+}
+
+
+def missing_exporter_packages(config: TelemetryConfig) -> list[str]:
+    """One message per enabled exporter whose optional packages do not import.
+
+    Without this, check-config would pass a config the demo then refuses at start.
+    """
+    problems = []
+    for name, section in config.exporters:
+        needed = EXPORTER_MODULES.get(name)
+        if not section.enabled or needed is None:
+            continue
+        for module in needed(section, config):
+            try:
+                importlib.import_module(module)
+            except ImportError as error:
+                if (error.name or "").startswith(("exporters", "telemetry")):
+                    raise  # our own module moved: a bug here, not a missing extra
+                problems.append(f"{config.source}: exporters.{name}.enabled: needs packages "
+                                f"that are not installed ({error.name or module}); "
+                                f"pip install 'yolo-telemetry[{name}]'")
+                break
+    return problems
+
+
+def _port(text: str) -> int:
     try:
-        while worker.is_alive() and not stop.wait(1.0):
-            progress.show(orchestrator.stats)
-        worker.join()
-        if args.snapshot_file:
-            _write_snapshot(tel, args.snapshot_file)
-        if args.linger and not stop.is_set():
-            print("  orchestrator finished; still serving until Ctrl-C", flush=True)
-            stop.wait()
-    finally:
-        stop.set()
-        worker.join(10)
-        tel.stop()
-        progress.show(orchestrator.stats, final=True)
-    return 0
-
-
-def _write_snapshot(tel: Telemetry, path: str) -> None:
-    """The final AgentMetrics and SystemMetrics as JSON, written atomically."""
-    agent, system = tel.snapshot()
-    document = {"instance_id": tel.instance_id, "url": tel.url,
-                "agent": _jsonable(dataclasses.asdict(agent)),
-                "system": dataclasses.asdict(system)}
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as file:
-        json.dump(document, file, indent=2)
-    os.replace(temporary, path)
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, dict):
-        return {("/".join(k) if isinstance(k, tuple) else k): _jsonable(v)
-                for k, v in value.items()}
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number; found {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected a port from 0 to 65535 (0: any free port); found {value}")
     return value
 
 
-def _print_banner(tel: Telemetry, args: argparse.Namespace) -> None:
-    print(f"yolo-telemetry {package_version()} demo (config: {tel.config.source})")
-    if tel.url:
-        print(f"  metrics: {tel.url}/metrics")
-        print(f"  health:  {tel.url}/health")
-        if tel.profiling is not None:
-            print(f"  profile: yolo-telemetry profile {tel.url} --seconds 10")
-    print(f"  exporters: {', '.join(tel.exporters) or 'none'}")
-    if args.workflows:
-        until = f"for {args.workflows} workflows"
-    else:
-        until = f"for {args.duration:g}s" if args.duration else "until Ctrl-C"
-    print(f"  running the reference orchestrator {until}", flush=True)
+def _number(text: str, *, allow_zero: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; found {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        least = "0 or more" if allow_zero else "more than 0"
+        raise argparse.ArgumentTypeError(f"expected a finite number, {least}; found {text!r}")
+    return value
 
 
-class _Progress:
-    """One status line a second: rewritten in place on a terminal, appended otherwise."""
+def _seconds(text: str) -> float:
+    return _number(text, allow_zero=False)
 
-    def __init__(self, tel: Telemetry, quiet: bool) -> None:
-        self.tel = tel
-        self.quiet = quiet
-        self.started = time.monotonic()
-        self.tty = sys.stdout.isatty()
-        self.last_line = 0.0
 
-    def show(self, stats: SimulationStats, final: bool = False) -> None:
-        if self.quiet and not final:
-            return
-        elapsed = time.monotonic() - self.started
-        if not (self.tty or final) and elapsed - self.last_line < 5.0:
-            return
-        self.last_line = elapsed
-        agent, system = self.tel.snapshot()
-        status = self.tel.health()["status"] if not final else "(telemetry stopped)"
-        line = (f"[{elapsed:6.1f}s] workflows {system.workflows_completed} ok / "
-                f"{system.workflows_failed} failed  handoffs {agent.handoffs_total}  "
-                f"decisions {agent.decisions_made}  errors {agent.errors_total}  "
-                f"blocks {agent.safety_blocks}  agent {stats.current_agent or '-'}  "
-                f"mode {system.mode}  health {status}")
-        end = "\n" if final or not self.tty else ""
-        print(("\r\033[K" if self.tty else "") + line, end=end, flush=True)
+def _scale(text: str) -> float:
+    return _number(text, allow_zero=True)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number; found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more; found {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,18 +144,30 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the reference orchestrator with telemetry on")
     demo.add_argument("--config", "-c", default=None,
                       help="config file (default: $YOLO_TELEMETRY_CONFIG or the embedded one)")
-    demo.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
-    demo.add_argument("--workflows", type=int, default=None, help="stop after N workflows")
+    demo.add_argument("--duration", type=_seconds, default=None,
+                      help="stop after SECONDS (real time)")
+    demo.add_argument("--workflows", type=_count, default=None, help="stop after N workflows")
     demo.add_argument("--seed", type=int, default=None, help="seed of the simulation")
-    demo.add_argument("--time-scale", type=float, default=0.05,
-                      help="real seconds per simulated second (0: as fast as possible)")
-    demo.add_argument("--port", type=int, default=None, help="override server.port")
+    demo.add_argument("--time-scale", type=_scale, default=1.0,
+                      help="real seconds per simulated second (default 1: real time; "
+                           "0: as fast as possible; below 1 multiplies every rate)")
+    demo.add_argument("--incident", choices=KINDS, default=None,
+                      help="stage an incident: errors (HighErrorRate), context "
+                           "(ContextOverflow) or stall (HandoffLatencyHigh)")
+    demo.add_argument("--incident-after", type=_scale, default=30.0, metavar="SECONDS",
+                      help="simulated seconds before the incident starts (default 30)")
+    demo.add_argument("--incident-for", type=_seconds, default=120.0, metavar="SECONDS",
+                      help="simulated seconds the incident lasts (default 120)")
+    demo.add_argument("--write-rules", default=None, metavar="FILE",
+                      help="write the Prometheus rules of the alerts this run evaluates")
+    demo.add_argument("--port", type=_port, default=None,
+                      help="override server.port (0: any free port)")
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     demo.add_argument("--linger", action="store_true",
                       help="keep serving /metrics after the orchestrator finishes")
     demo.add_argument("--snapshot-file", default=None,
                       help="write the final snapshot as JSON to this file")
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=run_demo)
 
     check = commands.add_parser("check-config", help="validate a config file (exit 2 if bad)")
     check.add_argument("file")
@@ -170,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
     if run is None:
-        parser.print_help()
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: choose a command (see {parser.prog} --help)",
+              file=sys.stderr)
         return EXIT_USAGE
     try:
         return run(args)

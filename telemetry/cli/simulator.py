@@ -6,8 +6,19 @@ context growth and refreshes, and state saves. Like a real orchestrator it only
 sends signals, and times each agent's turn with ``telemetry.profiled("agent_turn")``
 (a no-op when telemetry is not running).
 
-``time_scale`` turns simulated durations into real waits (0: as fast as possible,
-the load generator; the demo uses a fraction so a workflow takes seconds).
+Time is simulated: every operation has a simulated duration, which is what its
+signal reports, and advances the simulated clock by that much; a workflow's
+duration is the sum of its parts. ``time_scale`` turns simulated seconds into real
+waits: 1 (the demo's default) is real time, so rates per second are what a real
+orchestrator of this kind produces and the built-in alerts stay quiet; 0 runs as
+fast as possible (the load generator); a fraction compresses time, which
+multiplies every rate per real second by ``1 / time_scale``. Tests pass a
+``clock`` of their own to run simulated minutes in milliseconds.
+
+The default story is healthy: errors and safety blocks are rare, contexts are
+refreshed before they reach the health thresholds. An :class:`~telemetry.cli.
+incidents.Incident` makes one thing go wrong for a while (see that module).
+
 ``work`` is called once per agent operation (decision, handoff): benchmarks pass a
 function that burns CPU to measure overhead on a realistic workload.
 """
@@ -21,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telemetry import signals
+from telemetry.cli.incidents import Incident
 from telemetry.profiling import profiled
 
 BMAD_SEQUENCE = ("analyst", "pm", "ux-expert", "architect", "pm", "po", "sm", "dev", "qa")
@@ -38,8 +50,39 @@ ERROR_TYPES = ("ToolTimeout", "InvalidOutput", "RateLimited", "ContextOverflow")
 SAFETY_RULES = ("no_destructive_shell", "no_secret_in_output", "budget_guard", "scope_guard")
 
 
+#: An agent's context is refreshed once it holds more than this many tokens, well
+#: below the health thresholds (7500 warning, 9000 critical by default).
+REFRESH_AT_TOKENS = 6000
+#: Attempts at a decision while the provider rate-limits (the ``errors`` incident).
+RATE_LIMITED_ATTEMPTS = 4
+
+
 class AgentFailure(RuntimeError):
     """The exception object attached to simulated agent errors."""
+
+
+class ScaledClock:
+    """Simulated time, advanced by each operation and waited for ``time_scale`` x real.
+
+    ``now`` is the simulated seconds since the start; ``wall`` the epoch time event
+    timestamps are based on.
+    """
+
+    def __init__(self, time_scale: float, stop_event: threading.Event) -> None:
+        self.time_scale = time_scale
+        self.stop_event = stop_event
+        self.simulated = 0.0
+
+    def now(self) -> float:
+        return self.simulated
+
+    def sleep(self, seconds: float) -> None:
+        if self.time_scale:
+            self.stop_event.wait(seconds * self.time_scale)
+        self.simulated += seconds
+
+    def wall(self) -> float:
+        return time.time()
 
 
 @dataclass
@@ -54,6 +97,12 @@ class SimulationStats:
     state_saves: int = 0
     events: int = 0
     current_agent: str | None = None
+    #: Simulated seconds since the start.
+    simulated_s: float = 0.0
+    #: "errors (active)", "errors (over)"... once a staged incident has started.
+    incident: str | None = None
+    #: Simulated start and end of the staged incident, once it has started.
+    incident_window: tuple[float, float] | None = None
     counts_by_signal: dict[str, int] = field(default_factory=dict)
 
 
@@ -65,17 +114,20 @@ class ReferenceOrchestrator:
         seed: int | None = None,
         *,
         time_scale: float = 0.0,
-        error_probability: float = 0.04,
-        safety_block_probability: float = 0.03,
-        workflow_failure_probability: float = 0.08,
+        error_probability: float = 0.03,
+        safety_block_probability: float = 0.02,
+        workflow_failure_probability: float = 0.04,
         context_tokens_per_step: int = 900,
         events_per_s: float | None = None,
         work: Callable[[], None] | None = None,
         stop_event: threading.Event | None = None,
+        clock: ScaledClock | None = None,
+        incident: Incident | None = None,
     ) -> None:
         self.random = random.Random(seed)
         self.seed = seed
         self.time_scale = time_scale
+        self.incident = incident
         self.error_probability = error_probability
         self.safety_block_probability = safety_block_probability
         self.workflow_failure_probability = workflow_failure_probability
@@ -83,6 +135,7 @@ class ReferenceOrchestrator:
         self.events_per_s = events_per_s
         self.work = work
         self.stop_event = stop_event or threading.Event()
+        self.clock = clock or ScaledClock(time_scale, self.stop_event)
         self.stats = SimulationStats()
         self._next_due = time.monotonic()
         self._tokens: dict[str, int] = {}
@@ -108,12 +161,55 @@ class ReferenceOrchestrator:
             self._next_due = time.monotonic()  # fell behind: do not burst to catch up
 
     def _spend(self, seconds: float) -> float:
-        """Simulated time of an operation; waits for real when ``time_scale`` > 0."""
-        if self.time_scale:
-            self.stop_event.wait(seconds * self.time_scale)
+        """An agent operation of ``seconds`` simulated seconds (calls ``work``)."""
+        self._pass(seconds)
         if self.work is not None:
             self.work()
         return seconds
+
+    def _pass(self, seconds: float) -> float:
+        """Let ``seconds`` of simulated time pass; returns ``seconds``."""
+        self.clock.sleep(seconds)
+        self.stats.simulated_s = self.clock.now()
+        return seconds
+
+    def _incident(self, kind: str) -> bool:
+        """Whether the incident ``kind`` is going on now."""
+        window = self.stats.incident_window
+        return (window is not None and self.incident is not None
+                and self.incident.kind == kind and window[0] <= self.clock.now() < window[1])
+
+    def _track_incident(self) -> None:
+        """Start and end the incident; note it in the stats; clean up after ``context``.
+
+        It starts ``start_s`` in, but not before a workflow has completed: by then
+        every agent and handoff pair has a series, and a rate (Prometheus' or the
+        in-process one) only sees what happens to a series after its first sample.
+        """
+        incident = self.incident
+        if incident is None:
+            return
+        now = self.clock.now()
+        if self.stats.incident_window is None:
+            if now < incident.start_s or not self.stats.workflows_completed:
+                return
+            self.stats.incident_window = (now, now + incident.duration_s)
+        state = "active" if now < self.stats.incident_window[1] else "over"
+        label = f"{incident.kind} ({state})"
+        if label == self.stats.incident:
+            return
+        self.stats.incident = label
+        if state == "active" and incident.kind == "errors":
+            self._set_mode("degraded")
+        if state == "over":
+            if incident.kind == "errors":
+                self._set_mode("active")
+            if incident.kind == "context":  # an operator refreshes every flooded context
+                flooded = [agent for agent, tokens in sorted(self._tokens.items())
+                           if tokens > REFRESH_AT_TOKENS]
+                durations = [self._refresh_context(agent, None, wait=False)
+                             for agent in flooded]
+                self._pass(max(durations, default=0.0))  # side by side, not one by one
 
     def _duration(self, median: float, spread: float = 0.6) -> float:
         return round(self.random.lognormvariate(0.0, spread) * median, 6)
@@ -125,11 +221,11 @@ class ReferenceOrchestrator:
         stats = self.stats
         number = stats.workflows_started + 1
         workflow_id = f"wf-{self.seed if self.seed is not None else 'x'}-{number}"
-        started = time.monotonic()
+        started = self.clock.now()
         if self._mode is None:
             self._set_mode("active")
         if number > 1 and self.random.random() < 0.5:
-            self.emit("state_loaded", duration_s=self._duration(0.02),
+            self.emit("state_loaded", duration_s=self._pass(self._duration(0.02)),
                       size_bytes=self.random.randint(20_000, 200_000), workflow_id=workflow_id)
         stats.workflows_started += 1
         self.emit("workflow_started", workflow_id=workflow_id, workflow_type="greenfield-fullstack")
@@ -144,8 +240,7 @@ class ReferenceOrchestrator:
                 self._handoff(agent, BMAD_SEQUENCE[index + 1], workflow_id)
             if failure:
                 break
-        elapsed = max(time.monotonic() - started, 0.0)
-        duration = elapsed if self.time_scale else self._duration(240.0, 0.4)
+        duration = max(self.clock.now() - started, 0.0)
         if failure:
             stats.workflows_failed += 1
             self.emit("workflow_failed", workflow_id=workflow_id, duration_s=duration,
@@ -154,54 +249,100 @@ class ReferenceOrchestrator:
             stats.workflows_completed += 1
             self.emit("workflow_completed", workflow_id=workflow_id, duration_s=duration)
         self._maybe_change_mode()
+        self._track_incident()
         return failure is None
 
     def _run_agent(self, agent: str, workflow_id: str) -> str | None:
         stats = self.stats
         stats.current_agent = agent
-        self.emit("agent_activated", agent=agent, workflow_id=workflow_id)
+        self._track_incident()
+        activated_at, turn_started = self.clock.wall(), self.clock.now()
+        self.emit("agent_activated", agent=agent, workflow_id=workflow_id,
+                  timestamp=activated_at)
         self._update_context(agent, workflow_id)
+        failure = None
         for _ in range(self.random.randint(1, 3)):
-            decision_type = self.random.choice(DECISION_TYPES[agent])
-            duration = self._spend(self._duration(0.8))
-            stats.decisions += 1
-            self.emit("decision_made", agent=agent, decision_type=decision_type,
-                      duration_s=duration, workflow_id=workflow_id)
+            failure = self._decide(agent, workflow_id)
+            if failure:
+                break
         if self.random.random() < self.safety_block_probability:
             stats.safety_blocks += 1
             self.emit("safety_blocked", agent=agent, rule=self.random.choice(SAFETY_RULES),
                       workflow_id=workflow_id)
-        failure = None
-        if self.random.random() < self.error_probability:
+        if failure is None and self.random.random() < self.error_probability:
             error_type = self.random.choice(ERROR_TYPES)
-            stats.errors += 1
-            self.emit("error_occurred", agent=agent, error_type=error_type,
-                      exception=AgentFailure(f"{agent} hit {error_type}"),
-                      workflow_id=workflow_id)
+            self._error(agent, error_type, workflow_id)
             if self.random.random() < self.workflow_failure_probability * 5:
                 failure = error_type
         size = self.random.randint(20_000, 200_000)
         stats.state_saves += 1
-        self.emit("state_saved", duration_s=self._duration(0.03), size_bytes=size,
+        self.emit("state_saved", duration_s=self._pass(self._duration(0.03)), size_bytes=size,
                   workflow_id=workflow_id)
-        self.emit("agent_deactivated", agent=agent, workflow_id=workflow_id)
+        # The turn's length in simulated time, on the wall clock of its activation.
+        self.emit("agent_deactivated", agent=agent, workflow_id=workflow_id,
+                  timestamp=activated_at + (self.clock.now() - turn_started))
         return failure
 
+    def _decide(self, agent: str, workflow_id: str) -> str | None:
+        """One decision (an LLM call, a few seconds); retried while rate-limited."""
+        attempts = RATE_LIMITED_ATTEMPTS if self._incident("errors") else 1
+        for _ in range(attempts):
+            if self._incident("errors") and self.random.random() < 0.85:
+                self._spend(self._duration(1.5, 0.3))  # the provider answers 429 at once
+                self._error(agent, "RateLimited", workflow_id)
+                continue
+            decision_type = self.random.choice(DECISION_TYPES[agent])
+            duration = self._spend(self._duration(2.5, 0.5))
+            self.stats.decisions += 1
+            self.emit("decision_made", agent=agent, decision_type=decision_type,
+                      duration_s=duration, workflow_id=workflow_id)
+            return None
+        return "RateLimited"
+
+    def _error(self, agent: str, error_type: str, workflow_id: str) -> None:
+        self.stats.errors += 1
+        self.emit("error_occurred", agent=agent, error_type=error_type,
+                  exception=AgentFailure(f"{agent} hit {error_type}"), workflow_id=workflow_id)
+
     def _update_context(self, agent: str, workflow_id: str) -> None:
-        tokens = self._tokens.get(agent, 0) + self.random.randint(
-            self.context_tokens_per_step // 2, self.context_tokens_per_step * 3 // 2)
-        if tokens > 8000 and self.random.random() < 0.7:
-            self.emit("context_refreshed", agent=agent,
-                      duration_s=self._spend(self._duration(0.4)), workflow_id=workflow_id)
-            tokens //= 4
+        step = self.context_tokens_per_step
+        tokens = self._tokens.get(agent, 0) + self.random.randint(step // 2, step * 3 // 2)
+        if self._incident("context"):
+            tokens += 8 * step  # a tool dumps a large file; refreshes fail meanwhile
+        elif tokens > REFRESH_AT_TOKENS:
+            self._tokens[agent] = tokens
+            self._refresh_context(agent, workflow_id)
+            return
         self._tokens[agent] = tokens
         self.emit("context_updated", agent=agent, items=max(tokens // 350, 1), tokens=tokens,
                   workflow_id=workflow_id)
 
+    def _refresh_context(self, agent: str, workflow_id: str | None,
+                         wait: bool = True) -> float:
+        """Summarise an agent's context to a quarter (at most half the refresh
+        threshold), as orchestrators do; returns how long it took. ``wait=False``:
+        the caller lets the time pass."""
+        ids = {"workflow_id": workflow_id} if workflow_id else {}
+        duration = self._duration(1.5)
+        if wait:
+            self._spend(duration)
+        self.emit("context_refreshed", agent=agent, duration_s=duration, **ids)
+        tokens = min(self._tokens[agent] // 4, REFRESH_AT_TOKENS // 2)
+        self._tokens[agent] = tokens
+        self.emit("context_updated", agent=agent, items=max(tokens // 350, 1), tokens=tokens,
+                  **ids)
+        return duration
+
     def _handoff(self, from_agent: str, to_agent: str, workflow_id: str) -> None:
         self.emit("handoff_started", from_agent=from_agent, to_agent=to_agent,
                   workflow_id=workflow_id)
-        duration = self._spend(self._duration(0.25))
+        if self._incident("stall"):  # the handoff queue is stuck until the incident ends
+            window = self.stats.incident_window or (0.0, 0.0)
+            unblocked_in = window[1] - self.clock.now()
+            stuck = self.random.uniform(32.0, 40.0)
+            duration = self._spend(round(min(stuck, unblocked_in), 6))
+        else:
+            duration = self._spend(self._duration(0.5))
         self.stats.handoffs += 1
         self.emit("handoff_completed", from_agent=from_agent, to_agent=to_agent,
                   duration_s=duration, workflow_id=workflow_id)
@@ -211,10 +352,14 @@ class ReferenceOrchestrator:
         self.emit("mode_changed", mode=mode)
 
     def _maybe_change_mode(self) -> None:
+        """Between workflows: now and then a pause (waiting for work), then active again."""
+        if self._incident("errors"):
+            return  # degraded until the provider recovers
         if self._mode != "active":
             self._set_mode("active")
         elif self.random.random() < 0.05:
-            self._set_mode(self.random.choice(("paused", "degraded")))
+            self._set_mode("paused")
+            self._pass(self._duration(20.0, 0.5))
 
     def run(self, *, workflows: int | None = None, duration_s: float | None = None,
             on_workflow: Callable[[SimulationStats], None] | None = None) -> SimulationStats:

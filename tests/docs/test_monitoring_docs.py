@@ -72,6 +72,23 @@ def test_the_yaml_examples_are_valid_config() -> None:
         load_config(example, environ={})
 
 
+def test_the_first_hour_is_covered() -> None:
+    """What a new user reaches for first: another port, the dashboards extra, Debian's
+    alerts page, and why two error ratios differ."""
+    assert "--port 9500" in TEXT and "YOLO_TELEMETRY__SERVER__PORT" in TEXT
+    assert "pip install 'yolo-telemetry[dashboards]'" in TEXT
+    assert "http://127.0.0.1:9090/classic/alerts" in TEXT
+    explained = TEXT[TEXT.index("*Error ratio per agent* panel and the snapshot"):]
+    assert "agent_error_rate" in explained[:600] and "handoffs" in explained[:600]
+
+
+def test_every_incident_is_in_the_guide() -> None:
+    from telemetry.cli.incidents import ALERT_OF
+
+    for kind, alert in ALERT_OF.items():
+        assert re.search(rf"^\| `{kind}` \|.*\| {alert} \(", TEXT, re.MULTILINE), kind
+
+
 def test_the_trace_layout_is_linked() -> None:
     assert "(tracing.md)" in TEXT
     assert "## Layout" in (GUIDE.parent / "tracing.md").read_text(encoding="utf-8")
@@ -125,6 +142,17 @@ def run_demo(command: str, tmp_path: Path, start: Callable[..., Telemetry]) -> N
     output = cli(*shlex.split(command)[1:], "--port", "0", "--duration", "1", "--quiet",
                  "--time-scale", "0")
     assert "metrics: http://127.0.0.1:" in output and "workflows" in output
+
+
+def run_demo_incident(command: str, tmp_path: Path, start: Callable[..., Telemetry]) -> None:
+    # The incident's own timing is tested on a simulated clock (test_demo_story.py);
+    # here, that the command runs and writes rules Prometheus accepts.
+    output = cli(*shlex.split(command)[1:], "--port", "0", "--workflows", "1", "--quiet",
+                 "--time-scale", "0", cwd=tmp_path)
+    assert "watch HighErrorRate fire and clear" in output
+    rules = tmp_path / "demo-alerts.yml"
+    assert "[1m]" in rules.read_text()
+    assert "SUCCESS" in assert_ok(run_tool("promtool", "check", "rules", str(rules)))
 
 
 def run_prometheus(command: str, tmp_path: Path, start: Callable[..., Telemetry]) -> None:
@@ -239,6 +267,7 @@ def run_curl_health(command: str, tmp_path: Path, start: Callable[..., Telemetry
 
 RUNNERS: dict[str, Callable[[str, Path, Callable[..., Telemetry]], None]] = {
     "yolo-telemetry demo": run_demo,
+    "yolo-telemetry demo --incident errors --write-rules demo-alerts.yml": run_demo_incident,
     "prometheus --config.file=config/prometheus/prometheus.yml "
     "--web.listen-address=127.0.0.1:9090 --storage.tsdb.path=data/prometheus": run_prometheus,
     "prometheus-alertmanager --config.file=config/alertmanager/alertmanager.yml "

@@ -148,6 +148,12 @@ def test_dashboard_queries_and_alerts_against_a_real_prometheus(
                    30, what="rules evaluated on both sides")
         names = [alert["name"] for alert in TEST_ALERTS]
         assert prometheus_firing(prometheus) == {} and in_process_firing(tel) == {}
+        # With nothing firing, the "Firing alerts" stat reads 0 (not "No data").
+        document = json.loads(render("dashboard", settings))
+        stat = next(p for p in document["panels"] if p.get("title") == "Firing alerts")
+        for target in stat["targets"]:
+            results = prometheus.query(dashboard_query(target["expr"], port))
+            assert [float(r["value"][1]) for r in results] == [0.0], target["expr"]
 
         # The incident: every agent step errors, and one agent's context explodes.
         started = time.monotonic()
@@ -171,7 +177,6 @@ def test_dashboard_queries_and_alerts_against_a_real_prometheus(
         assert {f["alertname"] for f in health["checks"]["alerts"]["firing"]} == set(names)
 
         # Every query of every dashboard panel returns data from the live orchestrator.
-        document = json.loads(render("dashboard", settings))
         for expr in queries(document):
             promql = dashboard_query(expr, port)
             result = wait_until(lambda promql=promql: [

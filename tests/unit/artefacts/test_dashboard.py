@@ -87,3 +87,22 @@ def test_threshold_lines_come_from_the_alerts_in_force() -> None:
     assert _threshold_steps(custom, "Context tokens per agent") == [
         (None, "green"), (5000, "orange"), (8000, "red")]
     assert _threshold_steps(custom, "Error rate") == [(None, "green")]
+
+
+def _panel(document: dict, title: str) -> dict:
+    return next(panel for panel in document["panels"] if panel.get("title") == title)
+
+
+def test_the_firing_alerts_stat_reads_0_when_nothing_fires() -> None:
+    # ALERTS has no series while nothing fires; without a fallback the stat reads
+    # "No data". Every query of the stat must yield a number on its own.
+    targets = _panel(dashboard(), "Firing alerts")["targets"]
+    assert len(targets) == 2
+    for target in targets:
+        assert target["expr"].endswith(" or vector(0)"), target["expr"]
+
+
+def test_the_error_ratio_panel_says_how_it_differs_from_the_snapshot() -> None:
+    description = _panel(dashboard(), "Error ratio per agent")["description"]
+    assert "errors + decisions" in description
+    assert "agent_error_rate" in description and "handoffs" in description

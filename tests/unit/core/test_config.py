@@ -124,3 +124,142 @@ def test_debug_beyond_loopback_requires_auth() -> None:
     config = load({"server": {"host": "0.0.0.0", "auth": {"bearer_token": "x" * 32}},
                    "debug": {"enabled": True}}, environ={})
     assert config.debug.enabled
+
+
+# -- numbers that validate but break things later --------------------------------------
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("exporters:\n  statsd:\n    flush_interval_s: .inf\n", "exporters.statsd.flush_interval_s"),
+    ("exporters:\n  otlp:\n    interval_s: .inf\n", "exporters.otlp.interval_s"),
+    ("exporters:\n  statsd:\n    max_backoff_s: .inf\n", "exporters.statsd.max_backoff_s"),
+    ("windows:\n  error_rate_s: .inf\n", "windows.error_rate_s"),
+    ("limits:\n  stale_series_after_s: .inf\n", "limits.stale_series_after_s"),
+    ("tracing:\n  open_span_ttl_s: .inf\n", "tracing.open_span_ttl_s"),
+    ("debug:\n  slow:\n    threshold_s: .inf\n", "debug.slow.threshold_s"),
+    ("alerting:\n  webhook:\n    max_backoff_s: .inf\n", "alerting.webhook.max_backoff_s"),
+])
+def test_infinite_and_nan_durations_are_refused(tmp_path: Path, text: str, key: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load(path, environ={})
+    message = str(raised.value)
+    assert message.startswith(f"{path}: {key}: ")
+    assert "finite" in message and ("inf" in message or "nan" in message)
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("exporters:\n  statsd:\n    flush_interval_s: 1e300\n", "exporters.statsd.flush_interval_s"),
+    ("tracing:\n  batch:\n    schedule_delay_ms: 99999999999999\n",
+     "tracing.batch.schedule_delay_ms"),
+])
+def test_durations_longer_than_a_year_are_refused(tmp_path: Path, text: str, key: str) -> None:
+    # Finite, but a timer wait on them raises OverflowError in the exporter's thread.
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=rf"^{path}: {key}: expected at most \d+ \(365 days\)"):
+        load(path, environ={})
+    assert load(_write(tmp_path, "limits:\n  stale_series_after_s: 2592000\n"),
+                environ={}).limits.stale_series_after_s == 2592000
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("OTEL_METRIC_EXPORT_INTERVAL", "inf"),
+    ("OTEL_EXPORTER_OTLP_TIMEOUT", "nan"),
+    ("YOLO_TELEMETRY__WINDOWS__ERROR_RATE_S", ".inf"),
+    ("YOLO_TELEMETRY__EXPORTERS__STATSD__FLUSH_INTERVAL_S", ".inf"),
+])
+def test_infinite_durations_from_the_environment_name_the_variable(variable: str,
+                                                                    value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{variable}.*finite|finite.*{variable}"):
+        load({}, environ={variable: value})
+
+
+def test_an_auth_section_without_credentials_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"server\.auth: expected basic or bearer_token"):
+        load({"server": {"auth": {}}}, environ={})
+    with pytest.raises(ConfigError, match=r"server\.auth: expected basic or bearer_token"):
+        load({"server": {"auth": {"allow_unauthenticated_live": False}}}, environ={})
+    assert load({"server": {"auth": {"bearer_token": "t" * 16}}}, environ={}).server.auth
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("server:\n  port: true\n", "server.port"),
+    ("exporters:\n  statsd:\n    port: true\n", "exporters.statsd.port"),
+    ("limits:\n  max_series_per_metric: yes\n", "limits.max_series_per_metric"),
+    ("windows:\n  buckets: true\n", "windows.buckets"),
+    ("server:\n  port_range: [true, 9500]\n", "server.port_range"),
+])
+def test_booleans_are_not_numbers(tmp_path: Path, text: str, key: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=rf"^{path}: {key}: .*found .*(True|False)"):
+        load(path, environ={})
+
+
+def test_a_key_given_twice_is_an_error_naming_it_and_its_lines(tmp_path: Path) -> None:
+    path = _write(tmp_path, "server:\n  port: 9000\n  host: 127.0.0.1\n  port: 9500\n")
+    with pytest.raises(ConfigError) as raised:
+        load(path, environ={})
+    assert str(raised.value) == (f"{path}:4:3: invalid YAML: duplicate key 'port' "
+                                 f"(first given on line 2)")
+    with pytest.raises(ConfigError, match=r":3:1: invalid YAML: duplicate key 'server'"):
+        load(_write(tmp_path, "server: {}\nlimits: {}\nserver: {port: 1}\n"), environ={})
+
+
+def test_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    path = _write(tmp_path, "server:\n  <<: {port: 9000, host: 127.0.0.2}\n  port: 9500\n")
+    server = load(path, environ={}).server
+    assert (server.host, server.port) == ("127.0.0.2", 9500)
+
+
+def test_deeply_nested_yaml_is_a_config_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "server: " + "[" * 20000 + "]" * 20000 + "\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: invalid YAML: nested too deeply"):
+        load(path, environ={})
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "telemetry.yaml"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            load(fifo, environ={})
+            outcome.append(None)
+        except ConfigError as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():  # release the blocked reader so the test process can exit
+        with open(fifo, "w"):
+            pass
+        pytest.fail("loading a FIFO blocked")
+    assert isinstance(outcome[0], ConfigError)
+    assert str(outcome[0]) == f"{fifo}: cannot read the config file: not a regular file"
+
+
+def test_max_label_length_caps_the_orchestrators_labels_not_telemetrys_own() -> None:
+    from telemetry import catalogue as cat
+    from telemetry import signals
+    from telemetry.runtime import Telemetry
+
+    config = load({"server": {"enabled": False}, "limits": {"max_label_length": 8}},
+                  environ={})
+    with Telemetry(config) as tel:
+        signals.handoff_completed.send(None, from_agent="architect", to_agent="developer",
+                                       duration_s=1.0)
+        signals.handoff_completed.send(None, from_agent="pm")  # invalid: no to_agent
+        families = {family.spec: family for family in tel.aggregator.collect()}
+    handoff_labels = {s.labels for s in families[cat.HANDOFFS].samples}
+    assert handoff_labels == {("archite…", "develop…")}
+    own_signals = {s.labels[0] for s in families[cat.EVENTS].samples}
+    assert "yolo.handoff_completed" in own_signals
+    invalid = {s.labels[0] for s in families[cat.INVALID_EVENTS].samples}
+    assert invalid == {"yolo.handoff_completed"}
+    alert_names = {s.labels[0] for s in families[cat.ALERTS_FIRING].samples}
+    assert "HighErrorRate" in alert_names and "TelemetryInvalidEvents" in alert_names
