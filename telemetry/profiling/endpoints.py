@@ -31,6 +31,8 @@ from telemetry.serving.server import Request, Response, TelemetryServer
 
 #: Default ``seconds`` of /debug/profile when the query gives none.
 DEFAULT_PROFILE_SECONDS = 10.0
+#: Capture ids are counted from 1; longer ones are not looked up (nor parsed).
+MAX_CAPTURE_ID_DIGITS = 18
 
 
 class ProfileBusy(RuntimeError):
@@ -125,7 +127,12 @@ class Profiling:
             return Response.json(self.slow_listing())
         if self.slow is None:
             return Response.text("slow-operation capture is off (debug.slow.enabled)\n", 404)
-        capture = self.slow.get(int(rest)) if rest.isdigit() else None
+        # str.isdigit() accepts "²" and other digits int() refuses, and int() refuses
+        # more than 4300 digits: an id is ASCII digits, and short.
+        if not (rest.isascii() and rest.isdigit() and len(rest) <= MAX_CAPTURE_ID_DIGITS):
+            return Response.text(f"no capture {rest[:40]!r}: an id is a number "
+                                 f"(GET /debug/slow lists them)\n", 404)
+        capture = self.slow.get(int(rest))
         if capture is None:
             return Response.text(f"no capture {rest!r} (only the last "
                                  f"{self.config.slow.max_captures} are kept)\n", 404)
