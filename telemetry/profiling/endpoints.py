@@ -12,7 +12,9 @@
     One capture's samples, in the same formats as /debug/profile.
 
 They exist only when ``debug.enabled`` is true (404 otherwise) and are served
-behind the server's auth like every route.
+behind the server's auth like every route. On a loopback address the server then
+answers only requests whose ``Host`` is a loopback name or address (421 otherwise),
+so a web page cannot reach them through DNS rebinding.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Profiling:
         self._listener = self._on_event if self.slow is not None else self._note_thread
         aggregator.add_listener(self._listener)
         if server is not None:
+            server.check_host = True
             server.route("/debug/profile", self._profile_route)
             server.route("/debug/slow", self._slow_route, prefix=True)
         if self.slow is not None:
