@@ -7,8 +7,12 @@ connection for ever, and a few thousand of them hold the process's memory and
 thread limit.
 
 * :meth:`ConnectionGuard.admit` caps the connections served at once
-  (``server.max_connections``); the server closes an excess connection at once
-  instead of starting a thread for it, and counts it.
+  (``server.max_connections``). When all are taken, the one that has waited longest
+  for its client to finish sending a request is closed to make room (``evicted``):
+  a client that sends its request at once, as scrapers and probes do, is still
+  served while slow clients hold every slot. When none is waiting (every slot is
+  answering a request), the new connection is closed at once instead, before any
+  thread is started for it (``refused``).
 * :meth:`ConnectionGuard.arm` starts a deadline (``server.request_timeout_s``) for
   what a client must send: the TLS handshake and a request's line and headers, and
   the wait for the next request on a kept-alive connection. A connection still
@@ -45,24 +49,38 @@ class ConnectionGuard:
         self._deadlines: dict[socket.socket, float] = {}
         self._stopping = False
         self._thread: threading.Thread | None = None
-        #: Connections closed unserved because ``max_connections`` were open.
+        #: Connections closed unserved because ``max_connections`` were busy answering.
         self.refused = 0
+        #: Connections closed, still sending their request, to make room for new ones.
+        self.evicted = 0
         #: Connections shut down because a request was not received in time.
         self.timed_out = 0
 
     # -- the cap --------------------------------------------------------------------
 
     def admit(self) -> bool:
-        """Take a connection slot; False (and counted) when all are in use."""
+        """Take a connection slot, closing the longest-waiting one if need be; False
+        (and counted) when every slot is busy answering a request."""
         with self._lock:
-            if self._active >= self.max_connections:
-                self.refused += 1
-                refused = self.refused
-            else:
+            if self._active < self.max_connections:
                 self._active += 1
                 return True
-        if refused == 1 or refused % 1000 == 0:  # once, then now and then: not per client
-            log.warning("HTTP server: %d connection(s) refused so far, %d already open "
+            # An evicted connection gives its slot back when its thread returns, a
+            # moment later: until then it still counts, up to twice the cap.
+            oldest = None
+            if self._deadlines and self._active < 2 * self.max_connections:
+                oldest = min(self._deadlines, key=self._deadlines.__getitem__)
+                del self._deadlines[oldest]
+                self.evicted += 1
+                self._active += 1
+            else:
+                self.refused += 1
+                refused = self.refused
+        if oldest is not None:
+            _wake(oldest)
+            return True
+        if refused == 1 or refused % 1000 == 0:  # now and then, not once per client
+            log.warning("HTTP server: %d connection(s) refused so far, all %d busy "
                         "(server.max_connections)", refused, self.max_connections)
         return False
 
@@ -106,8 +124,10 @@ class ConnectionGuard:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"active": self._active, "max_connections": self.max_connections,
-                    "refused": self.refused, "timed_out": self.timed_out}
+            return {"active": self._active, "waiting": len(self._deadlines),
+                    "max_connections": self.max_connections,
+                    "refused": self.refused, "evicted": self.evicted,
+                    "timed_out": self.timed_out}
 
     def _watch(self) -> None:
         while True:

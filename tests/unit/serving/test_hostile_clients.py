@@ -12,6 +12,7 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
+from telemetry.serving.server import Response
 from tests.unit.serving.test_server import get
 
 #: Every wait below is bounded by this, so a regression fails instead of hanging.
@@ -53,6 +54,18 @@ def closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
+def still_open(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+    except ConnectionResetError:
+        return False
+    finally:
+        sock.setblocking(True)
+
+
 def wait_for(condition: Callable[[], object], what: str) -> None:
     deadline = time.monotonic() + DEADLINE_S
     while not condition():
@@ -63,20 +76,50 @@ def wait_for(condition: Callable[[], object], what: str) -> None:
 # -- connection cap -------------------------------------------------------------
 
 
-def test_connections_beyond_the_cap_are_closed_at_once_and_counted(start_telemetry) -> None:
+def test_at_the_cap_the_longest_waiting_connection_makes_room(start_telemetry) -> None:
+    """Slow clients hold every slot: a scrape is still served, and it is the oldest of
+    them that is closed for it."""
     tel = start_telemetry(server={"max_connections": 8, "request_timeout_s": 60})
-    server = tel.server
+    connections = tel.server.connections
     threads_before = threading.active_count()
-    with open_connections(tel.server.port, 8):
-        wait_for(lambda: server.connections.active == 8, "8 connections served")
-        with open_connections(tel.server.port, 50) as excess:
-            for sock in excess:  # each is closed without waiting for a request
-                assert closed_by_server(sock)
-            # the 50 excess connections cost no thread: 8 connection threads at most
-            assert threading.active_count() - threads_before <= 8 + 1  # + the deadline watch
-            assert server.connections.stats()["refused"] == 50
-    # once the slow ones are gone, the server answers again
-    wait_for(lambda: server.connections.active == 0, "the slots to be released")
+    with open_connections(tel.server.port, 8) as slow:
+        wait_for(lambda: connections.stats()["waiting"] == 8, "8 connections waiting")
+        assert get(f"{tel.url}/health/live")[0] == 200
+        assert sum(not still_open(sock) for sock in slow) == 1
+        assert connections.stats()["evicted"] == 1
+        with open_connections(tel.server.port, 50) as newer:
+            # the oldest go first: the first eight, then the older of the newer ones
+            assert all(closed_by_server(sock) for sock in slow)
+            assert closed_by_server(newer[0])
+            wait_for(lambda: connections.stats()["evicted"] >= 1 + 50 - 8, "evictions")
+            assert still_open(newer[-1])
+            assert threading.active_count() - threads_before <= 2 * 8 + 1  # + the watch
+    assert connections.stats()["refused"] == 0
+
+
+def test_at_the_cap_with_every_slot_answering_new_connections_are_refused(
+        start_telemetry) -> None:
+    tel = start_telemetry(server={"max_connections": 2})
+    release = threading.Event()
+    tel.server.route("/block", lambda _: (release.wait(DEADLINE_S), Response.text("done\n"))[1])
+    answers: list[int] = []
+    busy = [threading.Thread(target=lambda: answers.append(get(f"{tel.url}/block")[0]))
+            for _ in range(2)]
+    for thread in busy:
+        thread.start()
+    try:
+        wait_for(lambda: tel.server.connections.stats()["active"] == 2
+                 and tel.server.connections.stats()["waiting"] == 0,
+                 "2 requests being answered")
+        with open_connections(tel.server.port, 20) as excess:
+            assert all(closed_by_server(sock) for sock in excess)
+        assert tel.server.connections.stats()["refused"] == 20
+    finally:
+        release.set()
+        for thread in busy:
+            thread.join(DEADLINE_S)
+    assert answers == [200, 200]
+    wait_for(lambda: tel.server.connections.active == 0, "the slots to be released")
     assert get(f"{tel.url}/health/live")[0] == 200
 
 
@@ -112,11 +155,11 @@ def test_many_slow_clients_hold_bounded_threads_and_others_are_served(start_tele
     threads_before = threading.active_count()
     with open_connections(tel.server.port, 300) as slow:
         peak = threading.active_count() - threads_before
-        assert peak <= 16 + 1, peak
+        assert peak <= 2 * 16 + 1, peak
         for sock in slow:  # all of them closed: refused at once or cut at the deadline
             assert closed_by_server(sock)
     stats = tel.server.connections.stats()
-    assert stats["refused"] + stats["timed_out"] == 300, stats
+    assert stats["evicted"] + stats["timed_out"] == 300, stats
     assert get(f"{tel.url}/health/live")[0] == 200
 
 
