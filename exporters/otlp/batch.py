@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from telemetry.tracing.record import to_readable
+from telemetry.workers import pause_after_failure, report_loop_failure, wait_interval
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -105,14 +106,30 @@ class SpanBatchProcessor(SpanProcessor):
     # -- the worker --------------------------------------------------------------------
 
     def _work(self) -> None:
+        """The worker's loop. Anything that escapes it (the wait included: a delay too
+        long for the platform's clock) is reported as a trace export failure and the
+        loop carries on, so a dead worker never leaves spans piling up unnoticed."""
+        failures = 0
         while not self._shutdown:
-            woken = self._wake.wait(self._delay_s)
-            self._wake.clear()  # before exporting: spans queued meanwhile wake it again
-            if self._shutdown:
-                break
-            # Woken: full batches only. Timed out: what is queued, up to a batch, too.
-            self._export(full_only=woken)
-        self._export(full_only=False, drain=True)
+            try:
+                woken = wait_interval(self._wake, self._delay_s)
+                self._wake.clear()  # before exporting: spans queued meanwhile wake it again
+                if self._shutdown:
+                    break
+                # Woken: full batches only. Timed out: what is queued, up to a batch, too.
+                self._export(full_only=woken)
+                failures = 0
+            except Exception as error:
+                failures += 1
+                report_loop_failure("yolo-span-export", error,
+                                    getattr(self._exporter, "status", None), self._aggregator,
+                                    first=failures == 1)
+                pause_after_failure(self._wake)
+        try:
+            self._export(full_only=False, drain=True)
+        except Exception as error:
+            report_loop_failure("yolo-span-export", error,
+                                getattr(self._exporter, "status", None), self._aggregator)
 
     def _export(self, full_only: bool, drain: bool = False,
                 deadline: float | None = None) -> bool:
