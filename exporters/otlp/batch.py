@@ -11,7 +11,12 @@ Same limits and behaviour as the SDK's batch processor (``tracing.batch``, or th
 ``OTEL_BSP_*`` variables):
 
 * ``max_queue_size``: a span arriving at a full queue pushes out the oldest, and
-  the loss is counted as ``dropped{component="tracer",reason="queue_full"}``;
+  the loss is counted as ``dropped{component="tracer",reason="queue_full"}``. The
+  count is of spans really pushed out, under a lock: with several threads ending
+  spans at once, checking the length and then appending counted one too many or one
+  too few now and then. (The deque itself is unbounded, so nothing leaves it
+  uncounted; threads appending below the bound without the lock can take it past
+  the bound by at most one span each, until the next append at the bound trims it.)
 * ``max_export_batch_size``: the worker is woken as soon as a batch is queued, and
   exports full batches while there are some;
 * ``schedule_delay_ms``: otherwise it exports what is queued (up to a batch) this
@@ -64,8 +69,9 @@ class SpanBatchProcessor(SpanProcessor):
         self._quiet_below = self._batch_size - 1
         self._delay_s = batch.schedule_delay_ms / 1000
         self._timeout_s = batch.export_timeout_ms / 1000
-        #: Oldest on the left; a full deque drops from the left as it appends.
-        self._queue: deque[Any] = deque(maxlen=batch.max_queue_size)
+        #: Oldest on the left; an append at the bound trims from the left (counted).
+        self._queue: deque[Any] = deque()
+        self._bound_lock = threading.Lock()
         #: The queue and that bound: a caller may append a finished span to the queue
         #: itself while it holds fewer spans (all :meth:`emit_record` would do then),
         #: and must call :meth:`emit_record` otherwise.
@@ -86,11 +92,19 @@ class SpanBatchProcessor(SpanProcessor):
         if len(queue) < self._quiet_below:  # nearly always: no batch to wake the worker for
             queue.append(span)
             return
-        if len(queue) >= self._max_queue_size:
-            if self._shutdown:
+        dropped = 0
+        with self._bound_lock:  # the check and the append as one, and the count exact
+            if self._shutdown and len(queue) >= self._max_queue_size:
                 return
-            self._aggregator.count_dropped("tracer", "queue_full")
-        queue.append(span)
+            queue.append(span)
+            while len(queue) > self._max_queue_size:
+                try:
+                    queue.popleft()
+                except IndexError:  # the worker took the rest meanwhile
+                    break
+                dropped += 1
+        if dropped:
+            self._aggregator.count_dropped("tracer", "queue_full", dropped)
         if len(queue) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
