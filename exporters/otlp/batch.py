@@ -27,6 +27,12 @@ Same limits and behaviour as the SDK's batch processor (``tracing.batch``, or th
 * ``force_flush`` exports everything queued now; ``shutdown`` stops the worker after
   it exported what was queued, then shuts the exporter down.
 
+When the exporter gives up (:meth:`exporters.otlp.traces.GuardedSpanExporter.give_up`:
+stopping ran out of time), the spans still queued are counted as dropped there and
+then (:meth:`SpanBatchProcessor.drop_queued`), on the stopping thread: a process that
+exits as soon as stop returns has them counted, even while the worker is still
+stuck in a request to a hung collector.
+
 The exporter is a :class:`exporters.otlp.traces.GuardedSpanExporter`, or any SDK
 ``SpanExporter``: one with ``export_records`` gets the tuples, any other gets SDK
 ``ReadableSpan`` objects. SDK spans ended through the provider's own tracers
@@ -83,6 +89,8 @@ class SpanBatchProcessor(SpanProcessor):
         self._sdk_spans = False
         self._worker = threading.Thread(target=self._work, name="yolo-span-export", daemon=True)
         self._worker.start()
+        if hasattr(exporter, "on_give_up"):
+            exporter.on_give_up = self.drop_queued
 
     # -- the sending thread ------------------------------------------------------------
 
@@ -186,6 +194,21 @@ class SpanBatchProcessor(SpanProcessor):
         timeout_s = self._timeout_s if timeout_millis is None else timeout_millis / 1000
         return self._export(full_only=False, drain=True,
                             deadline=time.monotonic() + timeout_s)
+
+    def drop_queued(self) -> int:
+        """Count every queued span as dropped (``shutdown_timeout``) and forget it;
+        returns how many. Called when the exporter gave up, so that stopping accounts
+        for them before it returns, whatever the worker is doing."""
+        dropped = 0
+        while True:
+            try:
+                self._queue.popleft()
+            except IndexError:
+                break
+            dropped += 1
+        if dropped:
+            self._aggregator.count_dropped("tracer", "shutdown_timeout", dropped)
+        return dropped
 
     def shutdown(self) -> None:
         """Stop the worker once it exported what is queued (waiting at most
