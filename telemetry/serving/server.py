@@ -26,6 +26,7 @@ import selectors
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -278,9 +279,13 @@ class _Server(ThreadingHTTPServer):
             selector.register(self, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
             while not self._stopping:
-                for key, _ in selector.select():
-                    if key.fileobj is self and not self._stopping:
-                        self._handle_request_noblock()  # what serve_forever calls
+                try:
+                    for key, _ in selector.select():
+                        if key.fileobj is self and not self._stopping:
+                            self._handle_request_noblock()  # what serve_forever calls
+                except Exception:  # the server must keep serving whatever happens here
+                    log.exception("HTTP server loop failed; it carries on")
+                    time.sleep(0.1)  # a failure that repeats at once must not spin
 
     def stop_serving(self) -> None:
         self._stopping = True

@@ -252,3 +252,20 @@ def test_undecodable_basic_credentials_are_refused(start_telemetry) -> None:
     tel = start_telemetry(server={"auth": {"basic": {"username": "ops", "password": "pw"}}})
     for value in ("Basic !!!", "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode()):
         assert get(f"{tel.url}/metrics", {"Authorization": value})[0] == 401
+
+
+def test_the_serving_loop_outlives_a_failure(start_telemetry) -> None:
+    tel = start_telemetry()
+    httpd = tel.server._httpd
+    handle = httpd._handle_request_noblock
+    calls: list[int] = []
+
+    def fails_once() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a failure in the accept loop")
+        handle()
+
+    httpd._handle_request_noblock = fails_once
+    assert get(f"{tel.url}/health/live")[0] == 200  # before, the serving thread was gone
+    assert len(calls) >= 2
