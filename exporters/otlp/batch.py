@@ -15,8 +15,9 @@ Same limits and behaviour as the SDK's batch processor (``tracing.batch``, or th
   count is of spans really pushed out, under a lock: with several threads ending
   spans at once, checking the length and then appending counted one too many or one
   too few now and then. (The deque itself is unbounded, so nothing leaves it
-  uncounted; threads appending below the bound without the lock can take it past
-  the bound by at most one span each, until the next append at the bound trims it.)
+  uncounted; a thread appending below the bound without the lock while others fill
+  the queue could take it past the bound by one span, until the next append at the
+  bound trims it.)
 * ``max_export_batch_size``: the worker is woken as soon as a batch is queued, and
   exports full batches while there are some;
 * ``schedule_delay_ms``: otherwise it exports what is queued (up to a batch) this
@@ -104,13 +105,13 @@ class SpanBatchProcessor(SpanProcessor):
         with self._bound_lock:  # the check and the append as one, and the count exact
             if self._shutdown and len(queue) >= self._max_queue_size:
                 return
-            queue.append(span)
-            while len(queue) > self._max_queue_size:
+            while len(queue) >= self._max_queue_size:  # room first: never over the bound
                 try:
                     queue.popleft()
                 except IndexError:  # the worker took the rest meanwhile
                     break
                 dropped += 1
+            queue.append(span)
         if dropped:
             self._aggregator.count_dropped("tracer", "queue_full", dropped)
         if len(queue) >= self._batch_size and not self._wake.is_set():
