@@ -24,6 +24,10 @@ thread limit.
 
 One thread of its own waits for the earliest deadline, on a condition, so an idle
 server does not wake.
+
+Each closed connection is counted in :meth:`~ConnectionGuard.stats` (``refused``,
+``evicted``, ``timed_out``) and reported to :attr:`~ConnectionGuard.on_drop`, when
+set, with that reason (e.g. to count it in ``yolo_telemetry_dropped_total``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 log = logging.getLogger("telemetry.server")
 
@@ -55,6 +60,8 @@ class ConnectionGuard:
         self.evicted = 0
         #: Connections shut down because a request was not received in time.
         self.timed_out = 0
+        #: Called with the reason of each connection closed by the guard.
+        self.on_drop: Callable[[str], None] | None = None
 
     # -- the cap --------------------------------------------------------------------
 
@@ -78,7 +85,9 @@ class ConnectionGuard:
                 refused = self.refused
         if oldest is not None:
             _wake(oldest)
+            self._report("evicted")
             return True
+        self._report("refused")
         if refused == 1 or refused % 1000 == 0:  # now and then, not once per client
             log.warning("HTTP server: %d connection(s) refused so far, all %d busy "
                         "(server.max_connections)", refused, self.max_connections)
@@ -146,6 +155,14 @@ class ConnectionGuard:
                 self.timed_out += len(due)
             for sock in due:
                 _wake(sock)
+                self._report("timed_out")
+
+    def _report(self, reason: str) -> None:
+        if self.on_drop is not None:
+            try:
+                self.on_drop(reason)
+            except Exception:  # counting must not break serving
+                log.exception("counting a closed connection failed")
 
 
 def _wake(sock: socket.socket) -> None:

@@ -100,6 +100,8 @@ def test_at_the_cap_the_longest_waiting_connection_makes_room(start_telemetry) -
 def test_at_the_cap_with_every_slot_answering_new_connections_are_refused(
         start_telemetry) -> None:
     tel = start_telemetry(server={"max_connections": 2})
+    reasons: list[str] = []
+    tel.server.connections.on_drop = reasons.append
     release = threading.Event()
     tel.server.route("/block", lambda _: (release.wait(DEADLINE_S), Response.text("done\n"))[1])
     answers: list[int] = []
@@ -114,6 +116,7 @@ def test_at_the_cap_with_every_slot_answering_new_connections_are_refused(
         with open_connections(tel.server.port, 20) as excess:
             assert all(closed_by_server(sock) for sock in excess)
         assert tel.server.connections.stats()["refused"] == 20
+        assert reasons == ["refused"] * 20
     finally:
         release.set()
         for thread in busy:
@@ -130,6 +133,8 @@ def test_a_request_sent_a_byte_at_a_time_is_cut_at_the_deadline(start_telemetry)
     """Slow-loris: each byte arrives well within the socket timeout, so only a deadline
     on the whole request frees the thread."""
     tel = start_telemetry(server={"request_timeout_s": 0.5})
+    reasons: list[str] = []
+    tel.server.connections.on_drop = reasons.append
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", tel.server.port), timeout=DEADLINE_S) as sock:
         closed = False
@@ -147,6 +152,7 @@ def test_a_request_sent_a_byte_at_a_time_is_cut_at_the_deadline(start_telemetry)
     assert closed, "the server kept a request that never ended"
     assert 0.4 < elapsed < 3.0, elapsed
     assert tel.server.connections.stats()["timed_out"] >= 1
+    assert "timed_out" in reasons
     wait_for(lambda: tel.server.connections.active == 0, "the slot to be released")
 
 
