@@ -352,9 +352,10 @@ def _make_handler(server: TelemetryServer) -> type[BaseHTTPRequestHandler]:
         def _dispatch(self, method: str) -> None:
             if not server.host_allowed(self.headers.get("Host")):
                 self.close_connection = True
-                return self._send(Response.text(
-                    "misdirected request: this server answers only to a loopback Host\n",
-                    421), method)
+                response = Response.text("misdirected request: this server answers only "
+                                         "to a loopback Host\n", 421)
+                response.headers["Connection"] = "close"
+                return self._send(response, method)
             parts = urlsplit(self.path)
             route = server.find(parts.path)
             if route is None:
