@@ -91,6 +91,11 @@ class ServerConfig(_Section):
     port_range: tuple[int, int] | None = None
     tls: TlsConfig | None = None
     auth: AuthConfig | None = None
+    #: Connections served at once; more are closed at once (each holds a thread).
+    max_connections: int = Field(default=64, ge=1, le=10_000)
+    #: A client must send a whole request (and finish a TLS handshake) within this
+    #: time, or its connection is closed; also how long an idle kept-alive one lasts.
+    request_timeout_s: float = Field(default=10.0, gt=0, le=3600)
 
     @field_validator("host")
     @classmethod

@@ -11,7 +11,13 @@ Same limits and behaviour as the SDK's batch processor (``tracing.batch``, or th
 ``OTEL_BSP_*`` variables):
 
 * ``max_queue_size``: a span arriving at a full queue pushes out the oldest, and
-  the loss is counted as ``dropped{component="tracer",reason="queue_full"}``;
+  the loss is counted as ``dropped{component="tracer",reason="queue_full"}``. The
+  count is of spans really pushed out, under a lock: with several threads ending
+  spans at once, checking the length and then appending counted one too many or one
+  too few now and then. (The deque itself is unbounded, so nothing leaves it
+  uncounted; a thread appending below the bound without the lock while others fill
+  the queue could take it past the bound by one span, until the next append at the
+  bound trims it.)
 * ``max_export_batch_size``: the worker is woken as soon as a batch is queued, and
   exports full batches while there are some;
 * ``schedule_delay_ms``: otherwise it exports what is queued (up to a batch) this
@@ -21,6 +27,12 @@ Same limits and behaviour as the SDK's batch processor (``tracing.batch``, or th
   request);
 * ``force_flush`` exports everything queued now; ``shutdown`` stops the worker after
   it exported what was queued, then shuts the exporter down.
+
+When the exporter gives up (:meth:`exporters.otlp.traces.GuardedSpanExporter.give_up`:
+stopping ran out of time), the spans still queued are counted as dropped there and
+then (:meth:`SpanBatchProcessor.drop_queued`), on the stopping thread: a process that
+exits as soon as stop returns has them counted, even while the worker is still
+stuck in a request to a hung collector.
 
 The exporter is a :class:`exporters.otlp.traces.GuardedSpanExporter`, or any SDK
 ``SpanExporter``: one with ``export_records`` gets the tuples, any other gets SDK
@@ -40,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from telemetry.tracing.record import to_readable
+from telemetry.workers import pause_after_failure, report_loop_failure, wait_interval
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -63,8 +76,9 @@ class SpanBatchProcessor(SpanProcessor):
         self._quiet_below = self._batch_size - 1
         self._delay_s = batch.schedule_delay_ms / 1000
         self._timeout_s = batch.export_timeout_ms / 1000
-        #: Oldest on the left; a full deque drops from the left as it appends.
-        self._queue: deque[Any] = deque(maxlen=batch.max_queue_size)
+        #: Oldest on the left; an append at the bound trims from the left (counted).
+        self._queue: deque[Any] = deque()
+        self._bound_lock = threading.Lock()
         #: The queue and that bound: a caller may append a finished span to the queue
         #: itself while it holds fewer spans (all :meth:`emit_record` would do then),
         #: and must call :meth:`emit_record` otherwise.
@@ -76,6 +90,8 @@ class SpanBatchProcessor(SpanProcessor):
         self._sdk_spans = False
         self._worker = threading.Thread(target=self._work, name="yolo-span-export", daemon=True)
         self._worker.start()
+        if hasattr(exporter, "on_give_up"):
+            exporter.on_give_up = self.drop_queued
 
     # -- the sending thread ------------------------------------------------------------
 
@@ -85,11 +101,19 @@ class SpanBatchProcessor(SpanProcessor):
         if len(queue) < self._quiet_below:  # nearly always: no batch to wake the worker for
             queue.append(span)
             return
-        if len(queue) >= self._max_queue_size:
-            if self._shutdown:
+        dropped = 0
+        with self._bound_lock:  # the check and the append as one, and the count exact
+            if self._shutdown and len(queue) >= self._max_queue_size:
                 return
-            self._aggregator.count_dropped("tracer", "queue_full")
-        queue.append(span)
+            while len(queue) >= self._max_queue_size:  # room first: never over the bound
+                try:
+                    queue.popleft()
+                except IndexError:  # the worker took the rest meanwhile
+                    break
+                dropped += 1
+            queue.append(span)
+        if dropped:
+            self._aggregator.count_dropped("tracer", "queue_full", dropped)
         if len(queue) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
@@ -105,14 +129,30 @@ class SpanBatchProcessor(SpanProcessor):
     # -- the worker --------------------------------------------------------------------
 
     def _work(self) -> None:
+        """The worker's loop. Anything that escapes it (the wait included: a delay too
+        long for the platform's clock) is reported as a trace export failure and the
+        loop carries on, so a dead worker never leaves spans piling up unnoticed."""
+        failures = 0
         while not self._shutdown:
-            woken = self._wake.wait(self._delay_s)
-            self._wake.clear()  # before exporting: spans queued meanwhile wake it again
-            if self._shutdown:
-                break
-            # Woken: full batches only. Timed out: what is queued, up to a batch, too.
-            self._export(full_only=woken)
-        self._export(full_only=False, drain=True)
+            try:
+                woken = wait_interval(self._wake, self._delay_s)
+                self._wake.clear()  # before exporting: spans queued meanwhile wake it again
+                if self._shutdown:
+                    break
+                # Woken: full batches only. Timed out: what is queued, up to a batch, too.
+                self._export(full_only=woken)
+                failures = 0
+            except Exception as error:
+                failures += 1
+                report_loop_failure("yolo-span-export", error,
+                                    getattr(self._exporter, "status", None), self._aggregator,
+                                    first=failures == 1)
+                pause_after_failure(self._wake)
+        try:
+            self._export(full_only=False, drain=True)
+        except Exception as error:
+            report_loop_failure("yolo-span-export", error,
+                                getattr(self._exporter, "status", None), self._aggregator)
 
     def _export(self, full_only: bool, drain: bool = False,
                 deadline: float | None = None) -> bool:
@@ -155,6 +195,21 @@ class SpanBatchProcessor(SpanProcessor):
         timeout_s = self._timeout_s if timeout_millis is None else timeout_millis / 1000
         return self._export(full_only=False, drain=True,
                             deadline=time.monotonic() + timeout_s)
+
+    def drop_queued(self) -> int:
+        """Count every queued span as dropped (``shutdown_timeout``) and forget it;
+        returns how many. Called when the exporter gave up, so that stopping accounts
+        for them before it returns, whatever the worker is doing."""
+        dropped = 0
+        while True:
+            try:
+                self._queue.popleft()
+            except IndexError:
+                break
+            dropped += 1
+        if dropped:
+            self._aggregator.count_dropped("tracer", "shutdown_timeout", dropped)
+        return dropped
 
     def shutdown(self) -> None:
         """Stop the worker once it exported what is queued (waiting at most

@@ -126,7 +126,7 @@ class OtlpExporter(Exporter):
             self._build = lambda: to_metrics_data(self.aggregator.collect(), resource, scope)
             self._metric_exporter = self.make_metric_exporter()
             self._worker = PeriodicWorker("otlp-metrics", self.config.interval_s,
-                                          self.export_metrics)
+                                          self.export_metrics, self.status, self.aggregator)
             self._worker.start()
         if self.tracing_enabled:
             self._start_tracing(resource, version)

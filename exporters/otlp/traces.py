@@ -19,6 +19,7 @@ This module imports the OpenTelemetry SDK: import it only when tracing is enable
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from telemetry.tracing.record import to_readable
+
+log = logging.getLogger("telemetry.exporters.otlp")
 
 if TYPE_CHECKING:
     from telemetry.aggregation.aggregator import Aggregator
@@ -61,6 +64,13 @@ class GuardedSpanExporter(SpanExporter):
     (``reason="export_failed"``): spans are not retried beyond what the OTLP
     exporter itself does within its timeout. After :meth:`give_up` (shutdown ran out
     of time) batches are dropped at once (``reason="shutdown_timeout"``).
+
+    Every batch is counted once, when its outcome is known, or by :meth:`give_up`
+    for a batch still in flight: give_up counts those and the queue's spans
+    (``on_give_up``, set by the batch processor) as dropped before it returns, so
+    stopping has accounted for every span when it returns, even if a request is
+    still stuck on a hung collector. A batch give_up counted is not counted again
+    when its request ends.
     """
 
     def __init__(self, inner: SpanExporter, status: ExporterStatus, aggregator: Aggregator) -> None:
@@ -70,6 +80,11 @@ class GuardedSpanExporter(SpanExporter):
         self._given_up = threading.Event()
         self._shutdown_lock = threading.Lock()
         self._inner_shut = False
+        #: Batches being exported: a token for each, with its span count.
+        self._in_flight: dict[object, int] = {}
+        self._in_flight_lock = threading.Lock()
+        #: Called by :meth:`give_up` to count what is still queued (the processor's).
+        self.on_give_up: Callable[[], Any] | None = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return self._export(self.inner.export, spans)
@@ -85,13 +100,21 @@ class GuardedSpanExporter(SpanExporter):
 
     def _export(self, export: Callable[[Sequence[Any]], SpanExportResult],
                 spans: Sequence[Any]) -> SpanExportResult:
-        if self._given_up.is_set():
-            self.aggregator.count_dropped("tracer", "shutdown_timeout", len(spans))
-            return SpanExportResult.FAILURE
+        token = object()
+        with self._in_flight_lock:  # checked with the registration: give_up sees either
+            if self._given_up.is_set():
+                self.aggregator.count_dropped("tracer", "shutdown_timeout", len(spans))
+                return SpanExportResult.FAILURE
+            self._in_flight[token] = len(spans)
         try:
             result = export(spans)
         except Exception as error:  # the SDK would only log it; report it too
-            self._failed(error, len(spans))
+            result = error
+        with self._in_flight_lock:
+            if self._in_flight.pop(token, None) is None:
+                return SpanExportResult.FAILURE  # give_up counted it already
+        if isinstance(result, Exception):
+            self._failed(result, len(spans))
             return SpanExportResult.FAILURE
         if result is SpanExportResult.SUCCESS:
             self.status.succeeded()
@@ -105,8 +128,19 @@ class GuardedSpanExporter(SpanExporter):
         self.aggregator.count_dropped("tracer", "export_failed", count)
 
     def give_up(self) -> None:
-        """Drop further batches and interrupt the inner exporter's retry wait."""
-        self._given_up.set()
+        """Drop further batches, count those in flight and queued as dropped, and
+        interrupt the inner exporter's requests and retry wait."""
+        with self._in_flight_lock:
+            self._given_up.set()
+            in_flight = sum(self._in_flight.values())
+            self._in_flight.clear()
+        if in_flight:
+            self.aggregator.count_dropped("tracer", "shutdown_timeout", in_flight)
+        if self.on_give_up is not None:
+            try:
+                self.on_give_up()
+            except Exception:  # stopping must finish whatever happens
+                log.exception("counting the queued spans at shutdown failed")
         self._shutdown_inner()
 
     def _shutdown_inner(self) -> None:

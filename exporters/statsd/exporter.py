@@ -135,7 +135,8 @@ class StatsdExporter(Exporter):
         self.aggregator.enable_timer_reservoirs(cfg.reservoir_size)
         self._transport = self._new_transport()
         self._worker = PeriodicWorker("telemetry-statsd", cfg.flush_interval_s,
-                                      lambda: self.flush(cfg.flush_interval_s))
+                                      lambda: self.flush(cfg.flush_interval_s),
+                                      self.status, self.aggregator)
         self._worker.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:

@@ -13,16 +13,55 @@ arrives later and is seen on the next send or check.
 TCP connects lazily with a timeout and reconnects after a failure with
 exponential backoff, so a black-holed server costs at most one connect timeout
 per backoff step rather than one per flush.
+
+Over TCP a successful send (or connect) only means the server's *kernel* took the
+bytes: a daemon that is stopped (SIGSTOP) or wedged still has its connections
+accepted and acknowledged until its socket buffers fill. So the TCP transport
+also watches whether the server *reads* (Linux, where the bytes a socket still
+holds unacknowledged are known; elsewhere only failed sends count):
+
+* bytes written before the previous flush and still unacknowledged at the next
+  one mean the server stopped reading: that flush fails without writing more;
+* a connection whose send failed is not simply closed and replaced (the new
+  connection would be accepted and "work" just the same): it is half-closed and
+  kept, and no new one is opened until the server has read it to the end
+  (everything acknowledged) or dropped it (end of file, reset). Until then
+  every flush fails, so /health says ``failing`` for as long as the server does
+  not read, and nothing more is written into a connection nobody reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
 import socket
+import struct
+import sys
 import time
 from collections.abc import Callable
+
+if sys.platform == "linux":
+    import fcntl
+    import termios
+
+    #: ``ioctl`` asking a TCP socket how many bytes it holds that the peer has not
+    #: acknowledged yet: Linux's SIOCOUTQ, which has TIOCOUTQ's number.
+    _SIOCOUTQ: int | None = termios.TIOCOUTQ
+else:
+    _SIOCOUTQ = None
+
+
+def unacknowledged(sock: socket.socket) -> int:
+    """Bytes written to ``sock`` that its peer has not acknowledged yet (0 when the
+    platform cannot tell)."""
+    if _SIOCOUTQ is None:
+        return 0
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0" * 4))[0]
+    except OSError:
+        return 0
 
 
 class Transport:
@@ -116,12 +155,25 @@ class TcpTransport(Transport):
         self.max_backoff_s = max_backoff_s
         self._failures = 0
         self._retry_at = 0.0
+        #: A connection whose send failed, half-closed, until the server read it all.
+        self._unread: socket.socket | None = None
+        #: Why this flush must not write (set by :meth:`pending_error`, raised by send).
+        self._stalled: OSError | None = None
 
     def ready(self) -> bool:
         return self._sock is not None or self._clock() >= self._retry_at
 
     def pending_error(self) -> OSError | None:
-        """A server that closed the connection makes it readable with EOF."""
+        """Checked at the start of each flush: a server that closed the connection
+        makes it readable with EOF (returned). One that does not read what was
+        written makes this flush's sends fail (see the module doc)."""
+        self._stalled = None
+        if self._unread is not None and not self._read_to_the_end(self._unread):
+            self._stalled = TimeoutError(
+                errno.ETIMEDOUT, f"the server has not read the {unacknowledged(self._unread)} "
+                f"bytes left on the connection whose send failed (stopped or overloaded?); "
+                f"not reconnecting until it does")
+            return None
         if self._sock is None:
             return None
         try:
@@ -132,7 +184,46 @@ class TcpTransport(Transport):
         except OSError as error:
             self.close()
             return error
+        waiting = unacknowledged(self._sock)
+        if waiting:
+            self._stalled = TimeoutError(
+                errno.ETIMEDOUT, f"the server has not acknowledged {waiting} bytes written "
+                f"by an earlier flush: it is not reading (stopped or overloaded?)")
         return None
+
+    def _read_to_the_end(self, sock: socket.socket) -> bool:
+        """Whether the server read everything on the half-closed ``sock`` or dropped
+        it; if so, it is closed and forgotten."""
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            done = (readable and not sock.recv(4096)) or unacknowledged(sock) == 0
+        except OSError:  # reset: the server dropped it
+            done = True
+        if done:
+            self._unread = None
+            sock.close()
+        return bool(done)
+
+    def _retire(self) -> None:
+        """After a failed send: keep the connection, half-closed, while the server
+        has bytes of it to read; close it otherwise."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        if unacknowledged(sock) == 0:
+            sock.close()
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)  # end of file after what it holds
+        if self._unread is not None:
+            self._unread.close()
+        self._unread = sock
+
+    def close(self) -> None:
+        super().close()
+        unread, self._unread = self._unread, None
+        if unread is not None:
+            unread.close()
 
     def _connect(self, deadline: float | None) -> socket.socket:
         if self._sock is None:
@@ -149,12 +240,17 @@ class TcpTransport(Transport):
         return self._sock
 
     def send(self, payload: bytes, deadline: float | None = None) -> None:
+        if self._stalled is not None:
+            raise self._stalled  # nothing written: the server is not reading
+        if self._unread is not None and not self._read_to_the_end(self._unread):
+            raise TimeoutError(errno.ETIMEDOUT, "the server has not read the connection "
+                               "whose send failed; not reconnecting until it does")
         try:
             sock = self._connect(deadline)
             sock.settimeout(self._timeout(deadline))
             sock.sendall(payload + b"\n")
         except OSError:
-            self.close()
+            self._retire()
             self._failures += 1
             backoff = min(self.max_backoff_s, 0.5 * 2 ** min(self._failures - 1, 16))
             self._retry_at = self._clock() + backoff

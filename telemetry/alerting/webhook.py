@@ -26,7 +26,7 @@ from typing import Any
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.alerting.definitions import WebhookConfig
 from telemetry.alerting.instances import AlertInstance, iso
-from telemetry.workers import ExporterStatus
+from telemetry.workers import ExporterStatus, report_loop_failure, wait_interval
 
 log = logging.getLogger("telemetry.alerts.webhook")
 COMPONENT = "alert_webhook"
@@ -150,7 +150,12 @@ class WebhookNotifier:
                 if self._stopping.is_set():
                     return
                 continue
-            self._deliver(payload)
+            try:
+                self._deliver(payload)
+            except Exception as error:  # a bug outside the send itself: lose this one only
+                report_loop_failure("telemetry-alert-webhook", error, self.status,
+                                    self.aggregator)
+                self._drop("send_failed")
 
     def _deliver(self, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()
@@ -167,7 +172,7 @@ class WebhookNotifier:
                     return
                 delay = min(self.config.backoff_s * 2 ** attempt, self.config.max_backoff_s)
                 attempt += 1
-                if self._stopping.wait(delay):
+                if wait_interval(self._stopping, delay):  # any delay, inf included
                     continue  # stopping: one last attempt, then give up
             else:
                 self.status.succeeded()

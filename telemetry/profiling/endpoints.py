@@ -12,7 +12,9 @@
     One capture's samples, in the same formats as /debug/profile.
 
 They exist only when ``debug.enabled`` is true (404 otherwise) and are served
-behind the server's auth like every route.
+behind the server's auth like every route. On a loopback address the server then
+answers only requests whose ``Host`` is a loopback name or address (421 otherwise),
+so a web page cannot reach them through DNS rebinding.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from telemetry.serving.server import Request, Response, TelemetryServer
 
 #: Default ``seconds`` of /debug/profile when the query gives none.
 DEFAULT_PROFILE_SECONDS = 10.0
+#: Capture ids are counted from 1; longer ones are not looked up (nor parsed).
+MAX_CAPTURE_ID_DIGITS = 18
 
 
 class ProfileBusy(RuntimeError):
@@ -53,6 +57,7 @@ class Profiling:
         self._listener = self._on_event if self.slow is not None else self._note_thread
         aggregator.add_listener(self._listener)
         if server is not None:
+            server.check_host = True
             server.route("/debug/profile", self._profile_route)
             server.route("/debug/slow", self._slow_route, prefix=True)
         if self.slow is not None:
@@ -125,7 +130,12 @@ class Profiling:
             return Response.json(self.slow_listing())
         if self.slow is None:
             return Response.text("slow-operation capture is off (debug.slow.enabled)\n", 404)
-        capture = self.slow.get(int(rest)) if rest.isdigit() else None
+        # str.isdigit() accepts "²" and other digits int() refuses, and int() refuses
+        # more than 4300 digits: an id is ASCII digits, and short.
+        if not (rest.isascii() and rest.isdigit() and len(rest) <= MAX_CAPTURE_ID_DIGITS):
+            return Response.text(f"no capture {rest[:40]!r}: an id is a number "
+                                 f"(GET /debug/slow lists them)\n", 404)
+        capture = self.slow.get(int(rest))
         if capture is None:
             return Response.text(f"no capture {rest!r} (only the last "
                                  f"{self.config.slow.max_captures} are kept)\n", 404)

@@ -1,9 +1,16 @@
 """The HTTP server: /metrics, /health, /health/live, /health/ready and opt-in /debug/*.
 
 A stdlib ThreadingHTTPServer on one port (default 127.0.0.1:9464), so a slow or
-concurrent scraper holds only its own thread. Optional TLS and HTTP basic or bearer
-auth cover every route; ``/health/live`` may stay open for probes. Routes are a
-table, so other parts (profiling) add theirs without touching this module.
+concurrent scraper holds only its own thread; how many connections it serves at
+once and how long a client may take to send a request are bounded
+(:mod:`telemetry.serving.connections`). Optional TLS and HTTP basic or bearer auth
+cover every route; ``/health/live`` may stay open for probes. Routes are a table,
+so other parts (profiling) add theirs without touching this module.
+
+With the /debug routes on a loopback address, requests must name the server by a
+loopback name or address in their ``Host`` header (:meth:`TelemetryServer.host_allowed`):
+a web page the operator's browser opens cannot then reach them through a DNS name
+that it points at 127.0.0.1 (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ import base64
 import contextlib
 import errno
 import hmac
+import ipaddress
 import json
 import logging
 import selectors
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,12 +34,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from telemetry.config import AuthConfig, ConfigError, ServerConfig
+from telemetry.serving.connections import ConnectionGuard
 
 log = logging.getLogger("telemetry.server")
 
 
 #: A TLS client must finish its handshake within this time or is disconnected.
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
+#: Host names a loopback server answers to when it checks ``Host`` (addresses are
+#: checked as addresses).
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost", "ip6-loopback"})
 
 
 class StartupError(ConfigError):
@@ -84,6 +97,11 @@ class TelemetryServer:
         self.routes: dict[str, Route] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.connections = ConnectionGuard(config.max_connections, config.request_timeout_s)
+        #: Answer only requests whose Host is a loopback name or address, when the
+        #: server listens on loopback. Set by whoever adds routes that must not be
+        #: reachable from a browser through DNS rebinding (the /debug routes).
+        self.check_host = False
 
     def route(self, path: str, handler: Handler, *, prefix: bool = False,
               public: bool = False) -> None:
@@ -102,6 +120,7 @@ class TelemetryServer:
 
     def start(self) -> None:
         httpd = self._bind(_make_handler(self))
+        httpd.connections = self.connections
         if self.config.tls:
             # No handshake in accept(): it runs on the serving thread, so one client
             # that connects and never speaks TLS would stall every other connection.
@@ -154,6 +173,7 @@ class TelemetryServer:
         if self._thread is not None:
             self._thread.join(timeout_s)
         httpd.server_close()
+        self.connections.stop()
 
     def close_inherited(self) -> None:
         """Close the listening socket in a forked child, where no thread serves it."""
@@ -172,6 +192,26 @@ class TelemetryServer:
                 return candidate
         return None
 
+    def host_allowed(self, host: str | None) -> bool:
+        """Whether a request naming ``host`` (its Host header) may be answered.
+
+        Only checked with :attr:`check_host` on a loopback server: then the host must
+        be a loopback name or address, with no port or this server's port.
+        """
+        if not (self.check_host and self.config.is_loopback):
+            return True
+        if not host:
+            return False
+        name, port = _split_host(host.strip())
+        if port is not None and port != str(self.port):
+            return False
+        if name.lower() in LOOPBACK_NAMES:
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+
     def authorised(self, route: Route, headers: Any) -> bool:
         auth = self.config.auth
         if auth is None or (route.public and auth.allow_unauthenticated_live):
@@ -179,20 +219,38 @@ class TelemetryServer:
         return check_credentials(auth, headers.get("Authorization", ""))
 
 
+def _split_host(host: str) -> tuple[str, str | None]:
+    """``name`` and ``port`` of a Host header (``[::1]:9464``, ``localhost``...)."""
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        return name, rest[1:] if rest.startswith(":") else None
+    if host.count(":") == 1:
+        name, _, port = host.partition(":")
+        return name, port
+    return host, None
+
+
 def check_credentials(auth: AuthConfig, header: str) -> bool:
-    """Constant-time comparison of an Authorization header against the config."""
-    scheme, _, value = header.partition(" ")
+    """Constant-time comparison of an Authorization header against the config.
+
+    Compared as bytes: http.server decodes headers as latin-1, so the header's
+    text is encoded back to the bytes the client sent, and the configured
+    credentials are encoded as UTF-8, as clients send them. (Comparing the
+    header's text as UTF-8 would never match a token with a non-ASCII character.)
+    """
+    raw = header.encode("latin-1", "replace")
+    scheme, _, value = raw.partition(b" ")
     scheme = scheme.lower()
-    if auth.bearer_token and scheme == "bearer":
-        return hmac.compare_digest(value.strip().encode(), auth.bearer_token.encode())
-    if auth.basic and scheme == "basic":
+    if auth.bearer_token and scheme == b"bearer":
+        return hmac.compare_digest(value.strip(), auth.bearer_token.encode())
+    if auth.basic and scheme == b"basic":
         try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (ValueError, UnicodeDecodeError):
+            decoded = base64.b64decode(value.strip(), validate=True)
+        except ValueError:
             return False
-        user, _, password = decoded.partition(":")
-        user_ok = hmac.compare_digest(user.encode(), auth.basic.username.encode())
-        password_ok = hmac.compare_digest(password.encode(), auth.basic.password.encode())
+        user, _, password = decoded.partition(b":")
+        user_ok = hmac.compare_digest(user, auth.basic.username.encode())
+        password_ok = hmac.compare_digest(password, auth.basic.password.encode())
         return user_ok and password_ok
     return False
 
@@ -203,6 +261,9 @@ class _Server(ThreadingHTTPServer):
     # another socket is listening on, so two processes never share one.
     allow_reuse_address = True
     request_queue_size = 64
+
+    #: Set by TelemetryServer.start before the first connection.
+    connections: ConnectionGuard
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._stopping = False
@@ -218,9 +279,13 @@ class _Server(ThreadingHTTPServer):
             selector.register(self, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
             while not self._stopping:
-                for key, _ in selector.select():
-                    if key.fileobj is self and not self._stopping:
-                        self._handle_request_noblock()  # what serve_forever calls
+                try:
+                    for key, _ in selector.select():
+                        if key.fileobj is self and not self._stopping:
+                            self._handle_request_noblock()  # what serve_forever calls
+                except Exception:  # the server must keep serving whatever happens here
+                    log.exception("HTTP server loop failed; it carries on")
+                    time.sleep(0.1)  # a failure that repeats at once must not spin
 
     def stop_serving(self) -> None:
         self._stopping = True
@@ -232,7 +297,26 @@ class _Server(ThreadingHTTPServer):
         self._wake_reader.close()
         self._wake_writer.close()
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Start the connection's thread, or close it at once when the cap is reached
+        (before any TLS handshake or read: an excess connection costs no thread)."""
+        if not self.connections.admit():
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread to release the slot: release it here
+            self.connections.release(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release(request)
+
     def finish_request(self, request: Any, client_address: Any) -> None:
+        self.connections.arm(request)  # the handshake and first request, bounded
         if isinstance(request, ssl.SSLSocket):  # on this connection's thread, bounded
             request.settimeout(TLS_HANDSHAKE_TIMEOUT_S)
             request.do_handshake()
@@ -249,6 +333,16 @@ def _make_handler(server: TelemetryServer) -> type[BaseHTTPRequestHandler]:
         sys_version = ""
         timeout = 30
 
+        def handle_one_request(self) -> None:
+            # The deadline to send the next request (kept-alive connections wait here).
+            server.connections.arm(self.connection)
+            super().handle_one_request()
+
+        def parse_request(self) -> bool:
+            parsed = super().parse_request()
+            server.connections.disarm(self.connection)  # read: answering is not bounded
+            return parsed
+
         def do_GET(self) -> None:
             self._dispatch("GET")
 
@@ -256,6 +350,12 @@ def _make_handler(server: TelemetryServer) -> type[BaseHTTPRequestHandler]:
             self._dispatch("HEAD")
 
         def _dispatch(self, method: str) -> None:
+            if not server.host_allowed(self.headers.get("Host")):
+                self.close_connection = True
+                response = Response.text("misdirected request: this server answers only "
+                                         "to a loopback Host\n", 421)
+                response.headers["Connection"] = "close"
+                return self._send(response, method)
             parts = urlsplit(self.path)
             route = server.find(parts.path)
             if route is None:

@@ -22,6 +22,7 @@ from exporters.otlp.batch import SpanBatchProcessor
 from telemetry import Telemetry
 from telemetry import catalogue as cat
 from telemetry.model import HistogramValue
+from tests.conftest import send
 from tests.support.backends import RotelReceiver, rotel_receiver, wait_until
 from tests.support.faults import (
     EXPORTERS_DECIDE_HEALTH,
@@ -213,3 +214,41 @@ def test_collector_killed_and_restarted_mid_run(tmp_path: Path, start_telemetry,
            gc_pauses={"count": orchestrator.gc.count,
                       "max_ms": round(orchestrator.gc.max_s * 1000, 1)},
            health_down=down["reasons"], health_recovered=recovered["status"])
+
+
+#: Spans ended while the collector hangs, before stop: several batches, within the queue.
+HUNG_SPANS = 1500
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_stop_with_a_hung_collector_accounts_for_every_span_before_it_returns(
+        tmp_path: Path, start_telemetry, protocol: str) -> None:
+    """The collector hangs (SIGSTOP) with a batch in flight and more queued; stop must
+    have counted every one of them as dropped when it returns, since a process may exit
+    right after. Before, over HTTP they were counted about ``timeout_s`` later (the SDK
+    retried the interrupted request on a new connection to the hung collector)."""
+    with rotel_receiver(tmp_path) as rotel:
+        config = otlp_config(rotel, protocol)
+        config["exporters"]["otlp"].update(metrics=False, timeout_s=10)
+        config["tracing"]["batch"] = {"max_queue_size": 2048, "max_export_batch_size": 512,
+                                      "schedule_delay_ms": 50, "export_timeout_ms": 30_000}
+        tel = start_telemetry(config)
+        send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.1)
+        rotel.wait_for_spans()
+        assert rotel._process is not None
+        pid = rotel._process.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for _ in range(HUNG_SPANS):
+                send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.1)
+            started = time.monotonic()
+            tel.stop(timeout_s=3)
+            took = time.monotonic() - started
+            dropped_at_return = dropped_spans(tel)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    assert took < 3 + 1.0, took
+    assert sum(dropped_at_return.values()) == HUNG_SPANS, dropped_at_return
+    assert dropped_at_return["queue_full"] == 0
+    record(f"otlp stop with a hung collector ({protocol})", stop_s=round(took, 2),
+           spans=HUNG_SPANS, dropped_at_return=dropped_at_return)

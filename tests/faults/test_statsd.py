@@ -11,6 +11,9 @@ the daemon together hold exactly the aggregator's totals.
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import time
 from pathlib import Path
 
@@ -18,7 +21,13 @@ import pytest
 
 from telemetry import catalogue as cat
 from telemetry.catalogue import Kind
-from tests.integration.test_statsd_daemon import expected
+from tests.conftest import send
+from tests.integration.test_statsd_daemon import (
+    etsy_name,
+    expected,
+    statsd_section,
+    tcp_statsd_daemon,
+)
 from tests.support.backends import StatsdDaemon, statsd_daemon, wait_until
 from tests.support.faults import (
     EXPORTERS_DECIDE_HEALTH,
@@ -147,3 +156,52 @@ def test_daemon_stopped_and_started_mid_run(tmp_path: Path, start_telemetry) -> 
            rss_mb_outage_start=round(rss_start, 1), rss_mb_outage_end=round(rss_end, 1),
            send_latency={p: orchestrator.latency(p).as_dict()
                          for p in ("up", "down", "recovering")})
+
+
+def test_tcp_to_a_stopped_daemon_stays_failing_until_it_reads_again(
+        tmp_path: Path, start_telemetry) -> None:
+    """SIGSTOP: the daemon's kernel still accepts connections and acknowledges bytes
+    until its buffers fill, so neither a send nor a reconnect proves delivery. Before,
+    a send that timed out closed the connection, the next flush connected again
+    (accepted: the listen backlog) and /health said "ok" while nothing was read."""
+    with tcp_statsd_daemon(tmp_path) as daemon:
+        tel = start_telemetry(statsd_section(daemon.tcp_port, protocol="tcp", timeout_s=0.3,
+                                             max_backoff_s=0.2, reservoir_size=100_000))
+        exporter = tel.exporters["statsd"]
+        send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.1)
+        assert exporter.flush()
+        assert exporter.health()["status"] == "ok"
+        # A small send buffer on our side, so that a few flushes fill both ends.
+        exporter._transport._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        pid = daemon._process.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            def flush_a_burst() -> bool:
+                for number in range(5000):  # ~50 KB of timer values per flush
+                    send("handoff_completed", from_agent="pm", to_agent="dev",
+                         duration_s=0.001 * (number % 100))
+                return exporter.flush()
+
+            wait_until(lambda: not flush_a_burst(), timeout=30,
+                       what="a flush to fail once the daemon's buffers are full")
+            # It stays failing, flush after flush, past any reconnect backoff.
+            failing_since = time.monotonic()
+            flushes = 0
+            while time.monotonic() - failing_since < 1.5:
+                assert not flush_a_burst()
+                flushes += 1
+                assert exporter.health()["status"] == "failing", exporter.health()
+            assert "not read" in exporter.health()["last_error"] or \
+                "not acknowledged" in exporter.health()["last_error"], exporter.health()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        # It reads again: the exporter notices and delivers what it kept.
+        wait_until(lambda: exporter.flush(), timeout=30, what="a flush to succeed again")
+        assert exporter.health()["status"] == "ok"
+        counters, _, _ = expected(tel)
+        handoffs = etsy_name(cat.HANDOFFS, ("pm", "dev"))
+        # every delta kept while it was stopped arrives, once
+        daemon.wait_for(lambda d: d.counters().get(handoffs) == counters[handoffs])
+        assert daemon.stats()["bad_lines_seen"] == 0
+    record("statsd tcp daemon stopped (SIGSTOP)", failing_flushes_checked=flushes,
+           handoffs=counters[handoffs])

@@ -123,7 +123,14 @@ _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connec
 class PlainHTTPTransport(BaseHTTPTransport):
     """Requests over one persistent connection, opened on first use and again after
     any error. One request at a time; :meth:`close` may be called from another thread
-    and interrupts a request in progress."""
+    and interrupts a request in progress.
+
+    Closing is final: a request after :meth:`close` fails at once. The SDK's client
+    retries a failed request once at once, on a new connection; after close (the
+    exporter shutting down because stopping ran out of time) that retry would open
+    a connection to the collector that just hung and wait out the whole timeout
+    again, on a batch the exporter has already given up on.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -131,6 +138,7 @@ class PlainHTTPTransport(BaseHTTPTransport):
         self._protocol: h11.Connection | None = None
         self._address: tuple[str, int] | None = None
         self._targets: dict[str, tuple[tuple[str, int], str, str]] = {}
+        self._closed = False
 
     def _target(self, url: str) -> tuple[tuple[str, int], str, str]:
         """(host, port), the request path and the Host header of ``url``; parsed once."""
@@ -160,10 +168,12 @@ class PlainHTTPTransport(BaseHTTPTransport):
                 sock, protocol = self._sock, self._protocol
                 if sock is None or protocol is None or self._address != address:
                     self._drop()
+                    self._check_open()
                     sock = socket.create_connection(address, timeout)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     protocol = h11.Connection(h11.CLIENT)
                     self._sock, self._protocol, self._address = sock, protocol, address
+                    self._check_open()  # closed while connecting: close saw no socket
                 else:
                     sock.settimeout(timeout)
                 head = protocol.send(h11.Request(method=method, target=path, headers=fields))
@@ -208,12 +218,17 @@ class PlainHTTPTransport(BaseHTTPTransport):
             elif kind is h11.ConnectionClosed:
                 raise ConnectionResetError("the collector closed the connection")
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConnectionAbortedError("the exporter is shut down")
+
     def _drop(self) -> None:
         sock, self._sock, self._protocol = self._sock, None, None
         if sock is not None:
             sock.close()
 
     def close(self) -> None:
+        self._closed = True  # before taking the socket: request() checks in that order
         sock, self._sock, self._protocol = self._sock, None, None
         if sock is not None:
             with contextlib.suppress(OSError):  # wakes a request blocked on it: it fails

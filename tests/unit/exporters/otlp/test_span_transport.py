@@ -186,15 +186,44 @@ def test_an_answer_body_over_the_limit_is_an_error_and_drops_the_connection(
     assert collector.connections == 2
 
 
-def test_a_request_after_close_opens_a_new_connection(collector: Collector) -> None:
+def test_a_request_after_close_fails_at_once(collector: Collector) -> None:
+    """Closing is the exporter shutting down: the SDK client's immediate retry of the
+    request close interrupted must not open a new connection (to a collector that may
+    be hung, for the whole timeout again)."""
     transport = PlainHTTPTransport()
     try:
         assert transport.request("POST", collector.url, data=b"1", timeout=5).status_code == 200
         transport.close()
-        assert transport.request("POST", collector.url, data=b"2", timeout=5).status_code == 200
+        result = transport.request("POST", collector.url, data=b"2", timeout=5)
+        assert result.status_code is None and isinstance(result.error, ConnectionAbortedError)
     finally:
         transport.close()
-    assert collector.bodies == [b"1", b"2"] and collector.connections == 2
+    assert collector.bodies == [b"1"] and collector.connections == 1
+
+
+def test_close_interrupts_a_request_to_a_hung_collector_and_its_retry() -> None:
+    """A collector that accepts and never answers: close from another thread ends the
+    SDK client's export at once, retry included (before, the retry reconnected and
+    waited out the whole timeout)."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # the kernel accepts; nobody ever reads or answers
+        exporter = FastHttpSpanExporter(
+            endpoint=f"http://127.0.0.1:{hung.getsockname()[1]}/v1/traces", timeout=10)
+        assert exporter.fast
+        outcome: list[Any] = []
+        sending = threading.Thread(target=lambda: outcome.append(exporter._client.export(b"x")))
+        sending.start()
+        deadline = time.monotonic() + 5
+        while exporter._client._transport._sock is None:  # connected, waiting for the answer
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        started = time.monotonic()
+        exporter.shutdown()
+        sending.join(5)
+        assert not sending.is_alive()
+        assert time.monotonic() - started < 1.0
+    assert outcome and not outcome[0].success
 
 
 def test_a_dead_endpoint_is_a_connection_error() -> None:
