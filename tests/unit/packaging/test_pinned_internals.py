@@ -11,8 +11,8 @@ project declares (the lowest-versions CI job) and the newest ones allowed:
   ``Signal._clear_state``; ``Signal.receivers`` (receiver id -> the receiver itself
   when strong, a ``weakref.ref`` when weak); ``receivers_for(ANY)``; ``is_muted``;
   the signatures of ``connect``, ``disconnect`` and ``send`` (``_async_wrapper``).
-* opentelemetry-api, -sdk, -exporter-otlp 1.45.0 and 1.45.2, with
-  opentelemetry-exporter-http-transport 0.66b0 and 0.66b2:
+* opentelemetry-api, -sdk, -exporter-otlp 1.45.1 and 1.45.2, with
+  opentelemetry-exporter-http-transport 0.66b1 and 0.66b2:
 
   - ``opentelemetry.exporter.http.transport._base``: ``BaseHTTPTransport`` (abstract
     ``request(method, url, *, headers, timeout, data)``, ``close``,
