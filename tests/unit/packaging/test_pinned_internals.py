@@ -12,7 +12,8 @@ project declares (the lowest-versions CI job) and the newest ones allowed:
   when strong, a ``weakref.ref`` when weak); ``receivers_for(ANY)``; ``is_muted``;
   the signatures of ``connect``, ``disconnect`` and ``send`` (``_async_wrapper``).
 * opentelemetry-api, -sdk, -exporter-otlp 1.45.1 and 1.45.2, with
-  opentelemetry-exporter-http-transport 0.66b1 and 0.66b2:
+  opentelemetry-exporter-http-transport 0.66b1 and 0.66b2 (what each internal is
+  for, and what falls back when it changes: exporters/otlp/fastpath/README.md):
 
   - ``opentelemetry.exporter.http.transport._base``: ``BaseHTTPTransport`` (abstract
     ``request(method, url, *, headers, timeout, data)``, ``close``,
