@@ -29,7 +29,7 @@ say() { printf '  - %s\n' "$*"; }
 mkdir "$work/src"
 git ls-files -z | tar --null --files-from=- -cf - | tar -xf - -C "$work/src"
 # `build` makes the sdist, then the wheel from that sdist, each in an isolated env
-# with the build requirements of pyproject.toml (so the setuptools floor is used).
+# with the build requirements of pyproject.toml (setuptools>=77, from PyPI).
 python -m pip install --quiet --disable-pip-version-check "build>=1.2"
 python -m build --outdir "$work/dist" "$work/src" >"$work/build.log" 2>&1 || {
     cat "$work/build.log"; exit 1; }
