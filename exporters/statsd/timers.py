@@ -13,7 +13,7 @@ per value.
 
 What comes out is, line for line, what formatting each value with
 :func:`~exporters.statsd.format.format_rounded` and merging them one by one gives;
-``tests/test_statsd_timers.py`` checks it against that value-by-value reference.
+``tests/unit/exporters/statsd/test_timers.py`` checks it against that value-by-value reference.
 """
 
 from __future__ import annotations
