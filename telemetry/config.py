@@ -3,7 +3,10 @@
 Where the settings come from, later ones winning:
 
 1. the file (``YOLO_TELEMETRY_CONFIG`` names it; else the embedded default),
-2. OpenTelemetry's standard variables (``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_*``...),
+2. OpenTelemetry's standard variables (``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_*``...;
+   :data:`telemetry.configsource.OTEL_ENVIRONMENT`). As the OpenTelemetry
+   specification asks, an invalid value of one of these is logged and ignored, not
+   an error: the setting keeps its value from the file, or its default,
 3. ``YOLO_TELEMETRY__<KEY>__<KEY>=value`` for any single key, e.g.
    ``YOLO_TELEMETRY__SERVER__PORT=9500`` or ``YOLO_TELEMETRY__EXPORTERS__STATSD__ENABLED=true``;
    the value is read as YAML, so numbers, booleans and lists work.
@@ -14,6 +17,7 @@ Every error names the file, the key path, what was expected and what was found.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -33,10 +37,19 @@ from pydantic import (
 )
 
 from telemetry.alerting.definitions import AlertDefinition, AlertingConfig, effective_alerts
-from telemetry.configsource import ConfigError, apply_environment, read_file, read_yaml
+from telemetry.configsource import (
+    MAX_DURATION_S,
+    ConfigError,
+    apply_environment,
+    is_otel_variable,
+    read_file,
+    read_yaml,
+    warn_ignored,
+)
 from telemetry.plugins import discover
 
 ENV_CONFIG_PATH = "YOLO_TELEMETRY_CONFIG"
+log = logging.getLogger("telemetry.config")
 
 
 #: Numeric annotations a YAML ``true``/``false`` must not be coerced into (``port: true``
@@ -254,9 +267,18 @@ def default_yaml() -> str:
     return resources.files("telemetry").joinpath("default.yaml").read_text(encoding="utf-8")
 
 
+class _InvalidSettings(ConfigError):
+    """A validation error, with the environment variables that set the keys in error
+    (by message line), so that invalid ``OTEL_*`` values can be ignored instead."""
+
+    def __init__(self, message: str, variables: dict[str, str]) -> None:
+        super().__init__(message)
+        self.variables = variables
+
+
 def _format_errors(error: ValidationError, source: str,
-                   origins: dict[tuple[str, ...], str]) -> str:
-    lines = []
+                   origins: dict[tuple[str, ...], str]) -> _InvalidSettings:
+    lines, variables = [], {}
     for item in error.errors():
         loc = tuple(str(part) for part in item["loc"])
         key = ".".join(loc) or "(top level)"
@@ -265,13 +287,15 @@ def _format_errors(error: ValidationError, source: str,
         else:
             expected = item["msg"].removeprefix("Value error, ")
         found = item.get("input")
-        origin = next((f" (set by {var})" for path, var in origins.items()
-                       if loc[: len(path)] == path), "")
-        detail = f"{source}: {key}: {expected}"
+        variable = next((var for path, var in origins.items() if loc[: len(path)] == path),
+                        None)
+        detail = f"{key}: {expected}"
         if item["type"] != "missing":
             detail += f"; found {_shorten(found)}"
-        lines.append(detail + origin)
-    return "\n".join(lines)
+        if variable is not None:
+            variables.setdefault(variable, detail)
+        lines.append(f"{source}: {detail}" + (f" (set by {variable})" if variable else ""))
+    return _InvalidSettings("\n".join(lines), variables)
 
 
 def _shorten(value: Any) -> str:
@@ -284,7 +308,7 @@ def validate(data: dict, source: str = "<config>",
     try:
         config = config_model().model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_format_errors(error, source, origins or {})) from None
+        raise _format_errors(error, source, origins or {}) from None
     except RecursionError:
         raise ConfigError(f"{source}: settings nested too deeply") from None
     config.source = source
@@ -293,9 +317,9 @@ def validate(data: dict, source: str = "<config>",
     return config
 
 
-#: The longest duration a ``*_s`` (or ``*_ms``) setting may have. Timer waits fail
-#: with OverflowError near 2**33 s; a year is longer than any sane interval or window.
-MAX_DURATION_S = 365 * 86400.0
+#: ``MAX_DURATION_S``, the longest duration a ``*_s`` (or ``*_ms``) setting may have:
+#: timer waits fail with OverflowError near 2**33 s; a year is longer than any sane
+#: interval or window.
 
 
 def _numbers(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], float]]:
@@ -327,12 +351,14 @@ def _check_finite(config: TelemetryConfig, source: str,
                    else MAX_DURATION_S * 1000 if key.endswith("_ms") else math.inf)
         if math.isfinite(value) and value <= longest:
             continue
-        origin = next((f" (set by {var})" for prefix, var in origins.items()
-                       if path[: len(prefix)] == prefix), "")
+        variable = next((var for prefix, var in origins.items()
+                         if path[: len(prefix)] == prefix), None)
         expected = ("a finite number" if not math.isfinite(value)
                     else f"at most {longest:.0f} (365 days)")
-        raise ConfigError(f"{source}: {'.'.join(path)}: expected {expected}; "
-                          f"found {value!r}{origin}")
+        detail = f"{'.'.join(path)}: expected {expected}; found {value!r}"
+        raise _InvalidSettings(f"{source}: {detail}" + (f" (set by {variable})" if variable
+                                                        else ""),
+                               {variable: detail} if variable else {})
 
 
 def _check_consistency(config: TelemetryConfig) -> None:
@@ -369,8 +395,33 @@ def load(source: str | os.PathLike | Mapping | TelemetryConfig | None = None,
         data, name = _deep_copy(source), "<dict>"
     else:
         data, name = read_file(source), str(source)
-    origins = apply_environment(data, environ)
-    return validate(data, name, origins)
+    return _validate_with_environment(data, name, environ)
+
+
+def _validate_with_environment(data: dict, name: str,
+                               environ: Mapping[str, str]) -> TelemetryConfig:
+    """``data`` with the environment applied, validated.
+
+    A key in error that an ``OTEL_*`` variable set is not an error: the variable is
+    logged and ignored, and the rest validated again (the OpenTelemetry
+    specification's "warn and use the default"). Errors of the file or of
+    ``YOLO_TELEMETRY__*`` overrides are raised.
+    """
+    ignored: set[str] = set()
+    while True:
+        candidate = _deep_copy(data)
+        origins = apply_environment(candidate, {key: value for key, value in environ.items()
+                                                if key not in ignored})
+        try:
+            return validate(candidate, name, origins)
+        except _InvalidSettings as error:
+            otel = {var: detail for var, detail in error.variables.items()
+                    if is_otel_variable(var) and var not in ignored}
+            if not otel:
+                raise
+            for variable, detail in sorted(otel.items()):
+                warn_ignored(variable, environ[variable], detail)
+            ignored.update(otel)
 
 
 def _deep_copy(data: Mapping) -> dict:

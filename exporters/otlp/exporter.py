@@ -45,14 +45,22 @@ log = logging.getLogger("telemetry.exporters.otlp")
 SCOPE_NAME = "yolo-telemetry"
 
 
+Signal = Literal["metrics", "traces"]
+Protocol = Literal["grpc", "http/protobuf"]
+
+#: The OTLP specification's default collector address per protocol.
+DEFAULT_ENDPOINTS = {"grpc": "http://127.0.0.1:4317", "http/protobuf": "http://127.0.0.1:4318"}
+
+
 class OtlpConfig(ExporterConfig):
     #: Infinite or NaN intervals pass ``gt=0`` and then break the export timer.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     #: Collector address. HTTP: the base URL (``/v1/metrics`` and ``/v1/traces`` are
     #: appended). gRPC: ``http://host:4317`` (plain text) or ``https://...`` (TLS).
-    endpoint: str = "http://127.0.0.1:4318"
-    protocol: Literal["grpc", "http/protobuf"] = "http/protobuf"
+    #: None: the specification's default for the protocol (port 4318, gRPC 4317).
+    endpoint: str | None = None
+    protocol: Protocol = "http/protobuf"
     headers: dict[str, str] = Field(default_factory=dict)
     metrics: bool = True
     traces: bool = True
@@ -61,6 +69,14 @@ class OtlpConfig(ExporterConfig):
     #: Full URLs overriding ``endpoint`` for one signal (used as given, no path added).
     metrics_endpoint: str | None = None
     traces_endpoint: str | None = None
+    #: Per-signal protocol and headers, replacing ``protocol`` and ``headers`` for it.
+    metrics_protocol: Protocol | None = None
+    traces_protocol: Protocol | None = None
+    metrics_headers: dict[str, str] | None = None
+    traces_headers: dict[str, str] | None = None
+    #: ``delta`` (or ``lowmemory``): counters and histograms are sent as the change
+    #: since the last export that succeeded; gauges stay as they are.
+    temporality_preference: Literal["cumulative", "delta", "lowmemory"] = "cumulative"
 
     @field_validator("endpoint", "metrics_endpoint", "traces_endpoint")
     @classmethod
@@ -69,14 +85,30 @@ class OtlpConfig(ExporterConfig):
             raise ValueError("expected a URL such as http://127.0.0.1:4318")
         return value
 
-    def signal_endpoint(self, signal: Literal["metrics", "traces"]) -> str:
+    @property
+    def delta(self) -> bool:
+        return self.temporality_preference != "cumulative"
+
+    def signal_protocol(self, signal: Signal) -> Protocol:
+        explicit = self.metrics_protocol if signal == "metrics" else self.traces_protocol
+        return explicit or self.protocol
+
+    def signal_headers(self, signal: Signal) -> dict[str, str]:
+        """The signal's own headers when set (the OTLP exporter spec: they replace the
+        generic ones), else ``headers``."""
+        explicit = self.metrics_headers if signal == "metrics" else self.traces_headers
+        return dict(self.headers if explicit is None else explicit)
+
+    def signal_endpoint(self, signal: Signal) -> str:
         """Where one signal goes, following the OTLP exporter spec's rules."""
         explicit = self.metrics_endpoint if signal == "metrics" else self.traces_endpoint
         if explicit:
             return explicit
-        if self.protocol == "grpc":
-            return self.endpoint
-        return f"{self.endpoint.rstrip('/')}/v1/{signal}"
+        protocol = self.signal_protocol(signal)
+        base = self.endpoint or DEFAULT_ENDPOINTS[protocol]
+        if protocol == "grpc":
+            return base
+        return f"{base.rstrip('/')}/v1/{signal}"
 
 
 class OtlpExporter(Exporter):
@@ -114,13 +146,13 @@ class OtlpExporter(Exporter):
     def start(self) -> None:
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-        from exporters.otlp.metrics import build_resource, to_metrics_data
+        from exporters.otlp.metrics import SCHEMA_URL, build_resource, to_metrics_data
         from telemetry.plugins import package_version
 
         version = package_version()
         resource = build_resource(getattr(self.telemetry, "service_name", "yolo"),
                                   self.instance_id or str(uuid.uuid4()), version)
-        scope = InstrumentationScope(SCOPE_NAME, version)
+        scope = InstrumentationScope(SCOPE_NAME, version, SCHEMA_URL)
         self._resource, self._scope = resource, scope
         if self.config.metrics:
             self._build = lambda: to_metrics_data(self.aggregator.collect(), resource, scope)
@@ -135,6 +167,7 @@ class OtlpExporter(Exporter):
         from opentelemetry.sdk.trace import TracerProvider
 
         from exporters.otlp.batch import SpanBatchProcessor
+        from exporters.otlp.metrics import SCHEMA_URL
         from exporters.otlp.traces import GuardedSpanExporter, make_sampler
         from telemetry.tracing.tracer import SignalTracer
 
@@ -146,7 +179,7 @@ class OtlpExporter(Exporter):
         self._provider.add_span_processor(
             SpanBatchProcessor(self._span_exporter, tracing.batch, self.aggregator))
         limits = getattr(self.telemetry, "limits", None)
-        self.tracer = SignalTracer(self._provider.get_tracer(SCOPE_NAME, version),
+        self.tracer = SignalTracer(self._provider.get_tracer(SCOPE_NAME, version, SCHEMA_URL),
                                    self.aggregator, tracing,
                                    max_text_length=limits.max_label_length if limits else 128)
         self.tracer.attach()
@@ -155,26 +188,26 @@ class OtlpExporter(Exporter):
         """The OpenTelemetry OTLP metric exporter for the configured protocol, which
         also encodes the families itself (:mod:`exporters.otlp.fastpath.metric_encoding`)."""
         cfg, endpoint = self.config, self.config.signal_endpoint("metrics")
-        if cfg.protocol == "grpc":
+        headers = cfg.signal_headers("metrics") or None
+        if cfg.signal_protocol("metrics") == "grpc":
             from exporters.otlp.fastpath.metric_grpc import FastGrpcMetricExporter
             return FastGrpcMetricExporter(self._resource, self._scope, endpoint=endpoint,
-                                          headers=dict(cfg.headers) or None,
-                                          timeout=cfg.timeout_s)
+                                          headers=headers, timeout=cfg.timeout_s)
         from exporters.otlp.fastpath.metric_http import FastHttpMetricExporter
         return FastHttpMetricExporter(self._resource, self._scope, endpoint=endpoint,
-                                      headers=dict(cfg.headers) or None, timeout=cfg.timeout_s)
+                                      headers=headers, timeout=cfg.timeout_s)
 
     def make_span_exporter(self) -> SpanExporter:
         """The OpenTelemetry OTLP span exporter for the configured protocol, with the
         fast span encoding (:mod:`exporters.otlp.fastpath.span_encoding`)."""
         cfg, endpoint = self.config, self.config.signal_endpoint("traces")
-        if cfg.protocol == "grpc":
+        headers = cfg.signal_headers("traces") or None
+        if cfg.signal_protocol("traces") == "grpc":
             from exporters.otlp.fastpath.span_grpc import FastGrpcSpanExporter
-            return FastGrpcSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
+            return FastGrpcSpanExporter(endpoint=endpoint, headers=headers,
                                         timeout=cfg.timeout_s)
         from exporters.otlp.fastpath.span_http import FastHttpSpanExporter
-        return FastHttpSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
-                                    timeout=cfg.timeout_s)
+        return FastHttpSpanExporter(endpoint=endpoint, headers=headers, timeout=cfg.timeout_s)
 
     # -- metrics -----------------------------------------------------------------
 
@@ -259,7 +292,7 @@ class OtlpExporter(Exporter):
                         key=lambda p: p["last_error_at"])
         return {
             "status": status,
-            "endpoint": self.config.endpoint,
+            "endpoint": self.config.endpoint or DEFAULT_ENDPOINTS[self.config.protocol],
             "protocol": self.config.protocol,
             "last_error": errors[-1]["last_error"] if errors else None,
             "failures": sum(p["failures"] for p in parts.values()),

@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -42,7 +43,7 @@ from opentelemetry.sdk.metrics.export import (
     ScopeMetrics,
     Sum,
 )
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from telemetry.catalogue import Kind, MetricSpec
@@ -52,17 +53,26 @@ _CUMULATIVE = AggregationTemporality.CUMULATIVE
 _NS = 1_000_000_000
 
 
+#: The semantic conventions the resource, metric and span attributes follow
+#: (``schema_url`` of the resource and of the scope); 1.37 has ``gen_ai.provider.name``.
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+
+
 def build_resource(service_name: str, instance_id: str, version: str) -> Resource:
     """The resource every metric and span carries.
 
-    ``Resource.create`` also merges ``OTEL_RESOURCE_ATTRIBUTES`` and the SDK's own
-    ``telemetry.sdk.*`` attributes; the three service attributes given here win.
+    ``Resource.create`` reads ``OTEL_RESOURCE_ATTRIBUTES`` and adds the SDK's own
+    ``telemetry.sdk.*`` attributes. ``service.name`` is the config's ``service_name``,
+    which already ranks ``OTEL_SERVICE_NAME``, then ``OTEL_RESOURCE_ATTRIBUTES``'
+    ``service.name``, then the file (:mod:`telemetry.configsource`).
+    ``service.instance.id`` and ``service.version`` are defaults: the environment's
+    values, when it gives them, win.
     """
-    return Resource.create({
-        "service.name": service_name,
-        "service.instance.id": instance_id,
-        "service.version": version,
-    })
+    attributes: dict[str, Any] = {"service.instance.id": instance_id, "service.version": version}
+    explicit = OTELResourceDetector().detect().attributes  # the SDK's reading of the variable
+    attributes.update({key: explicit[key] for key in attributes if key in explicit})
+    attributes["service.name"] = service_name
+    return Resource.create(attributes, SCHEMA_URL)
 
 
 def _attributes(spec: MetricSpec, sample: Sample) -> Mapping[str, str]:

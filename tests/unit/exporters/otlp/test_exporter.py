@@ -313,8 +313,8 @@ def test_environment_maps_onto_the_otlp_keys() -> None:
     assert (config.tracing.sampler, config.tracing.sampler_ratio) == ("traceidratio", 0.25)
     assert (config.tracing.batch.max_queue_size, config.tracing.batch.schedule_delay_ms) == \
         (100, 250)
-    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL"):
-        load_config({}, environ={"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
+    with pytest.raises(ConfigError, match="YOLO_TELEMETRY__EXPORTERS__OTLP__PROTOCOL"):
+        load_config({}, environ={"YOLO_TELEMETRY__EXPORTERS__OTLP__PROTOCOL": "http/json"})
 
 
 def test_http_endpoints_get_the_signal_path() -> None:
