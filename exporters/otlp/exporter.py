@@ -5,8 +5,9 @@ Metrics: every ``interval_s`` a :class:`~exporters.PeriodicWorker` encodes one
 the mapping of :mod:`exporters.otlp.metrics`) and sends it with the OpenTelemetry
 OTLP metric exporter (:mod:`exporters.otlp.fastpath.metric_http`,
 :mod:`exporters.otlp.fastpath.metric_grpc`). Nothing runs per event, so enabling OTLP metrics
-does not change the cost of a signal. Data is cumulative, so a
-failed export loses nothing: the next interval carries the same totals.
+does not change the cost of a signal. Data is cumulative (or delta since the last
+accepted export, when preferred: :mod:`exporters.otlp.points`), so a failed export
+loses nothing: the next interval carries the same totals, or the longer change.
 
 Traces: when ``traces`` is on and ``tracing.enabled`` is true, a
 :class:`telemetry.tracing.tracer.SignalTracer` listens to the aggregator and builds spans
@@ -32,6 +33,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from exporters import Exporter, ExporterConfig, ExporterStatus, PeriodicWorker
+from exporters.otlp.partial import PartialSuccess
+from exporters.otlp.points import ExportPoints
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter
@@ -119,13 +122,18 @@ class OtlpExporter(Exporter):
         super().__init__(config, aggregator, telemetry)
         #: ``self.status`` reports metrics; traces fail and recover independently.
         self.trace_status = ExporterStatus(self.name)
+        #: What the collector rejected from accepted exports (OTLP partial success).
+        self.metric_rejects = PartialSuccess("metrics", aggregator)
+        self.span_rejects = PartialSuccess("traces", aggregator)
         self.tracer: SignalTracer | None = None
         self._metric_exporter: MetricExporter | None = None
         self._worker: PeriodicWorker | None = None
         self._provider: TracerProvider | None = None
         self._span_exporter: GuardedSpanExporter | None = None
         self._export_lock = threading.Lock()
-        self._build: Callable[[], Any] | None = None
+        self._build: Callable[[list[Any], int], Any] | None = None
+        #: Recorded series only, and deltas when preferred (:mod:`exporters.otlp.points`).
+        self._points = ExportPoints(config.delta)
         self._resource: Any = None
         self._scope: Any = None
         self._stopped = False
@@ -155,8 +163,11 @@ class OtlpExporter(Exporter):
         scope = InstrumentationScope(SCOPE_NAME, version, SCHEMA_URL)
         self._resource, self._scope = resource, scope
         if self.config.metrics:
-            self._build = lambda: to_metrics_data(self.aggregator.collect(), resource, scope)
+            delta = self.config.delta
+            self._build = lambda families, now_ns: to_metrics_data(families, resource, scope,
+                                                                   now_ns, delta)
             self._metric_exporter = self.make_metric_exporter()
+            _watch_answers(self._metric_exporter, self.metric_rejects)
             self._worker = PeriodicWorker("otlp-metrics", self.config.interval_s,
                                           self.export_metrics, self.status, self.aggregator)
             self._worker.start()
@@ -172,7 +183,9 @@ class OtlpExporter(Exporter):
         from telemetry.tracing.tracer import SignalTracer
 
         tracing = self.telemetry.tracing
-        self._span_exporter = GuardedSpanExporter(self.make_span_exporter(), self.trace_status,
+        span_exporter = self.make_span_exporter()
+        _watch_answers(span_exporter, self.span_rejects)
+        self._span_exporter = GuardedSpanExporter(span_exporter, self.trace_status,
                                                   self.aggregator)
         self._provider = TracerProvider(sampler=make_sampler(tracing), resource=resource,
                                         shutdown_on_exit=False)
@@ -191,10 +204,11 @@ class OtlpExporter(Exporter):
         headers = cfg.signal_headers("metrics") or None
         if cfg.signal_protocol("metrics") == "grpc":
             from exporters.otlp.fastpath.metric_grpc import FastGrpcMetricExporter
-            return FastGrpcMetricExporter(self._resource, self._scope, endpoint=endpoint,
-                                          headers=headers, timeout=cfg.timeout_s)
+            return FastGrpcMetricExporter(self._resource, self._scope, cfg.delta,
+                                          endpoint=endpoint, headers=headers,
+                                          timeout=cfg.timeout_s)
         from exporters.otlp.fastpath.metric_http import FastHttpMetricExporter
-        return FastHttpMetricExporter(self._resource, self._scope, endpoint=endpoint,
+        return FastHttpMetricExporter(self._resource, self._scope, cfg.delta, endpoint=endpoint,
                                       headers=headers, timeout=cfg.timeout_s)
 
     def make_span_exporter(self) -> SpanExporter:
@@ -222,14 +236,18 @@ class OtlpExporter(Exporter):
         timeout_millis = self.config.timeout_s * 1000
         with self._export_lock:
             try:
+                now_ns = time.time_ns()
+                families = self._points.prepare(self.aggregator.collect(), now_ns)
                 if export_families is not None:  # encodes the families itself
-                    result = export_families(self.aggregator.collect(), timeout_millis)
+                    result = export_families(families, timeout_millis, now_ns=now_ns)
                 else:
-                    result = exporter.export(build(), timeout_millis=timeout_millis)
+                    result = exporter.export(build(families, now_ns),
+                                             timeout_millis=timeout_millis)
             except Exception as error:  # encoding or transport bug: report, do not raise
                 self.status.failed(error, self.aggregator)
                 return False
             if result is MetricExportResult.SUCCESS:
+                self._points.commit()
                 self.status.succeeded()
                 return True
             self.status.failed(f"metric export to {self.config.signal_endpoint('metrics')} "
@@ -282,9 +300,9 @@ class OtlpExporter(Exporter):
     def health(self) -> dict[str, Any]:
         parts: dict[str, dict[str, Any]] = {}
         if self.config.metrics:
-            parts["metrics"] = self.status.as_dict()
+            parts["metrics"] = {**self.status.as_dict(), **self.metric_rejects.as_dict()}
         if self.tracing_enabled:
-            parts["traces"] = self.trace_status.as_dict()
+            parts["traces"] = {**self.trace_status.as_dict(), **self.span_rejects.as_dict()}
         states = [part["status"] for part in parts.values()]
         status = ("disabled" if not states else "failing" if "failing" in states
                   else "starting" if "starting" in states else "ok")
@@ -298,6 +316,13 @@ class OtlpExporter(Exporter):
             "failures": sum(p["failures"] for p in parts.values()),
             **parts,
         }
+
+
+def _watch_answers(exporter: Any, partial: PartialSuccess) -> None:
+    """Have the exporter's plain transport, if it has one, report answers to ``partial``."""
+    transport = getattr(exporter, "plain_transport", None)
+    if transport is not None:
+        transport.on_answer = partial.answer
 
 
 def _run_all(tasks: list[Callable[[], Any]], timeout_s: float) -> list[Any]:
