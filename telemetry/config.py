@@ -205,6 +205,9 @@ class TracingConfig(_Section):
     #: Put free text (decision or rule descriptions, exception messages) in span
     #: attributes. Off by default: such text may carry prompt or context content.
     capture_content: bool = False
+    #: ``gen_ai.provider.name`` on the GenAI spans the OTLP exporter sends
+    #: (``openai``, ``anthropic``, ``aws.bedrock``...); the signals do not say it.
+    genai_provider: str | None = Field(default=None, min_length=1, max_length=256)
     batch: BatchConfig = BatchConfig()
 
 

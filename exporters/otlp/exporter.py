@@ -187,6 +187,7 @@ class OtlpExporter(Exporter):
         _watch_answers(span_exporter, self.span_rejects)
         self._span_exporter = GuardedSpanExporter(span_exporter, self.trace_status,
                                                   self.aggregator)
+        self._span_exporter.genai_provider = getattr(tracing, "genai_provider", None)
         self._provider = TracerProvider(sampler=make_sampler(tracing), resource=resource,
                                         shutdown_on_exit=False)
         self._provider.add_span_processor(

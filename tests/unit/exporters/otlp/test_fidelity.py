@@ -42,10 +42,11 @@ def started(aggregator: Aggregator, collector: Collector) -> Iterator[Any]:
     metrics only when the test asks (``export_metrics``)."""
     made: list[OtlpExporter] = []
 
-    def start(environ: dict[str, str] | None = None, **otlp: Any) -> OtlpExporter:
+    def start(environ: dict[str, str] | None = None, tracing: dict | None = None,
+              **otlp: Any) -> OtlpExporter:
         config = load_config({"exporters": {"otlp": {
             "enabled": True, "interval_s": 3600, "timeout_s": 2, "endpoint": collector.url,
-            **otlp}}}, environ=environ or {})
+            **otlp}}, "tracing": tracing or {}}, environ=environ or {})
         exporter = OtlpExporter(config.exporters.otlp, aggregator, config)
         exporter.instance_id = "instance-1"
         exporter.start()
@@ -197,3 +198,23 @@ def test_partial_success_is_logged_once_counted_and_shown(
     warnings = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
     assert len([w for w in warnings if "data points" in w]) == 1  # once, not per export
     assert len([w for w in warnings if "spans" in w]) == 1
+
+
+def test_genai_spans_name_the_configured_provider(started: Any, collector: Collector) -> None:
+    exporter = started(tracing={"genai_provider": "openai"}, metrics=False)
+    send("workflow_started", workflow_id="wf-1", workflow_type="t")
+    send("agent_activated", agent="pm", workflow_id="wf-1")
+    handoff()
+    send("agent_deactivated", agent="pm", workflow_id="wf-1")
+    send("workflow_completed", workflow_id="wf-1", duration_s=1.0)
+    assert exporter.flush(5.0)
+    spans = {span.name: {a.key: a.value.string_value for a in span.attributes}
+             for path, _, body in collector.requests if path == "/v1/traces"
+             for resource_spans in ExportTraceServiceRequest.FromString(body).resource_spans
+             for scope_spans in resource_spans.scope_spans for span in scope_spans.spans}
+    genai = [attributes for attributes in spans.values()
+             if "gen_ai.operation.name" in attributes]
+    assert {"invoke_agent pm"} <= set(spans) and genai
+    assert all(attributes["gen_ai.provider.name"] == "openai" for attributes in genai)
+    assert all("gen_ai.provider.name" not in attributes for attributes in spans.values()
+               if "gen_ai.operation.name" not in attributes)
