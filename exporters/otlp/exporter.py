@@ -320,10 +320,15 @@ class OtlpExporter(Exporter):
 
 
 def _watch_answers(exporter: Any, partial: PartialSuccess) -> None:
-    """Have the exporter's plain transport, if it has one, report answers to ``partial``."""
+    """Have the exporter's plain HTTP transport, or its gRPC stub, report the
+    collector's answers to ``partial``."""
+    from exporters.otlp.partial import watch_grpc_answers
+
     transport = getattr(exporter, "plain_transport", None)
     if transport is not None:
         transport.on_answer = partial.answer
+    elif getattr(exporter, "grpc", False):
+        watch_grpc_answers(exporter, partial.answer_response)
 
 
 def _run_all(tasks: list[Callable[[], Any]], timeout_s: float) -> list[Any]:

@@ -3,22 +3,25 @@ data points or spans.
 
 The OTLP specification lets a collector answer success while refusing part of a
 request (``partial_success``: ``rejected_data_points`` or ``rejected_spans``, and an
-``error_message``). The SDK's exporters discard the answer's body, so
-:class:`PartialSuccess` reads it where this package receives it: the plain HTTP
-transport (:class:`~exporters.otlp.fastpath.span_transport.PlainHTTPTransport`) hands
-every 2xx answer's body to :meth:`PartialSuccess.answer`. The rejected items are
+``error_message``). The SDK's exporters discard the answer, so :class:`PartialSuccess`
+reads it where this package can see it: the plain HTTP transport
+(:class:`~exporters.otlp.fastpath.span_transport.PlainHTTPTransport`) hands every
+2xx answer's body to :meth:`PartialSuccess.answer`, and over gRPC the exporter's
+stub is wrapped (:func:`watch_grpc_answers`) so that each ``Export`` call's response
+goes to :meth:`PartialSuccess.answer_response`. The rejected items are
 counted in ``yolo_telemetry_dropped_total`` (``reason="rejected"``; component
 ``tracer`` for spans, ``otlp`` for metric points), the first report and every new
 message are logged once, and the totals show in the exporter's ``/health`` check.
 
-HTTPS (the SDK's ``requests`` transport) and gRPC answers are not read: the SDK
-gives no way to see them without more of its internals.
+HTTPS answers (the SDK's ``requests`` transport) are not read: the SDK gives no
+way to see them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any, Literal
 
 log = logging.getLogger("telemetry.exporters.otlp")
@@ -47,6 +50,20 @@ class PartialSuccess:
             rejected, message = self._parse(body)
         except Exception:  # not an OTLP answer (a proxy's page, JSON): nothing to say
             return
+        self._record(rejected, message)
+
+    def answer_response(self, response: Any) -> None:
+        """Read one accepted gRPC export's response message; never raises."""
+        try:
+            partial = response.partial_success
+            rejected = int(getattr(partial, "rejected_spans", 0)
+                           or getattr(partial, "rejected_data_points", 0))
+            message = str(partial.error_message)
+        except Exception:  # not the response expected: nothing to say
+            return
+        self._record(rejected, message)
+
+    def _record(self, rejected: int, message: str) -> None:
         if not rejected and not message:
             return
         with self._lock:
@@ -79,3 +96,32 @@ class PartialSuccess:
     def as_dict(self) -> dict[str, Any]:
         with self._lock:
             return {"rejected": self.rejected, "rejected_message": self.last_message}
+
+
+class _AnsweringStub:
+    """A gRPC service stub whose ``Export`` also hands each response on."""
+
+    def __init__(self, stub: Any, on_response: Callable[[Any], None]) -> None:
+        self._stub = stub
+        self._on_response = on_response
+
+    def Export(self, *args: Any, **kwargs: Any) -> Any:  # the gRPC method's name
+        response = self._stub.Export(*args, **kwargs)
+        self._on_response(response)
+        return response
+
+
+def watch_grpc_answers(exporter: Any, on_response: Callable[[Any], None]) -> bool:
+    """Have an SDK gRPC exporter hand every export's response to ``on_response``.
+
+    Uses the SDK exporter's private ``_stub`` (the stub class it makes its client
+    from, again after a reconnection), ``_channel`` and ``_client`` (see the fast
+    path's README); False, and answers are not read, when they are not there.
+    """
+    stub, channel = getattr(exporter, "_stub", None), getattr(exporter, "_channel", None)
+    if not callable(stub) or channel is None or getattr(exporter, "_client", None) is None:
+        log.debug("this OpenTelemetry SDK's gRPC exporter cannot report partial success")
+        return False
+    exporter._stub = lambda channel: _AnsweringStub(stub(channel), on_response)
+    exporter._client = exporter._stub(channel)
+    return True

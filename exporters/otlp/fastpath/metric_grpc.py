@@ -33,6 +33,9 @@ class FastGrpcMetricExporter(GrpcMetricExporter, FamilyExport):
     """``OTLPMetricExporter`` (gRPC) whose request is parsed from
     :class:`MetricsEncoder`'s bytes."""
 
+    #: Its stub can be wrapped to read partial success (:mod:`exporters.otlp.partial`).
+    grpc = True
+
     def __init__(self, resource: Any, scope: Any, delta: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.setup_encoding(resource, scope, delta)

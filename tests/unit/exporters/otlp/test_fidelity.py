@@ -218,3 +218,52 @@ def test_genai_spans_name_the_configured_provider(started: Any, collector: Colle
     assert all(attributes["gen_ai.provider.name"] == "openai" for attributes in genai)
     assert all("gen_ai.provider.name" not in attributes for attributes in spans.values()
                if "gen_ai.operation.name" not in attributes)
+
+
+class _PartialCollector:
+    """A real gRPC OTLP receiver that accepts every export and reports 2 items of
+    each rejected."""
+
+    def __init__(self) -> None:
+        import grpc
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+        class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request: Any, context: Any) -> Any:
+                return trace_service_pb2.ExportTraceServiceResponse(
+                    partial_success=trace_service_pb2.ExportTracePartialSuccess(
+                        rejected_spans=2, error_message="span rejected"))
+
+        class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+            def Export(self, request: Any, context: Any) -> Any:
+                return ExportMetricsServiceResponse(partial_success=ExportMetricsPartialSuccess(
+                    rejected_data_points=2, error_message="point rejected"))
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), self.server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), self.server)
+        port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+        self.url = f"http://127.0.0.1:{port}"
+
+
+def test_partial_success_over_grpc_is_counted_and_shown(started: Any,
+                                                        aggregator: Aggregator) -> None:
+    receiver = _PartialCollector()
+    try:
+        exporter = started(protocol="grpc", endpoint=receiver.url)
+        handoff()
+        assert exporter.export_metrics()
+        send("workflow_started", workflow_id="wf-1", workflow_type="t")
+        send("workflow_completed", workflow_id="wf-1", duration_s=1.0)
+        assert exporter.flush(5.0)
+        health = exporter.health()
+        assert health["metrics"]["rejected"] == dropped(aggregator, "otlp", "rejected") >= 2
+        assert health["metrics"]["rejected_message"] == "point rejected"
+        assert health["traces"]["rejected"] == dropped(aggregator, "tracer", "rejected") == 2
+        assert health["traces"]["rejected_message"] == "span rejected"
+    finally:
+        receiver.server.stop(0)
