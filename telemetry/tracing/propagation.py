@@ -51,7 +51,9 @@ def _propagator() -> Any:
         return _fallback
     try:
         from opentelemetry import propagate
-    except ValueError as error:  # a propagator that is not installed: raised on import
+    except ImportError:
+        raise
+    except Exception as error:  # a propagator not installed (ValueError) or failing to load
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         log.warning("OTEL_PROPAGATORS: %s; using W3C trace context", error)

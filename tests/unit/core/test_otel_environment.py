@@ -175,6 +175,10 @@ def test_grpc_without_an_endpoint_goes_to_port_4317() -> None:
      "http/protobuf"),
     ("OTEL_EXPORTER_OTLP_TIMEOUT", "nan", ("exporters", "otlp", "timeout_s"), 10.0),
     ("OTEL_BSP_MAX_QUEUE_SIZE", "0", ("tracing", "batch", "max_queue_size"), 2048),
+    ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes",
+     ("exporters", "otlp", "temporality_preference"), "cumulative"),
+    ("OTEL_SDK_DISABLED", "yes", ("exporters", "otlp", "metrics"), True),
+    ("OTEL_TRACES_EXPORTER", "zipkin", ("exporters", "otlp", "traces"), True),
 ])
 def test_invalid_otel_values_are_warned_about_and_ignored(
         caplog: pytest.LogCaptureFixture, variable: str, value: str, key: tuple[str, ...],
