@@ -17,7 +17,6 @@ Every error names the file, the key path, what was expected and what was found.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -40,16 +39,14 @@ from telemetry.alerting.definitions import AlertDefinition, AlertingConfig, effe
 from telemetry.configsource import (
     MAX_DURATION_S,
     ConfigError,
-    apply_environment,
-    is_otel_variable,
+    InvalidSettings,
     read_file,
     read_yaml,
-    warn_ignored,
+    validate_with_environment,
 )
 from telemetry.plugins import discover
 
 ENV_CONFIG_PATH = "YOLO_TELEMETRY_CONFIG"
-log = logging.getLogger("telemetry.config")
 
 
 #: Numeric annotations a YAML ``true``/``false`` must not be coerced into (``port: true``
@@ -270,17 +267,8 @@ def default_yaml() -> str:
     return resources.files("telemetry").joinpath("default.yaml").read_text(encoding="utf-8")
 
 
-class _InvalidSettings(ConfigError):
-    """A validation error, with the environment variables that set the keys in error
-    (by message line), so that invalid ``OTEL_*`` values can be ignored instead."""
-
-    def __init__(self, message: str, variables: dict[str, str]) -> None:
-        super().__init__(message)
-        self.variables = variables
-
-
 def _format_errors(error: ValidationError, source: str,
-                   origins: dict[tuple[str, ...], str]) -> _InvalidSettings:
+                   origins: dict[tuple[str, ...], str]) -> InvalidSettings:
     lines, variables = [], {}
     for item in error.errors():
         loc = tuple(str(part) for part in item["loc"])
@@ -298,7 +286,7 @@ def _format_errors(error: ValidationError, source: str,
         if variable is not None:
             variables.setdefault(variable, detail)
         lines.append(f"{source}: {detail}" + (f" (set by {variable})" if variable else ""))
-    return _InvalidSettings("\n".join(lines), variables)
+    return InvalidSettings("\n".join(lines), variables)
 
 
 def _shorten(value: Any) -> str:
@@ -359,7 +347,7 @@ def _check_finite(config: TelemetryConfig, source: str,
         expected = ("a finite number" if not math.isfinite(value)
                     else f"at most {longest:.0f} (365 days)")
         detail = f"{'.'.join(path)}: expected {expected}; found {value!r}"
-        raise _InvalidSettings(f"{source}: {detail}" + (f" (set by {variable})" if variable
+        raise InvalidSettings(f"{source}: {detail}" + (f" (set by {variable})" if variable
                                                         else ""),
                                {variable: detail} if variable else {})
 
@@ -398,33 +386,8 @@ def load(source: str | os.PathLike | Mapping | TelemetryConfig | None = None,
         data, name = _deep_copy(source), "<dict>"
     else:
         data, name = read_file(source), str(source)
-    return _validate_with_environment(data, name, environ)
-
-
-def _validate_with_environment(data: dict, name: str,
-                               environ: Mapping[str, str]) -> TelemetryConfig:
-    """``data`` with the environment applied, validated.
-
-    A key in error that an ``OTEL_*`` variable set is not an error: the variable is
-    logged and ignored, and the rest validated again (the OpenTelemetry
-    specification's "warn and use the default"). Errors of the file or of
-    ``YOLO_TELEMETRY__*`` overrides are raised.
-    """
-    ignored: set[str] = set()
-    while True:
-        candidate = _deep_copy(data)
-        origins = apply_environment(candidate, {key: value for key, value in environ.items()
-                                                if key not in ignored})
-        try:
-            return validate(candidate, name, origins)
-        except _InvalidSettings as error:
-            otel = {var: detail for var, detail in error.variables.items()
-                    if is_otel_variable(var) and var not in ignored}
-            if not otel:
-                raise
-            for variable, detail in sorted(otel.items()):
-                warn_ignored(variable, environ[variable], detail)
-            ignored.update(otel)
+    return validate_with_environment(
+        data, environ, lambda settings, origins: validate(settings, name, origins), _deep_copy)
 
 
 def _deep_copy(data: Mapping) -> dict:

@@ -3,7 +3,9 @@
 Kept apart from :mod:`telemetry.config` (the settings and their validation): this
 is about the sources. A file is read only if it is a regular file (a FIFO would
 block), as YAML with every key given once and nesting the parser can follow; the
-environment's variables are mapped onto key paths (see :mod:`telemetry.config`).
+environment's variables are mapped onto key paths (see :mod:`telemetry.config`). An
+``OTEL_*`` variable with a value it cannot take is logged and ignored, as the
+OpenTelemetry specification asks (:func:`validate_with_environment`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ ENV_PREFIX = "YOLO_TELEMETRY__"
 
 class ConfigError(Exception):
     """A user's configuration is wrong; the message says where and how."""
+
+
+class InvalidSettings(ConfigError):
+    """A validation error, with the environment variables that set keys in error
+    (each with its problem), so that invalid ``OTEL_*`` values can be ignored."""
+
+    def __init__(self, message: str, variables: dict[str, str]) -> None:
+        super().__init__(message)
+        self.variables = variables
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -269,3 +280,31 @@ def apply_environment(data: dict, environ: Mapping[str, str]) -> dict[tuple[str,
         _set_path(data, path, value)
         origins[path] = variable
     return origins
+
+
+def validate_with_environment(data: dict, environ: Mapping[str, str],
+                              validate: Callable[[dict, dict[tuple[str, ...], str]], Any],
+                              copy: Callable[[dict], dict]) -> Any:
+    """``validate`` (settings, origins) of a ``copy`` of ``data`` with the environment
+    applied.
+
+    A key in error that an ``OTEL_*`` variable set is not an error: the variable is
+    logged and ignored, and the rest validated again (the OpenTelemetry
+    specification's "warn and use the default"). Errors of the file or of
+    ``YOLO_TELEMETRY__*`` overrides are raised.
+    """
+    ignored: set[str] = set()
+    while True:
+        candidate = copy(data)
+        origins = apply_environment(candidate, {key: value for key, value in environ.items()
+                                                if key not in ignored})
+        try:
+            return validate(candidate, origins)
+        except InvalidSettings as error:
+            otel = {var: detail for var, detail in error.variables.items()
+                    if is_otel_variable(var) and var not in ignored}
+            if not otel:
+                raise
+            for variable, detail in sorted(otel.items()):
+                warn_ignored(variable, environ[variable], detail)
+            ignored.update(otel)
