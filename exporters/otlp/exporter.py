@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from exporters import Exporter, ExporterConfig, ExporterStatus, PeriodicWorker
-from exporters.otlp.partial import PartialSuccess
+from exporters.otlp.partial import PartialSuccess, watch_grpc_answers
 from exporters.otlp.points import ExportPoints
 
 if TYPE_CHECKING:
@@ -322,8 +322,6 @@ class OtlpExporter(Exporter):
 def _watch_answers(exporter: Any, partial: PartialSuccess) -> None:
     """Have the exporter's plain HTTP transport, or its gRPC stub, report the
     collector's answers to ``partial``."""
-    from exporters.otlp.partial import watch_grpc_answers
-
     transport = getattr(exporter, "plain_transport", None)
     if transport is not None:
         transport.on_answer = partial.answer
