@@ -78,6 +78,19 @@ def recorded(spec: MetricSpec, sample: Sample) -> bool:
     return spec.kind is Kind.GAUGE or value != 0
 
 
+def _recorded_only(family: Family) -> Family:
+    """``family`` without its samples never recorded in (itself when it has none)."""
+    kind, samples = family.spec.kind, family.samples
+    if kind is Kind.GAUGE:
+        return family
+    if kind is Kind.HISTOGRAM:
+        kept = tuple(s for s in samples
+                     if not isinstance(s.value, HistogramValue) or s.value.count)
+    else:
+        kept = tuple(s for s in samples if s.value)
+    return family if len(kept) == len(samples) else Family(family.spec, kept)
+
+
 #: Per series (metric, labels): its creation time, the value last sent, and when.
 _Sent = dict[tuple[MetricSpec, tuple[str, ...]], tuple[float, float | HistogramValue, int]]
 
@@ -96,9 +109,7 @@ class ExportPoints:
     def prepare(self, families: Iterable[Family], now_ns: int) -> list[Family]:
         """The families to encode at ``now_ns``; :meth:`commit` once they are sent."""
         if not self.delta:
-            return [Family(family.spec, tuple(s for s in family.samples
-                                              if recorded(family.spec, s)))
-                    for family in families]
+            return [_recorded_only(family) for family in families]
         sent, pending, out = self._sent, {}, []
         for family in families:
             spec = family.spec

@@ -35,8 +35,9 @@ from typing import Any
 from exporters.otlp.fastpath.span_encoding import _field, _head, _pair
 from exporters.otlp.points import is_integer, number, start_ns
 from telemetry.catalogue import Kind, MetricSpec
-from telemetry.model import Family, HistogramValue
+from telemetry.model import Family, HistogramValue, Sample
 
+_NS = 1_000_000_000
 #: Sum and Histogram: aggregation_temporality (field 2) = CUMULATIVE, or DELTA.
 _CUMULATIVE = b"\x10\x02"
 _DELTA = b"\x10\x01"
@@ -160,7 +161,8 @@ class MetricsEncoder:
         out = []
         gauge, integer = codec.kind is Kind.GAUGE, codec.integer
         for sample in family.samples:
-            start = 0 if gauge else start_ns(sample)
+            start = (0 if gauge else int(sample.created * _NS) if type(sample) is Sample
+                     else start_ns(sample))
             raw: Any = sample.value
             value = number(codec.spec, raw) if integer else float(raw)
             if type(value) is int:
@@ -191,7 +193,9 @@ class MetricsEncoder:
             value = sample.value
             if not isinstance(value, HistogramValue):  # as to_metrics_data: left out
                 continue
-            start, count = start_ns(sample), int(value.count)
+            start = (int(sample.created * _NS) if type(sample) is Sample
+                     else start_ns(sample))
+            count = int(value.count)
             if start and now_ns and count:
                 body = _HISTOGRAM(0x11, start, 0x19, now_ns, 0x21, count, 0x29,
                                   float(value.sum))
