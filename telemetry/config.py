@@ -3,7 +3,10 @@
 Where the settings come from, later ones winning:
 
 1. the file (``YOLO_TELEMETRY_CONFIG`` names it; else the embedded default),
-2. OpenTelemetry's standard variables (``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_*``...),
+2. OpenTelemetry's standard variables (``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_*``...;
+   :data:`telemetry.configsource.OTEL_ENVIRONMENT`). As the OpenTelemetry
+   specification asks, an invalid value of one of these is logged and ignored, not
+   an error: the setting keeps its value from the file, or its default,
 3. ``YOLO_TELEMETRY__<KEY>__<KEY>=value`` for any single key, e.g.
    ``YOLO_TELEMETRY__SERVER__PORT=9500`` or ``YOLO_TELEMETRY__EXPORTERS__STATSD__ENABLED=true``;
    the value is read as YAML, so numbers, booleans and lists work.
@@ -33,7 +36,14 @@ from pydantic import (
 )
 
 from telemetry.alerting.definitions import AlertDefinition, AlertingConfig, effective_alerts
-from telemetry.configsource import ConfigError, apply_environment, read_file, read_yaml
+from telemetry.configsource import (
+    MAX_DURATION_S,
+    ConfigError,
+    InvalidSettings,
+    read_file,
+    read_yaml,
+    validate_with_environment,
+)
 from telemetry.plugins import discover
 
 ENV_CONFIG_PATH = "YOLO_TELEMETRY_CONFIG"
@@ -192,6 +202,9 @@ class TracingConfig(_Section):
     #: Put free text (decision or rule descriptions, exception messages) in span
     #: attributes. Off by default: such text may carry prompt or context content.
     capture_content: bool = False
+    #: ``gen_ai.provider.name`` on the GenAI spans the OTLP exporter sends
+    #: (``openai``, ``anthropic``, ``aws.bedrock``...); the signals do not say it.
+    genai_provider: str | None = Field(default=None, min_length=1, max_length=256)
     batch: BatchConfig = BatchConfig()
 
 
@@ -255,8 +268,8 @@ def default_yaml() -> str:
 
 
 def _format_errors(error: ValidationError, source: str,
-                   origins: dict[tuple[str, ...], str]) -> str:
-    lines = []
+                   origins: dict[tuple[str, ...], str]) -> InvalidSettings:
+    lines, variables = [], {}
     for item in error.errors():
         loc = tuple(str(part) for part in item["loc"])
         key = ".".join(loc) or "(top level)"
@@ -265,13 +278,15 @@ def _format_errors(error: ValidationError, source: str,
         else:
             expected = item["msg"].removeprefix("Value error, ")
         found = item.get("input")
-        origin = next((f" (set by {var})" for path, var in origins.items()
-                       if loc[: len(path)] == path), "")
-        detail = f"{source}: {key}: {expected}"
+        variable = next((var for path, var in origins.items() if loc[: len(path)] == path),
+                        None)
+        detail = f"{key}: {expected}"
         if item["type"] != "missing":
             detail += f"; found {_shorten(found)}"
-        lines.append(detail + origin)
-    return "\n".join(lines)
+        if variable is not None:
+            variables.setdefault(variable, detail)
+        lines.append(f"{source}: {detail}" + (f" (set by {variable})" if variable else ""))
+    return InvalidSettings("\n".join(lines), variables)
 
 
 def _shorten(value: Any) -> str:
@@ -284,7 +299,7 @@ def validate(data: dict, source: str = "<config>",
     try:
         config = config_model().model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_format_errors(error, source, origins or {})) from None
+        raise _format_errors(error, source, origins or {}) from None
     except RecursionError:
         raise ConfigError(f"{source}: settings nested too deeply") from None
     config.source = source
@@ -293,9 +308,9 @@ def validate(data: dict, source: str = "<config>",
     return config
 
 
-#: The longest duration a ``*_s`` (or ``*_ms``) setting may have. Timer waits fail
-#: with OverflowError near 2**33 s; a year is longer than any sane interval or window.
-MAX_DURATION_S = 365 * 86400.0
+#: ``MAX_DURATION_S``, the longest duration a ``*_s`` (or ``*_ms``) setting may have:
+#: timer waits fail with OverflowError near 2**33 s; a year is longer than any sane
+#: interval or window.
 
 
 def _numbers(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], float]]:
@@ -327,12 +342,14 @@ def _check_finite(config: TelemetryConfig, source: str,
                    else MAX_DURATION_S * 1000 if key.endswith("_ms") else math.inf)
         if math.isfinite(value) and value <= longest:
             continue
-        origin = next((f" (set by {var})" for prefix, var in origins.items()
-                       if path[: len(prefix)] == prefix), "")
+        variable = next((var for prefix, var in origins.items()
+                         if path[: len(prefix)] == prefix), None)
         expected = ("a finite number" if not math.isfinite(value)
                     else f"at most {longest:.0f} (365 days)")
-        raise ConfigError(f"{source}: {'.'.join(path)}: expected {expected}; "
-                          f"found {value!r}{origin}")
+        detail = f"{'.'.join(path)}: expected {expected}; found {value!r}"
+        raise InvalidSettings(f"{source}: {detail}" + (f" (set by {variable})" if variable
+                                                        else ""),
+                               {variable: detail} if variable else {})
 
 
 def _check_consistency(config: TelemetryConfig) -> None:
@@ -369,8 +386,8 @@ def load(source: str | os.PathLike | Mapping | TelemetryConfig | None = None,
         data, name = _deep_copy(source), "<dict>"
     else:
         data, name = read_file(source), str(source)
-    origins = apply_environment(data, environ)
-    return validate(data, name, origins)
+    return validate_with_environment(
+        data, environ, lambda settings, origins: validate(settings, name, origins), _deep_copy)
 
 
 def _deep_copy(data: Mapping) -> dict:

@@ -5,8 +5,9 @@ Metrics: every ``interval_s`` a :class:`~exporters.PeriodicWorker` encodes one
 the mapping of :mod:`exporters.otlp.metrics`) and sends it with the OpenTelemetry
 OTLP metric exporter (:mod:`exporters.otlp.fastpath.metric_http`,
 :mod:`exporters.otlp.fastpath.metric_grpc`). Nothing runs per event, so enabling OTLP metrics
-does not change the cost of a signal. Data is cumulative, so a
-failed export loses nothing: the next interval carries the same totals.
+does not change the cost of a signal. Data is cumulative (or delta since the last
+accepted export, when preferred: :mod:`exporters.otlp.points`), so a failed export
+loses nothing: the next interval carries the same totals, or the longer change.
 
 Traces: when ``traces`` is on and ``tracing.enabled`` is true, a
 :class:`telemetry.tracing.tracer.SignalTracer` listens to the aggregator and builds spans
@@ -32,6 +33,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from exporters import Exporter, ExporterConfig, ExporterStatus, PeriodicWorker
+from exporters.otlp.partial import PartialSuccess, watch_grpc_answers
+from exporters.otlp.points import ExportPoints
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter
@@ -45,14 +48,22 @@ log = logging.getLogger("telemetry.exporters.otlp")
 SCOPE_NAME = "yolo-telemetry"
 
 
+Signal = Literal["metrics", "traces"]
+Protocol = Literal["grpc", "http/protobuf"]
+
+#: The OTLP specification's default collector address per protocol.
+DEFAULT_ENDPOINTS = {"grpc": "http://127.0.0.1:4317", "http/protobuf": "http://127.0.0.1:4318"}
+
+
 class OtlpConfig(ExporterConfig):
     #: Infinite or NaN intervals pass ``gt=0`` and then break the export timer.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     #: Collector address. HTTP: the base URL (``/v1/metrics`` and ``/v1/traces`` are
     #: appended). gRPC: ``http://host:4317`` (plain text) or ``https://...`` (TLS).
-    endpoint: str = "http://127.0.0.1:4318"
-    protocol: Literal["grpc", "http/protobuf"] = "http/protobuf"
+    #: None: the specification's default for the protocol (port 4318, gRPC 4317).
+    endpoint: str | None = None
+    protocol: Protocol = "http/protobuf"
     headers: dict[str, str] = Field(default_factory=dict)
     metrics: bool = True
     traces: bool = True
@@ -61,6 +72,14 @@ class OtlpConfig(ExporterConfig):
     #: Full URLs overriding ``endpoint`` for one signal (used as given, no path added).
     metrics_endpoint: str | None = None
     traces_endpoint: str | None = None
+    #: Per-signal protocol and headers, replacing ``protocol`` and ``headers`` for it.
+    metrics_protocol: Protocol | None = None
+    traces_protocol: Protocol | None = None
+    metrics_headers: dict[str, str] | None = None
+    traces_headers: dict[str, str] | None = None
+    #: ``delta`` (or ``lowmemory``): counters and histograms are sent as the change
+    #: since the last export that succeeded; gauges stay as they are.
+    temporality_preference: Literal["cumulative", "delta", "lowmemory"] = "cumulative"
 
     @field_validator("endpoint", "metrics_endpoint", "traces_endpoint")
     @classmethod
@@ -69,14 +88,30 @@ class OtlpConfig(ExporterConfig):
             raise ValueError("expected a URL such as http://127.0.0.1:4318")
         return value
 
-    def signal_endpoint(self, signal: Literal["metrics", "traces"]) -> str:
+    @property
+    def delta(self) -> bool:
+        return self.temporality_preference != "cumulative"
+
+    def signal_protocol(self, signal: Signal) -> Protocol:
+        explicit = self.metrics_protocol if signal == "metrics" else self.traces_protocol
+        return explicit or self.protocol
+
+    def signal_headers(self, signal: Signal) -> dict[str, str]:
+        """The signal's own headers when set (the OTLP exporter spec: they replace the
+        generic ones), else ``headers``."""
+        explicit = self.metrics_headers if signal == "metrics" else self.traces_headers
+        return dict(self.headers if explicit is None else explicit)
+
+    def signal_endpoint(self, signal: Signal) -> str:
         """Where one signal goes, following the OTLP exporter spec's rules."""
         explicit = self.metrics_endpoint if signal == "metrics" else self.traces_endpoint
         if explicit:
             return explicit
-        if self.protocol == "grpc":
-            return self.endpoint
-        return f"{self.endpoint.rstrip('/')}/v1/{signal}"
+        protocol = self.signal_protocol(signal)
+        base = self.endpoint or DEFAULT_ENDPOINTS[protocol]
+        if protocol == "grpc":
+            return base
+        return f"{base.rstrip('/')}/v1/{signal}"
 
 
 class OtlpExporter(Exporter):
@@ -87,13 +122,18 @@ class OtlpExporter(Exporter):
         super().__init__(config, aggregator, telemetry)
         #: ``self.status`` reports metrics; traces fail and recover independently.
         self.trace_status = ExporterStatus(self.name)
+        #: What the collector rejected from accepted exports (OTLP partial success).
+        self.metric_rejects = PartialSuccess("metrics", aggregator)
+        self.span_rejects = PartialSuccess("traces", aggregator)
         self.tracer: SignalTracer | None = None
         self._metric_exporter: MetricExporter | None = None
         self._worker: PeriodicWorker | None = None
         self._provider: TracerProvider | None = None
         self._span_exporter: GuardedSpanExporter | None = None
         self._export_lock = threading.Lock()
-        self._build: Callable[[], Any] | None = None
+        self._build: Callable[[list[Any], int], Any] | None = None
+        #: Recorded series only, and deltas when preferred (:mod:`exporters.otlp.points`).
+        self._points = ExportPoints(config.delta)
         self._resource: Any = None
         self._scope: Any = None
         self._stopped = False
@@ -114,17 +154,20 @@ class OtlpExporter(Exporter):
     def start(self) -> None:
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-        from exporters.otlp.metrics import build_resource, to_metrics_data
+        from exporters.otlp.metrics import SCHEMA_URL, build_resource, to_metrics_data
         from telemetry.plugins import package_version
 
         version = package_version()
         resource = build_resource(getattr(self.telemetry, "service_name", "yolo"),
                                   self.instance_id or str(uuid.uuid4()), version)
-        scope = InstrumentationScope(SCOPE_NAME, version)
+        scope = InstrumentationScope(SCOPE_NAME, version, SCHEMA_URL)
         self._resource, self._scope = resource, scope
         if self.config.metrics:
-            self._build = lambda: to_metrics_data(self.aggregator.collect(), resource, scope)
+            delta = self.config.delta
+            self._build = lambda families, now_ns: to_metrics_data(families, resource, scope,
+                                                                   now_ns, delta)
             self._metric_exporter = self.make_metric_exporter()
+            _watch_answers(self._metric_exporter, self.metric_rejects)
             self._worker = PeriodicWorker("otlp-metrics", self.config.interval_s,
                                           self.export_metrics, self.status, self.aggregator)
             self._worker.start()
@@ -135,18 +178,22 @@ class OtlpExporter(Exporter):
         from opentelemetry.sdk.trace import TracerProvider
 
         from exporters.otlp.batch import SpanBatchProcessor
+        from exporters.otlp.metrics import SCHEMA_URL
         from exporters.otlp.traces import GuardedSpanExporter, make_sampler
         from telemetry.tracing.tracer import SignalTracer
 
         tracing = self.telemetry.tracing
-        self._span_exporter = GuardedSpanExporter(self.make_span_exporter(), self.trace_status,
+        span_exporter = self.make_span_exporter()
+        _watch_answers(span_exporter, self.span_rejects)
+        self._span_exporter = GuardedSpanExporter(span_exporter, self.trace_status,
                                                   self.aggregator)
+        self._span_exporter.genai_provider = getattr(tracing, "genai_provider", None)
         self._provider = TracerProvider(sampler=make_sampler(tracing), resource=resource,
                                         shutdown_on_exit=False)
         self._provider.add_span_processor(
             SpanBatchProcessor(self._span_exporter, tracing.batch, self.aggregator))
         limits = getattr(self.telemetry, "limits", None)
-        self.tracer = SignalTracer(self._provider.get_tracer(SCOPE_NAME, version),
+        self.tracer = SignalTracer(self._provider.get_tracer(SCOPE_NAME, version, SCHEMA_URL),
                                    self.aggregator, tracing,
                                    max_text_length=limits.max_label_length if limits else 128)
         self.tracer.attach()
@@ -155,26 +202,27 @@ class OtlpExporter(Exporter):
         """The OpenTelemetry OTLP metric exporter for the configured protocol, which
         also encodes the families itself (:mod:`exporters.otlp.fastpath.metric_encoding`)."""
         cfg, endpoint = self.config, self.config.signal_endpoint("metrics")
-        if cfg.protocol == "grpc":
+        headers = cfg.signal_headers("metrics") or None
+        if cfg.signal_protocol("metrics") == "grpc":
             from exporters.otlp.fastpath.metric_grpc import FastGrpcMetricExporter
-            return FastGrpcMetricExporter(self._resource, self._scope, endpoint=endpoint,
-                                          headers=dict(cfg.headers) or None,
+            return FastGrpcMetricExporter(self._resource, self._scope, cfg.delta,
+                                          endpoint=endpoint, headers=headers,
                                           timeout=cfg.timeout_s)
         from exporters.otlp.fastpath.metric_http import FastHttpMetricExporter
-        return FastHttpMetricExporter(self._resource, self._scope, endpoint=endpoint,
-                                      headers=dict(cfg.headers) or None, timeout=cfg.timeout_s)
+        return FastHttpMetricExporter(self._resource, self._scope, cfg.delta, endpoint=endpoint,
+                                      headers=headers, timeout=cfg.timeout_s)
 
     def make_span_exporter(self) -> SpanExporter:
         """The OpenTelemetry OTLP span exporter for the configured protocol, with the
         fast span encoding (:mod:`exporters.otlp.fastpath.span_encoding`)."""
         cfg, endpoint = self.config, self.config.signal_endpoint("traces")
-        if cfg.protocol == "grpc":
+        headers = cfg.signal_headers("traces") or None
+        if cfg.signal_protocol("traces") == "grpc":
             from exporters.otlp.fastpath.span_grpc import FastGrpcSpanExporter
-            return FastGrpcSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
+            return FastGrpcSpanExporter(endpoint=endpoint, headers=headers,
                                         timeout=cfg.timeout_s)
         from exporters.otlp.fastpath.span_http import FastHttpSpanExporter
-        return FastHttpSpanExporter(endpoint=endpoint, headers=dict(cfg.headers) or None,
-                                    timeout=cfg.timeout_s)
+        return FastHttpSpanExporter(endpoint=endpoint, headers=headers, timeout=cfg.timeout_s)
 
     # -- metrics -----------------------------------------------------------------
 
@@ -189,14 +237,18 @@ class OtlpExporter(Exporter):
         timeout_millis = self.config.timeout_s * 1000
         with self._export_lock:
             try:
+                now_ns = time.time_ns()
+                families = self._points.prepare(self.aggregator.collect(), now_ns)
                 if export_families is not None:  # encodes the families itself
-                    result = export_families(self.aggregator.collect(), timeout_millis)
+                    result = export_families(families, timeout_millis, now_ns=now_ns)
                 else:
-                    result = exporter.export(build(), timeout_millis=timeout_millis)
+                    result = exporter.export(build(families, now_ns),
+                                             timeout_millis=timeout_millis)
             except Exception as error:  # encoding or transport bug: report, do not raise
                 self.status.failed(error, self.aggregator)
                 return False
             if result is MetricExportResult.SUCCESS:
+                self._points.commit()
                 self.status.succeeded()
                 return True
             self.status.failed(f"metric export to {self.config.signal_endpoint('metrics')} "
@@ -249,9 +301,9 @@ class OtlpExporter(Exporter):
     def health(self) -> dict[str, Any]:
         parts: dict[str, dict[str, Any]] = {}
         if self.config.metrics:
-            parts["metrics"] = self.status.as_dict()
+            parts["metrics"] = {**self.status.as_dict(), **self.metric_rejects.as_dict()}
         if self.tracing_enabled:
-            parts["traces"] = self.trace_status.as_dict()
+            parts["traces"] = {**self.trace_status.as_dict(), **self.span_rejects.as_dict()}
         states = [part["status"] for part in parts.values()]
         status = ("disabled" if not states else "failing" if "failing" in states
                   else "starting" if "starting" in states else "ok")
@@ -259,12 +311,22 @@ class OtlpExporter(Exporter):
                         key=lambda p: p["last_error_at"])
         return {
             "status": status,
-            "endpoint": self.config.endpoint,
+            "endpoint": self.config.endpoint or DEFAULT_ENDPOINTS[self.config.protocol],
             "protocol": self.config.protocol,
             "last_error": errors[-1]["last_error"] if errors else None,
             "failures": sum(p["failures"] for p in parts.values()),
             **parts,
         }
+
+
+def _watch_answers(exporter: Any, partial: PartialSuccess) -> None:
+    """Have the exporter's plain HTTP transport, or its gRPC stub, report the
+    collector's answers to ``partial``."""
+    transport = getattr(exporter, "plain_transport", None)
+    if transport is not None:
+        transport.on_answer = partial.answer
+    elif getattr(exporter, "grpc", False):
+        watch_grpc_answers(exporter, partial.answer_response)
 
 
 def _run_all(tasks: list[Callable[[], Any]], timeout_s: float) -> list[Any]:

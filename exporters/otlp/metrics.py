@@ -9,13 +9,16 @@ the OTLP metric exporter, which only encodes and sends them.
 Mapping (one catalogue entry -> one OTLP metric):
 
 * name ``spec.otlp_name``, unit ``spec.unit`` (UCUM), description ``spec.help``;
-* counter -> monotonic cumulative ``Sum``; gauge -> ``Gauge``; histogram ->
-  cumulative explicit-bucket ``Histogram`` with the catalogue's bounds;
-* every sum and histogram point's start time is the series' creation time
-  (``Sample.created``), which stays the same for the life of the series, as cumulative
-  temporality requires; a series purged as stale and seen again gets a new start
-  time, which is a reset (gauges have no start time on the wire);
-* values are always doubles, so a metric's point type never changes between exports.
+* counter -> monotonic ``Sum``; gauge -> ``Gauge``; histogram -> explicit-bucket
+  ``Histogram`` with the catalogue's bounds; cumulative, or delta when preferred
+  (what the points hold is :mod:`exporters.otlp.points`' choice);
+* a cumulative point's start time is the series' creation time (``Sample.created``),
+  which stays the same for the life of the series; a series purged as stale and seen
+  again gets a new start time, which is a reset (gauges have no start time on the
+  wire); a delta point starts at the previous export;
+* sums of counts are ints, other values doubles (:func:`~exporters.otlp.points.number`),
+  so a metric's point type never changes between exports. Histograms carry no min
+  and max: the aggregator's cells do not track them.
 
 The exporters themselves send the same request encoded without these objects
 (:mod:`exporters.otlp.fastpath.metric_encoding`, :class:`FamilyExport`); this translation is
@@ -29,6 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -42,27 +46,37 @@ from opentelemetry.sdk.metrics.export import (
     ScopeMetrics,
     Sum,
 )
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from exporters.otlp.points import number, start_ns
 from telemetry.catalogue import Kind, MetricSpec
 from telemetry.model import Family, HistogramValue, Sample
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
-_NS = 1_000_000_000
+_DELTA = AggregationTemporality.DELTA
+
+
+#: The semantic conventions the resource, metric and span attributes follow
+#: (``schema_url`` of the resource and of the scope); 1.37 has ``gen_ai.provider.name``.
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 
 
 def build_resource(service_name: str, instance_id: str, version: str) -> Resource:
     """The resource every metric and span carries.
 
-    ``Resource.create`` also merges ``OTEL_RESOURCE_ATTRIBUTES`` and the SDK's own
-    ``telemetry.sdk.*`` attributes; the three service attributes given here win.
+    ``Resource.create`` reads ``OTEL_RESOURCE_ATTRIBUTES`` and adds the SDK's own
+    ``telemetry.sdk.*`` attributes. ``service.name`` is the config's ``service_name``,
+    which already ranks ``OTEL_SERVICE_NAME``, then ``OTEL_RESOURCE_ATTRIBUTES``'
+    ``service.name``, then the file (:mod:`telemetry.configsource`).
+    ``service.instance.id`` and ``service.version`` are defaults: the environment's
+    values, when it gives them, win.
     """
-    return Resource.create({
-        "service.name": service_name,
-        "service.instance.id": instance_id,
-        "service.version": version,
-    })
+    attributes: dict[str, Any] = {"service.instance.id": instance_id, "service.version": version}
+    explicit = OTELResourceDetector().detect().attributes  # the SDK's reading of the variable
+    attributes.update({key: explicit[key] for key in attributes if key in explicit})
+    attributes["service.name"] = service_name
+    return Resource.create(attributes, SCHEMA_URL)
 
 
 def _attributes(spec: MetricSpec, sample: Sample) -> Mapping[str, str]:
@@ -71,7 +85,8 @@ def _attributes(spec: MetricSpec, sample: Sample) -> Mapping[str, str]:
 
 def _number_points(spec: MetricSpec, samples: Iterable[Sample],
                    now_ns: int) -> list[NumberDataPoint]:
-    return [NumberDataPoint(_attributes(spec, s), int(s.created * _NS), now_ns, float(s.value))
+    return [NumberDataPoint(_attributes(spec, s), start_ns(s), now_ns,
+                            number(spec, s.value))  # type: ignore[arg-type]
             for s in samples]
 
 
@@ -85,7 +100,7 @@ def _histogram_points(spec: MetricSpec, samples: Iterable[Sample],
             continue
         points.append(HistogramDataPoint(
             attributes=_attributes(spec, sample),
-            start_time_unix_nano=int(sample.created * _NS),
+            start_time_unix_nano=start_ns(sample),
             time_unix_nano=now_ns,
             count=int(value.count),
             sum=float(value.sum),
@@ -97,26 +112,28 @@ def _histogram_points(spec: MetricSpec, samples: Iterable[Sample],
     return points
 
 
-def to_metric(family: Family, now_ns: int) -> Metric | None:
+def to_metric(family: Family, now_ns: int, delta: bool = False) -> Metric | None:
     """One OTLP metric for a family, or None when the family has no series yet."""
     spec = family.spec
     if not family.samples:
         return None
+    temporality = _DELTA if delta else _CUMULATIVE
     if spec.kind is Kind.COUNTER:
-        data = Sum(_number_points(spec, family.samples, now_ns), _CUMULATIVE, is_monotonic=True)
+        data = Sum(_number_points(spec, family.samples, now_ns), temporality, is_monotonic=True)
     elif spec.kind is Kind.GAUGE:
         data = Gauge(_number_points(spec, family.samples, now_ns))
     else:
-        data = Histogram(_histogram_points(spec, family.samples, now_ns), _CUMULATIVE)
+        data = Histogram(_histogram_points(spec, family.samples, now_ns), temporality)
     return Metric(name=spec.otlp_name, description=spec.help, unit=spec.unit, data=data)
 
 
 def to_metrics_data(families: Iterable[Family], resource: Resource, scope: InstrumentationScope,
-                    now_ns: int | None = None) -> MetricsData:
-    """The whole export request for one collection."""
+                    now_ns: int | None = None, delta: bool = False) -> MetricsData:
+    """The whole export request for one collection (``delta``: the families hold
+    changes, :mod:`exporters.otlp.points`)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     metrics = [metric for family in families
-               if (metric := to_metric(family, now_ns)) is not None]
+               if (metric := to_metric(family, now_ns, delta)) is not None]
     return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, metrics, "")], "")])
 
 
@@ -133,14 +150,15 @@ class FamilyExport:
     :mod:`exporters.otlp.fastpath.metric_grpc` share: the encoder, and the SDK data for when
     the fast path cannot be taken."""
 
-    def setup_encoding(self, resource: Resource, scope: InstrumentationScope) -> None:
+    def setup_encoding(self, resource: Resource, scope: InstrumentationScope,
+                       delta: bool = False) -> None:
         from exporters.otlp.fastpath.metric_encoding import MetricsEncoder, sdk_header
 
-        self.resource, self.scope = resource, scope
-        self.encoder = MetricsEncoder(*sdk_header(resource, scope))
+        self.resource, self.scope, self.delta = resource, scope, delta
+        self.encoder = MetricsEncoder(*sdk_header(resource, scope), delta=delta)
 
     def sdk_data(self, families: Iterable[Family], now_ns: int) -> MetricsData:
-        return to_metrics_data(families, self.resource, self.scope, now_ns)
+        return to_metrics_data(families, self.resource, self.scope, now_ns, self.delta)
 
     def encode(self, families: Iterable[Family], now_ns: int) -> EncodedMetrics:
         return EncodedMetrics(*self.encoder.encode(families, now_ns))

@@ -56,6 +56,29 @@ def make_sampler(config: TracingConfig) -> Sampler:
     return ParentBased(root) if name.startswith("parentbased_") else root
 
 
+#: The GenAI conventions' attribute naming the model provider (required on their spans).
+PROVIDER_NAME = "gen_ai.provider.name"
+#: A span with this attribute is a GenAI span.
+OPERATION_NAME = "gen_ai.operation.name"
+
+
+def with_provider(spans: Sequence[tuple], provider: str) -> list[tuple]:
+    """Finished tuples with ``gen_ai.provider.name`` added to the GenAI spans.
+
+    The signals do not say which provider an agent used, so the config names it
+    (``tracing.genai_provider``). It is added here, on the export thread, to the
+    spans the OTLP exporter sends: a new attribute dict for each GenAI span, so the
+    span's own is left as the tracer made it.
+    """
+    out = []
+    for span in spans:
+        attributes = span[8]
+        if OPERATION_NAME in attributes and PROVIDER_NAME not in attributes:
+            span = (*span[:8], {**attributes, PROVIDER_NAME: provider}, *span[9:])
+        out.append(span)
+    return out
+
+
 class GuardedSpanExporter(SpanExporter):
     """Delegates to the OTLP span exporter, reporting every outcome.
 
@@ -85,6 +108,8 @@ class GuardedSpanExporter(SpanExporter):
         self._in_flight_lock = threading.Lock()
         #: Called by :meth:`give_up` to count what is still queued (the processor's).
         self.on_give_up: Callable[[], Any] | None = None
+        #: ``tracing.genai_provider``: ``gen_ai.provider.name`` of the GenAI spans sent.
+        self.genai_provider: str | None = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return self._export(self.inner.export, spans)
@@ -92,6 +117,8 @@ class GuardedSpanExporter(SpanExporter):
     def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
         """Export finished tuples (:mod:`telemetry.tracing.record`): as they are to an
         exporter that takes them, as SDK spans to any other."""
+        if self.genai_provider:
+            spans = with_provider(spans, self.genai_provider)
         export_records = getattr(self.inner, "export_records", None)
         if export_records is not None:
             return self._export(export_records, spans)

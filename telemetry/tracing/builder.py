@@ -27,12 +27,16 @@ A ``traceparent`` field becomes a stub holding the remote context
 (:func:`remote_parent`), and an exception gets the event attributes the SDK's
 ``record_exception`` gives it (:func:`exception_attributes`).
 
-Attribute values are the tracer's own (str, int, float, bool); strings, span names
-included, are cut at ``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT``
-(``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` for events) or :data:`MAX_VALUE_LENGTH`; when
-the tracer's names are known to be shorter (``max_text``) nothing is checked per
-span. A span keeps at most ``OTEL_SPAN_EVENT_COUNT_LIMIT`` events (the oldest are
-dropped and counted in the span, as the SDK does).
+Attribute values are the tracer's own (str, int, float, bool); strings are cut at
+``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`` (``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` for
+events) or :data:`MAX_VALUE_LENGTH`, and a span keeps its first
+``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`` attributes, as the SDK's span does (the SDK's
+``SpanLimits`` reads these variables). Span names are not attributes: the SDK does
+not cut them, and only :data:`MAX_VALUE_LENGTH` bounds them here. When the tracer's
+texts are known to be shorter (``max_text``) and its spans have fewer attributes
+than the limit, nothing is checked per span. A span keeps at most
+``OTEL_SPAN_EVENT_COUNT_LIMIT`` events (the oldest are dropped and counted in the
+span, as the SDK does).
 
 Not thread-safe: the tracer calls it under its lock. Imports the SDK: only loaded
 when tracing is on.
@@ -80,6 +84,9 @@ _SAMPLED = int(TraceFlags.SAMPLED)
 _RANDOM = int(TraceFlags.RANDOM_TRACE_ID)
 _LOW_64 = TraceIdRatioBased.TRACE_ID_LIMIT
 _getrandbits = random.getrandbits
+#: More attributes than any span of the tracer has (exception details included):
+#: below this count limit, every span's attributes are counted.
+MOST_ATTRIBUTES = 32
 #: What :attr:`SpanBuilder.queue` is when spans cannot be queued directly.
 _NO_QUEUE: tuple = ()
 
@@ -135,8 +142,11 @@ class SpanBuilder:
         self.max_events: int = sys.maxsize if max_events is None else max_events
         self.max_length: int = limits.max_span_attribute_length or MAX_VALUE_LENGTH
         self.max_event_length: int = limits.max_attribute_length or MAX_VALUE_LENGTH
+        max_attributes = limits.max_span_attributes
+        self.max_attributes: int = sys.maxsize if max_attributes is None else max_attributes
         #: Names are at most two texts and a few words ("handoff {a} -> {b}").
-        self._check_lengths = max_text is None or self.max_length < 2 * max_text + 32
+        self._check_lengths = (max_text is None or self.max_length < 2 * max_text + 32
+                               or self.max_attributes < MOST_ATTRIBUTES)
         self._rules = compile_sampler(self.sampler)
         #: A local child of a sampled/unsampled parent copies its flags and trace state.
         self._copy_local = (self._rules is not None and self._rules[3] is True
@@ -224,10 +234,12 @@ class SpanBuilder:
         self._processor.on_end(to_readable(span))
 
     def _capped(self, span: Finished) -> None:
-        name, limit = span[1], self.max_length
-        self.capped(span[8])
-        if len(name) > limit:
-            span = (span[0], name[:limit], *span[2:])
+        name, attributes = span[1], self.capped(span[8])
+        if len(attributes) > self.max_attributes:  # the first ones stay, as in the SDK
+            kept = dict(list(attributes.items())[: self.max_attributes])
+            span = (*span[:8], kept, *span[9:])
+        if len(name) > MAX_VALUE_LENGTH:
+            span = (span[0], name[:MAX_VALUE_LENGTH], *span[2:])
         self._sink(span)
 
     # -- sampling and ids -------------------------------------------------------------

@@ -9,19 +9,26 @@ from typing import Any
 
 
 class Collector:
-    """Keeps every POSTed body; answers ``status`` with an empty body."""
+    """Keeps every POSTed body (and its request path and headers); answers ``status``
+    with ``response`` as the body (empty unless set)."""
 
     def __init__(self, path: str) -> None:
         self.bodies: list[bytes] = []
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.status = 200
+        self.response = b""
         collector = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                collector.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                collector.bodies.append(body)
+                collector.requests.append((self.path, dict(self.headers), body))
                 self.send_response(collector.status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(collector.response)))
                 self.end_headers()
+                self.wfile.write(collector.response)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -15,9 +15,10 @@ directly, with what does not change cached:
 so an export packs, per series, its times and value (or count, sum and bucket
 counts) with one ``struct`` call, and joins the request once.
 
-The mapping is :mod:`exporters.otlp.metrics`' (counter: monotonic cumulative sum;
-gauge: gauge; histogram: cumulative explicit-bucket histogram; doubles; start time
-the series' creation). The bytes are those of the SDK's
+The mapping is :mod:`exporters.otlp.metrics`' (counter: monotonic sum; gauge:
+gauge; histogram: explicit-bucket histogram; cumulative, or delta when the encoder
+is made with ``delta``; integer sums as ints, other values as doubles; start time
+:func:`exporters.otlp.points.start_ns`). The bytes are those of the SDK's
 ``encode_metrics(to_metrics_data(...)).SerializeToString()`` for the same families;
 ``tests/test_otlp_metric_encoding.py`` compares them.
 
@@ -32,12 +33,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from exporters.otlp.fastpath.span_encoding import _field, _head, _pair
+from exporters.otlp.points import is_integer, number, start_ns
 from telemetry.catalogue import Kind, MetricSpec
-from telemetry.model import Family, HistogramValue
+from telemetry.model import Family, HistogramValue, Sample
 
 _NS = 1_000_000_000
-#: Sum and Histogram: aggregation_temporality (field 2) = CUMULATIVE.
+#: Sum and Histogram: aggregation_temporality (field 2) = CUMULATIVE, or DELTA.
 _CUMULATIVE = b"\x10\x02"
+_DELTA = b"\x10\x01"
 #: Sum.is_monotonic (field 3) = true.
 _MONOTONIC = b"\x18\x01"
 #: Metric fields holding the data: gauge (5), sum (7), histogram (9).
@@ -46,11 +49,14 @@ _DATA_TAG = {Kind.GAUGE: b"\x2a", Kind.COUNTER: b"\x3a", Kind.HISTOGRAM: b"\x4a"
 _ATTRIBUTES_TAG = {Kind.GAUGE: b"\x3a", Kind.COUNTER: b"\x3a", Kind.HISTOGRAM: b"\x4a"}
 #: NumberDataPoint: start (2, fixed64), time (3, fixed64), as_double (4, double).
 _NUMBER = struct.Struct("<BQBQBd").pack
+#: NumberDataPoint: start, time, as_int (6, sfixed64).
+_INT_NUMBER = struct.Struct("<BQBQBq").pack
 #: NumberDataPoint without a start time (gauges): time, as_double.
 _GAUGE = struct.Struct("<BQBd").pack
 #: HistogramDataPoint: start (2), time (3), count (4, fixed64), sum (5, double).
 _HISTOGRAM = struct.Struct("<BQBQBQBd").pack
 _FIXED64 = struct.Struct("<BQ").pack
+_INT = struct.Struct("<Bq").pack
 _DOUBLE = struct.Struct("<Bd").pack
 #: Label sets cached per metric; a full cache is emptied and refilled.
 _CACHE_SIZE = 4096
@@ -60,19 +66,21 @@ class _MetricCodec:
     """What is fixed for one catalogue entry: its header, its data field's tag and
     tail, its attribute fields by label values, a histogram's bounds."""
 
-    __slots__ = ("attributes", "bounds", "counts", "data_tag", "header", "kind", "labels",
-                 "tag", "tail")
+    __slots__ = ("attributes", "bounds", "counts", "data_tag", "header", "integer", "kind",
+                 "labels", "spec", "tag", "tail")
 
-    def __init__(self, spec: MetricSpec) -> None:
-        self.kind = spec.kind
+    def __init__(self, spec: MetricSpec, delta: bool = False) -> None:
+        self.spec, self.kind = spec, spec.kind
+        self.integer = is_integer(spec)
         self.labels = spec.labels
         self.header = b"".join((
             _field(b"\x0a", spec.otlp_name.encode()),
             _field(b"\x12", spec.help.encode()) if spec.help else b"",
             _field(b"\x1a", spec.unit.encode()) if spec.unit else b""))
         self.data_tag = _DATA_TAG[spec.kind]
-        self.tail = {Kind.COUNTER: _CUMULATIVE + _MONOTONIC, Kind.GAUGE: b"",
-                     Kind.HISTOGRAM: _CUMULATIVE}[spec.kind]
+        temporality = _DELTA if delta else _CUMULATIVE
+        self.tail = {Kind.COUNTER: temporality + _MONOTONIC, Kind.GAUGE: b"",
+                     Kind.HISTOGRAM: temporality}[spec.kind]
         self.tag = _ATTRIBUTES_TAG[spec.kind]
         self.attributes: dict[tuple[str, ...], bytes] = {}
         bounds = tuple(float(bound) for bound in spec.buckets)
@@ -107,12 +115,15 @@ class MetricsEncoder:
 
     ``resource_bytes`` and ``scope_bytes`` are the encoded ``Resource`` and
     ``InstrumentationScope`` messages (:func:`sdk_header` gives them), with the
-    schema URLs of the resource and the scope. Not thread-safe: the exporter
-    serializes its exports.
+    schema URLs of the resource and the scope; ``delta``: sums and histograms are
+    marked delta (the families hold the changes, :mod:`exporters.otlp.points`).
+    Not thread-safe: the exporter serializes its exports.
     """
 
     def __init__(self, resource_bytes: bytes, scope_bytes: bytes,
-                 resource_schema_url: str = "", scope_schema_url: str = "") -> None:
+                 resource_schema_url: str = "", scope_schema_url: str = "",
+                 delta: bool = False) -> None:
+        self._delta = delta
         self._resource = _field(b"\x0a", resource_bytes)
         self._scope = _field(b"\x0a", scope_bytes)
         self._scope_tail = (_field(b"\x1a", scope_schema_url.encode())
@@ -130,7 +141,7 @@ class MetricsEncoder:
                 continue
             codec = self._codecs.get(family.spec)
             if codec is None:
-                codec = self._codecs[family.spec] = _MetricCodec(family.spec)
+                codec = self._codecs[family.spec] = _MetricCodec(family.spec, self._delta)
             encoded = (self._histogram_points(codec, family, now_ns)
                        if codec.kind is Kind.HISTOGRAM
                        else self._number_points(codec, family, now_ns))
@@ -148,10 +159,22 @@ class MetricsEncoder:
     def _number_points(self, codec: _MetricCodec, family: Family, now_ns: int) -> list[bytes]:
         attributes_of = codec.attributes_of
         out = []
-        gauge = codec.kind is Kind.GAUGE
+        gauge, integer = codec.kind is Kind.GAUGE, codec.integer
         for sample in family.samples:
-            value = float(sample.value)  # type: ignore[arg-type]
-            start = 0 if gauge else int(sample.created * _NS)
+            start = (0 if gauge else int(sample.created * _NS) if type(sample) is Sample
+                     else start_ns(sample))
+            raw: Any = sample.value
+            value = number(codec.spec, raw) if integer else float(raw)
+            if type(value) is int:
+                if start and now_ns:
+                    body = _INT_NUMBER(0x11, start, 0x19, now_ns, 0x31, value)
+                else:
+                    body = b"".join(_FIXED64(tag, n) for tag, n in ((0x11, start),
+                                                                    (0x19, now_ns)) if n)
+                    body += _INT(0x31, value)  # a oneof member: written even when 0
+                body += attributes_of(sample.labels)
+                out.append(_head(b"\x0a", len(body)) + body)
+                continue
             if start and now_ns:
                 body = _NUMBER(0x11, start, 0x19, now_ns, 0x21, value)
             elif now_ns:
@@ -170,7 +193,9 @@ class MetricsEncoder:
             value = sample.value
             if not isinstance(value, HistogramValue):  # as to_metrics_data: left out
                 continue
-            start, count = int(sample.created * _NS), int(value.count)
+            start = (int(sample.created * _NS) if type(sample) is Sample
+                     else start_ns(sample))
+            count = int(value.count)
             if start and now_ns and count:
                 body = _HISTOGRAM(0x11, start, 0x19, now_ns, 0x21, count, 0x29,
                                   float(value.sum))

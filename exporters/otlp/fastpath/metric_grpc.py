@@ -33,13 +33,16 @@ class FastGrpcMetricExporter(GrpcMetricExporter, FamilyExport):
     """``OTLPMetricExporter`` (gRPC) whose request is parsed from
     :class:`MetricsEncoder`'s bytes."""
 
-    def __init__(self, resource: Any, scope: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.setup_encoding(resource, scope)
+    #: Its stub can be wrapped to read partial success (:mod:`exporters.otlp.partial`).
+    grpc = True
 
-    def export_families(self, families: Iterable[Family],
-                        timeout_millis: float = 10_000) -> MetricExportResult:
-        now_ns = time.time_ns()
+    def __init__(self, resource: Any, scope: Any, delta: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.setup_encoding(resource, scope, delta)
+
+    def export_families(self, families: Iterable[Family], timeout_millis: float = 10_000,
+                        now_ns: int | None = None) -> MetricExportResult:
+        now_ns = time.time_ns() if now_ns is None else now_ns
         if self._max_export_batch_size is not None:
             return self.export(self.sdk_data(families, now_ns), timeout_millis)
         return self._export(self.encode(families, now_ns))

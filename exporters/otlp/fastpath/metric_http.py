@@ -49,9 +49,10 @@ class RequestPayloadTooLargeError(Exception):
 class FastHttpMetricExporter(HttpMetricExporter, FamilyExport):
     """``OTLPMetricExporter`` (HTTP) sending :class:`MetricsEncoder`'s bytes."""
 
-    def __init__(self, resource: Any, scope: Any, **kwargs: Any) -> None:
-        init_with_plain_transport(super().__init__, kwargs, "metrics")
-        self.setup_encoding(resource, scope)
+    def __init__(self, resource: Any, scope: Any, delta: bool = False, **kwargs: Any) -> None:
+        #: The plain transport (None: the SDK's own), which can report answers.
+        self.plain_transport = init_with_plain_transport(super().__init__, kwargs, "metrics")
+        self.setup_encoding(resource, scope, delta)
         client = getattr(self, "_client", None)
         #: The SDK's HTTP client takes serialized bytes, its exporter metrics and its
         #: request size limit exist (as in SDK 1.45).
@@ -59,11 +60,11 @@ class FastHttpMetricExporter(HttpMetricExporter, FamilyExport):
                      and hasattr(getattr(self, "_metrics", None), "export_operation")
                      and isinstance(getattr(self, "_max_request_size", None), int))
 
-    def export_families(self, families: Iterable[Family],
-                        timeout_millis: float = 10_000) -> MetricExportResult:
+    def export_families(self, families: Iterable[Family], timeout_millis: float = 10_000,
+                        now_ns: int | None = None) -> MetricExportResult:
         """Encode and send one collection; the SDK's ``export`` when the fast path
         is not available."""
-        now_ns = time.time_ns()
+        now_ns = time.time_ns() if now_ns is None else now_ns
         if not self.fast or self._max_export_batch_size is not None:
             return self.export(self.sdk_data(families, now_ns), timeout_millis)
         if self._shutdown:

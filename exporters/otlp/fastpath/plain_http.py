@@ -14,20 +14,22 @@ from typing import Any
 
 
 def init_with_plain_transport(init: Callable[..., None], kwargs: dict[str, Any],
-                              signal: str) -> None:
+                              signal: str) -> Any:
     """Run an SDK OTLP/HTTP exporter's ``__init__`` (``init``) with ``kwargs``, giving
     it the plain transport for ``signal`` when one applies and the caller chose
-    neither a transport nor a ``requests`` session."""
+    neither a transport nor a ``requests`` session; return that transport (None:
+    the SDK's own)."""
     transport = None
     if "_transport" not in kwargs and kwargs.get("session") is None:
         transport = plain_transport(kwargs.get("endpoint"), signal)
     if transport is not None:
         try:
             init(**kwargs, _transport=transport)
-            return
+            return transport
         except TypeError:  # an SDK without pluggable transports
             pass
     init(**kwargs)
+    return None
 
 
 def plain_transport(endpoint: str | None, signal: str) -> Any:

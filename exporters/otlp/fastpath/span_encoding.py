@@ -20,8 +20,8 @@ no links, all ``INTERNAL``), so :class:`SpanEncoder` writes the
 The bytes are those the SDK's ``encode_spans(...).SerializePartialToString()`` gives
 for the same spans as ``ReadableSpan`` (:func:`telemetry.tracing.record.to_readable`);
 ``tests/test_otlp_span_encoding.py`` compares them. A value the encoder does not
-handle (anything but str, bool, int, float or sequences of them; a schema URL)
-raises :class:`Unsupported`, and the caller falls back to the SDK's encoder.
+handle (anything but str, bool, int, float or sequences of them) raises
+:class:`Unsupported`, and the caller falls back to the SDK's encoder.
 
 Used by :mod:`exporters.otlp.fastpath.span_http` and
 :mod:`exporters.otlp.fastpath.span_grpc`, on the
@@ -99,6 +99,11 @@ def _any_value(value: Any) -> bytes:
 def _pair(tag: bytes, key: str, value: Any) -> bytes:
     """One attribute: a ``KeyValue`` field under ``tag``."""
     return _field(tag, _field(b"\x0a", key.encode()) + _field(b"\x12", _any_value(value)))
+
+
+def _schema_url(url: str | None) -> bytes:
+    """``schema_url`` (field 3 of ResourceSpans and of ScopeSpans), after the spans."""
+    return _field(b"\x1a", url.encode()) if url else b""
 
 
 def _head(tag: bytes, size: int) -> bytes:
@@ -271,19 +276,23 @@ class SpanEncoder:
         # One join at the end: the lengths of the nested fields are summed, not the
         # fields copied into their parents one level at a time.
         result: list[bytes] = []
-        for resource_bytes, scopes in groups.values():
+        for resource, (resource_bytes, scopes) in groups.items():
             resource_at = len(result)
             result.append(b"")  # ResourceSpans' head, once its length is known
             result.append(resource_bytes)
             resource_size = len(resource_bytes)
-            for scope_bytes, encoded in scopes.values():
-                scope_size = len(scope_bytes) + sum(map(len, encoded))
+            for scope, (scope_bytes, encoded) in scopes.items():
+                scope_tail = _schema_url(scope.schema_url if scope is not None else "")
+                scope_size = len(scope_bytes) + sum(map(len, encoded)) + len(scope_tail)
                 scope_head = _head(b"\x12", scope_size)
                 result.append(scope_head)
                 result.append(scope_bytes)
                 result += encoded
+                result.append(scope_tail)
                 resource_size += len(scope_head) + scope_size
-            result[resource_at] = _head(b"\x0a", resource_size)
+            resource_tail = _schema_url(resource.schema_url)
+            result.append(resource_tail)
+            result[resource_at] = _head(b"\x0a", resource_size + len(resource_tail))
         return join(result)
 
     # -- parts -----------------------------------------------------------------------
@@ -295,8 +304,6 @@ class SpanEncoder:
         if cached is not None and cached[0] is origin:
             return cached[1], cached[2]
         resource, scope = origin.resource, origin.scope
-        if resource.schema_url or (scope is not None and scope.schema_url):
-            raise Unsupported("schema URL")
         resource_bytes = _field(b"\x0a", b"".join(
             _pair(b"\x0a", key, value) for key, value in resource.attributes.items()))
         if scope is None:

@@ -29,6 +29,9 @@ class FastGrpcSpanExporter(OTLPSpanExporter):
     """``OTLPSpanExporter`` (gRPC) whose request for finished tuples is parsed from
     :class:`SpanEncoder`'s bytes."""
 
+    #: Its stub can be wrapped to read partial success (:mod:`exporters.otlp.partial`).
+    grpc = True
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.encoder = SpanEncoder()

@@ -37,7 +37,8 @@ class FastHttpSpanExporter(OTLPSpanExporter):
     """``OTLPSpanExporter`` (HTTP) sending :class:`SpanEncoder`'s bytes."""
 
     def __init__(self, **kwargs: Any) -> None:
-        init_with_plain_transport(super().__init__, kwargs, "traces")
+        #: The plain transport (None: the SDK's own), which can report answers.
+        self.plain_transport = init_with_plain_transport(super().__init__, kwargs, "traces")
         self.encoder = SpanEncoder()
         client = getattr(self, "_client", None)
         #: The SDK's HTTP client takes serialized bytes (as in SDK 1.45).

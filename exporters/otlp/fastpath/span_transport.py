@@ -31,7 +31,7 @@ import os
 import socket
 import threading
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +139,10 @@ class PlainHTTPTransport(BaseHTTPTransport):
         self._address: tuple[str, int] | None = None
         self._targets: dict[str, tuple[tuple[str, int], str, str]] = {}
         self._closed = False
+        #: Given the body of every 2xx answer that has one: an OTLP partial success
+        #: (:class:`exporters.otlp.partial.PartialSuccess`), which the SDK's client
+        #: does not read.
+        self.on_answer: Callable[[bytes], None] | None = None
 
     def _target(self, url: str) -> tuple[tuple[str, int], str, str]:
         """(host, port), the request path and the Host header of ``url``; parsed once."""
@@ -191,10 +195,15 @@ class PlainHTTPTransport(BaseHTTPTransport):
                 protocol.start_next_cycle()
             else:  # the collector closes the connection (or did not say it keeps it)
                 self._drop()
-            return PlainHTTPResult(status_code=response.status_code,
-                                   reason=response.reason.decode("latin-1"),
-                                   body=b"".join(chunks),
-                                   response_headers=_Headers(response.headers))
+            result = PlainHTTPResult(status_code=response.status_code,
+                                     reason=response.reason.decode("latin-1"),
+                                     body=b"".join(chunks),
+                                     response_headers=_Headers(response.headers))
+        on_answer = self.on_answer
+        if on_answer is not None and 200 <= response.status_code < 300 and result.body:
+            with contextlib.suppress(Exception):  # reading the answer must not fail the send
+                on_answer(result.body)
+        return result
 
     @staticmethod
     def _answer(sock: socket.socket, protocol: h11.Connection) -> tuple[Any, list[bytes]]:

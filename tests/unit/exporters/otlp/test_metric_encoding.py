@@ -25,6 +25,7 @@ from exporters.otlp.fastpath.metric_encoding import MetricsEncoder, sdk_header
 from exporters.otlp.fastpath.metric_grpc import FastGrpcMetricExporter
 from exporters.otlp.fastpath.metric_http import FastHttpMetricExporter
 from exporters.otlp.metrics import build_resource, to_metrics_data
+from exporters.otlp.points import IntervalSample
 from telemetry import load_config
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.catalogue import Kind, MetricSpec
@@ -45,12 +46,14 @@ NOW = 1_700_000_000_123_456_789
 
 
 def sdk_bytes(families: list[Family], resource: Resource, scope: InstrumentationScope,
-              now_ns: int) -> bytes:
-    return encode_metrics(to_metrics_data(families, resource, scope, now_ns)).SerializeToString()
+              now_ns: int, delta: bool = False) -> bytes:
+    return encode_metrics(to_metrics_data(families, resource, scope, now_ns, delta)
+                          ).SerializeToString()
 
 
-def encoder_for(resource: Resource, scope: InstrumentationScope) -> MetricsEncoder:
-    return MetricsEncoder(*sdk_header(resource, scope))
+def encoder_for(resource: Resource, scope: InstrumentationScope,
+                delta: bool = False) -> MetricsEncoder:
+    return MetricsEncoder(*sdk_header(resource, scope), delta=delta)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +99,8 @@ def _family(draw: st.DrawFn) -> Family:
     kind = draw(st.sampled_from(list(Kind)))
     labels = tuple(draw(st.lists(st.text(min_size=1, max_size=5), max_size=3, unique=True)))
     buckets = tuple(sorted(draw(st.lists(st.floats(0, 1e6), max_size=4, unique=True))))
-    spec = MetricSpec(draw(st.text(min_size=1, max_size=8)), kind, draw(_TEXT), draw(_TEXT),
+    unit = draw(st.one_of(_TEXT, st.just("{item}")))  # a counter of things: ints
+    spec = MetricSpec(draw(st.text(min_size=1, max_size=8)), kind, unit, draw(_TEXT),
                       labels, buckets if kind is Kind.HISTOGRAM else ())
     samples = []
     for _ in range(draw(st.integers(0, 4))):
@@ -109,19 +113,22 @@ def _family(draw: st.DrawFn) -> Family:
             value: Any = HistogramValue(counts, draw(_NUMBER), sum(counts))
         else:
             value = draw(_NUMBER)
-        samples.append(Sample(values, value, draw(_CREATED)))
+        start = draw(st.one_of(st.just(0), st.integers(1, 2**63 - 1)))
+        samples.append(IntervalSample(values, value, draw(_CREATED), start) if start
+                       else Sample(values, value, draw(_CREATED)))
     return Family(spec, tuple(samples))
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_family(), max_size=5), st.sampled_from(HEADERS),
-       st.sampled_from([NOW, 0, 1]))
+       st.sampled_from([NOW, 0, 1]), st.booleans())
 def test_any_families_encode_as_the_sdk_encodes_them(
         families: list[Family], header: tuple[Resource, InstrumentationScope],
-        now_ns: int) -> None:
+        now_ns: int, delta: bool) -> None:
+    """Cumulative or delta, counts as ints (when whole) or doubles, any start time."""
     resource, scope = header
-    assert encoder_for(resource, scope).encode(families, now_ns)[0] == sdk_bytes(
-        families, resource, scope, now_ns)
+    assert encoder_for(resource, scope, delta).encode(families, now_ns)[0] == sdk_bytes(
+        families, resource, scope, now_ns, delta)
 
 
 def test_zero_times_counts_and_values_are_left_out_as_the_sdk_leaves_them_out() -> None:

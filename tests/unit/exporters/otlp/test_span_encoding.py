@@ -73,8 +73,11 @@ def odd_spans() -> list[tuple]:
     bare = Origin(RESOURCE, None, None)
     remote = SpanStub(1, 3, 0, None, remote=True)
     state = SpanStub(1, 4, 1, TraceState([("k", "v")]))
+    schemas = Origin(Resource.create({"service.name": "schemed"}, "https://schema/resource"),
+                     InstrumentationScope("s", "1", "https://schema/scope"), None)
     return [
         (bare, "no scope", 1, 2, None, None, 0, 0, {}, None, 0, None, 1),
+        (schemas, "schema urls", 1, 8, None, None, 1, 2, {}, None, 0, None, 1),
         (origin, "", 1, 5, remote, None, 1, 2**63, {"u": "ünïcode", "e": "", "n": -1,
                                                     "z": 0, "t": True, "f": -0.25,
                                                     "l": ["a", "b"]},
@@ -114,7 +117,7 @@ def test_encoding_is_byte_identical_to_the_sdks(batches: list[list[tuple]]) -> N
         expected = encode_spans([to_readable(span) for span in batch])
         assert ExportTraceServiceRequest.FromString(encoded) == expected
     assert len(ExportTraceServiceRequest.FromString(
-        encoder.encode_request(batches[1])).resource_spans) == 2
+        encoder.encode_request(batches[1])).resource_spans) == 3
 
 
 def test_the_caches_stay_bounded() -> None:
@@ -129,11 +132,9 @@ def test_the_caches_stay_bounded() -> None:
 def test_odd_values_are_left_to_the_sdk() -> None:
     origin = Origin(RESOURCE, InstrumentationScope("s", "1"), None)
     odd = [(origin, "odd", 1, 2, None, None, 1, 2, {"b": b"bytes"}, None, 0, None, 1)]
-    schema = [(Origin(RESOURCE, InstrumentationScope("s", "1", "https://schema"), None),
-               "schema", 1, 2, None, None, 1, 2, {}, None, 0, None, 1)]
     exporter = FastGrpcSpanExporter(endpoint="http://127.0.0.1:1", insecure=True)
     try:
-        for spans in (odd, schema):
+        for spans in (odd,):
             with pytest.raises(Unsupported):
                 SpanEncoder().encode_request(spans)
             assert exporter._translate_data(spans) == encode_spans(
