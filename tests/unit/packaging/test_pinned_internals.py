@@ -27,7 +27,9 @@ project declares (the lowest-versions CI job) and the newest ones allowed:
     (``exporters/otlp/fastpath/span_http.py``, ``metric_http.py``);
   - the OTLP/gRPC exporters' ``_export``, which calls ``_count_data`` and
     ``_translate_data`` and sends through ``_client.Export``
-    (``exporters/otlp/fastpath/span_grpc.py``, ``metric_grpc.py``);
+    (``exporters/otlp/fastpath/span_grpc.py``, ``metric_grpc.py``), and their
+    ``_stub``, ``_channel`` and ``_client``, which ``exporters/otlp/partial.py``
+    rewires to read partial success;
   - ``ReadableSpan``'s parameter order, ``BoundedList(None)`` with a settable
     ``dropped``, ``InstrumentationInfo`` (``telemetry/tracing/record.py``);
   - an SDK tracer's ``_instrumentation_scope``, ``_span_limits``, ``span_processor``
@@ -295,6 +297,23 @@ def test_grpc_export_counts_and_translates_through_the_overridable_hooks(
         assert exporter._export(batch) == success
         assert ("count", batch) in seen and ("translate", batch) in seen
         assert stub.requests == [request]
+    finally:
+        exporter.shutdown()
+
+
+@pytest.mark.parametrize("exporter_class", [GrpcSpanExporter, GrpcMetricExporter])
+def test_grpc_exporters_keep_the_stub_channel_and_client_partial_success_rewires(
+        exporter_class):
+    """exporters/otlp/partial.py wraps ``_stub`` and remakes ``_client`` on ``_channel``
+    to read each export's answer; without them partial success goes unread."""
+    from exporters.otlp.partial import watch_grpc_answers
+
+    exporter = exporter_class(endpoint="127.0.0.1:9", insecure=True)
+    try:
+        assert callable(exporter._stub)
+        assert exporter._channel is not None and exporter._client is not None
+        assert watch_grpc_answers(exporter, lambda response: None) is True
+        assert hasattr(exporter._client, "Export")
     finally:
         exporter.shutdown()
 
