@@ -88,6 +88,7 @@ class Aggregator:
         self._window = (error_rate_window_s, window_buckets)
         self._listeners: tuple[EventListener, ...] = ()
         self._receivers: dict[str, Callable[..., None]] = {}
+        self._connected = False
         self._logged_invalid: set[tuple[str, str]] = set()
         self._handler_time = self._series[cat.HANDLER_TIME].cell(())
         self._process = ProcessSampler()
@@ -103,6 +104,7 @@ class Aggregator:
 
     def connect(self) -> None:
         """Subscribe to every signal of the contract (strongly: see the module doc)."""
+        self._connected = True
         for spec in CONTRACT:
             if spec.name in self._receivers:
                 continue
@@ -111,6 +113,10 @@ class Aggregator:
             blinker.signal(spec.name).connect(receiver, weak=False)
 
     def disconnect(self) -> None:
+        """Stop receiving. An event a signal handler interrupted before it reached the
+        lock is dropped too, so a final flush made after this call has every event
+        that will ever be recorded."""
+        self._connected = False
         for name, receiver in self._receivers.items():
             blinker.signal(name).disconnect(receiver)
         self._receivers.clear()
@@ -160,6 +166,8 @@ class Aggregator:
                         if countdown <= 0:  # not `== 0`: threads may race past zero
                             countdown = _HANDLER_SAMPLE_EVERY
                             started = time.perf_counter()
+                        if not self._connected:  # stopped while this event waited
+                            return
                         if now >= self.next_roll:
                             self._roll_windows(now)
                         if fast_path is None or not fast_path(state, fields, now):

@@ -13,8 +13,8 @@ queue of work deferred by re-entrant calls. A component checks :meth:`held_here`
 before taking the lock; when it is true the call appends its work to the queue
 instead, and the frame that holds the lock runs the queue as soon as it has released
 it (:meth:`run_pending`). If that frame is unwound by the interrupt instead, the
-next call on any thread runs the queue. The queue is bounded: past
-:data:`MAX_PENDING` entries, work is dropped and counted (:attr:`dropped`).
+next call on that thread runs the queue (any thread, once that one has ended). The
+queue is bounded: past :data:`MAX_PENDING` entries, work is dropped and counted (:attr:`dropped`).
 """
 
 from __future__ import annotations
@@ -42,40 +42,53 @@ class EventGuard:
         self.lock = threading.RLock()
         #: Whether the calling thread holds :attr:`lock` (the C lock keeps the owner).
         self.held_here: Callable[[], bool] = self.lock._is_owned  # type: ignore[attr-defined]
-        #: Work a re-entrant call left for after the lock's holder releases it.
-        self.pending: deque[Callable[[], object]] = deque()
+        #: (thread id, work) a re-entrant call left for after its thread releases the lock.
+        self.pending: deque[tuple[int, Callable[[], object]]] = deque()
         #: Deferred calls dropped because :attr:`pending` was full.
         self.dropped = 0
         _GUARDS.add(self)
 
     def defer(self, work: Callable[[], object]) -> None:
-        """Run ``work`` once the lock is free (see the module doc); never blocks."""
+        """Run ``work`` on this thread once the lock is free (see the module doc);
+        never blocks."""
         if len(self.pending) >= MAX_PENDING:
             self.dropped += 1
             return
-        self.pending.append(work)
+        self.pending.append((threading.get_ident(), work))
 
     def run_pending(self) -> None:
-        """Run the deferred work (call it without holding :attr:`lock`).
+        """Run the work this thread deferred (call it without holding :attr:`lock`).
 
-        Each item runs on its own: one that raises is logged and the rest still run.
-        Items deferred meanwhile (by a finalizer during this very loop) run too.
+        Work deferred by another thread is left to that thread, which is about to
+        run it (it is finishing the update it interrupted), unless that thread has
+        ended: a stop deferred by a signal handler must run where the handler ran,
+        after the interrupted update, not concurrently with it. Each item runs on its
+        own: one that raises is logged and the rest still run; items deferred
+        meanwhile (by a finalizer during this very loop) run too.
         """
-        pending = self.pending
-        while pending:
-            try:
-                work = pending.popleft()
-            except IndexError:  # another thread took the last one
-                return
-            try:
-                work()
-            except Exception:
-                log.exception("deferred telemetry work failed")
+        pending, me = self.pending, threading.get_ident()
+        while any(owner == me or not _alive(owner) for owner, _ in list(pending)):
+            for _ in range(len(pending)):
+                try:
+                    owner, work = pending.popleft()
+                except IndexError:  # another thread took the last one
+                    return
+                if owner != me and _alive(owner):
+                    pending.append((owner, work))
+                    continue
+                try:
+                    work()
+                except Exception:
+                    log.exception("deferred telemetry work failed")
 
     def renew(self) -> None:
         """A fresh lock for a forked child, where another parent thread may have held it."""
         self.lock = threading.RLock()
         self.held_here = self.lock._is_owned  # type: ignore[attr-defined]
+
+
+def _alive(ident: int) -> bool:
+    return any(thread.ident == ident for thread in threading.enumerate())
 
 
 def held_by_this_thread() -> EventGuard | None:
