@@ -30,7 +30,8 @@ def run_scenario(code: str, deadline_s: float = 60.0,
                  env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``code`` (which ends by calling ``report(...)``) in a fresh interpreter."""
     script = _PRELUDE.format(root=str(ROOT), deadline=deadline_s) + textwrap.dedent(code)
-    child_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)]))
+    child_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     try:
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                               timeout=deadline_s + 15, cwd=ROOT, env=child_env)
