@@ -187,7 +187,7 @@ class Aggregator:
                     self._notify(signal_name, fields, time.time() if ts is None else ts)
             finally:
                 if pending:  # what a signal handler or finalizer deferred meanwhile
-                    guard.run_pending()
+                    self.run_pending()
 
         def receive(sender: Any, /, **fields: Any) -> None:
             # ``sender`` is positional-only: a payload field named "sender" is a field.

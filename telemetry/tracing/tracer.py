@@ -140,6 +140,9 @@ class SignalTracer(SpanSignals):
         finally:
             if guard.pending:
                 guard.run_pending()
+                if guard.dropped:
+                    dropped, guard.dropped = guard.dropped, 0
+                    self._aggregator.count_dropped("tracer", "reentry_queue_full", dropped)
 
     __call__ = on_event
 
