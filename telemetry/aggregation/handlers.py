@@ -45,18 +45,11 @@ def workflow_failed(state: AggregateState, values: tuple, ts: float | None,
     state.workflow_duration.cell(("failed",)).observe(duration, now)
 
 
-def _active_key(state: AggregateState, agent: str) -> str:
-    """The key of ``agent`` in the active table: the name itself, capped like a label
-    when longer, so a hostile name is never kept whole."""
-    if len(agent) <= state.max_label_length:
-        return agent
-    return sanitize_label_value(agent, state.max_label_length)
-
-
 def agent_activated(state: AggregateState, values: tuple, ts: float | None,
                     now: float) -> None:
     (agent,) = values
-    agent = _active_key(state, agent)
+    if len(agent) > state.max_label_length:  # kept capped, like a label
+        agent = sanitize_label_value(agent, state.max_label_length)
     active = state.active
     if agent not in active and len(active) < state.max_series:
         active[agent] = time.time() if ts is None else ts
@@ -66,7 +59,8 @@ def agent_activated(state: AggregateState, values: tuple, ts: float | None,
 def agent_deactivated(state: AggregateState, values: tuple, ts: float | None,
                       now: float) -> None:
     (agent,) = values
-    agent = _active_key(state, agent)
+    if len(agent) > state.max_label_length:  # kept capped, like a label
+        agent = sanitize_label_value(agent, state.max_label_length)
     since = state.active.pop(agent, None)
     if since is not None:
         until = time.time() if ts is None else ts
