@@ -19,6 +19,10 @@ from telemetry.signals import MODES
 
 #: The least cap of telemetry's own series (signals x reasons, exporters, metrics).
 SELF_METRIC_SERIES = 1000
+#: The least cap of telemetry's own label values (signal, metric and alert names):
+#: ``limits.max_label_length`` is for the orchestrator's values, and a cut signal
+#: name (``yolo.hand…``) would be ambiguous.
+SELF_METRIC_LABEL_LENGTH = 256
 
 
 class CellPair(NamedTuple):
@@ -75,9 +79,12 @@ class AggregateState:
         for spec in cat.CATALOGUE:
             # Telemetry's own label sets are bounded by the code, not the input, and
             # must not overflow into themselves: a cap of 1 would recurse.
+            own = spec.self_metric or spec is cat.ALERTS_FIRING
             series[spec] = Series(
                 spec, max_series=max(max_series, SELF_METRIC_SERIES) if spec.self_metric
-                else max_series, max_label_length=max_label_length,
+                else max_series,
+                max_label_length=max(max_label_length, SELF_METRIC_LABEL_LENGTH) if own
+                else max_label_length,
                 on_overflow=None if spec is cat.SERIES_OVERFLOW else on_overflow, clock=clock)
         return cls(
             series=series, max_series=max_series, max_label_length=max_label_length,
