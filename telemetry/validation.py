@@ -142,50 +142,12 @@ def payload_check(spec: SignalSpec) -> PayloadCheck:
     optional_checks = tuple((key, KIND_CHECKS[kind]) for key, kind in spec.optional.items()
                             if key not in spec.required and key not in COMMON_OPTIONAL)
     required_checks = tuple((key, KIND_CHECKS[kind]) for key, kind in spec.required.items())
-    check = _written_out(required_checks, optional_checks)
-    check.__name__ = f"check_{spec.name.replace('.', '_')}"
-    return check
 
-
-_Checks = tuple[tuple[str, Callable[[dict[str, Any], str], Any]], ...]
-
-
-def _written_out(required: _Checks, optional: _Checks) -> PayloadCheck:
-    """The payload check, written out for the contract's usual one to three required
-    fields: a loop building a list costs 40 % more on the hottest signal, and a call
-    per part 50 ns more, together about a seventh of the per-event figure
-    (benchmarks/per_event.py)."""
-    if len(required) == 1:
-        (key1, check1), = required
-
-        def check_one(fields: dict[str, Any]) -> tuple:
-            for key, check_kind in optional:
-                if fields.get(key) is not None:
-                    check_kind(fields, key)
-            return (check1(fields, key1),)
-        return check_one
-    if len(required) == 2:
-        (key1, check1), (key2, check2) = required
-
-        def check_two(fields: dict[str, Any]) -> tuple:
-            for key, check_kind in optional:
-                if fields.get(key) is not None:
-                    check_kind(fields, key)
-            return check1(fields, key1), check2(fields, key2)
-        return check_two
-    if len(required) == 3:
-        (key1, check1), (key2, check2), (key3, check3) = required
-
-        def check_three(fields: dict[str, Any]) -> tuple:
-            for key, check_kind in optional:
-                if fields.get(key) is not None:
-                    check_kind(fields, key)
-            return check1(fields, key1), check2(fields, key2), check3(fields, key3)
-        return check_three
-
-    def check_any(fields: dict[str, Any]) -> tuple:
-        for key, check_kind in optional:
+    def check(fields: dict[str, Any]) -> tuple:
+        for key, check_kind in optional_checks:
             if fields.get(key) is not None:
                 check_kind(fields, key)
-        return tuple([check_kind(fields, key) for key, check_kind in required])
-    return check_any
+        return tuple([check_kind(fields, key) for key, check_kind in required_checks])
+
+    check.__name__ = f"check_{spec.name.replace('.', '_')}"
+    return check

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -90,8 +89,6 @@ class Aggregator:
         self._listeners: tuple[EventListener, ...] = ()
         self._receivers: dict[str, Callable[..., None]] = {}
         self._connected = False
-        #: The last workflow id that passed its check (see the receiver).
-        self._passed_workflow_id: object = None
         self._logged_invalid: set[tuple[str, str]] = set()
         self._handler_time = self._series[cat.HANDLER_TIME].cell(())
         self._process = ProcessSampler()
@@ -108,8 +105,6 @@ class Aggregator:
     def connect(self) -> None:
         """Subscribe to every signal of the contract (strongly: see the module doc)."""
         self._connected = True
-        self.next_roll = min(self._error_rate_window.next_boundary,
-                             self._hour_window.next_boundary)
         for spec in CONTRACT:
             if spec.name in self._receivers:
                 continue
@@ -122,7 +117,6 @@ class Aggregator:
         lock is dropped too, so a final flush made after this call has every event
         that will ever be recorded."""
         self._connected = False
-        self.next_roll = -math.inf  # the next event looks at _connected (see the receiver)
         for name, receiver in self._receivers.items():
             blinker.signal(name).disconnect(receiver)
         self._receivers.clear()
@@ -159,12 +153,9 @@ class Aggregator:
                 return
             try:
                 try:
-                    # The fields every signal accepts (signals.COMMON_OPTIONAL). The
-                    # same workflow id comes with nearly every event of a workflow:
-                    # the last one that passed is remembered and compared by identity.
-                    workflow_id = fields.get("workflow_id")
-                    if workflow_id is not None and workflow_id is not self._passed_workflow_id:
-                        self._passed_workflow_id = check.name(fields, "workflow_id")
+                    # The fields every signal accepts (signals.COMMON_OPTIONAL).
+                    if fields.get("workflow_id") is not None:
+                        check.name(fields, "workflow_id")
                     ts = fields.get("timestamp")
                     if ts is not None:
                         ts = check.timestamp(fields, self.timestamp_window_s)
@@ -175,9 +166,9 @@ class Aggregator:
                         if countdown <= 0:  # not `== 0`: threads may race past zero
                             countdown = _HANDLER_SAMPLE_EVERY
                             started = time.perf_counter()
-                        if now >= self.next_roll:  # also after disconnect(): see there
-                            if not self._connected:  # stopped while this event waited
-                                return
+                        if not self._connected:  # stopped while this event waited
+                            return
+                        if now >= self.next_roll:
                             self._roll_windows(now)
                         if fast_path is None or not fast_path(state, fields, now):
                             handler(state, check_payload(fields), ts, now)
