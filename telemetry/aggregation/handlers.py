@@ -143,8 +143,9 @@ def mode_changed(state: AggregateState, values: tuple, ts: float | None, now: fl
 
 # -- the common case of the two most frequent signals ---------------------------------
 # A pair of names seen before is in the state's cell table, so it passed the checks
-# then; only the duration is left to check. Skipping the payload check this way is
-# worth about a fifth of the per-event figure (benchmarks/per_event.py, handoff_completed).
+# then; only the duration is left to check. Skipping the payload check and the handler
+# this way takes handoff_completed from 1.23x to 0.87x a bare blinker send
+# (benchmarks/per_event.py): without it the per-event target (1.0x) is not met.
 
 #: ``fast_path(state, fields, now) -> bool``: records the event and returns True in the
 #: common case; returns False, having changed nothing, when the event needs the

@@ -65,8 +65,8 @@ class AggregateState:
     last_load_ms: float = 0.0
     state_size: int = 0
     #: (from_agent, to_agent) and (agent, decision_type) -> the cells their events
-    #: update: one lookup instead of two for the two most frequent signals, worth
-    #: about 10 % of the per-event figure (benchmarks/per_event.py). See :meth:`pair`.
+    #: update, for the fast paths of the two most frequent signals
+    #: (:data:`~telemetry.aggregation.handlers.FAST_PATHS`). See :meth:`pair`.
     handoff_cells: dict[tuple[str, str], CellPair] = field(default_factory=dict)
     decision_cells: dict[tuple[str, str], CellPair] = field(default_factory=dict)
 
