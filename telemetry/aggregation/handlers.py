@@ -23,29 +23,29 @@ from telemetry.aggregation.state import AggregateState
 from telemetry.validation import MAX_NUMBER
 
 #: ``handler(state, values, timestamp, now)``; see the module doc.
-Handler = Callable[[AggregateState, tuple, "float | None", float], None]
+Handler = Callable[[AggregateState, list, "float | None", float], None]
 
 
-def workflow_started(state: AggregateState, values: tuple, ts: float | None,
+def workflow_started(state: AggregateState, values: list, ts: float | None,
                      now: float) -> None:
     state.workflows_started.inc(1, now)
 
 
-def workflow_completed(state: AggregateState, values: tuple, ts: float | None,
+def workflow_completed(state: AggregateState, values: list, ts: float | None,
                        now: float) -> None:
     _workflow_id, duration = values
     state.workflows.cell(("completed",)).inc(1, now)
     state.workflow_duration.cell(("completed",)).observe(duration, now)
 
 
-def workflow_failed(state: AggregateState, values: tuple, ts: float | None,
+def workflow_failed(state: AggregateState, values: list, ts: float | None,
                     now: float) -> None:
     _workflow_id, duration, _error_type = values
     state.workflows.cell(("failed",)).inc(1, now)
     state.workflow_duration.cell(("failed",)).observe(duration, now)
 
 
-def agent_activated(state: AggregateState, values: tuple, ts: float | None,
+def agent_activated(state: AggregateState, values: list, ts: float | None,
                     now: float) -> None:
     (agent,) = values
     if len(agent) > state.max_label_length:  # kept capped, like a label
@@ -56,7 +56,7 @@ def agent_activated(state: AggregateState, values: tuple, ts: float | None,
     state.agents_active.set(float(len(active)), now)
 
 
-def agent_deactivated(state: AggregateState, values: tuple, ts: float | None,
+def agent_deactivated(state: AggregateState, values: list, ts: float | None,
                       now: float) -> None:
     (agent,) = values
     if len(agent) > state.max_label_length:  # kept capped, like a label
@@ -68,12 +68,12 @@ def agent_deactivated(state: AggregateState, values: tuple, ts: float | None,
     state.agents_active.set(float(len(state.active)), now)
 
 
-def handoff_started(state: AggregateState, values: tuple, ts: float | None,
+def handoff_started(state: AggregateState, values: list, ts: float | None,
                     now: float) -> None:
     """Counted in the events total only; the handoff is counted when it completes."""
 
 
-def handoff_completed(state: AggregateState, values: tuple, ts: float | None,
+def handoff_completed(state: AggregateState, values: list, ts: float | None,
                       now: float) -> None:
     from_agent, to_agent, duration = values
     key = (from_agent, to_agent)
@@ -83,7 +83,7 @@ def handoff_completed(state: AggregateState, values: tuple, ts: float | None,
     cells.histogram.observe(duration, now)
 
 
-def decision_made(state: AggregateState, values: tuple, ts: float | None,
+def decision_made(state: AggregateState, values: list, ts: float | None,
                   now: float) -> None:
     agent, decision_type, duration = values
     key = (agent, decision_type)
@@ -93,32 +93,32 @@ def decision_made(state: AggregateState, values: tuple, ts: float | None,
     cells.histogram.observe(duration, now)
 
 
-def error_occurred(state: AggregateState, values: tuple, ts: float | None,
+def error_occurred(state: AggregateState, values: list, ts: float | None,
                    now: float) -> None:
     agent, error_type = values
     state.errors.cell((agent, error_type)).inc(1, now)
 
 
-def safety_blocked(state: AggregateState, values: tuple, ts: float | None,
+def safety_blocked(state: AggregateState, values: list, ts: float | None,
                    now: float) -> None:
     agent, rule = values
     state.safety_blocks.cell((agent, rule)).inc(1, now)
 
 
-def context_updated(state: AggregateState, values: tuple, ts: float | None,
+def context_updated(state: AggregateState, values: list, ts: float | None,
                     now: float) -> None:
     agent, items, tokens = values
     state.context_items.cell((agent,)).set(float(items), now)
     state.context_tokens.cell((agent,)).set(float(tokens), now)
 
 
-def context_refreshed(state: AggregateState, values: tuple, ts: float | None,
+def context_refreshed(state: AggregateState, values: list, ts: float | None,
                       now: float) -> None:
     agent, duration = values
     state.context_refresh_duration.cell((agent,)).observe(duration, now)
 
 
-def state_saved(state: AggregateState, values: tuple, ts: float | None, now: float) -> None:
+def state_saved(state: AggregateState, values: list, ts: float | None, now: float) -> None:
     duration, size = values
     state.state_saves.inc(1, now)
     state.state_save_duration.observe(duration, now)
@@ -126,7 +126,7 @@ def state_saved(state: AggregateState, values: tuple, ts: float | None, now: flo
     state.state_size = size
 
 
-def state_loaded(state: AggregateState, values: tuple, ts: float | None, now: float) -> None:
+def state_loaded(state: AggregateState, values: list, ts: float | None, now: float) -> None:
     duration, size = values
     state.state_load_duration.observe(duration, now)
     state.state_file_size.set(float(size), now)
@@ -134,7 +134,7 @@ def state_loaded(state: AggregateState, values: tuple, ts: float | None, now: fl
     state.state_size = size
 
 
-def mode_changed(state: AggregateState, values: tuple, ts: float | None, now: float) -> None:
+def mode_changed(state: AggregateState, values: list, ts: float | None, now: float) -> None:
     (mode,) = values
     state.mode_series.cell((state.mode,)).set(0.0, now)
     state.mode_series.cell((mode,)).set(1.0, now)

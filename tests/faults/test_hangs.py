@@ -308,3 +308,40 @@ def test_memory_stays_bounded_under_a_thousand_one_mib_names() -> None:
     """, deadline_s=240)
     assert results["retained_mib"] < MEMORY_BOUND_MIB, results
     assert results["events"] >= 4500 + 1, results
+
+
+def test_stop_from_atexit_after_an_interrupted_send_flushes_what_was_counted() -> None:
+    """The program is interrupted inside a send, never calls stop() and ends with
+    SystemExit: the ``atexit`` stop still runs, bounded, and flushes every event the
+    aggregator counted to StatsD."""
+    from tests.support.statsd_fakes import UdpSink
+
+    sink = UdpSink()
+    try:
+        results = run_scenario(f"""
+            import atexit, threading, time, _thread
+            import telemetry
+            from telemetry import catalogue as cat
+            from telemetry.signals import handoff_completed
+
+            # Registered first, so it runs last: after the stop telemetry registered.
+            atexit.register(lambda: report(counted=tel.aggregator.value(
+                cat.HANDOFFS, ("pm", "dev")), state=tel.state))
+            tel = telemetry.start({{"server": {{"enabled": False}}, "exporters": {{
+                "prometheus": {{"enabled": False}},
+                "statsd": {{"enabled": True, "port": {sink.port}, "flush_interval_s": 3600}}}}}})
+            threading.Timer(0.05, _thread.interrupt_main).start()
+            try:
+                while True:
+                    handoff_completed.send(None, from_agent="pm", to_agent="dev",
+                                           duration_s=0.25)
+            except KeyboardInterrupt:
+                raise SystemExit(0)
+        """, deadline_s=60)
+        lines = sink.lines()
+    finally:
+        sink.close()
+    delivered = sum(float(line.split(":")[1].split("|")[0]) for line in lines
+                    if line.startswith("yolo.handoffs") and line.endswith("|c"))
+    assert results["state"] == "stopped"
+    assert delivered == results["counted"] > 0
