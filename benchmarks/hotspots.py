@@ -34,13 +34,17 @@ from benchmarks.harness import (
 def stages(count: int, rounds: int) -> dict[str, float]:
     """Nanoseconds per event of each layer, cheapest first."""
     from telemetry.aggregation.aggregator import Aggregator
+    from telemetry.aggregation.handlers import HANDLERS
+    from telemetry.signals import BY_NAME
+    from telemetry.validation import payload_check
 
     short, payload = HANDOFF
     aggregator = Aggregator()
     aggregator.connect()
     try:
         receive = aggregator._receivers[f"yolo.{short}"]
-        handler = aggregator._on_handoff_completed
+        handler, state = HANDLERS[f"yolo.{short}"], aggregator.state
+        check = payload_check(BY_NAME[f"yolo.{short}"])
         lock = aggregator._lock
         empty = blinker.Namespace().signal("empty")
 
@@ -54,7 +58,7 @@ def stages(count: int, rounds: int) -> dict[str, float]:
             now = time.monotonic()
             for _ in range(n):
                 with lock:
-                    handler(payload, now)
+                    handler(state, check(payload), None, now)
 
         def loop_only(n: int) -> None:
             for _ in range(n):
@@ -65,7 +69,7 @@ def stages(count: int, rounds: int) -> dict[str, float]:
             "empty send (no receivers)": repeat(empty, payload),
             "no-op function call": call(noop_receiver),
             "bare send (no-op receiver)": repeat(bare_signals([short])[short], payload),
-            "handler under the lock": handler_only,
+            "checked handler under the lock": handler_only,
             "aggregator receive() called directly": call(receive),
             "pipeline send": repeat(yolo_signals()[short], payload),
         }
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     print("derived:")
     print(f"  blinker dispatch to one receiver          "
           f"{found['bare send (no-op receiver)'] - found['no-op function call']:8.0f}")
-    own = (found["aggregator receive() called directly"] - found["handler under the lock"]
+    own = (found["aggregator receive() called directly"] - found["checked handler under the lock"]
            - call)
     print(f"  receive() minus its handler and the call  {own:8.0f}")
     print(f"  pipeline send / bare send                 "

@@ -218,6 +218,9 @@ class LimitsConfig(_Section):
     max_label_length: int = Field(default=128, ge=8, le=4096)
     #: Drop label sets not updated for this long (None: keep them forever).
     stale_series_after_s: float | None = Field(default=None, gt=0)
+    #: Accept a signal's ``timestamp`` only this close to now, either way (seconds);
+    #: others are counted invalid as ``timestamp:out_of_range``.
+    timestamp_window_s: float = Field(default=86_400.0, gt=0)
 
 
 class HealthConfig(_Section):

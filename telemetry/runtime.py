@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import threading
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from telemetry import config as config_module
 from telemetry.aggregation.aggregator import Aggregator
+from telemetry.aggregation.reentry import held_by_this_thread
 from telemetry.alerting.definitions import effective_alerts
 from telemetry.alerting.evaluator import AlertEvaluator
 from telemetry.alerting.webhook import WebhookNotifier
@@ -76,6 +78,7 @@ class Telemetry:
             error_rate_window_s=windows.error_rate_s,
             window_buckets=windows.buckets,
             stale_after_s=limits.stale_series_after_s,
+            timestamp_window_s=limits.timestamp_window_s,
         )
         self.exporters: dict[str, Exporter] = self._build_exporters()
         self.server: TelemetryServer | None = (
@@ -85,7 +88,7 @@ class Telemetry:
         self.registration: FileSdRegistration | None = None
         self.alerting: AlertEvaluator | None = None
         self.state = "created"
-        self._stop_lock = threading.Lock()
+        self._stop_lock = threading.RLock()
 
     def _build_exporters(self) -> dict[str, Exporter]:
         available = discover()
@@ -188,7 +191,19 @@ class Telemetry:
                               f"{error}") from None
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Flush every exporter and close the server; safe to call more than once."""
+        """Flush every exporter and close the server; safe to call more than once, from
+        any thread, a signal handler, a finalizer or ``atexit``, and bounded in time.
+
+        Called while this thread is inside telemetry's own per-event code (a signal
+        handler or finalizer that interrupted a send), the stop is deferred until that
+        code has released its lock, microseconds later and on this same thread: the
+        interrupted update finishes first (or is unwound by the handler's exception)
+        and the final flush then reads whole aggregates (docs/operations.md).
+        """
+        guard = held_by_this_thread()
+        if guard is not None:
+            guard.defer(functools.partial(self.stop, timeout_s))
+            return
         with self._stop_lock:
             if self.state in ("stopping", "stopped"):
                 return
@@ -226,7 +241,7 @@ class Telemetry:
         """
         self.aggregator.disconnect()
         self.aggregator.renew_locks()
-        self._stop_lock = threading.Lock()
+        self._stop_lock = threading.RLock()
         self.alerting = None  # its thread did not survive the fork
         if self.server is not None:
             self.server.close_inherited()

@@ -163,7 +163,7 @@ class Series:
     def cell(self, key: tuple) -> Cell:
         """The cell for raw label values ``key``.
 
-        The aggregator's hot path inlines this as ``route.get(key) or admit(key)``.
+        A label set seen before is one lookup of ``key`` in the route table.
         """
         return self.route.get(key) or self.admit(key)
 
@@ -175,9 +175,16 @@ class Series:
             if len(self.cells) >= self.max_series + (self._overflow_key in self.cells):
                 return self._overflow()
             found = self.cells[clean] = self._new_cell()
-        if len(self.route) < 2 * self.max_series:
+        if len(self.route) < 2 * self.max_series and self._short(key):
             self.route[key] = found
         return found
+
+    def _short(self, key: tuple) -> bool:
+        """Whether ``key`` may be kept as a route: only names no longer than a label
+        may be, so the route holds at most ``2 * max_series`` short tuples however long
+        the names senders send (a long name is capped again on each event instead)."""
+        limit = self.max_label_length
+        return all(type(value) is str and len(value) <= limit for value in key)
 
     def is_overflow(self, cell: Cell) -> bool:
         return cell is self.cells.get(self._overflow_key)

@@ -129,8 +129,7 @@ class SpanSignals(HandoffSignals):
                 return remote, 0.0
         if entry is None:
             return NO_PARENT
-        if ts > entry.last_ts:
-            entry.last_ts = ts
+        entry.touch(ts)
         return entry.span, entry.start_ts
 
     def _names(self, f: dict, key: str) -> tuple[str, str | None]:
@@ -199,8 +198,7 @@ class SpanSignals(HandoffSignals):
             parent = self._scope(f, entry, ts)[0]
         elif entry is not None:  # _scope, inline: the workflow span
             parent = entry.span
-            if ts > entry.last_ts:
-                entry.last_ts = ts
+            entry.touch(ts)
         else:
             parent = None
         if parent is not None and not parent.sampled and self._inherit:
@@ -247,8 +245,7 @@ class SpanSignals(HandoffSignals):
         entry = None if "traceparent" in f else self._open.get(("a", wf, agent))
         if entry is not None:
             parent, floor = entry.span, entry.start_ts
-            if ts > entry.last_ts:
-                entry.last_ts = ts
+            entry.touch(ts)
         else:
             parent, floor = self._agent_scope(f, wf, agent, ts)
         if parent is not None and not parent.sampled and self._inherit:
@@ -294,8 +291,7 @@ class SpanSignals(HandoffSignals):
         agent, wf = self._names(f, "agent")
         entry = self._agent(wf, agent) or self._workflow(wf)
         if entry is not None:
-            if ts > entry.last_ts:
-                entry.last_ts = ts
+            entry.touch(ts)
             return entry.span, False, agent
         parent = remote_parent(f) if "traceparent" in f else None
         span = self._start("invoke_agent " + agent, parent, self._agent_attributes(agent, wf),

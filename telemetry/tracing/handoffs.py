@@ -77,8 +77,7 @@ class HandoffSignals:
                  else None)
         if entry is not None:
             parent = entry.span
-            if ts > entry.last_ts:
-                entry.last_ts = ts
+            entry.touch(ts)
         else:
             parent = self._handoff_parent(f, ts, source, wf)[0]
         if parent is not None and not parent.sampled and self._inherit:
@@ -118,8 +117,7 @@ class HandoffSignals:
             entry = None
         if entry is not None:
             parent, floor = entry.span, entry.start_ts
-            if ts > entry.last_ts:
-                entry.last_ts = ts
+            entry.touch(ts)
         else:
             parent, floor = self._scope(f, self._workflow(wf), ts)
         if parent is not None and not parent.sampled and self._inherit:

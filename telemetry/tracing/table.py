@@ -65,6 +65,7 @@ class OpenSpan:
         self.last_ts = ts  # latest activity: where an unfinished span is ended
 
     def touch(self, ts: float) -> None:
+        """Note activity at ``ts``: an unfinished span is ended at its latest activity."""
         if ts > self.last_ts:
             self.last_ts = ts
 
@@ -138,17 +139,8 @@ class OpenSpans:
     def pop(self, key: Key) -> OpenSpan | None:
         """Take an entry out (its span is the caller's to end)."""
         entry = self._open.pop(key, None)
-        if entry is not None:  # _unindex, inline: every closing event comes here
-            wf = entry.workflow_id
-            if wf is not None and key[0] != "w":
-                children = self._children.get(wf)
-                if children is not None:
-                    children.pop(key, None)
-                    if not children:
-                        del self._children[wf]
-            agent = entry.agent
-            if agent is not None and self._latest_agent.get(agent) is entry.key:
-                del self._latest_agent[agent]
+        if entry is not None:
+            self._unindex(entry)
         return entry
 
     def abandon_children(self, workflow_id: str, ts: float) -> None:

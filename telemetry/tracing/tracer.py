@@ -31,14 +31,15 @@ This module imports the OpenTelemetry SDK: it is only loaded when tracing is on.
 
 from __future__ import annotations
 
+import functools
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
+from telemetry.aggregation.reentry import EventGuard
 from telemetry.aggregation.series import sanitize_label_value
 from telemetry.tracing.builder import SpanBuilder, remote_parent
 from telemetry.tracing.events import SpanSignals
@@ -62,7 +63,7 @@ class SignalTracer(SpanSignals):
     :meth:`attach`.
 
     Thread-safe: one lock around each event's bookkeeping (an ended span is only
-    appended to the span processor's queue under it).
+    appended to the span processor's queue under it), always taken with ``with``.
     """
 
     def __init__(self, tracer: Tracer, aggregator: Aggregator, config: TracingConfig,
@@ -81,7 +82,7 @@ class SignalTracer(SpanSignals):
         #: With a parent-based sampler a child of an unsampled span is unsampled too,
         #: so we skip creating it at all.
         self._inherit = config.sampler.startswith("parentbased_") or config.sampler == "always_off"
-        self._lock = threading.Lock()
+        self._guard = EventGuard()
         self._clock = clock
         self._open = OpenSpans(config.max_open_spans, config.open_span_ttl_s, clock,
                                lambda reason: aggregator.count_dropped("tracer", reason))
@@ -100,28 +101,48 @@ class SignalTracer(SpanSignals):
             _ACTIVE.append(self)
 
     def close(self) -> None:
-        """Stop receiving events and end every open span (counted as ``unfinished``)."""
+        """Stop receiving events and end every open span (counted as ``unfinished``).
+
+        Called while this thread is inside the tracer (a signal handler or finalizer
+        that interrupted one of its events), the spans are ended right after that
+        event instead, when the table is whole again.
+        """
         if self._attached:
             self._attached = False
             self._aggregator.remove_listener(self._listener)
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
-        with self._lock:
+        if self._guard.held_here():
+            self._guard.defer(self.close)
+            return
+        with self._guard.lock:
             self._open.end_all("unfinished")
 
     def on_event(self, signal_name: str, fields: dict[str, Any], timestamp: float) -> None:
-        """An accepted event (the aggregator's listener)."""
+        """An accepted event (the aggregator's listener).
+
+        Re-entry from this thread (a finalizer that sends while a handler allocates)
+        is queued and handled right after the event it interrupted, as in the
+        aggregator (:mod:`telemetry.aggregation.reentry`).
+        """
         handler = self._handlers.get(signal_name)
         if handler is None:
             return
-        lock = self._lock
-        lock.acquire()  # not ``with``: half the cost, and this runs on every event
+        guard = self._guard
+        if guard.held_here():
+            guard.defer(functools.partial(self.on_event, signal_name, fields, timestamp))
+            return
         try:
-            if self._open.next_expiry <= self._clock():
-                self._open.expire_due()
-            handler(fields, timestamp)
+            with guard.lock:
+                if self._open.next_expiry <= self._clock():
+                    self._open.expire_due()
+                handler(fields, timestamp)
         finally:
-            lock.release()
+            if guard.pending:
+                guard.run_pending()
+                if guard.dropped:
+                    dropped, guard.dropped = guard.dropped, 0
+                    self._aggregator.count_dropped("tracer", "reentry_queue_full", dropped)
 
     __call__ = on_event
 
@@ -157,6 +178,11 @@ class SignalTracer(SpanSignals):
             names.clear()
         names[key] = name
         return name
+
+    @property
+    def _lock(self) -> Any:
+        """The tracer's lock (re-entrant; take it with ``with`` only)."""
+        return self._guard.lock
 
     @property
     def open_spans(self) -> int:

@@ -88,7 +88,9 @@ def test_hostile_names_and_times_reach_every_backend_safely(
     used to cost a whole span batch (HTTP 413, an encoding error) or every later
     scrape (a surrogate in a label value made /metrics answer 500)."""
     with rotel_receiver(tmp_path) as rotel, statsd_daemon(tmp_path) as daemon:
-        tel = start_telemetry({"exporters": {
+        # A window wide enough to accept the extreme timestamps below: spans must
+        # still carry them within what OTLP can encode.
+        tel = start_telemetry({"limits": {"timestamp_window_s": 1e13}, "exporters": {
             "otlp": {"enabled": True, "endpoint": rotel.http_endpoint, "interval_s": 3600},
             "statsd": {"enabled": True, "port": daemon.port, "flush_interval_s": 3600,
                        "flavor": "dogstatsd"}}})

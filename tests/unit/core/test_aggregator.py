@@ -6,14 +6,19 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import time
 
 import blinker
 import pytest
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
+from telemetry.aggregation.snapshot import agent_totals
 from telemetry.signals import CONTRACT
 from tests.conftest import FakeClock, send
+
+#: A whole second an hour ago: within the accepted timestamp window of now.
+T0 = float(int(time.time()) - 3600)
 
 
 def test_handoff_updates_counter_histogram_and_snapshot(aggregator: Aggregator) -> None:
@@ -59,13 +64,13 @@ def test_decisions_errors_blocks_and_context(aggregator: Aggregator) -> None:
 
 
 def test_agent_activation_tracks_active_set_and_time(aggregator: Aggregator) -> None:
-    send("agent_activated", agent="pm", timestamp=100.0)
-    send("agent_activated", agent="dev", timestamp=101.0)
+    send("agent_activated", agent="pm", timestamp=T0 + 100.0)
+    send("agent_activated", agent="dev", timestamp=T0 + 101.0)
     agent, _ = aggregator.snapshot()
     assert agent.current_agents_active == 2
     assert agent.current_agent == "dev"
 
-    send("agent_deactivated", agent="dev", timestamp=104.5)
+    send("agent_deactivated", agent="dev", timestamp=T0 + 104.5)
     agent, _ = aggregator.snapshot()
     assert agent.current_agents_active == 1
     assert agent.current_agent == "pm"
@@ -219,9 +224,9 @@ def test_a_failing_listener_never_reaches_the_sender(aggregator: Aggregator) -> 
 def test_listeners_get_the_event_timestamp(aggregator: Aggregator) -> None:
     got = []
     aggregator.add_listener(lambda name, fields, ts: got.append((name, ts)))
-    send("agent_activated", agent="pm", timestamp=1234.5)
+    send("agent_activated", agent="pm", timestamp=T0 + 1234.5)
     send("agent_activated", agent="pm", timestamp="yesterday")  # invalid: not passed on
-    assert got == [("yolo.agent_activated", 1234.5)]
+    assert got == [("yolo.agent_activated", T0 + 1234.5)]
 
 
 def test_receivers_are_held_strongly() -> None:
@@ -335,11 +340,11 @@ def test_window_is_exact_at_slot_resolution(clock: FakeClock) -> None:
         clock.now = 1059.0
         assert agg.snapshot()[0].agent_error_rate["a"] == 1.0
         clock.now = 1061.0  # the event at 1000 left (between 50 and 60 s after)
-        rate_window = agg._error_rate_window.totals(1061.0, agg._agent_totals())
+        rate_window = agg._error_rate_window.totals(1061.0, agent_totals(agg.state))
         assert rate_window[("errors", "a")] == 1
         clock.now = 1081.0  # both left
         agg.snapshot()
-        assert agg._error_rate_window.totals(1081.0, agg._agent_totals())[("errors", "a")] == 0
+        assert agg._error_rate_window.totals(1081.0, agent_totals(agg.state))[("errors", "a")] == 0
     finally:
         agg.disconnect()
 

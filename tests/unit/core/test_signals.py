@@ -132,3 +132,41 @@ def test_signal_of_another_class_is_left_alone():
         assert _yolo_signal(name) is custom and type(custom) is Custom
     finally:
         del blinker.default_namespace[name]
+
+
+def _in_child(code: str, **env: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": path, **env})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+_COUNTS_TWO_HANDOFFS = """
+import blinker
+early = blinker.signal("yolo.handoff_completed")  # an orchestrator imported first
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry import catalogue as cat
+agg = Aggregator(); agg.connect()
+early.send(None, from_agent="a", to_agent="b", duration_s=0.1)
+blinker.signal("yolo.handoff_completed").send(None, from_agent="a", to_agent="b",
+                                              duration_s=0.1)
+print(type(early).__name__, early is blinker.signal("yolo.handoff_completed"),
+      int(agg.value(cat.HANDOFFS, ("a", "b"))))
+"""
+
+
+def test_a_signal_created_before_telemetry_is_upgraded_in_place() -> None:
+    assert _in_child(_COUNTS_TWO_HANDOFFS) == "YoloSignal True 2"
+
+
+def test_fast_signals_can_be_switched_off() -> None:
+    """YOLO_TELEMETRY_FAST_SIGNALS=0: plain blinker signals, the same counts."""
+    assert _in_child(_COUNTS_TWO_HANDOFFS,
+                     YOLO_TELEMETRY_FAST_SIGNALS="0") == "NamedSignal True 2"

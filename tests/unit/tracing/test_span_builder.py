@@ -3,6 +3,8 @@ limits, exception events, resource and scope."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -20,7 +22,8 @@ from telemetry.tracing.builder import MAX_VALUE_LENGTH, SpanBuilder, SpanRecord,
 from telemetry.tracing.tracer import SignalTracer, remote_parent
 from tests.conftest import send
 
-T0 = 1_700_000_000.0
+#: A whole second an hour ago: within the accepted timestamp window of now.
+T0 = float(int(time.time()) - 3600)
 UNSAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
 
 

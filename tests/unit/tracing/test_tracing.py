@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +19,8 @@ from telemetry.tracing.tracer import SignalTracer
 from tests.conftest import FakeClock, send
 from tests.support import ROOT
 
-T0 = 1_700_000_000.0
+#: A whole second an hour ago: within the accepted timestamp window of now.
+T0 = float(int(time.time()) - 3600)
 
 
 class Traced:

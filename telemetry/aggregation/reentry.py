@@ -1,0 +1,100 @@
+"""The lock of a per-event component, and what re-entry from the same thread does.
+
+An orchestrator's thread can re-enter telemetry while telemetry holds its lock: a
+signal handler runs between two bytecodes of an update, a finalizer runs when an
+allocation inside the update triggers the garbage collector, a listener sends a
+signal of its own. None of them may block (the lock's holder is the very frame they
+interrupted) and none may touch the cells while that frame is half-way through an
+update.
+
+:class:`EventGuard` holds a re-entrant lock, taken only with ``with`` so that an
+interrupt (``KeyboardInterrupt``, ``SystemExit``) can never leave it held, and a
+queue of work deferred by re-entrant calls. A component checks :meth:`held_here`
+before taking the lock; when it is true the call appends its work to the queue
+instead, and the frame that holds the lock runs the queue as soon as it has released
+it (:meth:`run_pending`). If that frame is unwound by the interrupt instead, the
+next call on that thread runs the queue (any thread, once that one has ended). The
+queue is bounded: past :data:`MAX_PENDING` entries, work is dropped and counted (:attr:`dropped`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+
+log = logging.getLogger("telemetry.reentry")
+
+#: Deferred calls kept per guard; re-entry is rare, so this is never reached in practice.
+MAX_PENDING = 1024
+
+#: Every guard alive in the process, for :func:`held_by_this_thread`.
+_GUARDS: weakref.WeakSet[EventGuard] = weakref.WeakSet()
+
+
+class EventGuard:
+    """A re-entrant lock that knows whether this thread holds it, and deferred work."""
+
+    def __init__(self) -> None:
+        #: Take it with ``with guard.lock:`` only: ``with`` releases it whatever is raised.
+        self.lock = threading.RLock()
+        #: Whether the calling thread holds :attr:`lock` (the C lock keeps the owner).
+        self.held_here: Callable[[], bool] = self.lock._is_owned  # type: ignore[attr-defined]
+        #: (thread id, work) a re-entrant call left for after its thread releases the lock.
+        self.pending: deque[tuple[int, Callable[[], object]]] = deque()
+        #: Deferred calls dropped because :attr:`pending` was full.
+        self.dropped = 0
+        _GUARDS.add(self)
+
+    def defer(self, work: Callable[[], object]) -> None:
+        """Run ``work`` on this thread once the lock is free (see the module doc);
+        never blocks."""
+        if len(self.pending) >= MAX_PENDING:
+            self.dropped += 1
+            return
+        self.pending.append((threading.get_ident(), work))
+
+    def run_pending(self) -> None:
+        """Run the work this thread deferred (call it without holding :attr:`lock`).
+
+        Work deferred by another thread is left to that thread, which is about to
+        run it (it is finishing the update it interrupted), unless that thread has
+        ended: a stop deferred by a signal handler must run where the handler ran,
+        after the interrupted update, not concurrently with it. Each item runs on its
+        own: one that raises is logged and the rest still run; items deferred
+        meanwhile (by a finalizer during this very loop) run too.
+        """
+        pending, me = self.pending, threading.get_ident()
+        while any(owner == me or not _alive(owner) for owner, _ in list(pending)):
+            for _ in range(len(pending)):
+                try:
+                    owner, work = pending.popleft()
+                except IndexError:  # another thread took the last one
+                    return
+                if owner != me and _alive(owner):
+                    pending.append((owner, work))
+                    continue
+                try:
+                    work()
+                except Exception:
+                    log.exception("deferred telemetry work failed")
+
+    def renew(self) -> None:
+        """A fresh lock for a forked child, where another parent thread may have held it."""
+        self.lock = threading.RLock()
+        self.held_here = self.lock._is_owned  # type: ignore[attr-defined]
+
+
+def _alive(ident: int) -> bool:
+    return any(thread.ident == ident for thread in threading.enumerate())
+
+
+def held_by_this_thread() -> EventGuard | None:
+    """A guard whose lock the calling thread holds, if any: telemetry's own code is
+    on this thread's stack, interrupted by the caller."""
+    for guard in list(_GUARDS):
+        if guard.held_here():
+            return guard
+    return None

@@ -1,0 +1,132 @@
+"""What the signal handlers update: every series, the cells they touch most, and the
+few facts that are not metrics (who is active, the mode, the last state file).
+
+:class:`AggregateState` is declared here, field by field, so a handler's reads and
+writes can be checked against one definition. The aggregator owns one and holds its
+lock around every handler call and every read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from telemetry import catalogue as cat
+from telemetry.aggregation.series import CounterCell, GaugeCell, HistogramCell, Series
+from telemetry.catalogue import MetricSpec
+from telemetry.signals import MODES
+
+#: The least cap of telemetry's own series (signals x reasons, exporters, metrics).
+SELF_METRIC_SERIES = 1000
+#: The least cap of telemetry's own label values (signal, metric and alert names):
+#: ``limits.max_label_length`` is for the orchestrator's values, and a cut signal
+#: name (``yolo.hand…``) would be ambiguous.
+SELF_METRIC_LABEL_LENGTH = 256
+
+
+class CellPair(NamedTuple):
+    """The counter and histogram cells one event of a timed signal updates."""
+
+    counter: CounterCell
+    histogram: HistogramCell
+
+
+@dataclass
+class AggregateState:
+    """The aggregates of one :class:`~telemetry.aggregation.aggregator.Aggregator`."""
+
+    series: dict[MetricSpec, Series]
+    max_series: int
+    max_label_length: int
+    handoffs: Series
+    handoff_duration: Series
+    decisions: Series
+    decision_duration: Series
+    errors: Series
+    safety_blocks: Series
+    agent_active_time: Series
+    context_items: Series
+    context_tokens: Series
+    context_refresh_duration: Series
+    workflows: Series
+    workflow_duration: Series
+    mode_series: Series
+    # Unlabelled metrics have exactly one cell: the cell itself.
+    workflows_started: CounterCell
+    agents_active: GaugeCell
+    state_saves: CounterCell
+    state_save_duration: HistogramCell
+    state_load_duration: HistogramCell
+    state_file_size: GaugeCell
+    #: Active agents (by name, capped like a label) -> activation time (epoch s).
+    active: dict[str, float] = field(default_factory=dict)
+    mode: str = "active"
+    last_load_ms: float = 0.0
+    state_size: int = 0
+    #: (from_agent, to_agent) and (agent, decision_type) -> the cells their events
+    #: update, for the fast paths of the two most frequent signals
+    #: (:data:`~telemetry.aggregation.handlers.FAST_PATHS`). See :meth:`pair`.
+    handoff_cells: dict[tuple[str, str], CellPair] = field(default_factory=dict)
+    decision_cells: dict[tuple[str, str], CellPair] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, *, max_series: int, max_label_length: int,
+              on_overflow: Callable[[MetricSpec], None],
+              clock: Callable[[], float]) -> AggregateState:
+        """Every catalogue metric's series, with their limits."""
+        series = {}
+        for spec in cat.CATALOGUE:
+            # Telemetry's own label sets are bounded by the code, not the input, and
+            # must not overflow into themselves: a cap of 1 would recurse.
+            own = spec.self_metric or spec is cat.ALERTS_FIRING
+            series[spec] = Series(
+                spec, max_series=max(max_series, SELF_METRIC_SERIES) if spec.self_metric
+                else max_series,
+                max_label_length=max(max_label_length, SELF_METRIC_LABEL_LENGTH) if own
+                else max_label_length,
+                on_overflow=None if spec is cat.SERIES_OVERFLOW else on_overflow, clock=clock)
+        return cls(
+            series=series, max_series=max_series, max_label_length=max_label_length,
+            handoffs=series[cat.HANDOFFS], handoff_duration=series[cat.HANDOFF_DURATION],
+            decisions=series[cat.DECISIONS], decision_duration=series[cat.DECISION_DURATION],
+            errors=series[cat.ERRORS], safety_blocks=series[cat.SAFETY_BLOCKS],
+            agent_active_time=series[cat.AGENT_ACTIVE_TIME],
+            context_items=series[cat.CONTEXT_ITEMS], context_tokens=series[cat.CONTEXT_TOKENS],
+            context_refresh_duration=series[cat.CONTEXT_REFRESH_DURATION],
+            workflows=series[cat.WORKFLOWS], workflow_duration=series[cat.WORKFLOW_DURATION],
+            mode_series=series[cat.MODE],
+            workflows_started=series[cat.WORKFLOWS_STARTED].cell(()),
+            agents_active=series[cat.AGENTS_ACTIVE].cell(()),
+            state_saves=series[cat.STATE_SAVES].cell(()),
+            state_save_duration=series[cat.STATE_SAVE_DURATION].cell(()),
+            state_load_duration=series[cat.STATE_LOAD_DURATION].cell(()),
+            state_file_size=series[cat.STATE_FILE_SIZE].cell(()),
+        )
+
+    def pair(self, table: dict[tuple[str, str], CellPair], key: tuple[str, str],
+             counters: Series, histograms: Series, histogram_key: tuple) -> CellPair:
+        """The cells for ``key``, remembered in ``table`` unless either is an overflow
+        cell (a later purge may free room) or a name is longer than a label (only
+        capped names are kept, so hostile names cannot grow the table)."""
+        cells = CellPair(counters.cell(key), histograms.cell(histogram_key))
+        if (len(table) < 2 * self.max_series and not counters.is_overflow(cells.counter)
+                and not histograms.is_overflow(cells.histogram)
+                and all(len(name) <= self.max_label_length for name in key)):
+            table[key] = cells
+        return cells
+
+    def forget_cells(self) -> None:
+        """Drop the remembered pairs (after a purge removed cells they point to)."""
+        self.handoff_cells.clear()
+        self.decision_cells.clear()
+
+    def reset(self, now: float) -> None:
+        """Forget who is active and the mode (the mode gauge starts at ``active``)."""
+        self.active.clear()
+        self.mode = "active"
+        self.last_load_ms = 0.0
+        self.state_size = 0
+        for mode in MODES:
+            self.mode_series.cell((mode,)).set(float(mode == self.mode), now)
+        self.agents_active.set(0.0, now)
