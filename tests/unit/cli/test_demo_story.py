@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -35,9 +36,11 @@ CONFIG = {"server": {"port": 0}, "alerting": {"evaluation_interval_s": TICK_S}}
 class SteppedClock:
     """Simulated time that passes at once; every ``tick_s`` of it calls ``on_tick``."""
 
-    def __init__(self, tick_s: float, epoch: float = 1.8e9) -> None:
+    def __init__(self, tick_s: float) -> None:
         self.tick_s = tick_s
-        self.epoch = epoch
+        # Event timestamps start at the real time: telemetry accepts them only within
+        # limits.timestamp_window_s of its wall clock.
+        self.epoch = time.time()
         self.simulated = 0.0
         self.next_tick = tick_s
         self.on_tick: Callable[[float], None] = lambda now: None
