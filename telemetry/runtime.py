@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import functools
 import logging
 import os
 import threading
@@ -284,6 +285,12 @@ class Telemetry:
         server.route("/health", self._health)
         server.route("/health/live", lambda _: Response.json({"status": "alive"}), public=True)
         server.route("/health/ready", self._ready)
+        # Connections the server closes (over the cap, or past the request deadline)
+        # are counted like every other drop, and their totals shown in /health.
+        server.connections.on_drop = functools.partial(self.aggregator.count_dropped,
+                                                       "http_server")
+        self.add_health_check("http_server", lambda: {"status": "ok",
+                                                      **server.connections.stats()})
 
     def _metrics(self, request: Request) -> Response:
         prometheus = self.exporters.get("prometheus")
