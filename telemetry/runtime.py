@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import functools
 import logging
 import os
 import threading
