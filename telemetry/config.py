@@ -220,7 +220,7 @@ class LimitsConfig(_Section):
     stale_series_after_s: float | None = Field(default=None, gt=0)
     #: Accept a signal's ``timestamp`` only this close to now, either way (seconds);
     #: others are counted invalid as ``timestamp:out_of_range``.
-    timestamp_window_s: float = Field(default=86_400.0, gt=0)
+    timestamp_window_s: float = Field(default=86_400.0, gt=0, le=2.0**53)
 
 
 class HealthConfig(_Section):
@@ -315,6 +315,11 @@ def validate(data: dict, source: str = "<config>",
 #: timer waits fail with OverflowError near 2**33 s; a year is longer than any sane
 #: interval or window.
 
+#: ``*_s`` settings that are never waited on, so the year does not bound them: the
+#: accepted timestamp window only compares times (replaying old events may need a
+#: wide one); its own model bounds it.
+NOT_WAITED_ON = frozenset({"timestamp_window_s"})
+
 
 def _numbers(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], float]]:
     """Every number in a validated config, with its key path."""
@@ -341,7 +346,8 @@ def _check_finite(config: TelemetryConfig, source: str,
     """
     for path, value in _numbers(config, ()):
         key = path[-1] if path else ""
-        longest = (MAX_DURATION_S if key.endswith("_s")
+        longest = (math.inf if key in NOT_WAITED_ON
+                   else MAX_DURATION_S if key.endswith("_s")
                    else MAX_DURATION_S * 1000 if key.endswith("_ms") else math.inf)
         if math.isfinite(value) and value <= longest:
             continue

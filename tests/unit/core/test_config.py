@@ -263,3 +263,13 @@ def test_max_label_length_caps_the_orchestrators_labels_not_telemetrys_own() -> 
     assert invalid == {"yolo.handoff_completed"}
     alert_names = {s.labels[0] for s in families[cat.ALERTS_FIRING].samples}
     assert "HighErrorRate" in alert_names and "TelemetryInvalidEvents" in alert_names
+
+
+def test_the_timestamp_window_is_not_bounded_by_a_year_but_must_be_finite() -> None:
+    """The window only compares times (nothing waits on it), so replaying old events may
+    use a wide one; infinity and more than 2**53 s are still refused."""
+    wide = load({"limits": {"timestamp_window_s": 1e13}}, environ={})
+    assert wide.limits.timestamp_window_s == 1e13
+    for value in (float("inf"), 2.0**54):
+        with pytest.raises(ConfigError, match=r"limits\.timestamp_window_s"):
+            load({"limits": {"timestamp_window_s": value}}, environ={})
