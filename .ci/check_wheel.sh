@@ -91,9 +91,11 @@ say "render alerts, metrics and alert-table wrote their files"
 
 # --- The demo, scraped -------------------------------------------------------------------
 # A free port from the kernel; the demo runs 5 seconds on its own while /metrics is
-# polled until it has a handoff sample (deadline: the demo's own end).
+# polled until it has a handoff sample (deadline: the demo's own end). Its story runs
+# in real time by default (a handoff every few seconds), so it is sped up 20 times here
+# to show several handoffs well within the 5 seconds.
 port=$("$work/venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$cli" demo --duration 5 --port "$port" --quiet >"$work/demo.log" 2>&1 &
+"$cli" demo --duration 5 --time-scale 0.05 --port "$port" --quiet >"$work/demo.log" 2>&1 &
 demo_pid=$!
 scraped=0
 "$work/venv/bin/python" - "$port" "$demo_pid" <<'EOF' || scraped=$?
