@@ -20,9 +20,9 @@ gauge; histogram: explicit-bucket histogram; cumulative, or delta when the encod
 is made with ``delta``; integer sums as ints, other values as doubles; start time
 :func:`exporters.otlp.points.start_ns`). The bytes are those of the SDK's
 ``encode_metrics(to_metrics_data(...)).SerializeToString()`` for the same families;
-``tests/test_otlp_metric_encoding.py`` compares them.
+``tests/unit/exporters/otlp/test_metric_encoding.py`` compares them.
 
-Used by :mod:`exporters.otlp_metric_export` on the metric export thread; imports the
+Used by :mod:`exporters.otlp.metrics` on the metric export thread; imports the
 SDK's encoder once, for the resource and scope.
 """
 

@@ -13,7 +13,7 @@ through :class:`~exporters.otlp.fastpath.span_transport.PlainHTTPTransport` inst
 With an SDK whose internals differ (no such HTTP client), or with
 ``max_export_batch_size`` set, the families go through
 :func:`~exporters.otlp.metrics.to_metrics_data` and the SDK's ``export`` instead:
-slower, same request. ``tests/test_otlp_metric_encoding.py`` fails if the fast path
+slower, same request. ``tests/unit/exporters/otlp/test_metric_encoding.py`` fails if the fast path
 is not taken with the installed SDK.
 
 Imports the OTLP HTTP exporter: import it only when sending metrics over HTTP.

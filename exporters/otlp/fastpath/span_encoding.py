@@ -19,7 +19,7 @@ no links, all ``INTERNAL``), so :class:`SpanEncoder` writes the
 
 The bytes are those the SDK's ``encode_spans(...).SerializePartialToString()`` gives
 for the same spans as ``ReadableSpan`` (:func:`telemetry.tracing.record.to_readable`);
-``tests/test_otlp_span_encoding.py`` compares them. A value the encoder does not
+``tests/unit/exporters/otlp/test_span_encoding.py`` compares them. A value the encoder does not
 handle (anything but str, bool, int, float or sequences of them) raises
 :class:`Unsupported`, and the caller falls back to the SDK's encoder.
 

@@ -7,7 +7,7 @@ by :class:`~exporters.otlp.fastpath.span_encoding.SpanEncoder`. It hands the byt
 SDK's HTTP client, which is internal to the SDK: with an SDK that has no such
 client, or for a batch the encoder does not handle, the spans go through the SDK's
 own ``export`` instead (slower, same result). SDK spans (``export``) always do.
-``tests/test_otlp_span_encoding.py`` fails if the fast path is not taken.
+``tests/unit/exporters/otlp/test_span_encoding.py`` fails if the fast path is not taken.
 
 For a plain ``http://`` endpoint the SDK's client sends through
 :class:`~exporters.otlp.fastpath.span_transport.PlainHTTPTransport` rather than ``requests``
