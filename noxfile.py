@@ -1,0 +1,35 @@
+"""Framework adapter test sessions, one venv per framework (their pins may clash).
+
+``nox -s adapters`` runs every framework's offline tests against the real backends;
+``nox -s "adapters(framework='langgraph')"`` runs one. Each session installs the
+project with the dev extra and the framework's own extra (the tested version range
+lives in pyproject.toml), then runs ``tests/adapters/<framework>/``. ``.ci/run``
+calls it; the main ``python -m pytest`` run leaves ``tests/adapters`` to these venvs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+#: framework -> the extra that installs it (``pip install "yolo-telemetry[<extra>]"``).
+FRAMEWORKS = {
+    "openai_agents": "openai-agents",
+    "pydantic_ai": "pydantic-ai",
+    "langgraph": "langgraph",
+}
+
+
+@nox.session
+@nox.parametrize("framework", [name for name in FRAMEWORKS
+                               if os.path.isdir(f"tests/adapters/{name}")])
+def adapters(session: nox.Session, framework: str) -> None:
+    session.install("--disable-pip-version-check", "-q", "-e",
+                    f".[dev,{FRAMEWORKS[framework]}]")
+    session.run("python", "-m", "pytest", "-o", "addopts=-ra --strict-markers",
+                f"tests/adapters/{framework}", *session.posargs)
