@@ -110,17 +110,33 @@ def handoff(state: AggregateState, workflow_id: str | None, from_agent: str, to_
             now: float) -> None:
     """Count a loop when ``to_agent`` is one of the last agents the workflow left."""
     ops = state.ops
-    windows = ops.handoff_windows
-    workflow = None if workflow_id is None else ops.short(workflow_id)
-    window = windows.get(workflow)
+    handoff_seen(state, workflow_id, ops.short(from_agent), ops.short(to_agent), now,
+                 to_agent)
+
+
+def handoff_seen(state: AggregateState, workflow_id: str | None, from_agent: str | int,
+                 to_agent: str | int, now: float, label: str | None = None) -> None:
+    """:func:`handoff` for names known to be short (a remembered pair's); ``label`` is
+    the name to count a loop under when ``to_agent`` is a long name's hash."""
+    ops = state.ops
+    if workflow_id is not None and len(workflow_id) > ops.max_label_length:
+        workflow_id = hash(workflow_id)  # type: ignore[assignment]
+    window = ops.handoff_windows.get(workflow_id)
     if window is None:
-        if len(windows) >= ops.max_workflows:  # forget the least recently started
-            del windows[next(iter(windows))]
-            state.count_dropped("operations", "loop_window_evicted", now)
-        window = windows[workflow] = deque(maxlen=ops.loop_window)
-    if ops.short(to_agent) in window:
-        state.handoff_loops.cell((to_agent,)).inc(1, now)
-    window.append(ops.short(from_agent))
+        window = _new_window(state, workflow_id, now)
+    if to_agent in window:
+        state.handoff_loops.cell((label or to_agent,)).inc(1, now)
+    window.append(from_agent)
+
+
+def _new_window(state: AggregateState, workflow: str | int | None,
+                now: float) -> deque[str | int]:
+    windows = state.ops.handoff_windows
+    if len(windows) >= state.ops.max_workflows:  # forget the least recently started
+        del windows[next(iter(windows))]
+        state.count_dropped("operations", "loop_window_evicted", now)
+    window = windows[workflow] = deque(maxlen=state.ops.loop_window)
+    return window
 
 
 def workflow_started(state: AggregateState, workflow_id: str, now: float) -> None:
