@@ -194,9 +194,9 @@ def handoff_completed_seen(state: AggregateState, fields: dict, now: float) -> b
         seen[from_agent] = now
     if to_agent in seen:
         seen[to_agent] = now
-    window = operations.handoff_windows.get(workflow_id)
+    window = operations.loops.windows.get(workflow_id)
     if window is None:  # a new workflow, or a long id (kept as its hash)
-        ops.handoff_seen(state, workflow_id, from_agent, to_agent, now)
+        ops.handoff(state, workflow_id, from_agent, to_agent, now)
     else:
         if to_agent in window:
             state.handoff_loops.cell((to_agent,)).inc(1, now)

@@ -155,7 +155,7 @@ def test_loops_are_per_workflow_and_forgotten_when_it_ends(agg: Aggregator) -> N
     send("workflow_completed", workflow_id="wf-1", duration_s=1.0)
     handoff("B", "A", "wf-1")
     assert values(agg, cat.HANDOFF_LOOPS) == {("X",): 1.0}
-    assert set(agg.state.ops.handoff_windows) == {"wf-1", "wf-2", None}
+    assert set(agg.state.ops.loops.windows) == {"wf-1", "wf-2", None}
 
 
 def test_a_return_outside_the_loop_window_is_no_loop(clock: FakeClock) -> None:
@@ -177,7 +177,7 @@ def test_loop_windows_are_capped_oldest_first(clock: FakeClock) -> None:
     try:
         for number in range(5):
             handoff("A", "B", f"wf-{number}")
-        assert list(agg.state.ops.handoff_windows) == ["wf-2", "wf-3", "wf-4"]
+        assert list(agg.state.ops.loops.windows) == ["wf-2", "wf-3", "wf-4"]
         assert agg.value(cat.DROPPED, ("operations", "loop_window_evicted")) == 2
     finally:
         agg.disconnect()
@@ -392,7 +392,7 @@ def test_100000_tool_names_and_models_stay_within_the_series_cap(clock: FakeCloc
             if not spec.self_metric:
                 assert agg.series_count(spec) <= 1001, spec.name  # + the overflow series
         ops = agg.state.ops
-        assert len(ops.open_tools) == 1000 and len(ops.last_call) == 1
+        assert len(ops.open_tools) == 1000 and len(ops.runs.last) == 1
         assert agg.value(cat.TOOL_CALLS, ("__overflow__", "__overflow__")) == 99_000
         assert agg.value(cat.DROPPED, ("operations", "tool_calls_full")) == 99_000
     finally:
@@ -403,7 +403,7 @@ def test_a_1mb_call_key_is_not_stored(agg: Aggregator) -> None:
     def reachable_bytes() -> int:
         gc.collect()
         ops = agg.state.ops
-        tables = (ops.last_call, ops.open_tools, ops.handoff_windows, ops.in_flight)
+        tables = (ops.runs.last, ops.open_tools, ops.loops.windows, ops.in_flight)
         return sum(sys.getsizeof(item) for table in tables for pair in table.items()
                    for item in pair)
 
@@ -421,6 +421,6 @@ def test_a_1mb_call_key_is_not_stored(agg: Aggregator) -> None:
         tracemalloc.stop()
     assert kept < 200_000  # 20 MB of keys went through; none stayed
     assert reachable_bytes() - before < 1000
-    ((_, run),) = agg.state.ops.last_call.values()
+    ((_, run),) = agg.state.ops.runs.last.values()
     assert run == 1  # each key differed: no run, and nothing but a hash was kept
-    assert all(type(value) is int for value in agg.state.ops.last_call["dev"])
+    assert all(type(value) is int for value in agg.state.ops.runs.last["dev"])
