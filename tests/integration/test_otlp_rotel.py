@@ -20,6 +20,7 @@ from telemetry.catalogue import Kind
 from telemetry.cli.simulator import ReferenceOrchestrator
 from telemetry.model import HistogramValue
 from telemetry.runtime import package_version
+from tests.conftest import send
 from tests.support import ROOT
 from tests.support.backends import RotelReceiver, rotel_receiver
 
@@ -319,8 +320,6 @@ def tel_signal_handoff() -> None:
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_llm_and_tool_calls_arrive_under_the_genai_names(rotel: RotelReceiver, start_telemetry,
                                                          protocol: str) -> None:
-    from tests.conftest import send
-
     tel = start_telemetry(otlp_config(rotel, protocol, genai_provider="anthropic"))
     send("workflow_started", workflow_id="wf")
     send("agent_activated", agent="dev", workflow_id="wf")
