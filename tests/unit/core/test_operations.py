@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 import tracemalloc
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
@@ -17,6 +19,7 @@ from telemetry.aggregation.operations import MAX_OPEN_TOOL_CALLS
 from telemetry.catalogue import MetricSpec
 from telemetry.model import HistogramValue
 from tests.conftest import FakeClock, send
+from tests.support.faults import get_text
 
 #: The wall clock is the fake monotonic clock plus this: epoch gauges are exact.
 WALL = 1_700_000_000.0
@@ -424,3 +427,39 @@ def test_a_1mb_call_key_is_not_stored(agg: Aggregator) -> None:
     ((_, run),) = agg.state.ops.runs.last.values()
     assert run == 1  # each key differed: no run, and nothing but a hash was kept
     assert all(type(value) is int for value in agg.state.ops.runs.last["dev"])
+
+
+# -- over /metrics ---------------------------------------------------------------------------
+
+def test_the_scrape_has_the_operator_families_with_their_types(start_telemetry) -> None:  # type: ignore[no-untyped-def]
+    tel = start_telemetry()
+    send("agent_activated", agent="dev")
+    send("tool_started", agent="dev", tool="build")
+    send("llm_called", agent="dev", model="m", duration_s=1.0, input_tokens=10,
+         output_tokens=2, cost_usd=0.25)
+    send("mode_changed", mode="paused")
+    before = time.time()
+    families = {family.name: family for family in
+                text_string_to_metric_families(get_text(f"{tel.url}/metrics"))}
+    expected_types = {
+        "yolo_llm_cost_usd": "counter", "yolo_llm_token_usage": "histogram",
+        "yolo_mode_seconds": "counter", "yolo_agent_last_event_timestamp_seconds": "gauge",
+        "yolo_agent_tool_call_started_timestamp_seconds": "gauge",
+        "yolo_workflow_oldest_start_timestamp_seconds": "gauge",
+        "yolo_mode_changed_timestamp_seconds": "gauge",
+    }
+    assert {name: families[name].type for name in expected_types} == expected_types
+
+    def sample(family: str, suffix: str = "", **labels: str) -> float:
+        (value,) = [s.value for s in families[family].samples
+                    if s.name == family + suffix and s.labels == labels]
+        return value
+
+    assert sample("yolo_llm_cost_usd", "_total", agent="dev", model="m") == 0.25
+    assert sample("yolo_llm_token_usage", "_sum", agent="dev", model="m",
+                  token_type="input") == 10
+    for family in ("yolo_agent_last_event_timestamp_seconds",
+                   "yolo_agent_tool_call_started_timestamp_seconds"):
+        assert before - 60 < sample(family, agent="dev") <= before + 1
+    assert sample("yolo_mode_changed_timestamp_seconds") <= before + 1
+    assert sample("yolo_workflow_oldest_start_timestamp_seconds") == 0
