@@ -331,7 +331,9 @@ def _label(agent: str | int) -> str:
 
 def _rebuild(series: Series, values: Iterable[tuple[str, float]], now: float) -> None:
     """Replace a per-agent gauge's series by ``values``: a series exists only while
-    its agent is in the table."""
-    series.clear()
-    for agent, value in values:
-        series.cell((agent,)).set(value, now)
+    its agent is in the table. The cells are kept while the agents are the same."""
+    fresh = {(agent,): value for agent, value in values}
+    if series.cells.keys() != fresh.keys():
+        series.clear()
+    for key, value in fresh.items():
+        series.cell(key).set(value, now)
