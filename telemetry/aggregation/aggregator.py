@@ -27,6 +27,7 @@ import blinker
 
 from telemetry import catalogue as cat
 from telemetry import validation as check
+from telemetry.aggregation import operations as ops
 from telemetry.aggregation import snapshot as snap
 from telemetry.aggregation.handlers import FAST_PATHS, HANDLERS, Handler
 from telemetry.aggregation.process import ProcessSampler
@@ -60,9 +61,12 @@ class CellCopy(NamedTuple):
 class Aggregator:
     """Turns signals into metric cells and snapshot dataclasses.
 
-    ``clock`` is the monotonic time used for windows and staleness (tests inject a
-    fake); event timestamps come from the signals themselves and are accepted within
-    ``timestamp_window_s`` of the wall clock.
+    ``clock`` is the monotonic time used for windows, staleness and the operator
+    state (tests inject a fake, and may inject ``wall_clock`` too); event timestamps
+    come from the signals themselves and are accepted within ``timestamp_window_s``
+    of the wall clock. ``loop_window``, ``repeat_threshold``,
+    ``max_workflows_in_flight`` and ``prices`` are the ``operations`` settings
+    (:mod:`telemetry.aggregation.operations`).
     """
 
     def __init__(
@@ -75,15 +79,24 @@ class Aggregator:
         stale_after_s: float | None = None,
         timestamp_window_s: float = 86_400.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        loop_window: int = 4,
+        repeat_threshold: int = 3,
+        max_workflows_in_flight: int = 10000,
+        prices: ops.Prices | None = None,
     ) -> None:
         self._guard = EventGuard()
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._offset = wall_clock() - clock()
         self.max_series = max_series
         self.stale_after_s = stale_after_s
         self.timestamp_window_s = timestamp_window_s
-        self.state = AggregateState.build(max_series=max_series,
-                                          max_label_length=max_label_length,
-                                          on_overflow=self._count_overflow, clock=clock)
+        self.state = AggregateState.build(
+            max_series=max_series, max_label_length=max_label_length,
+            on_overflow=self._count_overflow, clock=clock, loop_window=loop_window,
+            repeat_threshold=repeat_threshold, max_workflows_in_flight=max_workflows_in_flight,
+            prices=prices)
         self._series = self.state.series
         self._window = (error_rate_window_s, window_buckets)
         self._listeners: tuple[EventListener, ...] = ()
@@ -310,16 +323,29 @@ class Aggregator:
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
+        wall_offset = self._wall_offset(now)
         reentrant = self._guard.held_here()
         with self._guard.lock:
             self._series[cat.PROCESS_MEMORY].cell(()).set(memory, now)
             self._series[cat.PROCESS_CPU].cell(()).set(cpu, now)
+            if not reentrant:  # an interrupted update may be changing the tables
+                ops.fill_gauges(self.state, now, wall_offset)
             if not reentrant:  # the interrupted update may hold a cell a purge would drop
                 self._purge_stale(now)
             # Only plain copies under the lock, so senders wait as little as possible
             # while a large scrape runs; the objects are built after releasing it.
             copied = [(spec, _copy_cells(self._series[spec])) for spec in specs]
         return [Family(spec, tuple(map(_sample, cells))) for spec, cells in copied]
+
+    def _wall_offset(self, now: float) -> float:
+        """Wall time minus monotonic time, measured at each collection but kept unless
+        it moved by more than a millisecond (the wall clock was set): the timestamp
+        gauges then stay the same between collections, which push exporters that send
+        only changed gauges rely on."""
+        measured = self._wall_clock() - now
+        if abs(measured - self._offset) > 1e-3:
+            self._offset = measured
+        return self._offset
 
     def _purge_stale(self, now: float) -> None:
         if not self.stale_after_s:
