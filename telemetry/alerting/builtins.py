@@ -95,4 +95,62 @@ DEFAULT_ALERTS: tuple[AlertDefinition, ...] = (
         summary="{{ $labels.metric }} hit its label-set limit",
         description="New label sets go to the __overflow__ series; a label has too many "
                     "values or limits.max_series_per_metric is too low."),
+    # -- agent operations: ages are seconds since a timestamp (time() - metric), so the
+    # threshold is the budget itself and no ``for`` is needed.
+    _default(
+        name="AgentStalled", metric=cat.AGENT_LAST_EVENT.name, kind="age", threshold=300,
+        unless=[{"metric": cat.AGENT_TOOL_CALL_STARTED.name}],
+        **{"or": [{"metric": cat.AGENT_TOOL_CALL_STARTED.name, "kind": "age",
+                   "threshold": 1800}]},
+        by=["agent"], severity="warning",
+        summary="Agent {{ $labels.agent }} has been silent for {{ $value | humanizeDuration }}",
+        description="The agent is active but has sent nothing for over 5 minutes between "
+                    "calls, or has been inside one tool call for over 30 minutes."),
+    _default(
+        name="HandoffLoop", metric=cat.HANDOFF_LOOPS.name, kind="increase", window="10m",
+        comparison=">=", threshold=3, by=["agent"], severity="warning",
+        summary="Work keeps coming back to agent {{ $labels.agent }} "
+                "({{ $value | humanize }} loops)",
+        description="Three or more handoffs in 10 minutes returned work to an agent the "
+                    "workflow had left within its last operations.loop_window handoffs: "
+                    "agents are passing work in a cycle."),
+    _default(
+        name="ToolCallRepeating", metric=cat.TOOL_CALL_REPEATS.name, kind="increase",
+        window="10m", threshold=0, by=["agent", "tool"], severity="warning",
+        summary="Agent {{ $labels.agent }} repeats the same {{ $labels.tool }} call",
+        description="The agent made the same tool call (same call_key) "
+                    "operations.repeat_threshold or more times in a row in the last "
+                    "10 minutes."),
+    _default(
+        name="WorkflowStuck", metric=cat.WORKFLOW_OLDEST_START.name, kind="age",
+        threshold=3600, severity="warning",
+        summary="The oldest workflow in flight started {{ $value | humanizeDuration }} ago",
+        description="A workflow has been in flight for over an hour without completing or "
+                    "failing."),
+    _default(
+        name="ModeStuckPaused", metric=cat.MODE_CHANGED.name, kind="age", threshold=1800,
+        **{"and": [{"metric": cat.MODE.name, "match": {"mode": "paused"}, "comparison": "==",
+                    "threshold": 1}]},
+        severity="warning",
+        summary="The orchestrator has been paused for {{ $value | humanizeDuration }}",
+        description="The orchestrator entered mode paused over 30 minutes ago and has not "
+                    "left it."),
+    _default(
+        name="StateNotSaved", metric=cat.STATE_LAST_SAVE.name, kind="age", threshold=900,
+        **{"and": [{"metric": cat.WORKFLOWS_IN_FLIGHT.name, "threshold": 0}]},
+        severity="warning",
+        summary="State was last saved {{ $value | humanizeDuration }} ago",
+        description="Workflows are in flight and the orchestrator's state has not been "
+                    "saved for over 15 minutes: a crash now loses that work."),
+    _default(
+        name="TokenBudgetBurn", metric=cat.LLM_TOKEN_USAGE.name, kind="increase",
+        histogram_value="sum", match={"token_type": ["input", "output"]}, window="1h",
+        threshold=5_000_000,
+        **{"or": [{"metric": cat.LLM_COST.name, "kind": "increase", "window": "1h",
+                   "threshold": 25}]},
+        by=["agent"], severity="warning",
+        summary="Agent {{ $labels.agent }} is over its hourly LLM budget "
+                "({{ $value | humanize }} tokens or USD in an hour)",
+        description="The agent used more than 5M input and output tokens, or more than "
+                    "25 USD, over the last hour."),
 )

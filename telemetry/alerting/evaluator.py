@@ -28,7 +28,13 @@ from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.alerting.definitions import AlertDefinition
 from telemetry.alerting.instances import AlertInstance, Notifier, iso
-from telemetry.alerting.query import Labels, SampleRing, breaching, metrics_read
+from telemetry.alerting.query import (
+    Labels,
+    SampleRing,
+    breaching,
+    metrics_read,
+    windows_by_metric,
+)
 
 log = logging.getLogger("telemetry.alerts")
 
@@ -54,10 +60,12 @@ class AlertEvaluator:
         self._clock = clock
         self._wall = wall_clock
         self._specs = metrics_read(self.alerts)
-        longest = max((reading.window_s for alert in self.alerts
-                       for reading in alert.readings), default=0.0)
-        self.ring = SampleRing(longest + 2 * interval_s, max_samples,
-                               windowed=metrics_read(self.alerts, windowed=True))
+        windows = windows_by_metric(self.alerts)
+        margin = 2 * interval_s  # a window's first and last samples, both ends included
+        self.ring = SampleRing(max(windows.values(), default=0.0) + margin, max_samples,
+                               windowed=metrics_read(self.alerts, windowed=True),
+                               retention_by_spec={spec: window + margin
+                                                  for spec, window in windows.items()})
         self._active: dict[tuple[str, Labels], AlertInstance] = {}
         self._lock = threading.Lock()
         self._failed_alerts: set[str] = set()

@@ -47,29 +47,45 @@ class Snapshot:
 class SampleRing:
     """Past collections, newest last, kept for ``retention_s`` and at most ``max_samples``.
 
-    Only ``windowed`` metrics (those a rate, ratio or quantile reads) are kept in past
-    samples; the others are only needed as they are now, in :meth:`latest`.
+    Only ``windowed`` metrics (those a rate, increase, ratio or quantile reads) are kept
+    in past samples, each for as long as the longest window that reads it
+    (``retention_by_spec``, else ``retention_s``): an hour-long token budget does not
+    make every other metric's history an hour long. The others are only needed as
+    they are now, in :meth:`latest`.
     """
 
     def __init__(self, retention_s: float, max_samples: int,
-                 windowed: Iterable[MetricSpec] | None = None) -> None:
+                 windowed: Iterable[MetricSpec] | None = None,
+                 retention_by_spec: dict[MetricSpec, float] | None = None) -> None:
         self.retention_s = retention_s
+        self.max_samples = max_samples
         self.windowed = None if windowed is None else frozenset(windowed)
-        self._snapshots: deque[Snapshot] = deque(maxlen=max_samples)
+        self.retention_by_spec = dict(retention_by_spec or {})
+        self._times: deque[float] = deque(maxlen=max_samples)
+        self._history: dict[MetricSpec, deque[tuple[float, dict[Labels, Value]]]] = {}
         self._latest: Snapshot | None = None
 
     def add(self, t: float, families: Iterable[Family], wall: float | None = None) -> None:
         series = {family.spec: {sample.labels: sample.value for sample in family.samples}
                   for family in families}
         self._latest = Snapshot(t, series, wall)
-        if self.windowed is not None:
-            series = {spec: values for spec, values in series.items() if spec in self.windowed}
-        self._snapshots.append(Snapshot(t, series))
-        while self._snapshots and self._snapshots[0].t < t - self.retention_s:
-            self._snapshots.popleft()
+        for spec, values in series.items():
+            if self.windowed is not None and spec not in self.windowed:
+                continue
+            history = self._history.get(spec)
+            if history is None:
+                history = self._history[spec] = deque(maxlen=self.max_samples)
+            history.append((t, values))
+            oldest = t - self.retention_by_spec.get(spec, self.retention_s)
+            while history and history[0][0] < oldest:
+                history.popleft()
+        self._times.append(t)
+        while self._times and self._times[0] < t - self.retention_s:
+            self._times.popleft()
 
     def __len__(self) -> int:
-        return len(self._snapshots)
+        """Samples within ``retention_s`` (at most ``max_samples``)."""
+        return len(self._times)
 
     def latest(self) -> Snapshot | None:
         return self._latest
@@ -79,12 +95,8 @@ class SampleRing:
         """Every series of ``spec`` sampled in ``[start, end]``, as (time, value) lists."""
         found: dict[Labels, list[tuple[float, Value]]] = {}
         get = found.get
-        for snapshot in self._snapshots:
-            t = snapshot.t
+        for t, series in self._history.get(spec, ()):
             if start <= t <= end:
-                series = snapshot.series.get(spec)
-                if not series:
-                    continue
                 for labels, value in series.items():
                     points = get(labels)
                     if points is None:
@@ -267,6 +279,21 @@ def _condition_keys(condition: Condition, by: Sequence[str],
     keys = {key for key, value in _current(condition, on, ring).items()
             if condition.holds(value)}
     return keys, [list(by).index(label) for label in on]
+
+
+def windows_by_metric(alerts: Iterable[AlertDefinition]) -> dict[MetricSpec, float]:
+    """The longest window each windowed metric is read over."""
+    longest: dict[MetricSpec, float] = {}
+    for alert in alerts:
+        for reading in alert.readings:
+            if reading.kind in ("value", "age"):
+                continue
+            specs = [reading.spec]
+            if reading.kind == "ratio":
+                specs.append(reading.denominator_spec)
+            for spec in specs:
+                longest[spec] = max(longest.get(spec, 0.0), reading.window_s)
+    return longest
 
 
 def metrics_read(alerts: Iterable[AlertDefinition],
