@@ -43,7 +43,7 @@ def demo_config(args: argparse.Namespace) -> TelemetryConfig:
         loaded.server.port = args.port
         loaded.server.port_range = None
     if args.incident is not None:
-        loaded = with_demo_alerts(loaded)
+        loaded = with_demo_alerts(loaded, args.time_scale)
     return loaded
 
 

@@ -26,9 +26,11 @@ never reach them. :func:`demo_alerts` keeps every alert's metric, severity and
 rate and shortens its window and ``for``: a threshold on a rate stays as it is,
 one on an ``increase`` (a count over the window) shrinks with the window, so the
 rate it stands for is the same. AgentStalled's budgets shrink so the one between
-calls is a minute. The demo shows the same alert within a minute or two; it says
-so when it starts, and ``demo --write-rules FILE`` writes the matching Prometheus
-rules.
+calls is a minute. Budgets on ages are simulated time, so they also shrink with
+``--time-scale`` (an agent silent for a simulated minute is silent for
+``time_scale`` minutes of real time, which is what Prometheus' ``time()`` counts).
+The demo shows the same alert within a minute or two; it says so when it starts,
+and ``demo --write-rules FILE`` writes the matching Prometheus rules.
 """
 
 from __future__ import annotations
@@ -78,13 +80,16 @@ ALSO_FIRES = {"loop": ("ToolCallRepeating",)}
 KINDS = tuple(ALERT_OF)
 
 
-def demo_alerts(alerts: Iterable[AlertDefinition]) -> list[AlertDefinition]:
-    """The same alerts with windows of at most 1 minute, ``for`` of at most 30 s, and
-    the shorter budgets of :data:`DEMO_AGE_BUDGETS_S`."""
+def demo_alerts(alerts: Iterable[AlertDefinition],
+                time_scale: float = 1.0) -> list[AlertDefinition]:
+    """The same alerts with windows of at most 1 minute, ``for`` of at most 30 s, the
+    shorter budgets of :data:`DEMO_AGE_BUDGETS_S`, and budgets on ages in real time
+    at ``time_scale`` (0, as fast as possible, leaves them)."""
     shortened = []
     for alert in alerts:
         budget = DEMO_AGE_BUDGETS_S.get(alert.name)
         factor = min(budget / alert.threshold, 1.0) if budget and alert.threshold > 0 else 1.0
+        factor *= time_scale or 1.0
         readings = [_shortened(reading, factor) for reading in alert.readings]
         shortened.append(readings[0].model_copy(update={
             "for_": min(alert.for_, DEMO_FOR_S), "or_": tuple(readings[1:])}))
@@ -102,8 +107,8 @@ def _shortened(reading: R, age_factor: float) -> R:
     return reading.model_copy(update=update)
 
 
-def with_demo_alerts(config: TelemetryConfig) -> TelemetryConfig:
+def with_demo_alerts(config: TelemetryConfig, time_scale: float = 1.0) -> TelemetryConfig:
     """``config`` evaluating :func:`demo_alerts` of the alerts it has in force."""
-    alerts = demo_alerts(effective_alerts(config.alerts, config.alerting))
+    alerts = demo_alerts(effective_alerts(config.alerts, config.alerting), time_scale)
     alerting = config.alerting.model_copy(update={"extra": [], "disable": []})
     return config.model_copy(update={"alerts": alerts, "alerting": alerting})
