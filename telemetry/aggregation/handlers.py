@@ -186,13 +186,21 @@ def handoff_completed_seen(state: AggregateState, fields: dict, now: float) -> b
         return False
     cells.counter.inc(1, now)
     cells.histogram.observe(duration, now)
-    # Names of a remembered pair are short: they are last_seen keys as they are.
-    seen = state.ops.last_seen
+    # Agent operations, in line (a call costs as much as the work): names of a
+    # remembered pair are short, so they are table keys as they are.
+    operations = state.ops
+    seen = operations.last_seen
     if from_agent in seen:
         seen[from_agent] = now
     if to_agent in seen:
         seen[to_agent] = now
-    ops.handoff(state, workflow_id, from_agent, to_agent, now)
+    window = operations.loops.windows.get(workflow_id)
+    if window is None:  # a new workflow, or a long id (kept as its hash)
+        ops.handoff(state, workflow_id, from_agent, to_agent, now)
+    else:
+        if to_agent in window:
+            state.handoff_loops.cell((to_agent,)).inc(1, now)
+        window.append(from_agent)
     return True
 
 

@@ -12,10 +12,10 @@ plain values that answer them, updated in O(1) per event with bounded memory:
   activation to deactivation, so it is bounded like the active agents;
 * ``open_tools``: agent -> its open tool calls (tool hash, start), at most
   :data:`MAX_OPEN_TOOL_CALLS` per agent;
-* ``last_call``: agent -> (hash of (tool, call_key), run length) of its last completed
-  tool call, for repeats; a call_key itself is never kept (only its hash);
-* ``handoff_windows``: workflow -> the last ``loop_window`` agents a handoff left,
-  for loops (one anonymous workflow for handoffs without a ``workflow_id``);
+* ``runs`` (:class:`CallRuns`): agent -> (hash of (tool, call_key), run length) of its
+  last completed tool call, for repeats; a call_key itself is never kept (only its hash);
+* ``loops`` (:class:`HandoffWindows`): workflow -> the last ``loop_window`` agents a
+  handoff left, for loops (one anonymous workflow for handoffs without a ``workflow_id``);
 * ``in_flight``: workflow_id -> start; mode time; the last state save.
 
 Every table is capped; a name longer than a label is kept as its hash, so hostile
@@ -45,6 +45,78 @@ MAX_OPEN_TOOL_CALLS = 64
 Prices = Mapping[str, tuple[float, float, "float | None"]]
 
 
+class HandoffWindows:
+    """Per workflow, the last ``size`` agents a handoff left: a handoff to one of them
+    returns to it (a loop). At most ``max_workflows`` windows, the least recently
+    started forgotten first (``evicted`` counts them); names longer than
+    ``max_length`` are kept as their hash."""
+
+    def __init__(self, size: int, max_workflows: int, max_length: int) -> None:
+        self.size = size
+        self.max_workflows = max_workflows
+        self.max_length = max_length
+        #: workflow (None: handoffs without a workflow_id) -> its window.
+        self.windows: dict[str | int | None, deque[str | int]] = {}
+        self.evicted = 0
+
+    def returns_to(self, workflow_id: str | None, from_agent: str, to_agent: str) -> bool:
+        """Note a handoff; whether ``to_agent`` is in the workflow's window."""
+        limit = self.max_length
+        key_from = from_agent if len(from_agent) <= limit else hash(from_agent)
+        key_to = to_agent if len(to_agent) <= limit else hash(to_agent)
+        window = self.window(workflow_id)
+        loop = key_to in window
+        window.append(key_from)
+        return loop
+
+    def window(self, workflow_id: str | None) -> deque[str | int]:
+        """The workflow's window, made when new (after forgetting the oldest if full)."""
+        key = workflow_id if workflow_id is None or len(workflow_id) <= self.max_length \
+            else hash(workflow_id)
+        window = self.windows.get(key)
+        if window is None:
+            windows = self.windows
+            if len(windows) >= self.max_workflows:
+                del windows[next(iter(windows))]
+                self.evicted += 1
+            window = windows[key] = deque(maxlen=self.size)
+        return window
+
+    def forget(self, workflow_id: str) -> None:
+        key = workflow_id if len(workflow_id) <= self.max_length else hash(workflow_id)
+        self.windows.pop(key, None)
+
+
+class CallRuns:
+    """Per agent, the fingerprint of its last completed tool call (hash of the tool and
+    the call_key's hash) and how many identical calls in a row it ends. At most
+    ``max_agents`` agents; names longer than ``max_length`` are kept as their hash,
+    and a call_key is never kept at all."""
+
+    def __init__(self, max_agents: int, max_length: int) -> None:
+        self.max_agents = max_agents
+        self.max_length = max_length
+        self.last: dict[str | int, tuple[int, int]] = {}
+
+    def run(self, agent: str, tool: str, call_key: int | None) -> int:
+        """Note a call; the length of the run of identical calls it ends (0 without a
+        call_key: nothing to compare, and the run is broken)."""
+        key = agent if len(agent) <= self.max_length else hash(agent)
+        last = self.last
+        if call_key is None:
+            last.pop(key, None)
+            return 0
+        fingerprint = hash((tool, call_key))
+        previous = last.get(key)
+        run = previous[1] + 1 if previous is not None and previous[0] == fingerprint else 1
+        if previous is not None or len(last) < self.max_agents:
+            last[key] = (fingerprint, run)
+        return run
+
+    def forget(self, agent: str) -> None:
+        self.last.pop(agent if len(agent) <= self.max_length else hash(agent), None)
+
+
 class OperationsState:
     """The operator state of one aggregator (see the module doc)."""
 
@@ -59,8 +131,8 @@ class OperationsState:
         self.prices: dict[str, tuple[float, float, float | None]] = dict(prices or {})
         self.last_seen: dict[str, float] = {}
         self.open_tools: dict[str | int, list[tuple[int, float]]] = {}
-        self.last_call: dict[str | int, tuple[int, int]] = {}
-        self.handoff_windows: dict[str | int | None, deque[str | int]] = {}
+        self.runs = CallRuns(max_agents, max_label_length)
+        self.loops = HandoffWindows(loop_window, max_workflows_in_flight, max_label_length)
         self.in_flight: dict[str | int, float] = {}
         self.mode_time: dict[str, float] = dict.fromkeys(MODES, 0.0)
         self.mode_since = now
@@ -68,7 +140,7 @@ class OperationsState:
 
     def reset(self, now: float) -> None:
         """Forget everything (a fresh aggregator); the current mode starts ``now``."""
-        for table in (self.last_seen, self.open_tools, self.last_call, self.handoff_windows,
+        for table in (self.last_seen, self.open_tools, self.runs.last, self.loops.windows,
                       self.in_flight):
             table.clear()
         self.mode_time = dict.fromkeys(MODES, 0.0)
@@ -108,19 +180,14 @@ def touch(state: AggregateState, agent: str, now: float) -> None:
 
 def handoff(state: AggregateState, workflow_id: str | None, from_agent: str, to_agent: str,
             now: float) -> None:
-    """Count a loop when ``to_agent`` is one of the last agents the workflow left."""
-    ops = state.ops
-    windows = ops.handoff_windows
-    workflow = None if workflow_id is None else ops.short(workflow_id)
-    window = windows.get(workflow)
-    if window is None:
-        if len(windows) >= ops.max_workflows:  # forget the least recently started
-            del windows[next(iter(windows))]
-            state.count_dropped("operations", "loop_window_evicted", now)
-        window = windows[workflow] = deque(maxlen=ops.loop_window)
-    if ops.short(to_agent) in window:
+    """Count a loop when ``to_agent`` is one of the last agents the workflow left (the
+    handoff fast path does the same in line)."""
+    loops = state.ops.loops
+    if loops.returns_to(workflow_id, from_agent, to_agent):
         state.handoff_loops.cell((to_agent,)).inc(1, now)
-    window.append(ops.short(from_agent))
+    if loops.evicted:
+        state.dropped.cell(("operations", "loop_window_evicted")).inc(loops.evicted, now)
+        loops.evicted = 0
 
 
 def workflow_started(state: AggregateState, workflow_id: str, now: float) -> None:
@@ -135,9 +202,8 @@ def workflow_started(state: AggregateState, workflow_id: str, now: float) -> Non
 
 def workflow_ended(state: AggregateState, workflow_id: str) -> None:
     ops = state.ops
-    key = ops.short(workflow_id)
-    ops.in_flight.pop(key, None)
-    ops.handoff_windows.pop(key, None)
+    ops.in_flight.pop(ops.short(workflow_id), None)
+    ops.loops.forget(workflow_id)
 
 
 def agent_activated(state: AggregateState, agent: str, now: float) -> None:
@@ -150,7 +216,7 @@ def agent_deactivated(state: AggregateState, agent: str) -> None:
     ops = state.ops
     ops.last_seen.pop(agent, None)
     ops.open_tools.pop(ops.short(agent), None)
-    ops.last_call.pop(ops.short(agent), None)
+    ops.runs.forget(agent)
 
 
 def mode_changed(state: AggregateState, mode: str, now: float) -> None:
@@ -210,9 +276,9 @@ def tool_completed(state: AggregateState, values: list, ts: float | None, now: f
     if error_type is not None:
         state.tool_errors.cell((agent, tool, error_type)).inc(1, now)
     ops = state.ops
-    agent_key = ops.short(agent)
-    _close_tool_call(ops, agent_key, hash(tool))
-    _note_repeat(state, agent_key, key, call_key, now)
+    _close_tool_call(ops, ops.short(agent), hash(tool))
+    if ops.runs.run(agent, tool, call_key) >= ops.repeat_threshold:
+        state.tool_repeats.cell(key).inc(1, now)
     touch(state, agent, now)
 
 
@@ -227,22 +293,6 @@ def _close_tool_call(ops: OperationsState, agent_key: str | int, tool_hash: int)
             break
     if not calls:
         del ops.open_tools[agent_key]
-
-
-def _note_repeat(state: AggregateState, agent_key: str | int, labels: tuple[str, str],
-                 call_key: int | None, now: float) -> None:
-    """Count a repeat when this call makes a run of identical calls reach the threshold."""
-    ops = state.ops
-    if call_key is None:  # nothing to compare: the run is broken
-        ops.last_call.pop(agent_key, None)
-        return
-    fingerprint = hash((labels[1], call_key))
-    previous = ops.last_call.get(agent_key)
-    run = previous[1] + 1 if previous is not None and previous[0] == fingerprint else 1
-    if run >= ops.repeat_threshold:
-        state.tool_repeats.cell(labels).inc(1, now)
-    if previous is not None or len(ops.last_call) < ops.max_agents:
-        ops.last_call[agent_key] = (fingerprint, run)
 
 
 # -- at collection ----------------------------------------------------------------------
@@ -281,7 +331,9 @@ def _label(agent: str | int) -> str:
 
 def _rebuild(series: Series, values: Iterable[tuple[str, float]], now: float) -> None:
     """Replace a per-agent gauge's series by ``values``: a series exists only while
-    its agent is in the table."""
-    series.clear()
-    for agent, value in values:
-        series.cell((agent,)).set(value, now)
+    its agent is in the table. The cells are kept while the agents are the same."""
+    fresh = {(agent,): value for agent, value in values}
+    if series.cells.keys() != fresh.keys():
+        series.clear()
+    for key, value in fresh.items():
+        series.cell(key).set(value, now)
