@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from telemetry import ConfigError, load_config
-from telemetry.alerting.definitions import (
-    DEFAULT_ALERTS,
-    AlertDefinition,
-    effective_alerts,
-    format_duration,
-    parse_duration,
-)
+from telemetry.alerting.builtins import DEFAULT_ALERTS, effective_alerts
+from telemetry.alerting.definitions import AlertDefinition, format_duration, parse_duration
 
 SIMPLE = {"name": "Mine", "metric": "yolo_errors_total", "kind": "rate", "window": "1m",
           "threshold": 1, "summary": "errors"}
@@ -51,6 +46,15 @@ def test_disable_removes_by_name_and_rejects_unknown_names() -> None:
         load_config({"alerting": {"disable": ["Nope"]}}, environ={})
 
 
+def test_an_extra_alert_replaces_a_disabled_one_of_its_name() -> None:
+    """Other budgets for a built-in: disable it and add one of the same name."""
+    config = load_config({"alerting": {"disable": ["AgentStalled"], "extra": [
+        {**SIMPLE, "name": "AgentStalled"}]}}, environ={})
+    alerts = effective_alerts(config.alerts, config.alerting)
+    assert [a.name for a in alerts].count("AgentStalled") == 1
+    assert alerts[-1].name == "AgentStalled" and alerts[-1].metric == "yolo_errors_total"
+
+
 def test_duplicate_names_are_rejected() -> None:
     with pytest.raises(ConfigError, match="more than one alert is named HighErrorRate"):
         load_config({"alerting": {"extra": [{**SIMPLE, "name": "HighErrorRate"}]}},
@@ -68,7 +72,7 @@ def test_duplicate_names_are_rejected() -> None:
     ({"kind": "quantile", "metric": "yolo.handoff.duration"}, "needs quantile"),
     ({"kind": "ratio"}, "numerator and denominator are the same series"),
     ({"denominator": "yolo.decisions"}, "denominator applies to kind ratio only"),
-    ({"aggregate": "sum"}, "aggregate applies to kind value only"),
+    ({"aggregate": "sum"}, "aggregate applies to kinds value and age only"),
     ({"window": "5 minutes"}, "expected a duration"),
     ({"for": -1}, "zero or more seconds"),
     ({"severity": "page"}, "alerts.0.severity"),
