@@ -109,3 +109,21 @@ def _count_dropped(component: str) -> None:
     if running is not None:
         with contextlib.suppress(Exception):  # counting must not fail the framework either
             running.aggregator.count_dropped(component, "exception")
+
+
+def active_trace_fields() -> dict[str, str]:
+    """The ``traceparent`` of the OpenTelemetry span active in the caller's context, as
+    signal fields, so the workflow span an adapter opens joins the trace the framework
+    (or the application around it) already has instead of starting a second one.
+
+    Empty when OpenTelemetry is not installed or no valid span is active.
+    """
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return {}
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"traceparent":
+            f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"}
