@@ -47,6 +47,8 @@ UNKNOWN_MODEL = "unknown"
 #: application's own text) becomes the exception class the SDK names, else "error".
 ERROR_TYPES = {
     "Error running tool": "tool_error",
+    "Error running tool (non-fatal)": "tool_error",
+    "Error running Codex tool (non-fatal)": "tool_error",
     "Tool execution cancelled": "tool_cancelled",
     "Tool execution rejected": "tool_rejected",
     "Tool not found": "tool_not_found",

@@ -3,27 +3,17 @@ metrics at a real scrape of /metrics, spans at the real rotel receiver, and /hea
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from telemetry import Telemetry
 from tests.adapters.openai_agents import scenario
+from tests.adapters.openai_agents.support import sample
 from tests.support.backends import rotel_receiver
 from tests.support.faults import get_json, get_text
 
 pytestmark = pytest.mark.backend
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in a Prometheus text exposition (0 when absent)."""
-    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    pattern = re.compile(rf"^{re.escape(name)}(?:{{(.*)}})? (\S+)$", re.M)
-    for found_labels, value in pattern.findall(text):
-        if ",".join(sorted(found_labels.split(","))) == wanted:
-            return float(value)
-    return 0.0
 
 
 def otlp(rotel) -> dict:
