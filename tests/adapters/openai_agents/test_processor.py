@@ -26,7 +26,7 @@ from telemetry import Telemetry
 from telemetry.adapters import openai_agents as adapter
 from tests.adapters.openai_agents import scenario
 from tests.adapters.openai_agents.conftest import registered_processors
-from tests.adapters.openai_agents.support import sample
+from tests.adapters.support import sample
 from tests.support.faults import get_text
 
 

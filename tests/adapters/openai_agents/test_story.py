@@ -9,7 +9,7 @@ import pytest
 
 from telemetry import Telemetry
 from tests.adapters.openai_agents import scenario
-from tests.adapters.openai_agents.support import sample
+from tests.adapters.support import sample
 from tests.support.backends import rotel_receiver
 from tests.support.faults import get_json, get_text
 

@@ -1,4 +1,4 @@
-"""Reading what the adapter tests scrape."""
+"""Reading what the adapter tests scrape (shared by the frameworks' test folders)."""
 
 from __future__ import annotations
 
