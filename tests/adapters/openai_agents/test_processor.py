@@ -169,3 +169,18 @@ def test_spans_past_the_bound_are_timed_from_the_sdk_timestamps(
     assert sample(text, "yolo_tool_calls_total", agent="busy", tool="third_span") == 1
     assert sample(text, "yolo_tool_call_duration_seconds_count", agent="busy",
                   tool="third_span") == 1
+
+
+def test_tool_and_agent_names_a_model_invents_stay_within_the_series_cap(
+        start_telemetry, instrumented) -> None:
+    tel: Telemetry = start_telemetry(limits={"max_series_per_metric": 50})
+    with trace("hostile"):
+        for number in range(500):
+            with agent_span(name=f"agent-{number}"), function_span(name=f"tool-{number}"):
+                pass
+    text = get_text(f"{tel.url}/metrics")
+    tool_series = [line for line in text.splitlines()
+                   if line.startswith("yolo_tool_calls_total{")]
+    assert len(tool_series) == 51  # the cap, and the overflow series
+    assert sample(text, "yolo_tool_calls_total", agent="__overflow__",
+                  tool="__overflow__") == 450
