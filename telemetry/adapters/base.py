@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -127,3 +129,21 @@ def active_trace_fields() -> dict[str, str]:
         return {}
     return {"traceparent":
             f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"}
+
+
+def call_key(arguments: Any) -> str | None:
+    """A ``call_key`` for a tool call: a short digest of its arguments (a JSON string,
+    or anything JSON can encode), never the arguments; None when there are none."""
+    if arguments is None:
+        return None
+    if not isinstance(arguments, str):
+        try:
+            arguments = json.dumps(arguments, sort_keys=True, default=repr)
+        except (TypeError, ValueError):
+            return None
+    return hashlib.blake2b(arguments.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+def token_count(value: Any) -> int:
+    """A framework's token count as our signals take it: a positive int, else 0."""
+    return value if type(value) is int and value > 0 else 0
