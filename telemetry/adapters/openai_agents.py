@@ -3,17 +3,11 @@
 ``instrument()`` adds one :class:`TelemetryProcessor` with ``agents.add_trace_processor``
 next to the processors already registered (the user's, the SDK's own exporter), so
 every run in the process is seen; ``RunHooks`` would have to be passed to each
-``Runner.run``. What it maps (docs/adapters/openai_agents.md has the full table):
-
-    trace start / end                 workflow_started / workflow_completed (or _failed)
-    AgentSpanData start / end         agent_activated / agent_deactivated
-    HandoffSpanData end               handoff_completed (to_agent is only known by then)
-    GuardrailSpanData triggered       safety_blocked (rule = the guardrail's name)
-    FunctionSpanData start / end      tool_started / tool_completed
-    Generation/ResponseSpanData end   llm_called with the call's usage
-    TurnSpanData end                  llm_called from the turn's usage, when the model
-                                      left no span with usage (ScriptedModel, custom models)
-    span error                        error_occurred; tool and LLM errors also as error_type
+``Runner.run``. Traces become workflows, agent spans agent activations, handoff,
+guardrail (triggered), function and model (generation, response) spans handoffs,
+safety blocks, tool calls and LLM calls, and span errors errors; a turn's usage is an
+LLM call when no model span of the turn reported one (``ScriptedModel``, custom
+models). docs/adapters/openai_agents.md has the table and what is not mapped.
 
 The workflow id is the SDK's trace id, so our spans group as the SDK's trace does.
 Only names cross over: agent, tool, guardrail and model names, and error types from a
@@ -22,7 +16,6 @@ fixed table. Inputs, outputs and error messages stay in the SDK's span data.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +25,13 @@ from typing import Any
 from agents.tracing import TracingProcessor, add_trace_processor, get_trace_provider
 from agents.tracing import set_trace_processors as _set_trace_processors
 
-from telemetry.adapters.base import AdapterEmitter, Instrumentation, active_trace_fields
+from telemetry.adapters.base import (
+    AdapterEmitter,
+    Instrumentation,
+    active_trace_fields,
+    call_key,
+    token_count,
+)
 
 FRAMEWORK = "openai_agents"
 
@@ -259,7 +258,7 @@ class TelemetryProcessor(TracingProcessor):
         data = span.span_data
         fields: dict[str, Any] = {"workflow_id": run.workflow_id}
         if isinstance(data.input, str) and data.input:
-            fields["call_key"] = _fingerprint(data.input)
+            fields["call_key"] = call_key(data.input)
         error_type = _error_type(span.error)
         if error_type is not None:
             fields["error_type"] = error_type
@@ -349,13 +348,9 @@ def _tokens(usage: Any) -> tuple[int, int, int] | None:
             details = details[0] if details else None
         cached = (details.get("cached_tokens") if isinstance(details, dict)
                   else getattr(details, "cached_tokens", None))
-    input_tokens, output_tokens, cached = (_count(input_tokens), _count(output_tokens),
-                                           _count(cached))
+    input_tokens, output_tokens = token_count(input_tokens), token_count(output_tokens)
+    cached = token_count(cached)
     return input_tokens, output_tokens, min(cached, input_tokens)
-
-
-def _count(value: Any) -> int:
-    return value if type(value) is int and value > 0 else 0
 
 
 def _error_type(error: Any) -> str | None:
@@ -371,11 +366,6 @@ def _error_type(error: Any) -> str | None:
     if isinstance(name, str) and name.isidentifier() and len(name) <= 64:
         return name  # the exception class the SDK recorded
     return "error"
-
-
-def _fingerprint(arguments: str) -> str:
-    """A call_key for a tool call: a digest of its arguments, never the arguments."""
-    return hashlib.blake2b(arguments.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
 def _iso_duration(span: Any) -> float:

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import hashlib
-import json
 import threading
 import time
 import uuid
@@ -40,7 +38,13 @@ from typing import Any
 from pydantic_ai import Agent
 from pydantic_ai.capabilities import AbstractCapability
 
-from telemetry.adapters.base import AdapterEmitter, Instrumentation, active_trace_fields
+from telemetry.adapters.base import (
+    AdapterEmitter,
+    Instrumentation,
+    active_trace_fields,
+    call_key,
+    token_count,
+)
 
 FRAMEWORK = "pydantic_ai"
 
@@ -177,8 +181,9 @@ class TelemetryCapability(AbstractCapability[Any]):
         model = None
         if response is not None:
             usage = response.usage
-            input_tokens, output_tokens = _count(usage.input_tokens), _count(usage.output_tokens)
-            cached = min(_count(getattr(usage, "cache_read_tokens", 0)), input_tokens)
+            input_tokens = token_count(usage.input_tokens)
+            output_tokens = token_count(usage.output_tokens)
+            cached = min(token_count(getattr(usage, "cache_read_tokens", 0)), input_tokens)
             if cached:
                 fields["cached_input_tokens"] = cached
             model = response.model_name
@@ -218,9 +223,9 @@ class TelemetryCapability(AbstractCapability[Any]):
                         error: BaseException | None) -> None:
         frame = _current(ctx)
         fields: dict[str, Any] = {"workflow_id": frame.workflow_id}
-        call_key = _fingerprint(call.args)
-        if call_key is not None:
-            fields["call_key"] = call_key
+        key = _call_key(call.args)
+        if key is not None:
+            fields["call_key"] = key
         if error is not None:
             fields["error_type"] = _error_type(error)
             self._send("yolo.error_occurred", agent=frame.agent,
@@ -263,25 +268,13 @@ def _model_name(ctx: Any) -> str:
     return name if isinstance(name, str) and name else "unknown"
 
 
-def _count(value: Any) -> int:
-    return value if type(value) is int and value > 0 else 0
-
-
 def _error_type(error: BaseException) -> str:
     """The exception's class name: never its message, which may quote the prompt."""
     return type(error).__name__
 
 
-def _fingerprint(arguments: Any) -> str | None:
-    """A call_key for a tool call: a digest of its arguments, never the arguments."""
-    if arguments is None:
-        return None
-    if not isinstance(arguments, str):
-        try:
-            arguments = json.dumps(arguments, sort_keys=True, default=repr)
-        except (TypeError, ValueError):
-            return None
-    return hashlib.blake2b(arguments.encode("utf-8", "replace"), digest_size=8).hexdigest()
+#: The tool call fingerprint (a module attribute, so a test can make it fail).
+_call_key = call_key
 
 
 # -- instrument / uninstrument ----------------------------------------------------------

@@ -131,7 +131,7 @@ def test_a_failing_adapter_path_is_counted_and_the_run_still_succeeds(
     def broken(arguments: Any) -> None:
         raise RuntimeError("adapter bug")
 
-    monkeypatch.setattr(adapter, "_fingerprint", broken)
+    monkeypatch.setattr(adapter, "_call_key", broken)
     tel: Telemetry = start_telemetry()
     assert scenario.story().output == scenario.ANSWER
     text = get_text(f"{tel.url}/metrics")
