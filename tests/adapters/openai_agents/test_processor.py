@@ -184,3 +184,20 @@ def test_tool_and_agent_names_a_model_invents_stay_within_the_series_cap(
     assert len(tool_series) == 51  # the cap, and the overflow series
     assert sample(text, "yolo_tool_calls_total", agent="__overflow__",
                   tool="__overflow__") == 450
+
+
+def test_a_streamed_run_maps_like_a_plain_one(start_telemetry, instrumented) -> None:
+    async def streamed() -> str:
+        result = Runner.run_streamed(scenario.handoff_agents(), scenario.PROMPT)
+        async for _ in result.stream_events():
+            pass
+        return result.final_output
+
+    tel: Telemetry = start_telemetry()
+    assert asyncio.run(streamed()) == scenario.ANSWER
+    text = get_text(f"{tel.url}/metrics")
+    assert sample(text, "yolo_handoffs_total", from_agent="triage", to_agent="weather") == 1
+    assert sample(text, "yolo_tool_calls_total", agent="weather", tool="get_weather") == 1
+    assert sample(text, "yolo_llm_token_usage_sum", agent="weather", model="unknown",
+                  token_type="input") == sum(i for i, _ in scenario.WEATHER_TOKENS)
+    assert sample(text, "yolo_workflows_total", outcome="completed") == 1
