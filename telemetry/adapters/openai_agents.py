@@ -392,6 +392,9 @@ def instrument(**options: Any) -> Instrumentation:
     global _current
     with _lock:
         if _current is not None and _current.active:
+            processor = _current.processor  # type: ignore[attr-defined]
+            if _registered() is not None and processor not in _registered():
+                add_trace_processor(processor)  # set_trace_processors() dropped it
             return _current
         processor = TelemetryProcessor(AdapterEmitter(FRAMEWORK, options.get("sender")))
         add_trace_processor(processor)
@@ -400,11 +403,17 @@ def instrument(**options: Any) -> Instrumentation:
         return _current
 
 
+def _registered() -> tuple | None:
+    """The processors the SDK's provider holds (None if it does not say)."""
+    multi = getattr(get_trace_provider(), "_multi_processor", None)
+    registered = getattr(multi, "_processors", None)
+    return registered if isinstance(registered, tuple) else None
+
+
 def _remove(processor: TelemetryProcessor) -> None:
     """Take our processor out, leaving every other one registered in its place."""
     processor.enabled = False  # inert at once, even if it cannot be taken out
     processor.shutdown()
-    multi = getattr(get_trace_provider(), "_multi_processor", None)
-    registered = getattr(multi, "_processors", None)
-    if isinstance(registered, tuple) and processor in registered:
+    registered = _registered()
+    if registered is not None and processor in registered:
         _set_trace_processors([p for p in registered if p is not processor])

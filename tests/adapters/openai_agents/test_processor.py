@@ -19,6 +19,7 @@ from agents.tracing import (
     function_span,
     generation_span,
     handoff_span,
+    set_trace_processors,
     trace,
 )
 
@@ -148,7 +149,11 @@ def test_instrument_is_idempotent_keeps_user_processors_and_uninstrument_stops(
 
     again = adapter.instrument()  # and it can be instrumented again
     assert again is not handle and again.active
+    set_trace_processors([recorder])  # the application replaces the processors
+    assert adapter.instrument() is again  # instrument() puts ours back
+    assert registered_processors() == (recorder, again.processor)  # type: ignore[attr-defined]
     again.uninstrument()
+    assert registered_processors() == (recorder,)
 
 
 def test_traces_that_never_end_are_forgotten_within_the_bound(instrumented) -> None:
