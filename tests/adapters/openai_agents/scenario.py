@@ -8,6 +8,7 @@ fresh agents (a scripted model is consumed by the run it serves).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from agents import (
@@ -36,9 +37,16 @@ def usage(input_tokens: int, output_tokens: int) -> Usage:
                  total_tokens=input_tokens + output_tokens)
 
 
+#: Called inside the tool, while the agent handed off to is at work (tests look at
+#: /health from there).
+tool_observers: list[Callable[[], None]] = []
+
+
 @function_tool
 def get_weather(city: str) -> str:
     """The weather in a city."""
+    for observe in tool_observers:
+        observe()
     return TOOL_OUTPUT
 
 

@@ -25,7 +25,12 @@ def test_the_story_shows_in_metrics_spans_and_health(tmp_path: Path, start_telem
                                                       instrumented) -> None:
     with rotel_receiver(tmp_path) as rotel:
         tel: Telemetry = start_telemetry(otlp(rotel))
-        answer = scenario.story()
+        during: list[dict] = []
+        scenario.tool_observers.append(lambda: during.append(get_json(f"{tel.url}/health")[1]))
+        try:
+            answer = scenario.story()
+        finally:
+            scenario.tool_observers.clear()
         metrics = get_text(f"{tel.url}/metrics")
         status, health = get_json(f"{tel.url}/health")
         tel.stop()
@@ -57,7 +62,8 @@ def test_the_story_shows_in_metrics_spans_and_health(tmp_path: Path, start_telem
     assert sample(metrics, "yolo_telemetry_invalid_events_total") == 0
     assert "adapter_openai_agents" not in metrics  # no adapter failure
 
-    # /health
+    # /health: inside the tool, the agent handed off to is the one at work
+    assert [(h["current_agent"], h["agents_active"]) for h in during] == [("weather", 1)]
     assert status == 200 and health["status"] == "healthy"
     assert health["agents_active"] == 0
     assert health["invalid_events_total"] == 0
