@@ -1,6 +1,7 @@
 """Framework adapter test sessions, one venv per framework (their pins may clash).
 
-``nox -s adapters`` runs every framework's offline tests against the real backends;
+``nox -s adapters`` runs every framework's offline tests against the real backends,
+``nox -s adapters_lowest`` the same on the lowest release each extra allows;
 ``nox -s "adapters(framework='langgraph')"`` runs one. Each session installs the
 project with the dev extra and the framework's own extra (the tested version range
 lives in pyproject.toml), then runs ``tests/adapters/<framework>/``. ``.ci/run``
@@ -10,6 +11,8 @@ calls it; the main ``python -m pytest`` run leaves ``tests/adapters`` to these v
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 
 import nox
 
@@ -31,5 +34,29 @@ FRAMEWORKS = {
 def adapters(session: nox.Session, framework: str) -> None:
     session.install("--disable-pip-version-check", "-q", "-e",
                     f".[dev,{FRAMEWORKS[framework]}]")
+    session.run("python", "-m", "pytest", "-o", "addopts=-ra --strict-markers",
+                f"tests/adapters/{framework}", *session.posargs)
+
+
+def floors(extra: str) -> list[str]:
+    """``name==version`` for each ``name>=version`` requirement of a pyproject extra."""
+    with open("pyproject.toml", "rb") as handle:
+        requirements = tomllib.load(handle)["project"]["optional-dependencies"][extra]
+    pins = []
+    for requirement in requirements:
+        match = re.match(r"^([A-Za-z0-9_.\-]+)\s*>=\s*([^,;\s]+)", requirement)
+        if match:
+            pins.append(f"{match.group(1)}=={match.group(2)}")
+    return pins
+
+
+@nox.session
+@nox.parametrize("framework", [name for name in FRAMEWORKS
+                               if os.path.isdir(f"tests/adapters/{name}")])
+def adapters_lowest(session: nox.Session, framework: str) -> None:
+    """The same tests on the lowest framework release the extra allows: the floor
+    pyproject.toml declares is a tested one."""
+    session.install("--disable-pip-version-check", "-q", "-e", ".[dev]",
+                    *floors(FRAMEWORKS[framework]))
     session.run("python", "-m", "pytest", "-o", "addopts=-ra --strict-markers",
                 f"tests/adapters/{framework}", *session.posargs)

@@ -10,6 +10,12 @@ The framework itself is imported only by its adapter module, never here, so
 ``import telemetry`` works without any framework installed.
 """
 
-from telemetry.adapters.base import AdapterEmitter, Instrumentation
+from telemetry.adapters.base import (
+    AdapterEmitter,
+    Instrumentation,
+    active_trace_fields,
+    call_key,
+    token_count,
+)
 
-__all__ = ["AdapterEmitter", "Instrumentation"]
+__all__ = ["AdapterEmitter", "Instrumentation", "active_trace_fields", "call_key", "token_count"]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -109,3 +111,39 @@ def _count_dropped(component: str) -> None:
     if running is not None:
         with contextlib.suppress(Exception):  # counting must not fail the framework either
             running.aggregator.count_dropped(component, "exception")
+
+
+def active_trace_fields() -> dict[str, str]:
+    """The ``traceparent`` of the OpenTelemetry span active in the caller's context, as
+    signal fields, so the workflow span an adapter opens joins the trace the framework
+    (or the application around it) already has instead of starting a second one.
+
+    Empty when OpenTelemetry is not installed or no valid span is active.
+    """
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return {}
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"traceparent":
+            f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"}
+
+
+def call_key(arguments: Any) -> str | None:
+    """A ``call_key`` for a tool call: a short digest of its arguments (a JSON string,
+    or anything JSON can encode), never the arguments; None when there are none."""
+    if arguments is None:
+        return None
+    if not isinstance(arguments, str):
+        try:
+            arguments = json.dumps(arguments, sort_keys=True, default=repr)
+        except (TypeError, ValueError):
+            return None
+    return hashlib.blake2b(arguments.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+def token_count(value: Any) -> int:
+    """A framework's token count as our signals take it: a positive int, else 0."""
+    return value if type(value) is int and value > 0 else 0

@@ -97,3 +97,33 @@ def test_importing_telemetry_loads_no_framework():
     out = subprocess.run([sys.executable, "-c", f"FRAMEWORKS = {frameworks}; {code}"],
                          capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_call_key_is_a_short_digest_equal_for_equal_arguments() -> None:
+    from telemetry.adapters import call_key
+
+    secret = '{"card": "4111-1111-1111-1111"}'
+    assert call_key(secret) == call_key(secret)
+    assert call_key({"b": 1, "a": 2}) == call_key({"a": 2, "b": 1})  # order-free for dicts
+    assert call_key(secret) != call_key('{"card": "0000"}')
+    assert len(call_key(secret)) == 16 and "4111" not in call_key(secret)
+    assert call_key(None) is None
+
+
+def test_token_count_takes_positive_ints_only() -> None:
+    from telemetry.adapters import token_count
+
+    assert [token_count(v) for v in (12, 0, -3, None, 2.5, True, "7")] == [12, 0, 0, 0, 0, 0, 0]
+
+
+def test_active_trace_fields_name_the_active_opentelemetry_span() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from telemetry.adapters import active_trace_fields
+
+    assert active_trace_fields() == {}
+    with TracerProvider().get_tracer("test").start_as_current_span("outer") as span:
+        context = span.get_span_context()
+        fields = active_trace_fields()
+    assert fields["traceparent"].split("-")[1:3] == [f"{context.trace_id:032x}",
+                                                     f"{context.span_id:016x}"]
