@@ -129,6 +129,8 @@ class OtlpExporter(Exporter):
         self._metric_exporter: MetricExporter | None = None
         self._worker: PeriodicWorker | None = None
         self._provider: TracerProvider | None = None
+        #: The application's own global SDK provider, when telemetry's spans go through it.
+        self._app_provider: TracerProvider | None = None
         self._span_exporter: GuardedSpanExporter | None = None
         self._export_lock = threading.Lock()
         self._build: Callable[[list[Any], int], Any] | None = None
@@ -141,8 +143,10 @@ class OtlpExporter(Exporter):
     @property
     def tracer_provider(self) -> TracerProvider | None:
         """The SDK provider behind the signal tracer (None when tracing is off): add
-        span processors of your own to it, or ``force_flush`` it."""
-        return self._provider
+        span processors of your own to it, or ``force_flush`` it. The application's
+        own global provider when telemetry's spans go through it
+        (:mod:`telemetry.tracing.provider`)."""
+        return self._provider or self._app_provider
 
     @property
     def tracing_enabled(self) -> bool:
@@ -180,9 +184,20 @@ class OtlpExporter(Exporter):
         from exporters.otlp.batch import SpanBatchProcessor
         from exporters.otlp.metrics import SCHEMA_URL
         from exporters.otlp.traces import GuardedSpanExporter, make_sampler
+        from telemetry.tracing.provider import application_provider, share
         from telemetry.tracing.tracer import SignalTracer
 
         tracing = self.telemetry.tracing
+        limits = getattr(self.telemetry, "limits", None)
+        max_text = limits.max_label_length if limits else 128
+        app = application_provider() if tracing.global_provider else None
+        if app is not None:  # one pipeline for every span: the application's
+            self._app_provider = app
+            self.trace_status.succeeded()
+            self.tracer = SignalTracer(app.get_tracer(SCOPE_NAME, version, SCHEMA_URL),
+                                       self.aggregator, tracing, max_text_length=max_text)
+            self.tracer.attach()
+            return
         span_exporter = self.make_span_exporter()
         _watch_answers(span_exporter, self.span_rejects)
         self._span_exporter = GuardedSpanExporter(span_exporter, self.trace_status,
@@ -192,11 +207,11 @@ class OtlpExporter(Exporter):
                                         shutdown_on_exit=False)
         self._provider.add_span_processor(
             SpanBatchProcessor(self._span_exporter, tracing.batch, self.aggregator))
-        limits = getattr(self.telemetry, "limits", None)
         self.tracer = SignalTracer(self._provider.get_tracer(SCOPE_NAME, version, SCHEMA_URL),
-                                   self.aggregator, tracing,
-                                   max_text_length=limits.max_label_length if limits else 128)
+                                   self.aggregator, tracing, max_text_length=max_text)
         self.tracer.attach()
+        if tracing.global_provider:  # other instrumentation's spans go out with ours
+            share(self._provider)
 
     def make_metric_exporter(self) -> MetricExporter:
         """The OpenTelemetry OTLP metric exporter for the configured protocol, which
@@ -235,7 +250,12 @@ class OtlpExporter(Exporter):
 
         export_families = getattr(exporter, "export_families", None)
         timeout_millis = self.config.timeout_s * 1000
+        from opentelemetry import context as otel_context
+
+        from exporters.otlp.batch import QUIET
+
         with self._export_lock:
+            quiet = otel_context.attach(QUIET)  # no span of the export from instrumentation
             try:
                 now_ns = time.time_ns()
                 families = self._points.prepare(self.aggregator.collect(), now_ns)
@@ -247,6 +267,8 @@ class OtlpExporter(Exporter):
             except Exception as error:  # encoding or transport bug: report, do not raise
                 self.status.failed(error, self.aggregator)
                 return False
+            finally:
+                otel_context.detach(quiet)
             if result is MetricExportResult.SUCCESS:
                 self._points.commit()
                 self.status.succeeded()
@@ -262,8 +284,9 @@ class OtlpExporter(Exporter):
         tasks = []
         if self._metric_exporter is not None:
             tasks.append(self.export_metrics)
-        if self._provider is not None:
-            provider, status = self._provider, self.trace_status
+        provider = self._provider or self._app_provider
+        if provider is not None:
+            status = self.trace_status
             tasks.append(lambda: provider.force_flush(int(timeout_s * 1000))
                          and status.state != "failing")
         results = _run_all(tasks, timeout_s)
@@ -289,7 +312,10 @@ class OtlpExporter(Exporter):
         if self._span_exporter is not None:
             self._span_exporter.give_up()  # no-op after a good flush; else interrupts retries
         if self._provider is not None:
+            from telemetry.tracing.provider import unshare
+
             provider = self._provider
+            unshare(provider)
             _run_all([provider.shutdown], max(deadline - time.monotonic(), 0.05))
         if self._metric_exporter is not None:
             metric_exporter = self._metric_exporter
@@ -304,6 +330,8 @@ class OtlpExporter(Exporter):
             parts["metrics"] = {**self.status.as_dict(), **self.metric_rejects.as_dict()}
         if self.tracing_enabled:
             parts["traces"] = {**self.trace_status.as_dict(), **self.span_rejects.as_dict()}
+            if self._app_provider is not None:  # its exporters are the application's
+                parts["traces"]["provider"] = "application"
         states = [part["status"] for part in parts.values()]
         status = ("disabled" if not states else "failing" if "failing" in states
                   else "starting" if "starting" in states else "ok")

@@ -79,6 +79,7 @@ class SignalTracer(SpanSignals):
         self._handoff_span_names: dict[tuple[str, str], str] = {}
         self._aggregator = aggregator
         self._capture = config.capture_content
+        self._live = config.live_context
         #: With a parent-based sampler a child of an unsampled span is unsampled too,
         #: so we skip creating it at all.
         self._inherit = config.sampler.startswith("parentbased_") or config.sampler == "always_off"
