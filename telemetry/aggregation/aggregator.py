@@ -55,6 +55,7 @@ class CellCopy(NamedTuple):
     labels: tuple[str, ...]
     value: float | tuple[float, ...]  # a histogram: bucket counts, then the sum
     created: float
+    exemplars: tuple | None = None  # a histogram's, per bucket (HistogramValue.exemplars)
 
 
 class Aggregator:
@@ -380,7 +381,8 @@ class Aggregator:
 
 def _copy_cells(series: Series) -> list[CellCopy]:
     if series.spec.kind is Kind.HISTOGRAM:
-        return [CellCopy(labels, (*cell.counts, cell.sum), cell.created)
+        return [CellCopy(labels, (*cell.counts, cell.sum), cell.created,
+                         cell.exemplars and tuple(cell.exemplars))
                 for labels, cell in series.cells.items()]
     return [CellCopy(labels, cell.value, cell.created) for labels, cell in series.cells.items()]
 
@@ -388,6 +390,6 @@ def _copy_cells(series: Series) -> list[CellCopy]:
 def _sample(copy: CellCopy) -> Sample:
     if isinstance(copy.value, tuple):
         counts = copy.value[:-1]
-        return Sample(copy.labels, HistogramValue(counts, copy.value[-1], sum(counts)),
-                      copy.created)
+        return Sample(copy.labels, HistogramValue(counts, copy.value[-1], sum(counts),
+                                                  copy.exemplars), copy.created)
     return Sample(copy.labels, copy.value, copy.created)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from telemetry.catalogue import Kind, MetricSpec
 
@@ -75,10 +77,15 @@ class HistogramCell:
     interval, chosen uniformly at random, plus the true interval count:
     enough for a push exporter to send timers with a sample rate that restores the
     true count on the server, in fixed memory.
+
+    While tracing runs (:func:`keep_exemplars`), an observation made while a sampled
+    span is current also becomes its bucket's exemplar: ``exemplars`` is then one
+    ``(value, epoch seconds, trace id, span id)`` or None per bucket, the latest
+    observation of each, so a latency bucket on a dashboard leads to a trace.
     """
 
-    __slots__ = ("_next_sample", "_weight", "bounds", "counts", "created", "interval_count",
-                 "reservoir", "reservoir_size", "sum", "updated")
+    __slots__ = ("_next_sample", "_weight", "bounds", "counts", "created", "exemplars",
+                 "interval_count", "reservoir", "reservoir_size", "sum", "updated")
 
     def __init__(self, bounds: tuple[float, ...], now: float, reservoir_size: int = 0) -> None:
         self.bounds = bounds
@@ -91,6 +98,7 @@ class HistogramCell:
         self.interval_count = 0
         self._next_sample = 1  # interval_count of the next observation to keep
         self._weight = 0.0
+        self.exemplars: list[Exemplar | None] | None = None
 
     def observe(self, value: float, now: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
@@ -100,6 +108,24 @@ class HistogramCell:
             self.interval_count += 1
             if self.interval_count >= self._next_sample:
                 self._sample(value)
+
+    def observe_keeping_exemplar(self, value: float, now: float) -> None:
+        """:meth:`observe`, and the bucket's exemplar when a sampled span is current:
+        what ``observe`` is while :func:`keep_exemplars` is on (no cost otherwise)."""
+        index = bisect_left(self.bounds, value)
+        self.counts[index] += 1
+        self.sum += value
+        self.updated = now
+        if self.reservoir_size:
+            self.interval_count += 1
+            if self.interval_count >= self._next_sample:
+                self._sample(value)
+        ids = _current_span_ids()
+        if ids is not None:
+            exemplars = self.exemplars
+            if exemplars is None:
+                exemplars = self.exemplars = [None] * len(self.counts)
+            exemplars[index] = (value, time.time(), ids[0], ids[1])
 
     def _sample(self, value: float) -> None:
         # Vitter's algorithm L: the gap to the next kept observation is drawn once,
@@ -133,6 +159,45 @@ class HistogramCell:
 
 
 Cell = CounterCell | GaugeCell | HistogramCell
+
+#: A bucket's exemplar: (value, epoch seconds, trace id, span id).
+Exemplar = tuple[float, float, int, int]
+
+
+def _no_span() -> None:
+    return None
+
+
+#: ``() -> (trace id, span id) | None``: the sampled span current on this thread or task.
+_current_span_ids: Callable[[], Any] = _no_span
+_plain_observe = HistogramCell.observe
+_keepers: list[Callable[[], Any]] = []
+_keepers_lock = threading.Lock()
+
+
+def keep_exemplars(current_span_ids: Callable[[], Any]) -> None:
+    """Keep exemplars from now on, with ``current_span_ids`` telling the span current
+    at each observation (the tracer calls this when it starts; the class's ``observe``
+    becomes :meth:`HistogramCell.observe_keeping_exemplar`)."""
+    global _current_span_ids
+    with _keepers_lock:
+        _keepers.append(current_span_ids)
+        _current_span_ids = current_span_ids
+        HistogramCell.observe = HistogramCell.observe_keeping_exemplar  # type: ignore[method-assign]
+
+
+def stop_keeping_exemplars(current_span_ids: Callable[[], Any]) -> None:
+    """Undo one :func:`keep_exemplars`; the plain ``observe`` is back after the last.
+    Exemplars kept so far stay with their cells."""
+    global _current_span_ids
+    with _keepers_lock:
+        if current_span_ids in _keepers:
+            _keepers.remove(current_span_ids)
+        if _keepers:
+            _current_span_ids = _keepers[-1]
+        else:
+            _current_span_ids = _no_span
+            HistogramCell.observe = _plain_observe  # type: ignore[method-assign]
 
 
 class Series:

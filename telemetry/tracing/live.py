@@ -145,6 +145,22 @@ def leave(live: LiveSpan) -> None:
         span = span.below
 
 
+def sampled_span_ids() -> tuple[int, int] | None:
+    """(trace id, span id) of the current span if it is sampled (ours or any other
+    instrumentation's): what a histogram observation keeps as its exemplar
+    (:func:`telemetry.aggregation.series.keep_exemplars`)."""
+    span = _VAR.get().get(_SPAN_KEY) if _VAR is not None else _get_span()
+    while type(span) is LiveSpan:
+        if span.open:
+            stub = span.stub
+            return (stub.trace_id, stub.span_id) if stub.sampled else None
+        span = span.below
+    if span is None:
+        return None
+    context = span.get_span_context()
+    return (context.trace_id, context.span_id) if context.trace_flags.sampled else None
+
+
 def open_leaf() -> tuple[LiveSpan, str] | None:
     """A span id for a span that is signalled when it ends (a decision), made current
     now under the current live span: the live span, and the W3C ``traceparent``-form

@@ -40,9 +40,14 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 
 from telemetry.aggregation.reentry import EventGuard
-from telemetry.aggregation.series import sanitize_label_value
+from telemetry.aggregation.series import (
+    keep_exemplars,
+    sanitize_label_value,
+    stop_keeping_exemplars,
+)
 from telemetry.tracing.builder import SpanBuilder, remote_parent
 from telemetry.tracing.events import SpanSignals
+from telemetry.tracing.live import sampled_span_ids
 from telemetry.tracing.table import UNFINISHED, OpenSpans
 
 if TYPE_CHECKING:
@@ -100,6 +105,7 @@ class SignalTracer(SpanSignals):
             self._attached = True
             self._aggregator.add_listener(self._listener)
             _ACTIVE.append(self)
+            keep_exemplars(sampled_span_ids)  # histograms link to the current trace
 
     def close(self) -> None:
         """Stop receiving events and end every open span (counted as ``unfinished``).
@@ -113,6 +119,7 @@ class SignalTracer(SpanSignals):
             self._aggregator.remove_listener(self._listener)
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
+            stop_keeping_exemplars(sampled_span_ids)
         if self._guard.held_here():
             self._guard.defer(self.close)
             return
