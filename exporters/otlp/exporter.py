@@ -77,6 +77,9 @@ class OtlpConfig(ExporterConfig):
     traces_protocol: Protocol | None = None
     metrics_headers: dict[str, str] | None = None
     traces_headers: dict[str, str] | None = None
+    #: Per-signal export timeouts, replacing ``timeout_s`` for that signal.
+    metrics_timeout_s: float | None = Field(default=None, gt=0)
+    traces_timeout_s: float | None = Field(default=None, gt=0)
     #: ``delta`` (or ``lowmemory``): counters and histograms are sent as the change
     #: since the last export that succeeded; gauges stay as they are.
     temporality_preference: Literal["cumulative", "delta", "lowmemory"] = "cumulative"
@@ -95,6 +98,11 @@ class OtlpConfig(ExporterConfig):
     def signal_protocol(self, signal: Signal) -> Protocol:
         explicit = self.metrics_protocol if signal == "metrics" else self.traces_protocol
         return explicit or self.protocol
+
+    def signal_timeout(self, signal: Signal) -> float:
+        """The signal's own timeout when set, else ``timeout_s``."""
+        explicit = self.metrics_timeout_s if signal == "metrics" else self.traces_timeout_s
+        return explicit or self.timeout_s
 
     def signal_headers(self, signal: Signal) -> dict[str, str]:
         """The signal's own headers when set (the OTLP exporter spec: they replace the
@@ -222,10 +230,10 @@ class OtlpExporter(Exporter):
             from exporters.otlp.fastpath.metric_grpc import FastGrpcMetricExporter
             return FastGrpcMetricExporter(self._resource, self._scope, cfg.delta,
                                           endpoint=endpoint, headers=headers,
-                                          timeout=cfg.timeout_s)
+                                          timeout=cfg.signal_timeout("metrics"))
         from exporters.otlp.fastpath.metric_http import FastHttpMetricExporter
         return FastHttpMetricExporter(self._resource, self._scope, cfg.delta, endpoint=endpoint,
-                                      headers=headers, timeout=cfg.timeout_s)
+                                      headers=headers, timeout=cfg.signal_timeout("metrics"))
 
     def make_span_exporter(self) -> SpanExporter:
         """The OpenTelemetry OTLP span exporter for the configured protocol, with the
@@ -235,9 +243,10 @@ class OtlpExporter(Exporter):
         if cfg.signal_protocol("traces") == "grpc":
             from exporters.otlp.fastpath.span_grpc import FastGrpcSpanExporter
             return FastGrpcSpanExporter(endpoint=endpoint, headers=headers,
-                                        timeout=cfg.timeout_s)
+                                        timeout=cfg.signal_timeout("traces"))
         from exporters.otlp.fastpath.span_http import FastHttpSpanExporter
-        return FastHttpSpanExporter(endpoint=endpoint, headers=headers, timeout=cfg.timeout_s)
+        return FastHttpSpanExporter(endpoint=endpoint, headers=headers,
+                                    timeout=cfg.signal_timeout("traces"))
 
     # -- metrics -----------------------------------------------------------------
 
@@ -249,7 +258,7 @@ class OtlpExporter(Exporter):
         from opentelemetry.sdk.metrics.export import MetricExportResult
 
         export_families = getattr(exporter, "export_families", None)
-        timeout_millis = self.config.timeout_s * 1000
+        timeout_millis = self.config.signal_timeout("metrics") * 1000
         from opentelemetry import context as otel_context
 
         from exporters.otlp.batch import QUIET
