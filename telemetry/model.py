@@ -23,6 +23,10 @@ class HistogramValue:
     #: Per bucket, the latest observation made while a sampled span was current:
     #: ``(value, epoch seconds, trace id, span id)`` or None; None when none was kept.
     exemplars: tuple[tuple[float, float, int, int] | None, ...] | None = None
+    #: The smallest and largest observation, when an exporter has them tracked
+    #: (:func:`telemetry.aggregation.series.track_min_max`); else None.
+    min: float | None = None
+    max: float | None = None
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,7 @@ class OtlpExporter(Exporter):
         self._resource: Any = None
         self._scope: Any = None
         self._stopped = False
+        self._tracks_min_max = False
 
     @property
     def tracer_provider(self) -> TracerProvider | None:
@@ -176,6 +177,11 @@ class OtlpExporter(Exporter):
         self._resource, self._scope = resource, scope
         if self.config.metrics:
             delta = self.config.delta
+            if not delta:  # a cumulative point's min and max: those of the series' life
+                from telemetry.aggregation.series import track_min_max
+
+                track_min_max(True)
+                self._tracks_min_max = True
             self._build = lambda families, now_ns: to_metrics_data(families, resource, scope,
                                                                    now_ns, delta)
             self._metric_exporter = self.make_metric_exporter()
@@ -330,6 +336,11 @@ class OtlpExporter(Exporter):
             metric_exporter = self._metric_exporter
             _run_all([lambda: metric_exporter.shutdown(timeout_millis=100)],
                      max(deadline - time.monotonic(), 0.05))
+        if self._tracks_min_max:
+            from telemetry.aggregation.series import track_min_max
+
+            self._tracks_min_max = False
+            track_min_max(False)
 
     # -- health --------------------------------------------------------------------
 

@@ -106,8 +106,8 @@ def _histogram_points(spec: MetricSpec, samples: Iterable[Sample],
             sum=float(value.sum),
             bucket_counts=list(value.bucket_counts),
             explicit_bounds=bounds,
-            min=None,  # not tracked by the aggregator; optional in OTLP
-            max=None,
+            min=value.min,  # when tracked (cumulative exports): optional in OTLP
+            max=value.max,
             exemplars=_exemplars(value.exemplars),
         ))
     return points

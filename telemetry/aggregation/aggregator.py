@@ -56,6 +56,7 @@ class CellCopy(NamedTuple):
     value: float | tuple[float, ...]  # a histogram: bucket counts, then the sum
     created: float
     exemplars: tuple | None = None  # a histogram's, per bucket (HistogramValue.exemplars)
+    extremes: tuple[float, float] | None = None  # a histogram's (min, max), when tracked
 
 
 class Aggregator:
@@ -382,7 +383,8 @@ class Aggregator:
 def _copy_cells(series: Series) -> list[CellCopy]:
     if series.spec.kind is Kind.HISTOGRAM:
         return [CellCopy(labels, (*cell.counts, cell.sum), cell.created,
-                         cell.exemplars and tuple(cell.exemplars))
+                         cell.exemplars and tuple(cell.exemplars),
+                         (cell.min, cell.max) if cell.min <= cell.max else None)
                 for labels, cell in series.cells.items()]
     return [CellCopy(labels, cell.value, cell.created) for labels, cell in series.cells.items()]
 
@@ -390,6 +392,7 @@ def _copy_cells(series: Series) -> list[CellCopy]:
 def _sample(copy: CellCopy) -> Sample:
     if isinstance(copy.value, tuple):
         counts = copy.value[:-1]
+        extremes = copy.extremes or (None, None)
         return Sample(copy.labels, HistogramValue(counts, copy.value[-1], sum(counts),
-                                                  copy.exemplars), copy.created)
+                                                  copy.exemplars, *extremes), copy.created)
     return Sample(copy.labels, copy.value, copy.created)

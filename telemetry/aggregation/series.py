@@ -82,10 +82,15 @@ class HistogramCell:
     span is current also becomes its bucket's exemplar: ``exemplars`` is then one
     ``(value, epoch seconds, trace id, span id)`` or None per bucket, the latest
     observation of each, so a latency bucket on a dashboard leads to a trace.
+
+    While an exporter sends them (:func:`track_min_max`), ``min`` and ``max`` are the
+    smallest and largest observation of the cell; NaN when it was observed before
+    tracking began (its extremes are unknown), infinite while it has no observation.
     """
 
     __slots__ = ("_next_sample", "_weight", "bounds", "counts", "created", "exemplars",
-                 "interval_count", "reservoir", "reservoir_size", "sum", "updated")
+                 "interval_count", "max", "min", "reservoir", "reservoir_size", "sum",
+                 "updated")
 
     def __init__(self, bounds: tuple[float, ...], now: float, reservoir_size: int = 0) -> None:
         self.bounds = bounds
@@ -99,6 +104,7 @@ class HistogramCell:
         self._next_sample = 1  # interval_count of the next observation to keep
         self._weight = 0.0
         self.exemplars: list[Exemplar | None] | None = None
+        self.min, self.max = (math.inf, -math.inf) if _min_max_users else (math.nan, math.nan)
 
     def observe(self, value: float, now: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
@@ -158,6 +164,35 @@ class HistogramCell:
         return sample, count
 
 
+    def _start_extremes(self, value: float) -> None:
+        """A cell made before extremes were tracked starts tracking them at its first
+        observation; one observed before keeps unknown extremes (NaN)."""
+        if not any(self.counts):
+            self.min = self.max = value
+
+    def observe_min_max(self, value: float, now: float) -> None:
+        """:meth:`observe`, tracking the extremes (while :func:`track_min_max` is on)."""
+        low = self.min
+        if value < low:
+            self.min = value
+        elif low != low:  # NaN: made before tracking began
+            self._start_extremes(value)
+        if value > self.max:
+            self.max = value
+        _plain_observe(self, value, now)
+
+    def observe_min_max_keeping_exemplar(self, value: float, now: float) -> None:
+        """:meth:`observe_keeping_exemplar`, tracking the extremes."""
+        low = self.min
+        if value < low:
+            self.min = value
+        elif low != low:  # NaN: made before tracking began
+            self._start_extremes(value)
+        if value > self.max:
+            self.max = value
+        _exemplar_observe(self, value, now)
+
+
 Cell = CounterCell | GaugeCell | HistogramCell
 
 #: A bucket's exemplar: (value, epoch seconds, trace id, span id).
@@ -171,8 +206,28 @@ def _no_span() -> None:
 #: ``() -> (trace id, span id) | None``: the sampled span current on this thread or task.
 _current_span_ids: Callable[[], Any] = _no_span
 _plain_observe = HistogramCell.observe
+_exemplar_observe = HistogramCell.observe_keeping_exemplar
 _keepers: list[Callable[[], Any]] = []
 _keepers_lock = threading.Lock()
+#: Exporters sending histogram extremes now (:func:`track_min_max`).
+_min_max_users = 0
+
+
+def _choose_observe() -> None:
+    """``HistogramCell.observe``: the plain update unless exemplars or extremes are
+    wanted, so what nobody reads costs nothing per observation."""
+    variants = {(False, False): _plain_observe, (True, False): _exemplar_observe,
+                (False, True): HistogramCell.observe_min_max,
+                (True, True): HistogramCell.observe_min_max_keeping_exemplar}
+    HistogramCell.observe = variants[bool(_keepers), bool(_min_max_users)]  # type: ignore[method-assign]
+
+
+def track_min_max(on: bool) -> None:
+    """An exporter that sends histogram extremes starts (True) or stops (False)."""
+    global _min_max_users
+    with _keepers_lock:
+        _min_max_users = max(_min_max_users + (1 if on else -1), 0)
+        _choose_observe()
 
 
 def keep_exemplars(current_span_ids: Callable[[], Any]) -> None:
@@ -183,7 +238,7 @@ def keep_exemplars(current_span_ids: Callable[[], Any]) -> None:
     with _keepers_lock:
         _keepers.append(current_span_ids)
         _current_span_ids = current_span_ids
-        HistogramCell.observe = HistogramCell.observe_keeping_exemplar  # type: ignore[method-assign]
+        _choose_observe()
 
 
 def stop_keeping_exemplars(current_span_ids: Callable[[], Any]) -> None:
@@ -193,11 +248,8 @@ def stop_keeping_exemplars(current_span_ids: Callable[[], Any]) -> None:
     with _keepers_lock:
         if current_span_ids in _keepers:
             _keepers.remove(current_span_ids)
-        if _keepers:
-            _current_span_ids = _keepers[-1]
-        else:
-            _current_span_ids = _no_span
-            HistogramCell.observe = _plain_observe  # type: ignore[method-assign]
+        _current_span_ids = _keepers[-1] if _keepers else _no_span
+        _choose_observe()
 
 
 class Series:

@@ -206,6 +206,8 @@ class MetricsEncoder:
             body = b"".join((body, codec.bucket_counts(value.bucket_counts), bounds,
                              _exemplars(value.exemplars) if value.exemplars else b"",
                              attributes_of(sample.labels)))
+            if value.min is not None and value.max is not None:  # min (11), max (12)
+                body += _DOUBLE(0x59, value.min) + _DOUBLE(0x61, value.max)
             out.append(_head(b"\x0a", len(body)) + body)
         return out
 

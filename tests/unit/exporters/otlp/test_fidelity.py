@@ -267,3 +267,33 @@ def test_partial_success_over_grpc_is_counted_and_shown(started: Any,
         assert health["traces"]["rejected_message"] == "span rejected"
     finally:
         receiver.server.stop(0)
+
+
+def test_cumulative_histograms_carry_min_and_max(started: Any, aggregator: Aggregator,
+                                                 collector: Collector) -> None:
+    from telemetry.aggregation.series import HistogramCell
+
+    plain = HistogramCell.observe
+    send("state_saved", duration_s=0.5, size_bytes=10)  # a cell observed before tracking
+    exporter = started()
+    assert HistogramCell.observe is not plain
+    for duration in (0.3, 7.0, 0.2):
+        handoff(duration)
+    send("state_saved", duration_s=0.1, size_bytes=10)
+    assert exporter.export_metrics()
+    metrics = metrics_of(metric_requests(collector)[-1])
+    [point] = metrics["yolo.handoff.duration"].histogram.data_points
+    assert (point.HasField("min"), point.min, point.max) == (True, 0.2, 7.0)
+    [saved] = metrics["yolo.state.save.duration"].histogram.data_points
+    assert not saved.HasField("min") and not saved.HasField("max")  # unknown: left out
+    exporter.stop(2.0)
+    assert HistogramCell.observe is plain  # nobody reads them: the plain update again
+
+
+def test_delta_histograms_leave_min_and_max_out(started: Any, collector: Collector) -> None:
+    exporter = started({"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"})
+    handoff(0.3)
+    assert exporter.export_metrics()
+    [point] = metrics_of(metric_requests(collector)[-1])[
+        "yolo.handoff.duration"].histogram.data_points
+    assert not point.HasField("min") and not point.HasField("max")

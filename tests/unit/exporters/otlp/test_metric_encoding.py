@@ -117,8 +117,10 @@ def _family(draw: st.DrawFn) -> Family:
             counts = tuple(draw(st.lists(st.one_of(st.just(0), st.integers(0, 2**40)),
                                          min_size=len(buckets) + 1,
                                          max_size=len(buckets) + 1)))
+            extremes = draw(st.none() | st.tuples(_NUMBER, _NUMBER))
             value: Any = HistogramValue(counts, draw(_NUMBER), sum(counts),
-                                        draw(st.none() | _exemplars(len(counts))))
+                                        draw(st.none() | _exemplars(len(counts))),
+                                        *(extremes or (None, None)))
         else:
             value = draw(_NUMBER)
         start = draw(st.one_of(st.just(0), st.integers(1, 2**63 - 1)))
