@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from exporters import Exporter, ExporterConfig, ExporterStatus, PeriodicWorker
-from exporters.otlp.partial import PartialSuccess, watch_grpc_answers
+from exporters.otlp.partial import PartialSuccess, watch_grpc_answers, watch_http_answers
 from exporters.otlp.points import ExportPoints
 
 if TYPE_CHECKING:
@@ -368,13 +368,15 @@ class OtlpExporter(Exporter):
 
 
 def _watch_answers(exporter: Any, partial: PartialSuccess) -> None:
-    """Have the exporter's plain HTTP transport, or its gRPC stub, report the
-    collector's answers to ``partial``."""
+    """Have the exporter's plain HTTP transport, its gRPC stub, or the SDK's HTTP
+    transport, report the collector's answers to ``partial``."""
     transport = getattr(exporter, "plain_transport", None)
     if transport is not None:
         transport.on_answer = partial.answer
     elif getattr(exporter, "grpc", False):
         watch_grpc_answers(exporter, partial.answer_response)
+    else:  # the SDK's own transport: HTTPS, a proxy or netrc for the endpoint
+        watch_http_answers(exporter, partial.answer)
 
 
 def _run_all(tasks: list[Callable[[], Any]], timeout_s: float) -> list[Any]:

@@ -297,3 +297,44 @@ def test_delta_histograms_leave_min_and_max_out(started: Any, collector: Collect
     [point] = metrics_of(metric_requests(collector)[-1])[
         "yolo.handoff.duration"].histogram.data_points
     assert not point.HasField("min") and not point.HasField("max")
+
+
+def test_partial_success_over_https_is_counted_and_shown(
+        aggregator: Aggregator, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(ca_file))  # read by the SDK
+    for bundle in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests prefers these
+        monkeypatch.delenv(bundle, raising=False)
+    collector = Collector("", tls=server_context)
+    collector.response = ExportMetricsServiceResponse(partial_success=ExportMetricsPartialSuccess(
+        rejected_data_points=2, error_message="over https")).SerializeToString()
+    config = load_config({"exporters": {"otlp": {
+        "enabled": True, "interval_s": 3600, "timeout_s": 5, "endpoint": collector.url}}},
+        environ={})
+    exporter = OtlpExporter(config.exporters.otlp, aggregator, config)
+    exporter.start()
+    try:
+        assert exporter._metric_exporter.plain_transport is None  # the SDK's own transport
+        handoff()
+        assert exporter.export_metrics()
+        send("workflow_started", workflow_id="wf-1", workflow_type="t")
+        send("workflow_completed", workflow_id="wf-1", duration_s=1.0)
+        assert exporter.flush(5.0)
+        assert collector.url.startswith("https://") and metric_requests(collector)
+        health = exporter.health()
+        exports = len(metric_requests(collector))  # flush exports metrics too
+        assert (health["metrics"]["rejected"], health["metrics"]["rejected_message"]) == \
+            (2 * exports, "over https")
+        assert health["traces"]["rejected"] >= 2
+        assert dropped(aggregator, "otlp", "rejected") == 2 * exports
+    finally:
+        exporter.stop(2.0)
+        collector.close()
