@@ -24,7 +24,7 @@ class HistogramValue:
     #: ``(value, epoch seconds, trace id, span id)`` or None; None when none was kept.
     exemplars: tuple[tuple[float, float, int, int] | None, ...] | None = None
     #: The smallest and largest observation, when an exporter has them tracked
-    #: (:func:`telemetry.aggregation.series.track_min_max`); else None.
+    #: (``Aggregator.histogram_features``); else None.
     min: float | None = None
     max: float | None = None
 

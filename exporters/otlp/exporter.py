@@ -178,9 +178,7 @@ class OtlpExporter(Exporter):
         if self.config.metrics:
             delta = self.config.delta
             if not delta:  # a cumulative point's min and max: those of the series' life
-                from telemetry.aggregation.series import track_min_max
-
-                track_min_max(True)
+                self.aggregator.histogram_features(min_max=True)
                 self._tracks_min_max = True
             self._build = lambda families, now_ns: to_metrics_data(families, resource, scope,
                                                                    now_ns, delta)
@@ -337,10 +335,8 @@ class OtlpExporter(Exporter):
             _run_all([lambda: metric_exporter.shutdown(timeout_millis=100)],
                      max(deadline - time.monotonic(), 0.05))
         if self._tracks_min_max:
-            from telemetry.aggregation.series import track_min_max
-
             self._tracks_min_max = False
-            track_min_max(False)
+            self.aggregator.histogram_features(min_max=False)
 
     # -- health --------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from telemetry.aggregation import snapshot as snap
 from telemetry.aggregation.handlers import FAST_PATHS, HANDLERS, Handler
 from telemetry.aggregation.process import ProcessSampler
 from telemetry.aggregation.reentry import EventGuard
-from telemetry.aggregation.series import Series
+from telemetry.aggregation.series import Series, histogram_cell_class
 from telemetry.aggregation.state import AggregateState
 from telemetry.aggregation.windows import CumulativeWindow
 from telemetry.catalogue import Kind, MetricSpec
@@ -93,6 +93,8 @@ class Aggregator:
         self._connected = False
         self._logged_invalid: set[tuple[str, str]] = set()
         self._handler_time = self._series[cat.HANDLER_TIME].cell(())
+        #: Who reads histogram exemplars and extremes now (histogram_features).
+        self._histogram_readers = {"exemplars": 0, "min_max": 0}
         self._process = ProcessSampler()
         self._started_at = clock()
         self._reset_state()
@@ -138,6 +140,21 @@ class Aggregator:
 
     def remove_listener(self, listener: EventListener) -> None:
         self._listeners = tuple(item for item in self._listeners if item is not listener)
+
+    def histogram_features(self, *, exemplars: bool | None = None,
+                           min_max: bool | None = None) -> None:
+        """A reader of histogram exemplars (the tracer) or extremes (the OTLP exporter)
+        starts (True) or stops (False): the histogram cells switch to the update that
+        keeps what is read, and back to the plain one when nobody reads it."""
+        with self._guard.lock:
+            readers = self._histogram_readers
+            for feature, on in (("exemplars", exemplars), ("min_max", min_max)):
+                if on is not None:
+                    readers[feature] = max(readers[feature] + (1 if on else -1), 0)
+            cls = histogram_cell_class(readers["exemplars"] > 0, readers["min_max"] > 0)
+            for spec, series in self._series.items():
+                if spec.kind is Kind.HISTOGRAM:
+                    series.set_histogram_class(cls)
 
     def _make_receiver(self, spec: SignalSpec, handler: Handler) -> Callable[..., None]:
         signal_name = spec.name

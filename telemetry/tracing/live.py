@@ -148,7 +148,7 @@ def leave(live: LiveSpan) -> None:
 def sampled_span_ids() -> tuple[int, int] | None:
     """(trace id, span id) of the current span if it is sampled (ours or any other
     instrumentation's): what a histogram observation keeps as its exemplar
-    (:func:`telemetry.aggregation.series.keep_exemplars`)."""
+    (:func:`telemetry.aggregation.series.set_span_source`)."""
     span = _VAR.get().get(_SPAN_KEY) if _VAR is not None else _get_span()
     while type(span) is LiveSpan:
         if span.open:

@@ -40,11 +40,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 
 from telemetry.aggregation.reentry import EventGuard
-from telemetry.aggregation.series import (
-    keep_exemplars,
-    sanitize_label_value,
-    stop_keeping_exemplars,
-)
+from telemetry.aggregation.series import sanitize_label_value, set_span_source
 from telemetry.tracing.builder import SpanBuilder, remote_parent
 from telemetry.tracing.events import SpanSignals
 from telemetry.tracing.live import sampled_span_ids
@@ -105,7 +101,8 @@ class SignalTracer(SpanSignals):
             self._attached = True
             self._aggregator.add_listener(self._listener)
             _ACTIVE.append(self)
-            keep_exemplars(sampled_span_ids)  # histograms link to the current trace
+            set_span_source(sampled_span_ids)  # histograms link to the current trace
+            self._aggregator.histogram_features(exemplars=True)
 
     def close(self) -> None:
         """Stop receiving events and end every open span (counted as ``unfinished``).
@@ -119,7 +116,7 @@ class SignalTracer(SpanSignals):
             self._aggregator.remove_listener(self._listener)
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
-            stop_keeping_exemplars(sampled_span_ids)
+            self._aggregator.histogram_features(exemplars=False)
         if self._guard.held_here():
             self._guard.defer(self.close)
             return

@@ -14,6 +14,7 @@ from exporters.prometheus import PrometheusConfig, PrometheusExporter
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.aggregation.series import HistogramCell
+from telemetry.catalogue import Kind
 from telemetry.model import Family, HistogramValue, Sample
 from tests.conftest import FakeClock, send
 from tests.unit.tracing.test_tracing import Traced
@@ -77,15 +78,25 @@ def test_no_exemplar_without_a_sampled_span(traced, aggregator: Aggregator) -> N
     assert handoff_value(aggregator).exemplars is None
 
 
+def histogram_cells(aggregator: Aggregator) -> list:
+    return [cell for spec, series in aggregator.state.series.items()
+            if spec.kind is Kind.HISTOGRAM for cell in series.cells.values()]
+
+
 def test_without_tracing_observe_is_the_plain_one(traced, aggregator: Aggregator) -> None:
-    plain = HistogramCell.observe
+    other = Aggregator()  # another instance in the process: not traced, not touched
+    send("state_saved", duration_s=0.1, size_bytes=1)  # a cell made before the tracer
     t = traced()
-    assert HistogramCell.observe is HistogramCell.observe_keeping_exemplar
+    assert {type(cell).observe for cell in histogram_cells(aggregator)} == \
+        {HistogramCell.observe_keeping_exemplar}
+    assert {type(cell) for cell in histogram_cells(other)} == {HistogramCell}
     t.tracer.close()
-    assert HistogramCell.observe is plain
+    assert {type(cell) for cell in histogram_cells(aggregator)} == {HistogramCell}
     send("agent_activated", agent="pm")  # no tracer: no span is current
     send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.3)
     assert handoff_value(aggregator).exemplars is None
+    assert type(aggregator.state.series[cat.HANDOFF_DURATION].cell(("pm", "dev"))) is \
+        HistogramCell
 
 
 def test_metrics_show_exemplars_in_openmetrics_only(traced, aggregator: Aggregator) -> None:
