@@ -65,7 +65,7 @@ class LiveSpan(NonRecordingSpan):
     """One of our open spans as the current span: its context while it is open, the
     context of the nearest open span below it once it has ended."""
 
-    __slots__ = ("below", "open", "saved", "stub")
+    __slots__ = ("below", "ids", "open", "saved", "stub")
 
     def __init__(self, stub: SpanStub, below: Any, saved: Any = None) -> None:
         self.stub = stub
@@ -77,6 +77,8 @@ class LiveSpan(NonRecordingSpan):
         self.saved = saved
         #: Set to False (under the tracer's lock) when our span ends, however it ends.
         self.open = True
+        #: (trace id, span id) when sampled: what histogram exemplars keep, made once.
+        self.ids = (stub.trace_id, stub.span_id) if stub.sampled else None
 
     def get_span_context(self) -> SpanContext:
         span = self
@@ -152,8 +154,7 @@ def sampled_span_ids() -> tuple[int, int] | None:
     span = _VAR.get().get(_SPAN_KEY) if _VAR is not None else _get_span()
     while type(span) is LiveSpan:
         if span.open:
-            stub = span.stub
-            return (stub.trace_id, stub.span_id) if stub.sampled else None
+            return span.ids
         span = span.below
     if span is None:
         return None
