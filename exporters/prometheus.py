@@ -18,6 +18,7 @@ from prometheus_client.metrics_core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.samples import Exemplar
 
 from exporters import Exporter, ExporterConfig
 from telemetry.aggregation.aggregator import Aggregator
@@ -47,6 +48,16 @@ def _bucket_label(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
+def _with_exemplars(buckets: list, exemplars: tuple) -> list:
+    """Each bucket with its exemplar, if it has one: a ``trace_id`` and ``span_id``
+    (W3C hex) that OpenMetrics shows and Prometheus stores (text format 0.0.4 has no
+    exemplars: it leaves them out)."""
+    return [(le, count, Exemplar({"trace_id": f"{kept[2]:032x}", "span_id": f"{kept[3]:016x}"},
+                                 kept[0], kept[1]))
+            if kept is not None else (le, count)
+            for (le, count), kept in zip(buckets, exemplars, strict=True)]
+
+
 def to_metric_family(family: Family) -> Metric:
     spec = family.spec
     unit = spec.prometheus_unit
@@ -61,6 +72,8 @@ def to_metric_family(family: Family) -> Metric:
             for bound, in_bucket in zip(bounds, value.bucket_counts, strict=True):
                 cumulative += in_bucket
                 buckets.append((_bucket_label(bound), cumulative))
+            if value.exemplars:
+                buckets = _with_exemplars(buckets, value.exemplars)
             metric.add_metric(list(sample.labels), buckets, value.sum)
         return metric
     cls = CounterMetricFamily if spec.kind is Kind.COUNTER else GaugeMetricFamily

@@ -206,6 +206,14 @@ class TracingConfig(_Section):
     #: ``gen_ai.provider.name`` on the GenAI spans the OTLP exporter sends
     #: (``openai``, ``anthropic``, ``aws.bedrock``...); the signals do not say it.
     genai_provider: str | None = Field(default=None, min_length=1, max_length=256)
+    #: While a workflow, an agent activation or a decision block is open, it is the
+    #: current OpenTelemetry span of the thread or task that opened it, so spans other
+    #: instrumentation starts there are its children (docs/tracing.md).
+    live_context: bool = True
+    #: Share one tracer provider with other instrumentation: the application's global
+    #: SDK provider makes telemetry's spans too, or, when it set none, telemetry's
+    #: provider becomes the global one and exports theirs.
+    global_provider: bool = True
     batch: BatchConfig = BatchConfig()
 
 

@@ -20,6 +20,13 @@ class HistogramValue:
     bucket_counts: tuple[int, ...]  # non-cumulative; the last is the +Inf bucket
     sum: float
     count: int
+    #: Per bucket, the latest observation made while a sampled span was current:
+    #: ``(value, epoch seconds, trace id, span id)`` or None; None when none was kept.
+    exemplars: tuple[tuple[float, float, int, int] | None, ...] | None = None
+    #: The smallest and largest observation, when an exporter has them tracked
+    #: (``Aggregator.histogram_features``); else None.
+    min: float | None = None
+    max: float | None = None
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from collections import deque
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from telemetry.tracing.record import to_readable
@@ -61,6 +62,12 @@ if TYPE_CHECKING:
     from telemetry.config import BatchConfig
 
 log = logging.getLogger("telemetry.exporters.otlp")
+
+#: The context exports run in: other instrumentation (requests, grpc, urllib3) makes no
+#: span of an export, as in the SDK's own batch processor (the same private key).
+QUIET = otel_context.set_value(getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY",
+                                       "suppress_instrumentation"), True,
+                               otel_context.Context())
 
 
 class SpanBatchProcessor(SpanProcessor):
@@ -161,6 +168,7 @@ class SpanBatchProcessor(SpanProcessor):
             self._export_lock.acquire()
         elif not self._export_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
             return False  # the worker is still busy with a batch
+        quiet = otel_context.attach(QUIET)
         try:
             queue, size = self._queue, self._batch_size
             first = True
@@ -176,6 +184,7 @@ class SpanBatchProcessor(SpanProcessor):
                     log.exception("span export failed")
             return True
         finally:
+            otel_context.detach(quiet)
             self._export_lock.release()
 
     def _send(self, batch: list[Any]) -> None:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from exporters import Exporter, ExporterConfig, ExporterStatus, PeriodicWorker
-from exporters.otlp.partial import PartialSuccess, watch_grpc_answers
+from exporters.otlp.partial import PartialSuccess, watch_grpc_answers, watch_http_answers
 from exporters.otlp.points import ExportPoints
 
 if TYPE_CHECKING:
@@ -77,6 +77,9 @@ class OtlpConfig(ExporterConfig):
     traces_protocol: Protocol | None = None
     metrics_headers: dict[str, str] | None = None
     traces_headers: dict[str, str] | None = None
+    #: Per-signal export timeouts, replacing ``timeout_s`` for that signal.
+    metrics_timeout_s: float | None = Field(default=None, gt=0)
+    traces_timeout_s: float | None = Field(default=None, gt=0)
     #: ``delta`` (or ``lowmemory``): counters and histograms are sent as the change
     #: since the last export that succeeded; gauges stay as they are.
     temporality_preference: Literal["cumulative", "delta", "lowmemory"] = "cumulative"
@@ -95,6 +98,11 @@ class OtlpConfig(ExporterConfig):
     def signal_protocol(self, signal: Signal) -> Protocol:
         explicit = self.metrics_protocol if signal == "metrics" else self.traces_protocol
         return explicit or self.protocol
+
+    def signal_timeout(self, signal: Signal) -> float:
+        """The signal's own timeout when set, else ``timeout_s``."""
+        explicit = self.metrics_timeout_s if signal == "metrics" else self.traces_timeout_s
+        return explicit or self.timeout_s
 
     def signal_headers(self, signal: Signal) -> dict[str, str]:
         """The signal's own headers when set (the OTLP exporter spec: they replace the
@@ -129,6 +137,8 @@ class OtlpExporter(Exporter):
         self._metric_exporter: MetricExporter | None = None
         self._worker: PeriodicWorker | None = None
         self._provider: TracerProvider | None = None
+        #: The application's own global SDK provider, when telemetry's spans go through it.
+        self._app_provider: TracerProvider | None = None
         self._span_exporter: GuardedSpanExporter | None = None
         self._export_lock = threading.Lock()
         self._build: Callable[[list[Any], int], Any] | None = None
@@ -137,12 +147,15 @@ class OtlpExporter(Exporter):
         self._resource: Any = None
         self._scope: Any = None
         self._stopped = False
+        self._tracks_min_max = False
 
     @property
     def tracer_provider(self) -> TracerProvider | None:
         """The SDK provider behind the signal tracer (None when tracing is off): add
-        span processors of your own to it, or ``force_flush`` it."""
-        return self._provider
+        span processors of your own to it, or ``force_flush`` it. The application's
+        own global provider when telemetry's spans go through it
+        (:mod:`telemetry.tracing.provider`)."""
+        return self._provider or self._app_provider
 
     @property
     def tracing_enabled(self) -> bool:
@@ -164,6 +177,9 @@ class OtlpExporter(Exporter):
         self._resource, self._scope = resource, scope
         if self.config.metrics:
             delta = self.config.delta
+            if not delta:  # a cumulative point's min and max: those of the series' life
+                self.aggregator.histogram_features(min_max=True)
+                self._tracks_min_max = True
             self._build = lambda families, now_ns: to_metrics_data(families, resource, scope,
                                                                    now_ns, delta)
             self._metric_exporter = self.make_metric_exporter()
@@ -180,9 +196,20 @@ class OtlpExporter(Exporter):
         from exporters.otlp.batch import SpanBatchProcessor
         from exporters.otlp.metrics import SCHEMA_URL
         from exporters.otlp.traces import GuardedSpanExporter, make_sampler
+        from telemetry.tracing.provider import application_provider, share
         from telemetry.tracing.tracer import SignalTracer
 
         tracing = self.telemetry.tracing
+        limits = getattr(self.telemetry, "limits", None)
+        max_text = limits.max_label_length if limits else 128
+        app = application_provider() if tracing.global_provider else None
+        if app is not None:  # one pipeline for every span: the application's
+            self._app_provider = app
+            self.trace_status.succeeded()
+            self.tracer = SignalTracer(app.get_tracer(SCOPE_NAME, version, SCHEMA_URL),
+                                       self.aggregator, tracing, max_text_length=max_text)
+            self.tracer.attach()
+            return
         span_exporter = self.make_span_exporter()
         _watch_answers(span_exporter, self.span_rejects)
         self._span_exporter = GuardedSpanExporter(span_exporter, self.trace_status,
@@ -192,11 +219,11 @@ class OtlpExporter(Exporter):
                                         shutdown_on_exit=False)
         self._provider.add_span_processor(
             SpanBatchProcessor(self._span_exporter, tracing.batch, self.aggregator))
-        limits = getattr(self.telemetry, "limits", None)
         self.tracer = SignalTracer(self._provider.get_tracer(SCOPE_NAME, version, SCHEMA_URL),
-                                   self.aggregator, tracing,
-                                   max_text_length=limits.max_label_length if limits else 128)
+                                   self.aggregator, tracing, max_text_length=max_text)
         self.tracer.attach()
+        if tracing.global_provider:  # other instrumentation's spans go out with ours
+            share(self._provider)
 
     def make_metric_exporter(self) -> MetricExporter:
         """The OpenTelemetry OTLP metric exporter for the configured protocol, which
@@ -207,10 +234,10 @@ class OtlpExporter(Exporter):
             from exporters.otlp.fastpath.metric_grpc import FastGrpcMetricExporter
             return FastGrpcMetricExporter(self._resource, self._scope, cfg.delta,
                                           endpoint=endpoint, headers=headers,
-                                          timeout=cfg.timeout_s)
+                                          timeout=cfg.signal_timeout("metrics"))
         from exporters.otlp.fastpath.metric_http import FastHttpMetricExporter
         return FastHttpMetricExporter(self._resource, self._scope, cfg.delta, endpoint=endpoint,
-                                      headers=headers, timeout=cfg.timeout_s)
+                                      headers=headers, timeout=cfg.signal_timeout("metrics"))
 
     def make_span_exporter(self) -> SpanExporter:
         """The OpenTelemetry OTLP span exporter for the configured protocol, with the
@@ -220,9 +247,10 @@ class OtlpExporter(Exporter):
         if cfg.signal_protocol("traces") == "grpc":
             from exporters.otlp.fastpath.span_grpc import FastGrpcSpanExporter
             return FastGrpcSpanExporter(endpoint=endpoint, headers=headers,
-                                        timeout=cfg.timeout_s)
+                                        timeout=cfg.signal_timeout("traces"))
         from exporters.otlp.fastpath.span_http import FastHttpSpanExporter
-        return FastHttpSpanExporter(endpoint=endpoint, headers=headers, timeout=cfg.timeout_s)
+        return FastHttpSpanExporter(endpoint=endpoint, headers=headers,
+                                    timeout=cfg.signal_timeout("traces"))
 
     # -- metrics -----------------------------------------------------------------
 
@@ -234,8 +262,13 @@ class OtlpExporter(Exporter):
         from opentelemetry.sdk.metrics.export import MetricExportResult
 
         export_families = getattr(exporter, "export_families", None)
-        timeout_millis = self.config.timeout_s * 1000
+        timeout_millis = self.config.signal_timeout("metrics") * 1000
+        from opentelemetry import context as otel_context
+
+        from exporters.otlp.batch import QUIET
+
         with self._export_lock:
+            quiet = otel_context.attach(QUIET)  # no span of the export from instrumentation
             try:
                 now_ns = time.time_ns()
                 families = self._points.prepare(self.aggregator.collect(), now_ns)
@@ -247,6 +280,8 @@ class OtlpExporter(Exporter):
             except Exception as error:  # encoding or transport bug: report, do not raise
                 self.status.failed(error, self.aggregator)
                 return False
+            finally:
+                otel_context.detach(quiet)
             if result is MetricExportResult.SUCCESS:
                 self._points.commit()
                 self.status.succeeded()
@@ -262,8 +297,9 @@ class OtlpExporter(Exporter):
         tasks = []
         if self._metric_exporter is not None:
             tasks.append(self.export_metrics)
-        if self._provider is not None:
-            provider, status = self._provider, self.trace_status
+        provider = self._provider or self._app_provider
+        if provider is not None:
+            status = self.trace_status
             tasks.append(lambda: provider.force_flush(int(timeout_s * 1000))
                          and status.state != "failing")
         results = _run_all(tasks, timeout_s)
@@ -289,12 +325,18 @@ class OtlpExporter(Exporter):
         if self._span_exporter is not None:
             self._span_exporter.give_up()  # no-op after a good flush; else interrupts retries
         if self._provider is not None:
+            from telemetry.tracing.provider import unshare
+
             provider = self._provider
+            unshare(provider)
             _run_all([provider.shutdown], max(deadline - time.monotonic(), 0.05))
         if self._metric_exporter is not None:
             metric_exporter = self._metric_exporter
             _run_all([lambda: metric_exporter.shutdown(timeout_millis=100)],
                      max(deadline - time.monotonic(), 0.05))
+        if self._tracks_min_max:
+            self._tracks_min_max = False
+            self.aggregator.histogram_features(min_max=False)
 
     # -- health --------------------------------------------------------------------
 
@@ -304,6 +346,8 @@ class OtlpExporter(Exporter):
             parts["metrics"] = {**self.status.as_dict(), **self.metric_rejects.as_dict()}
         if self.tracing_enabled:
             parts["traces"] = {**self.trace_status.as_dict(), **self.span_rejects.as_dict()}
+            if self._app_provider is not None:  # its exporters are the application's
+                parts["traces"]["provider"] = "application"
         states = [part["status"] for part in parts.values()]
         status = ("disabled" if not states else "failing" if "failing" in states
                   else "starting" if "starting" in states else "ok")
@@ -320,13 +364,15 @@ class OtlpExporter(Exporter):
 
 
 def _watch_answers(exporter: Any, partial: PartialSuccess) -> None:
-    """Have the exporter's plain HTTP transport, or its gRPC stub, report the
-    collector's answers to ``partial``."""
+    """Have the exporter's plain HTTP transport, its gRPC stub, or the SDK's HTTP
+    transport, report the collector's answers to ``partial``."""
     transport = getattr(exporter, "plain_transport", None)
     if transport is not None:
         transport.on_answer = partial.answer
     elif getattr(exporter, "grpc", False):
         watch_grpc_answers(exporter, partial.answer_response)
+    else:  # the SDK's own transport: HTTPS, a proxy or netrc for the endpoint
+        watch_http_answers(exporter, partial.answer)
 
 
 def _run_all(tasks: list[Callable[[], Any]], timeout_s: float) -> list[Any]:

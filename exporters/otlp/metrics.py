@@ -112,10 +112,21 @@ def _histogram_points(spec: MetricSpec, samples: Iterable[Sample],
             sum=float(value.sum),
             bucket_counts=list(value.bucket_counts),
             explicit_bounds=bounds,
-            min=None,  # not tracked by the aggregator; optional in OTLP
-            max=None,
+            min=value.min,  # when tracked (cumulative exports): optional in OTLP
+            max=value.max,
+            exemplars=_exemplars(value.exemplars),
         ))
     return points
+
+
+def _exemplars(kept: tuple | None) -> list:
+    """The SDK's exemplars for a point's per-bucket exemplars (bucket order)."""
+    if not kept:
+        return []
+    from opentelemetry.sdk.metrics import Exemplar
+
+    return [Exemplar({}, float(value), int(at * 1e9), span_id, trace_id)
+            for value, at, trace_id, span_id in filter(None, kept)]
 
 
 def to_metric(family: Family, now_ns: int, delta: bool = False) -> Metric | None:

@@ -6,19 +6,18 @@ request (``partial_success``: ``rejected_data_points`` or ``rejected_spans``, an
 ``error_message``). The SDK's exporters discard the answer, so :class:`PartialSuccess`
 reads it where this package can see it: the plain HTTP transport
 (:class:`~exporters.otlp.fastpath.span_transport.PlainHTTPTransport`) hands every
-2xx answer's body to :meth:`PartialSuccess.answer`, and over gRPC the exporter's
-stub is wrapped (:func:`watch_grpc_answers`) so that each ``Export`` call's response
-goes to :meth:`PartialSuccess.answer_response`. The rejected items are
+2xx answer's body to :meth:`PartialSuccess.answer`; the SDK's own transport (HTTPS,
+proxies, netrc) is wrapped (:func:`watch_http_answers`) to do the same; and over gRPC
+the exporter's stub is wrapped (:func:`watch_grpc_answers`) so that each ``Export``
+call's response goes to :meth:`PartialSuccess.answer_response`. The rejected items are
 counted in ``yolo_telemetry_dropped_total`` (``reason="rejected"``; component
 ``tracer`` for spans, ``otlp`` for metric points), the first report and every new
 message are logged once, and the totals show in the exporter's ``/health`` check.
-
-HTTPS answers (the SDK's ``requests`` transport) are not read: the SDK gives no
-way to see them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -28,6 +27,40 @@ log = logging.getLogger("telemetry.exporters.otlp")
 
 #: Distinct collector messages logged per exporter part; later new ones are counted only.
 _MESSAGES_LOGGED = 8
+
+
+class _AnswerReadingTransport:
+    """The SDK's HTTP transport, handing every 2xx answer's body to ``on_answer``."""
+
+    def __init__(self, inner: Any, on_answer: Callable[[bytes], None]) -> None:
+        self.inner = inner
+        self._on_answer = on_answer
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.inner.request(*args, **kwargs)
+        status = getattr(result, "status_code", None)
+        if type(status) is int and 200 <= status < 300:
+            with contextlib.suppress(Exception):  # an unreadable answer says nothing
+                self._on_answer(result.content())
+        return result
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def is_connection_error(self, exception: Exception | None) -> bool:
+        return self.inner.is_connection_error(exception)
+
+
+def watch_http_answers(exporter: Any, on_answer: Callable[[bytes], None]) -> bool:
+    """Have an SDK OTLP/HTTP exporter's own transport (its ``_client._transport``)
+    report each accepted export's answer; False when it has none to wrap."""
+    client = getattr(exporter, "_client", None)
+    inner = getattr(client, "_transport", None)
+    if inner is None or not callable(getattr(inner, "request", None)):
+        return False
+    if not isinstance(inner, _AnswerReadingTransport):
+        client._transport = _AnswerReadingTransport(inner, on_answer)  # type: ignore[union-attr]
+    return True
 
 
 class PartialSuccess:

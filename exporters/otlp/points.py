@@ -139,6 +139,15 @@ class ExportPoints:
             self._sent, self._pending = self._pending, None
 
 
+def _since(exemplars: tuple | None, sent_ns: int) -> tuple | None:
+    """The exemplars kept since the last export (older ones belong to an earlier delta)."""
+    if not exemplars:
+        return None
+    after = sent_ns / 1e9
+    kept = tuple(e if e is not None and e[1] >= after else None for e in exemplars)
+    return kept if any(kept) else None
+
+
 def _delta(spec: MetricSpec, sample: Sample,
            last: tuple[float, float | HistogramValue, int] | None) -> Sample | None:
     """The change since ``last`` (None: since the series was made); None if none."""
@@ -153,7 +162,7 @@ def _delta(spec: MetricSpec, sample: Sample,
         change: float | HistogramValue = HistogramValue(
             tuple(now - then for now, then in zip(value.bucket_counts, before.bucket_counts,
                                                   strict=True)),
-            value.sum - before.sum, count)
+            value.sum - before.sum, count, _since(value.exemplars, sent_ns))
     else:
         change = value - before  # type: ignore[operator]
         if change <= 0:  # unchanged (a counter never goes down)

@@ -32,7 +32,7 @@ from telemetry.aggregation import snapshot as snap
 from telemetry.aggregation.handlers import FAST_PATHS, HANDLERS, Handler
 from telemetry.aggregation.process import ProcessSampler
 from telemetry.aggregation.reentry import EventGuard
-from telemetry.aggregation.series import Series
+from telemetry.aggregation.series import Series, histogram_cell_class
 from telemetry.aggregation.state import AggregateState
 from telemetry.aggregation.windows import CumulativeWindow
 from telemetry.catalogue import Kind, MetricSpec
@@ -56,6 +56,8 @@ class CellCopy(NamedTuple):
     labels: tuple[str, ...]
     value: float | tuple[float, ...]  # a histogram: bucket counts, then the sum
     created: float
+    exemplars: tuple | None = None  # a histogram's, per bucket (HistogramValue.exemplars)
+    extremes: tuple[float, float] | None = None  # a histogram's (min, max), when tracked
 
 
 class Aggregator:
@@ -104,6 +106,8 @@ class Aggregator:
         self._connected = False
         self._logged_invalid: set[tuple[str, str]] = set()
         self._handler_time = self._series[cat.HANDLER_TIME].cell(())
+        #: Who reads histogram exemplars and extremes now (histogram_features).
+        self._histogram_readers = {"exemplars": 0, "min_max": 0}
         self._process = ProcessSampler()
         self._started_at = clock()
         self._reset_state()
@@ -149,6 +153,21 @@ class Aggregator:
 
     def remove_listener(self, listener: EventListener) -> None:
         self._listeners = tuple(item for item in self._listeners if item is not listener)
+
+    def histogram_features(self, *, exemplars: bool | None = None,
+                           min_max: bool | None = None) -> None:
+        """A reader of histogram exemplars (the tracer) or extremes (the OTLP exporter)
+        starts (True) or stops (False): the histogram cells switch to the update that
+        keeps what is read, and back to the plain one when nobody reads it."""
+        with self._guard.lock:
+            readers = self._histogram_readers
+            for feature, on in (("exemplars", exemplars), ("min_max", min_max)):
+                if on is not None:
+                    readers[feature] = max(readers[feature] + (1 if on else -1), 0)
+            cls = histogram_cell_class(readers["exemplars"] > 0, readers["min_max"] > 0)
+            for spec, series in self._series.items():
+                if spec.kind is Kind.HISTOGRAM:
+                    series.set_histogram_class(cls)
 
     def _make_receiver(self, spec: SignalSpec, handler: Handler) -> Callable[..., None]:
         signal_name = spec.name
@@ -406,7 +425,9 @@ class Aggregator:
 
 def _copy_cells(series: Series) -> list[CellCopy]:
     if series.spec.kind is Kind.HISTOGRAM:
-        return [CellCopy(labels, (*cell.counts, cell.sum), cell.created)
+        return [CellCopy(labels, (*cell.counts, cell.sum), cell.created,
+                         cell.exemplars and tuple(cell.exemplars),
+                         (cell.min, cell.max) if cell.min <= cell.max else None)
                 for labels, cell in series.cells.items()]
     return [CellCopy(labels, cell.value, cell.created) for labels, cell in series.cells.items()]
 
@@ -414,6 +435,7 @@ def _copy_cells(series: Series) -> list[CellCopy]:
 def _sample(copy: CellCopy) -> Sample:
     if isinstance(copy.value, tuple):
         counts = copy.value[:-1]
-        return Sample(copy.labels, HistogramValue(counts, copy.value[-1], sum(counts)),
-                      copy.created)
+        extremes = copy.extremes or (None, None)
+        return Sample(copy.labels, HistogramValue(counts, copy.value[-1], sum(counts),
+                                                  copy.exemplars, *extremes), copy.created)
     return Sample(copy.labels, copy.value, copy.created)

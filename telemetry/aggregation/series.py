@@ -16,6 +16,7 @@ import random
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from telemetry.catalogue import Kind, MetricSpec
 
@@ -75,10 +76,26 @@ class HistogramCell:
     interval, chosen uniformly at random, plus the true interval count:
     enough for a push exporter to send timers with a sample rate that restores the
     true count on the server, in fixed memory.
+
+    What more a cell keeps is its class's (:func:`histogram_cell_class`), switched for
+    all of an aggregator's cells at once (``Aggregator.histogram_features``), so the
+    plain ``observe`` below costs what it always did when nobody reads more:
+
+    * exemplars, while a tracer listens: an observation made while a sampled span is
+      current becomes its bucket's exemplar; ``exemplars`` is then one
+      ``(value, epoch seconds, trace id, span id)`` or None per bucket, the latest
+      observation of each, so a latency bucket on a dashboard leads to a trace;
+    * extremes, while an exporter sends them: ``min`` and ``max`` are the smallest
+      and largest observation; NaN when the cell was observed before they were
+      tracked (unknown), infinite while it has no observation.
     """
 
-    __slots__ = ("_next_sample", "_weight", "bounds", "counts", "created", "interval_count",
-                 "reservoir", "reservoir_size", "sum", "updated")
+    #: Whether ``observe`` tracks ``min`` and ``max`` (the min-max classes).
+    tracks_extremes = False
+
+    __slots__ = ("_next_sample", "_weight", "bounds", "counts", "created", "exemplars",
+                 "interval_count", "max", "min", "reservoir", "reservoir_size", "sum",
+                 "updated")
 
     def __init__(self, bounds: tuple[float, ...], now: float, reservoir_size: int = 0) -> None:
         self.bounds = bounds
@@ -91,6 +108,9 @@ class HistogramCell:
         self.interval_count = 0
         self._next_sample = 1  # interval_count of the next observation to keep
         self._weight = 0.0
+        self.exemplars: list[Exemplar | None] | None = None
+        self.min, self.max = (math.inf, -math.inf) if self.tracks_extremes else (math.nan,
+                                                                                 math.nan)
 
     def observe(self, value: float, now: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
@@ -100,6 +120,24 @@ class HistogramCell:
             self.interval_count += 1
             if self.interval_count >= self._next_sample:
                 self._sample(value)
+
+    def observe_keeping_exemplar(self, value: float, now: float) -> None:
+        """:meth:`observe`, and the bucket's exemplar when a sampled span is current
+        (the ``observe`` of cells that keep exemplars, :func:`histogram_cell_class`)."""
+        index = bisect_left(self.bounds, value)
+        self.counts[index] += 1
+        self.sum += value
+        self.updated = now
+        if self.reservoir_size:
+            self.interval_count += 1
+            if self.interval_count >= self._next_sample:
+                self._sample(value)
+        ids = _current_span_ids()
+        if ids is not None:
+            exemplars = self.exemplars
+            if exemplars is None:
+                exemplars = self.exemplars = [None] * len(self.counts)
+            exemplars[index] = (value, time.time(), ids[0], ids[1])
 
     def _sample(self, value: float) -> None:
         # Vitter's algorithm L: the gap to the next kept observation is drawn once,
@@ -131,8 +169,92 @@ class HistogramCell:
         self.reservoir, self.interval_count, self._next_sample = [], 0, 1
         return sample, count
 
+    def _start_extremes(self, value: float) -> None:
+        """A cell that did not track extremes yet starts at its first observation; one
+        observed before keeps unknown extremes (NaN)."""
+        if not any(self.counts):
+            self.min = self.max = value
+
+
+
+class _MinMaxCell(HistogramCell):
+    """A cell whose ``observe`` also tracks the extremes (written out whole: calling
+    the plain ``observe`` from here would cost as much again as the tracking)."""
+
+    __slots__ = ()
+    tracks_extremes = True
+
+    def observe(self, value: float, now: float) -> None:
+        low = self.min
+        if value < low:
+            self.min = value
+        elif low != low:  # NaN: not tracked until now
+            self._start_extremes(value)
+        if value > self.max:
+            self.max = value
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.updated = now
+        if self.reservoir_size:
+            self.interval_count += 1
+            if self.interval_count >= self._next_sample:
+                self._sample(value)
+
+
+class _ExemplarCell(HistogramCell):
+    """A cell whose ``observe`` also keeps exemplars."""
+
+    __slots__ = ()
+    observe = HistogramCell.observe_keeping_exemplar
+
+
+class _MinMaxExemplarCell(HistogramCell):
+    """A cell whose ``observe`` keeps exemplars and tracks the extremes."""
+
+    __slots__ = ()
+    tracks_extremes = True
+
+    def observe(self, value: float, now: float) -> None:
+        low = self.min
+        if value < low:
+            self.min = value
+        elif low != low:  # NaN: not tracked until now
+            self._start_extremes(value)
+        if value > self.max:
+            self.max = value
+        _exemplar_observe(self, value, now)
+
 
 Cell = CounterCell | GaugeCell | HistogramCell
+
+#: A bucket's exemplar: (value, epoch seconds, trace id, span id).
+Exemplar = tuple[float, float, int, int]
+
+_exemplar_observe = HistogramCell.observe_keeping_exemplar
+_CELL_CLASSES = {(False, False): HistogramCell, (True, False): _ExemplarCell,
+                 (False, True): _MinMaxCell, (True, True): _MinMaxExemplarCell}
+
+
+def histogram_cell_class(exemplars: bool, min_max: bool) -> type[HistogramCell]:
+    """The histogram cell whose ``observe`` does what is asked and nothing more: the
+    plain update when nobody reads exemplars or extremes."""
+    return _CELL_CLASSES[exemplars, min_max]
+
+
+def _no_span() -> None:
+    return None
+
+
+#: ``() -> (trace id, span id) | None``: the sampled span current on this thread or task
+#: (:func:`telemetry.tracing.live.sampled_span_ids` once tracing has run).
+_current_span_ids: Callable[[], Any] = _no_span
+
+
+def set_span_source(current_span_ids: Callable[[], Any]) -> None:
+    """Where cells that keep exemplars read the current span (the context is the
+    process's, so one source serves every aggregator)."""
+    global _current_span_ids
+    _current_span_ids = current_span_ids
 
 
 class Series:
@@ -159,6 +281,8 @@ class Series:
         # sanitise to one cell; the route is bounded so junk input cannot grow it.
         self.route: dict[tuple, Cell] = {}
         self._overflow_key = (OVERFLOW_VALUE,) * len(spec.labels)
+        #: The class of new histogram cells (:meth:`set_histogram_class`).
+        self.histogram_class: type[HistogramCell] = HistogramCell
 
     def cell(self, key: tuple) -> Cell:
         """The cell for raw label values ``key``.
@@ -200,10 +324,17 @@ class Series:
     def _new_cell(self) -> Cell:
         now = self._clock()
         if self.spec.kind is Kind.HISTOGRAM:
-            return HistogramCell(self.spec.buckets, now, self.reservoir_size)
+            return self.histogram_class(self.spec.buckets, now, self.reservoir_size)
         if self.spec.kind is Kind.GAUGE:
             return GaugeCell(now)
         return CounterCell(now)
+
+    def set_histogram_class(self, cls: type[HistogramCell]) -> None:
+        """Make every cell of this histogram series, and every new one, a ``cls``:
+        the same data, another ``observe`` (see :class:`HistogramCell`)."""
+        self.histogram_class = cls
+        for cell in self.cells.values():
+            cell.__class__ = cls
 
     def items(self) -> Iterator[tuple[tuple[str, ...], Cell]]:
         return iter(self.cells.items())

@@ -222,9 +222,13 @@ def _panel(definition: PanelDef, datasource) -> object:
              .datasource(datasource).unit(definition.unit)
              .height(definition.height).span(definition.width))
     for index, query in enumerate(definition.queries):
-        panel = panel.with_target(
-            prometheus.Dataquery().expr(query.expr).legend_format(query.legend)
-            .ref_id(chr(ord("A") + index)).datasource(datasource))
+        target = (prometheus.Dataquery().expr(query.expr).legend_format(query.legend)
+                  .ref_id(chr(ord("A") + index)).datasource(datasource))
+        if query.expr.startswith("histogram_quantile("):
+            # latency: the buckets' exemplars (trace ids of the observations) show as
+            # points on the graph, each linking to its trace (docs/tracing.md#exemplars)
+            target = target.exemplar(True)
+        panel = panel.with_target(target)
     steps = [gm.Threshold(value=None, color="green")]
     colours = {"warning": "orange", "critical": "red"}
     steps += [gm.Threshold(value=value, color=colours[severity])

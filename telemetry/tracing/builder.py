@@ -182,12 +182,14 @@ class SpanBuilder:
                       start_ns)
 
     def leaf(self, name: str, parent: SpanStub | None, attributes: dict[str, Any],
-             start_ns: int, end_ns: int) -> None:
-        """A span complete when first seen: handed on at once if it is recorded."""
+             start_ns: int, end_ns: int, span_id: int = 0) -> None:
+        """A span complete when first seen: handed on at once if it is recorded.
+        ``span_id``: an id chosen in advance (:func:`telemetry.tracing.live.open_leaf`),
+        0 to draw one."""
         if parent is not None and self._copy_local and not parent.remote:
             if parent.sampled:  # the common case, decided without a call
                 span = (self.origin, name, parent.trace_id,
-                        (self._fast_ids and _getrandbits(64)) or self._span_id(), parent,
+                        span_id or (self._fast_ids and _getrandbits(64)) or self._span_id(), parent,
                         parent.trace_state, start_ns, end_ns, attributes, None, 0, None,
                         parent.flags)
                 queue = self.queue
@@ -198,7 +200,8 @@ class SpanBuilder:
             return
         trace_id, flags, state, recorded = self._decide(name, parent, attributes)
         if recorded:
-            self.emit((self.origin, name, trace_id, self._span_id(), parent, state, start_ns,
+            self.emit((self.origin, name, trace_id, span_id or self._span_id(), parent, state,
+                       start_ns,
                        end_ns, attributes, None, 0, None, flags))
 
     # -- processors --------------------------------------------------------------------
@@ -298,6 +301,14 @@ class SpanBuilder:
             if type(value) is str and len(value) > limit:
                 attributes[key] = value[:limit]
         return attributes
+
+
+def new_span_id() -> int:
+    """A random span id (never zero), as the SDK's ``RandomIdGenerator`` makes them."""
+    span_id = _getrandbits(64)
+    while not span_id:
+        span_id = _getrandbits(64)
+    return span_id
 
 
 def remote_parent(fields: Mapping[str, Any]) -> SpanStub | None:

@@ -50,6 +50,7 @@ from telemetry.tracing.attributes import (
 from telemetry.tracing.builder import exception_attributes, exception_type, remote_parent
 from telemetry.tracing.calls import CallSignals
 from telemetry.tracing.handoffs import HandoffSignals
+from telemetry.tracing.live import enter, leaf_span_id, leave
 from telemetry.tracing.table import LATEST_TS, OpenSpan, OpenSpans, ns
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class SpanSignals(CallSignals, HandoffSignals):
     _learn: Callable[[Any], Any]
     _inherit: bool
     _capture: bool
+    #: Whether open workflows and agents become the current OpenTelemetry span.
+    _live: bool
     _decision_names: dict[str, str]
     _agent_names: dict[str, str]
     _span_name: Callable[[dict[Any, str], Any, str], str]
@@ -154,7 +157,9 @@ class SpanSignals(CallSignals, HandoffSignals):
             workflow_type = self._texts.get(workflow_type) or self._learn(workflow_type)
             attributes[WORKFLOW_NAME] = workflow_type
         name = f"invoke_workflow {workflow_type}" if workflow_type else "invoke_workflow"
-        self._open_span(("w", wf), name, remote_parent(f), attributes, ts, wf)
+        entry = self._open_span(("w", wf), name, remote_parent(f), attributes, ts, wf)
+        if self._live:
+            entry.live = enter(entry.span)
 
     def _finish_workflow(self, f: dict, ts: float, error_type: str | None) -> None:
         wf = self._names(f, "workflow_id")[0]
@@ -167,6 +172,8 @@ class SpanSignals(CallSignals, HandoffSignals):
             start_ns = ns(ts - f["duration_s"])
         else:
             span, start_ns = entry.span, entry.start_ns
+            if entry.live is not None:
+                leave(entry.live)
         if span.recording:
             span.set_attribute(WORKFLOW_OUTCOME, "failed" if error_type else "completed")
             if error_type:
@@ -213,7 +220,9 @@ class SpanSignals(CallSignals, HandoffSignals):
             span = self._tracer.start_span(
                 name, parent, self._agent_attributes(agent, wf),
                 int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
-        self._open.add(("a", wf, agent), span, wf, agent, ts)
+        entry = self._open.add(("a", wf, agent), span, wf, agent, ts)
+        if self._live:
+            entry.live = enter(span)
 
     def _agent_deactivated(self, f: dict, ts: float) -> None:
         texts = self._texts
@@ -227,6 +236,8 @@ class SpanSignals(CallSignals, HandoffSignals):
             if entry is None:
                 return
             self._open.pop(entry.key)
+        if entry.live is not None:
+            leave(entry.live)
         end_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
         entry.span.end(end_ns if end_ns > entry.start_ns else entry.start_ns)
 
@@ -263,9 +274,12 @@ class SpanSignals(CallSignals, HandoffSignals):
             start = floor
         name = self._decision_names.get(decision_type) or self._span_name(
             self._decision_names, decision_type, "decision " + decision_type)
+        # the id a TracedOrchestrator.decision block made current (telemetry.tracing.live)
+        span_id = (leaf_span_id(f["span_context"], parent.trace_id)
+                   if parent is not None and "span_context" in f else 0)
         self._tracer.leaf(name, parent, attributes,
                           int(start * 1e9) if 0.0 <= start <= LATEST_TS else ns(start),
-                          int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
+                          int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts), span_id)
 
     def _context_refreshed(self, f: dict, ts: float) -> None:
         agent, wf = self._names(f, "agent")

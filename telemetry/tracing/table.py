@@ -50,7 +50,7 @@ def ns(ts: float) -> int:
 class OpenSpan:
     """One open span and what expiry and correlation need to know about it."""
 
-    __slots__ = ("agent", "key", "last_ts", "opened", "span", "start_ns", "start_ts",
+    __slots__ = ("agent", "key", "last_ts", "live", "opened", "span", "start_ns", "start_ts",
                  "workflow_id")
 
     def __init__(self, key: Key, span: SpanStub, workflow_id: str | None, agent: str | None,
@@ -63,6 +63,9 @@ class OpenSpan:
         self.start_ts = ts  # the signal's timestamp (epoch s)
         self.start_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
         self.last_ts = ts  # latest activity: where an unfinished span is ended
+        #: The span as the current OpenTelemetry span (:mod:`telemetry.tracing.live`),
+        #: made inert when the entry leaves the table, however it leaves.
+        self.live: Any = None
 
     def touch(self, ts: float) -> None:
         """Note activity at ``ts``: an unfinished span is ended at its latest activity."""
@@ -183,6 +186,8 @@ class OpenSpans:
         self.next_expiry = math.inf
 
     def _unindex(self, entry: OpenSpan) -> None:
+        if entry.live is not None:
+            entry.live.open = False
         wf, key = entry.workflow_id, entry.key
         if wf is not None and key[0] != "w":
             children = self._children.get(wf)

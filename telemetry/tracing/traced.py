@@ -35,6 +35,11 @@ from typing import Any, TypeVar
 from telemetry import signals
 from telemetry.tracing import propagation
 
+try:  # the live context needs OpenTelemetry's API; without it there are no spans anyway
+    from telemetry.tracing import live as _live
+except ImportError:  # pragma: no cover - the otlp extra not installed
+    _live = None  # type: ignore[assignment]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _workflow_id: ContextVar[str | None] = ContextVar("yolo_workflow_id", default=None)
@@ -143,6 +148,29 @@ def timed_scope(signal: str, *, sender: Any = None, workflow_id: str | None = No
             duration_s=time.perf_counter() - started)
 
 
+@contextmanager
+def decision_scope(agent: str, decision_type: str, *, sender: Any = None,
+                   workflow_id: str | None = None) -> Iterator[None]:
+    """``decision_made`` with ``duration_s`` when the block exits (also on error).
+
+    While tracing runs and one of its spans is current, the decision's span is the
+    current span inside the block (its id chosen now, sent as ``span_context``), so
+    spans other instrumentation starts in the block are its children.
+    """
+    fields = _with_workflow({"agent": agent, "decision_type": decision_type}, workflow_id)
+    leaf = _live.open_leaf() if _live is not None else None
+    if leaf is not None:
+        fields["span_context"] = leaf[1]
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        duration = time.perf_counter() - started
+        if leaf is not None:
+            _live.leave(leaf[0])
+        signals.decision_made.send(sender, **fields, duration_s=duration)
+
+
 class TracedOrchestrator:
     """Mixin giving an orchestrator ``with self.workflow(...)``/``agent``/``handoff``/
     ``decision``/``context_refresh`` blocks; each sends the contract's signals with
@@ -159,8 +187,7 @@ class TracedOrchestrator:
         return handoff_scope(from_agent, to_agent, workflow_id, sender=self)
 
     def decision(self, agent: str, decision_type: str, workflow_id: str | None = None) -> Any:
-        return timed_scope("yolo.decision_made", sender=self, workflow_id=workflow_id,
-                           agent=agent, decision_type=decision_type)
+        return decision_scope(agent, decision_type, sender=self, workflow_id=workflow_id)
 
     def context_refresh(self, agent: str, workflow_id: str | None = None) -> Any:
         return timed_scope("yolo.context_refreshed", sender=self, workflow_id=workflow_id,

@@ -40,9 +40,10 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 
 from telemetry.aggregation.reentry import EventGuard
-from telemetry.aggregation.series import sanitize_label_value
+from telemetry.aggregation.series import sanitize_label_value, set_span_source
 from telemetry.tracing.builder import SpanBuilder, remote_parent
 from telemetry.tracing.events import SpanSignals
+from telemetry.tracing.live import sampled_span_ids
 from telemetry.tracing.table import UNFINISHED, OpenSpans
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class SignalTracer(SpanSignals):
         self._handoff_span_names: dict[tuple[str, str], str] = {}
         self._aggregator = aggregator
         self._capture = config.capture_content
+        self._live = config.live_context
         #: With a parent-based sampler a child of an unsampled span is unsampled too,
         #: so we skip creating it at all.
         self._inherit = config.sampler.startswith("parentbased_") or config.sampler == "always_off"
@@ -99,6 +101,8 @@ class SignalTracer(SpanSignals):
             self._attached = True
             self._aggregator.add_listener(self._listener)
             _ACTIVE.append(self)
+            set_span_source(sampled_span_ids)  # histograms link to the current trace
+            self._aggregator.histogram_features(exemplars=True)
 
     def close(self) -> None:
         """Stop receiving events and end every open span (counted as ``unfinished``).
@@ -112,6 +116,7 @@ class SignalTracer(SpanSignals):
             self._aggregator.remove_listener(self._listener)
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
+            self._aggregator.histogram_features(exemplars=False)
         if self._guard.held_here():
             self._guard.defer(self.close)
             return

@@ -3,6 +3,7 @@ check the exact bytes sent (the real collectors' tests use tests/backends)."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -10,9 +11,9 @@ from typing import Any
 
 class Collector:
     """Keeps every POSTed body (and its request path and headers); answers ``status``
-    with ``response`` as the body (empty unless set)."""
+    with ``response`` as the body (empty unless set); over HTTPS with ``tls``."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, tls: ssl.SSLContext | None = None) -> None:
         self.bodies: list[bytes] = []
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.status = 200
@@ -34,7 +35,10 @@ class Collector:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}{path}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -205,9 +205,27 @@ class MetricsEncoder:
                                 ((0x11, start), (0x19, now_ns), (0x21, count)) if number)
                 body += _DOUBLE(0x29, float(value.sum))
             body = b"".join((body, codec.bucket_counts(value.bucket_counts), bounds,
+                             _exemplars(value.exemplars) if value.exemplars else b"",
                              attributes_of(sample.labels)))
+            if value.min is not None and value.max is not None:  # min (11), max (12)
+                body += _DOUBLE(0x59, value.min) + _DOUBLE(0x61, value.max)
             out.append(_head(b"\x0a", len(body)) + body)
         return out
+
+
+def _exemplars(kept: tuple) -> bytes:
+    """A point's ``exemplars`` (field 8): time, value, span id and trace id of each
+    bucket's exemplar, in bucket order, as the SDK's encoder writes them."""
+    out = []
+    for exemplar in kept:
+        if exemplar is not None:
+            value, at, trace_id, span_id = exemplar
+            at_ns = int(at * 1e9)  # time_unix_nano (2, left out at 0), as_double (3)
+            body = b"".join((_FIXED64(0x11, at_ns) if at_ns else b"", _DOUBLE(0x19, float(value)),
+                             b"\x22\x08", span_id.to_bytes(8, "big"),
+                             b"\x2a\x10", trace_id.to_bytes(16, "big")))
+            out.append(_head(b"\x42", len(body)) + body)
+    return b"".join(out)
 
 
 def sdk_header(resource: Any, scope: Any) -> tuple[bytes, bytes, str, str]:

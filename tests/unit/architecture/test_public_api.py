@@ -149,8 +149,9 @@ BUILT_IN_EXPORTERS = {
     "prometheus": ("exporters.prometheus:PrometheusExporter", ["enabled"]),
     "otlp": ("exporters.otlp:OtlpExporter", [
         "enabled", "endpoint", "headers", "interval_s", "metrics", "metrics_endpoint",
-        "metrics_headers", "metrics_protocol", "protocol", "temporality_preference",
-        "timeout_s", "traces", "traces_endpoint", "traces_headers", "traces_protocol"]),
+        "metrics_headers", "metrics_protocol", "metrics_timeout_s", "protocol",
+        "temporality_preference", "timeout_s", "traces", "traces_endpoint", "traces_headers",
+        "traces_protocol", "traces_timeout_s"]),
     "statsd": ("exporters.statsd:StatsdExporter", [
         "enabled", "flavor", "flush_interval_s", "host", "max_backoff_s",
         "max_datagrams_per_s", "max_packet_bytes", "max_pending_lines", "merge_timer_values",

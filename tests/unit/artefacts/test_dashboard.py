@@ -118,3 +118,12 @@ def test_the_error_ratio_panel_says_how_it_differs_from_the_snapshot() -> None:
     description = _panel(dashboard(), "Error ratio per agent")["description"]
     assert "errors + decisions" in description
     assert "agent_error_rate" in description and "handoffs" in description
+
+
+def test_latency_queries_show_exemplars_and_the_others_do_not() -> None:
+    document = json.loads((ROOT / DASHBOARD_FILE).read_text(encoding="utf-8"))
+    targets = [target for panel in document["panels"] for target in panel.get("targets", [])]
+    latency = [t for t in targets if t["expr"].startswith("histogram_quantile(")]
+    assert any("handoff_duration" in t["expr"] for t in latency)
+    assert all(t.get("exemplar") is True for t in latency)
+    assert not any(t.get("exemplar") for t in targets if t not in latency)

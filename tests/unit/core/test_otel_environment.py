@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -148,6 +149,27 @@ def test_signal_protocols_choose_each_signals_exporter(aggregator: Aggregator) -
         assert isinstance(exporter._metric_exporter, FastHttpMetricExporter)
     finally:
         exporter.stop(0.5)
+
+
+def test_signal_timeouts_replace_the_generic_one(aggregator: Aggregator) -> None:
+    environ = {"OTEL_EXPORTER_OTLP_TIMEOUT": "20000",
+               "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "300",
+               "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "4000"}
+    with socket.socket() as silent:  # accepts connections and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        config = otlp_config(environ, endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}")
+        otlp = config.exporters.otlp
+        assert (otlp.timeout_s, otlp.metrics_timeout_s, otlp.traces_timeout_s) == (20, 0.3, 4)
+        exporter = OtlpExporter(otlp, aggregator, config)
+        exporter.start()
+        try:
+            assert exporter._span_exporter.inner._client._timeout == 4  # type: ignore[union-attr]
+            started = time.monotonic()
+            assert exporter.export_metrics() is False
+            assert time.monotonic() - started < 5  # the metrics' 0.3 s, not the generic 20 s
+        finally:
+            exporter.stop(0.5)
 
 
 def test_grpc_without_an_endpoint_goes_to_port_4317() -> None:

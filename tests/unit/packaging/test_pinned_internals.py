@@ -39,7 +39,12 @@ project declares (the lowest-versions CI job) and the newest ones allowed:
     ``_remote_parent_sampled``, ``_remote_parent_not_sampled``,
     ``_local_parent_sampled``, ``_local_parent_not_sampled``;
     ``TraceFlags.RANDOM_TRACE_ID`` and ``IdGenerator.is_trace_id_random``
-    (``telemetry/tracing/builder.py``).
+    (``telemetry/tracing/builder.py``);
+  - ``opentelemetry.context._RUNTIME_CONTEXT._current_context`` (the ``ContextVar``
+    the context lives in) and ``opentelemetry.trace.propagation._SPAN_KEY``, read and
+    set directly by ``telemetry/tracing/live.py`` (the public functions otherwise);
+    ``opentelemetry.context._SUPPRESS_INSTRUMENTATION_KEY``, set around exports by
+    ``exporters/otlp/batch.py`` and ``exporter.py`` as the SDK's processors do.
 * pyinstrument 5.0.0 and 5.1.3 (``telemetry/profiling/render.py``): ``Session``
   built from frame records (its keyword arguments, ``current_sys_prefixes``) and the
   frame identifier format ``function\\x00file\\x00line`` with ``\\x01c<class>``.
@@ -392,6 +397,42 @@ def test_samplers_keep_their_decision_rules_where_the_builder_reads_them():
 def test_trace_flags_and_ids_say_whether_the_trace_id_is_random():
     assert int(TraceFlags.RANDOM_TRACE_ID) == 0x02  # W3C Trace Context level 2
     assert RandomIdGenerator().is_trace_id_random() is True
+
+
+def test_the_live_context_reads_and_sets_the_context_variable_itself():
+    """telemetry/tracing/live.py sets the current span through the variable and key
+    OpenTelemetry's own functions use; if they move it falls back to those functions,
+    a third slower."""
+    from opentelemetry import context, trace
+
+    from telemetry.tracing import live
+    from telemetry.tracing.record import SpanStub
+
+    assert live._VAR is context._RUNTIME_CONTEXT._current_context
+    assert live._SPAN_KEY == trace.propagation._SPAN_KEY
+    token = context.attach(context.Context())
+    try:
+        entered = live.enter(SpanStub(1, 2, 1))
+        assert trace.get_current_span() is entered
+        assert trace.get_current_span().get_span_context().span_id == 2
+        live.leave(entered)
+        assert not trace.get_current_span().get_span_context().is_valid
+    finally:
+        context.detach(token)
+
+
+def test_exports_suppress_instrumentation_with_the_sdks_key():
+    from opentelemetry import context
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    from exporters.otlp.batch import QUIET
+
+    assert QUIET.get(context._SUPPRESS_INSTRUMENTATION_KEY) is True
+    token = context.attach(QUIET)
+    try:
+        assert not is_instrumentation_enabled()
+    finally:
+        context.detach(token)
 
 
 # -- pyinstrument ----------------------------------------------------------------------------

@@ -267,3 +267,74 @@ def test_partial_success_over_grpc_is_counted_and_shown(started: Any,
         assert health["traces"]["rejected_message"] == "span rejected"
     finally:
         receiver.server.stop(0)
+
+
+def test_cumulative_histograms_carry_min_and_max(started: Any, aggregator: Aggregator,
+                                                 collector: Collector) -> None:
+    from telemetry.aggregation.series import HistogramCell
+
+    send("state_saved", duration_s=0.5, size_bytes=10)  # a cell observed before tracking
+    exporter = started()
+    saves = aggregator.state.series[cat.STATE_SAVE_DURATION]
+    assert type(saves.cell(())).tracks_extremes
+    for duration in (0.3, 7.0, 0.2):
+        handoff(duration)
+    send("state_saved", duration_s=0.1, size_bytes=10)
+    assert exporter.export_metrics()
+    metrics = metrics_of(metric_requests(collector)[-1])
+    [point] = metrics["yolo.handoff.duration"].histogram.data_points
+    assert (point.HasField("min"), point.min, point.max) == (True, 0.2, 7.0)
+    [saved] = metrics["yolo.state.save.duration"].histogram.data_points
+    assert not saved.HasField("min") and not saved.HasField("max")  # unknown: left out
+    exporter.stop(2.0)
+    assert type(saves.cell(())) is HistogramCell  # nobody reads them: the plain update
+
+
+def test_delta_histograms_leave_min_and_max_out(started: Any, collector: Collector) -> None:
+    exporter = started({"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"})
+    handoff(0.3)
+    assert exporter.export_metrics()
+    [point] = metrics_of(metric_requests(collector)[-1])[
+        "yolo.handoff.duration"].histogram.data_points
+    assert not point.HasField("min") and not point.HasField("max")
+
+
+def test_partial_success_over_https_is_counted_and_shown(
+        aggregator: Aggregator, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(ca_file))  # read by the SDK
+    for bundle in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests prefers these
+        monkeypatch.delenv(bundle, raising=False)
+    collector = Collector("", tls=server_context)
+    collector.response = ExportMetricsServiceResponse(partial_success=ExportMetricsPartialSuccess(
+        rejected_data_points=2, error_message="over https")).SerializeToString()
+    config = load_config({"exporters": {"otlp": {
+        "enabled": True, "interval_s": 3600, "timeout_s": 5, "endpoint": collector.url}}},
+        environ={})
+    exporter = OtlpExporter(config.exporters.otlp, aggregator, config)
+    exporter.start()
+    try:
+        assert exporter._metric_exporter.plain_transport is None  # the SDK's own transport
+        handoff()
+        assert exporter.export_metrics()
+        send("workflow_started", workflow_id="wf-1", workflow_type="t")
+        send("workflow_completed", workflow_id="wf-1", duration_s=1.0)
+        assert exporter.flush(5.0)
+        assert collector.url.startswith("https://") and metric_requests(collector)
+        health = exporter.health()
+        exports = len(metric_requests(collector))  # flush exports metrics too
+        assert (health["metrics"]["rejected"], health["metrics"]["rejected_message"]) == \
+            (2 * exports, "over https")
+        assert health["traces"]["rejected"] >= 2
+        assert dropped(aggregator, "otlp", "rejected") == 2 * exports
+    finally:
+        exporter.stop(2.0)
+        collector.close()

@@ -94,6 +94,13 @@ _NUMBER = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
 _CREATED = st.one_of(st.just(0.0), st.floats(0, 4e9, allow_nan=False))
 
 
+def _exemplars(buckets: int) -> st.SearchStrategy:
+    """Per bucket, None or (value, epoch seconds, trace id, span id)."""
+    exemplar = st.tuples(st.floats(allow_nan=False), st.one_of(st.just(0.0), _CREATED),
+                         st.integers(1, 2**128 - 1), st.integers(1, 2**64 - 1))
+    return st.tuples(*[st.none() | exemplar for _ in range(buckets)])
+
+
 @st.composite
 def _family(draw: st.DrawFn) -> Family:
     kind = draw(st.sampled_from(list(Kind)))
@@ -110,7 +117,10 @@ def _family(draw: st.DrawFn) -> Family:
             counts = tuple(draw(st.lists(st.one_of(st.just(0), st.integers(0, 2**40)),
                                          min_size=len(buckets) + 1,
                                          max_size=len(buckets) + 1)))
-            value: Any = HistogramValue(counts, draw(_NUMBER), sum(counts))
+            extremes = draw(st.none() | st.tuples(_NUMBER, _NUMBER))
+            value: Any = HistogramValue(counts, draw(_NUMBER), sum(counts),
+                                        draw(st.none() | _exemplars(len(counts))),
+                                        *(extremes or (None, None)))
         else:
             value = draw(_NUMBER)
         start = draw(st.one_of(st.just(0), st.integers(1, 2**63 - 1)))

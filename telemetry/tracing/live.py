@@ -1,0 +1,192 @@
+"""Live OpenTelemetry context: while one of our spans is open, it is the current span.
+
+The tracer builds its spans after the fact, but other instrumentation (an LLM
+client, httpx, a database driver, the application's own
+``tracer.start_as_current_span``) starts its spans from OpenTelemetry's *current
+context*. So when a workflow or an agent activation opens, the tracer sets the
+current context of the thread or asyncio task that sent the signal to carry that
+span (:func:`enter`), and puts back what was there when it closes (:func:`leave`).
+OpenTelemetry keeps the context in a ``contextvars`` variable, so every thread and
+every asyncio task has its own.
+
+The span put in the context is a :class:`LiveSpan`: a non-recording span holding
+our span's ids, as a ``traceparent`` would. It stays valid only while our span is
+open. When our span ends by any other path (its closing signal sent from another
+thread or task, its workflow's end, the open-span table's TTL or bound, ``stop()``),
+the live span goes inert at once, everywhere: asked for its context, it answers
+with the innermost of the spans below it that is still open, else with no span, so
+a span left open by a missing ``agent_deactivated`` never becomes the parent of
+unrelated work after it was ended.
+
+:func:`enter` also skips inert spans below the new one, so a context in which
+closing signals never arrive holds no more than the spans still open.
+
+A decision is signalled only when it is over, so it has no open span to put in the
+context; :func:`open_leaf` gives one to a block that will send the decision
+(:meth:`telemetry.tracing.traced.TracedOrchestrator.decision`): a span id chosen in
+advance, sent with the signal as its ``span_context`` field, which the tracer then
+uses as the decision span's id.
+
+Imports OpenTelemetry's API: only loaded when it is installed.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, NonRecordingSpan
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import SpanContext
+
+    from telemetry.tracing.record import SpanStub
+
+_get_current = otel_context.get_current
+_attach = otel_context.attach
+_get_span = trace.get_current_span
+_set_span = trace.set_span_in_context
+_Context = otel_context.Context
+
+#: The variable the context lives in, and the key of the current span: read and set
+#: directly, as OpenTelemetry's own functions do (a function call less each way, a
+#: third of what entering and leaving cost). Another runtime context
+#: (``OTEL_PYTHON_CONTEXT``) or a change of these names keeps the public functions.
+_VAR: Any = getattr(getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+_SPAN_KEY: Any = getattr(getattr(trace, "propagation", None), "_SPAN_KEY", None)
+if not isinstance(_VAR, ContextVar) or not isinstance(_SPAN_KEY, str) or \
+        trace.get_current_span(_Context({_SPAN_KEY: INVALID_SPAN})) is not INVALID_SPAN:
+    _VAR = _SPAN_KEY = None
+
+
+class LiveSpan(NonRecordingSpan):
+    """One of our open spans as the current span: its context while it is open, the
+    context of the nearest open span below it once it has ended."""
+
+    __slots__ = ("below", "ids", "open", "saved", "stub")
+
+    def __init__(self, stub: SpanStub, below: Any, saved: Any = None) -> None:
+        self.stub = stub
+        #: The span that was current when this one was entered (never an inert LiveSpan).
+        self.below = below
+        #: The whole context current when this one was entered, put back as it was when
+        #: the span ends on the thread or task that entered it (as ``detach`` would);
+        #: None when an inert live span was skipped (it is not kept alive).
+        self.saved = saved
+        #: Set to False (under the tracer's lock) when our span ends, however it ends.
+        self.open = True
+        #: (trace id, span id) when sampled: what histogram exemplars keep, made once.
+        self.ids = (stub.trace_id, stub.span_id) if stub.sampled else None
+
+    def get_span_context(self) -> SpanContext:
+        span = self
+        while type(span) is LiveSpan:
+            if span.open:
+                return span.stub.context
+            span = span.below
+        return span.get_span_context() if span is not None else INVALID_SPAN_CONTEXT
+
+    @property
+    def _context(self) -> SpanContext:  # what NonRecordingSpan's own methods read
+        return self.get_span_context()
+
+    def __repr__(self) -> str:
+        return f"LiveSpan({self.stub.span_id:016x}, open={self.open})"
+
+
+def _open_below(span: Any) -> Any:
+    """``span`` without the inert live spans on top of it (None: no span)."""
+    while type(span) is LiveSpan and not span.open:
+        span = span.below
+    return None if span is INVALID_SPAN else span
+
+
+def enter(stub: SpanStub) -> LiveSpan:
+    """Make ``stub`` the current span of the calling thread or task (see the module doc)."""
+    var = _VAR
+    if var is None:
+        current = _get_current()
+        live = LiveSpan(stub, _open_below(_get_span(current)))
+        _attach(_set_span(live, current))
+        return live
+    current = var.get()
+    below = current.get(_SPAN_KEY)
+    if type(below) is LiveSpan and not below.open:
+        live = LiveSpan(stub, _open_below(below))
+    else:
+        live = LiveSpan(stub, below, current)
+    var.set(_Context({**current, _SPAN_KEY: live}) if current else _Context({_SPAN_KEY: live}))
+    return live
+
+
+def leave(live: LiveSpan) -> None:
+    """``live``'s span has ended: it goes inert, and if the calling thread or task has
+    it current (or below live spans entered after it), what was current before it
+    comes back. Called under the tracer's lock; never raises for a foreign context."""
+    live.open = False
+    var = _VAR
+    current = var.get() if var is not None else _get_current()
+    span = current.get(_SPAN_KEY) if var is not None else _get_span(current)
+    while type(span) is LiveSpan:
+        if span is live:
+            below = live.below
+            saved = live.saved
+            if saved is not None and (type(below) is not LiveSpan or below.open):
+                var.set(saved)  # (saved is only set with the variable at hand)
+                return
+            below = _open_below(below)
+            if var is None:
+                _attach(_set_span(below or INVALID_SPAN))
+            elif below is None:
+                var.set(_Context({k: v for k, v in current.items() if k != _SPAN_KEY}))
+            else:
+                var.set(_Context({**current, _SPAN_KEY: below}))
+            return
+        span = span.below
+
+
+def sampled_span_ids() -> tuple[int, int] | None:
+    """(trace id, span id) of the current span if it is sampled (ours or any other
+    instrumentation's): what a histogram observation keeps as its exemplar
+    (:func:`telemetry.aggregation.series.set_span_source`)."""
+    span = _VAR.get().get(_SPAN_KEY) if _VAR is not None else _get_span()
+    while type(span) is LiveSpan:
+        if span.open:
+            return span.ids
+        span = span.below
+    if span is None:
+        return None
+    context = span.get_span_context()
+    return (context.trace_id, context.span_id) if context.trace_flags.sampled else None
+
+
+def open_leaf() -> tuple[LiveSpan, str] | None:
+    """A span id for a span that is signalled when it ends (a decision), made current
+    now under the current live span: the live span, and the W3C ``traceparent``-form
+    ``span_context`` field to send with the signal. None when no span of ours is
+    current (the tracer would not know where the span goes)."""
+    parent = _get_span()
+    if type(parent) is not LiveSpan or not parent.open:
+        return None
+    from telemetry.tracing.builder import new_span_id
+    from telemetry.tracing.record import SpanStub
+
+    stub = parent.stub
+    leaf = SpanStub(stub.trace_id, new_span_id(), stub.flags, stub.trace_state)
+    field = f"00-{leaf.trace_id:032x}-{leaf.span_id:016x}-{leaf.flags & 0xFF:02x}"
+    return enter(leaf), field
+
+
+def leaf_span_id(field: Any, trace_id: int) -> int:
+    """The span id a ``span_context`` field chose, if it is well formed and in the trace
+    ``trace_id`` (the parent the tracer found); 0 otherwise (a new id is drawn)."""
+    if type(field) is not str or len(field) != 55:
+        return 0
+    try:
+        if int(field[3:35], 16) != trace_id:
+            return 0
+        return int(field[36:52], 16)
+    except ValueError:
+        return 0

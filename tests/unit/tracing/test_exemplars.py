@@ -1,0 +1,129 @@
+"""Exemplars: a histogram observation made while a sampled span is current keeps that
+span's ids in its bucket, while tracing runs and only then."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import context as otel_context
+
+from exporters.otlp.points import ExportPoints
+from exporters.prometheus import PrometheusConfig, PrometheusExporter
+from telemetry import catalogue as cat
+from telemetry.aggregation.aggregator import Aggregator
+from telemetry.aggregation.series import HistogramCell
+from telemetry.catalogue import Kind
+from telemetry.model import Family, HistogramValue, Sample
+from tests.conftest import FakeClock, send
+from tests.unit.tracing.test_tracing import Traced
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+
+
+@pytest.fixture
+def traced(aggregator: Aggregator, clock: FakeClock) -> Iterator[Traced]:
+    made: list[Traced] = []
+
+    def make(**tracing: object) -> Traced:
+        made.append(Traced(aggregator, clock, **tracing))
+        return made[-1]
+
+    token = otel_context.attach(otel_context.Context())
+    yield make  # type: ignore[misc]
+    otel_context.detach(token)
+    for item in made:
+        item.tracer.close()
+        item.provider.shutdown()
+
+
+def handoff_value(aggregator: Aggregator) -> HistogramValue:
+    [family] = [f for f in aggregator.collect() if f.spec is cat.HANDOFF_DURATION]
+    [sample] = family.samples
+    assert isinstance(sample.value, HistogramValue)
+    return sample.value
+
+
+def test_an_observation_inside_a_sampled_span_keeps_its_ids(traced,
+                                                           aggregator: Aggregator) -> None:
+    t = traced()
+    before = time.time()
+    send("workflow_started", workflow_id="wf")
+    send("agent_activated", agent="pm", workflow_id="wf")
+    send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.3,
+         workflow_id="wf")
+    send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.31,
+         workflow_id="wf")  # the same bucket: the latest stays
+    send("agent_deactivated", agent="pm", workflow_id="wf")
+    send("workflow_completed", workflow_id="wf", duration_s=1.0)
+    value = handoff_value(aggregator)
+    pm = next(s for s in t.spans() if s.name == "invoke_agent pm")
+    kept = [e for e in value.exemplars if e is not None]
+    assert len(kept) == 1
+    observed, at, trace_id, span_id = kept[0]
+    assert observed == 0.31
+    assert before <= at <= time.time()
+    assert (trace_id, span_id) == (pm.context.trace_id, pm.context.span_id)
+    bucket = value.exemplars.index(kept[0])
+    assert value.bucket_counts[bucket] == 2
+
+
+def test_no_exemplar_without_a_sampled_span(traced, aggregator: Aggregator) -> None:
+    traced(sampler_ratio=0.0)
+    send("agent_activated", agent="pm")
+    send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.3)
+    send("agent_deactivated", agent="pm")
+    send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.3)
+    assert handoff_value(aggregator).exemplars is None
+
+
+def histogram_cells(aggregator: Aggregator) -> list:
+    return [cell for spec, series in aggregator.state.series.items()
+            if spec.kind is Kind.HISTOGRAM for cell in series.cells.values()]
+
+
+def test_without_tracing_observe_is_the_plain_one(traced, aggregator: Aggregator) -> None:
+    other = Aggregator()  # another instance in the process: not traced, not touched
+    send("state_saved", duration_s=0.1, size_bytes=1)  # a cell made before the tracer
+    t = traced()
+    assert {type(cell).observe for cell in histogram_cells(aggregator)} == \
+        {HistogramCell.observe_keeping_exemplar}
+    assert {type(cell) for cell in histogram_cells(other)} == {HistogramCell}
+    t.tracer.close()
+    assert {type(cell) for cell in histogram_cells(aggregator)} == {HistogramCell}
+    send("agent_activated", agent="pm")  # no tracer: no span is current
+    send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.3)
+    assert handoff_value(aggregator).exemplars is None
+    assert type(aggregator.state.series[cat.HANDOFF_DURATION].cell(("pm", "dev"))) is \
+        HistogramCell
+
+
+def test_metrics_show_exemplars_in_openmetrics_only(traced, aggregator: Aggregator) -> None:
+    traced()
+    send("agent_activated", agent="pm")
+    send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.3)
+    exporter = PrometheusExporter(PrometheusConfig(), aggregator, None)
+    [(_, _, trace_id, span_id)] = filter(None, handoff_value(aggregator).exemplars)
+    openmetrics, content_type = exporter.render(OPENMETRICS)
+    assert content_type.startswith("application/openmetrics-text")
+    line = next(line for line in openmetrics.decode().splitlines() if " # {" in line)
+    assert line.startswith('yolo_handoff_duration_seconds_bucket{from_agent="pm",le="0.5"')
+    assert f'span_id="{span_id:016x}",trace_id="{trace_id:032x}"}} 0.3 ' in line
+    text, _ = exporter.render("text/plain")
+    assert b" # {" not in text
+
+
+def test_delta_exports_send_the_exemplars_kept_since_the_last_one() -> None:
+    now = time.time()
+    old, new = (0.1, now - 100, 1, 2), (0.2, now, 3, 4)
+    points = ExportPoints(delta=True)
+    spec = cat.HANDOFF_DURATION
+    first = HistogramValue((1, 0) + (0,) * 14, 0.1, 1, (old,) + (None,) * 15)
+    second = HistogramValue((1, 1) + (0,) * 14, 0.3, 2, (old, new) + (None,) * 14)
+    points.prepare([Family(spec, (Sample(("pm", "dev"), first, now - 200),))],
+                   int((now - 50) * 1e9))
+    points.commit()
+    [family] = points.prepare([Family(spec, (Sample(("pm", "dev"), second, now - 200),))],
+                              int(now * 1e9) + 1)
+    assert family.samples[0].value.exemplars == (None, new) + (None,) * 14
