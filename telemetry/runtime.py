@@ -79,6 +79,7 @@ class Telemetry:
             window_buckets=windows.buckets,
             stale_after_s=limits.stale_series_after_s,
             timestamp_window_s=limits.timestamp_window_s,
+            **config.operations.aggregator_settings(),
         )
         self.exporters: dict[str, Exporter] = self._build_exporters()
         self.server: TelemetryServer | None = (
