@@ -179,9 +179,17 @@ def payload_check(spec: SignalSpec) -> PayloadCheck:
         values = []  # a loop, not a comprehension: half the cost on Python 3.11
         for key, check_kind in required_checks:
             values.append(check_kind(fields, key))
-        if optional:
-            values += optional
+        values += optional
         return values
+
+    def check_required(fields: dict[str, Any]) -> list:  # no optional fields
+        values = []
+        for key, check_kind in required_checks:
+            values.append(check_kind(fields, key))
+        return values
+
+    if not optional_checks:
+        check = check_required
 
     check.__name__ = f"check_{spec.name.replace('.', '_')}"
     return check
