@@ -35,7 +35,8 @@ from pydantic import (
     model_validator,
 )
 
-from telemetry.alerting.definitions import AlertDefinition, AlertingConfig, effective_alerts
+from telemetry.alerting.builtins import effective_alerts
+from telemetry.alerting.definitions import AlertDefinition, AlertingConfig
 from telemetry.configsource import (
     MAX_DURATION_S,
     ConfigError,

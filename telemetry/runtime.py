@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from telemetry import config as config_module
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.aggregation.reentry import held_by_this_thread
-from telemetry.alerting.definitions import effective_alerts
+from telemetry.alerting.builtins import effective_alerts
 from telemetry.alerting.evaluator import AlertEvaluator
 from telemetry.alerting.webhook import WebhookNotifier
 from telemetry.config import ConfigError, TelemetryConfig
