@@ -127,6 +127,7 @@ class GraphTracker:
         self.runs: dict[Any, Run] = {}
         self.graphs: dict[Any, GraphRun] = {}
         self.waiting: dict[str, None] = {}   # threads paused on an interrupt, oldest first
+        self.roots: dict[Any, tuple] = {}     # root runs that may turn out graph runs
         self.mode: str | None = None          # the mode last sent
         self._overflow_logged = False
 
@@ -147,32 +148,44 @@ class GraphTracker:
             parent = self.runs.get(parent_id) if parent_id is not None else None
             step = node_step(name, tags, metadata)
             if parent is None and parent_id is not None and step is not None:
-                parent = self._lazy_root(parent_id, out)  # a root we did not recognise
+                parent = self._late_root(parent_id, metadata, out)
             if parent is None:
                 if is_root_graph(metadata):
                     self._start_graph(run_id, name or "LangGraph", metadata, out)
+                elif parent_id is None and len(self.roots) < MAX_GRAPHS:
+                    self.roots[run_id] = (name, metadata, time.perf_counter(), time.time())
             elif self._room():
                 run = self.runs[run_id] = Run(parent.graph, parent.agent)
                 if step is not None and parent.kind == "graph":
                     self._node_started(run, name, step, out)  # type: ignore[arg-type]
         self._send(out)
 
-    def _lazy_root(self, root_id: Any, out: list[Signal]) -> Run | None:
-        self._start_graph(root_id, "LangGraph", None, out)
+    def _late_root(self, root_id: Any, node_metadata: Mapping[str, Any] | None,
+                   out: list[Signal]) -> Run | None:
+        """A node whose graph run was not recognised when it started (LangGraph before
+        1.1.5 marks no graph run): the graph run starts now, timed from its own start
+        when it was a root."""
+        name, metadata, started = "LangGraph", node_metadata, None
+        root = self.roots.pop(root_id, None)
+        if root is not None:
+            name, metadata, started = root[0] or name, root[1] or node_metadata, root[2:]
+        self._start_graph(root_id, name, metadata, out, started)
         return self.runs.get(root_id)
 
     def _start_graph(self, run_id: Any, name: str, metadata: Mapping[str, Any] | None,
-                     out: list[Signal]) -> None:
+                     out: list[Signal], started: tuple[float, float] | None = None) -> None:
         if len(self.graphs) >= MAX_GRAPHS or not self._room():
             return
         thread = metadata.get("thread_id") if metadata else None
         graph = GraphRun(str(run_id), name, None if thread is None else str(thread))
+        fields: dict[str, Any] = {"workflow_id": graph.workflow_id, "workflow_type": name}
+        if started is not None:
+            graph.started, fields["timestamp"] = started
         self.graphs[run_id] = graph
         self.runs[run_id] = Run(graph, None, "graph")
         if graph.thread is not None:
             self.waiting.pop(graph.thread, None)
-        out.append(("yolo.workflow_started",
-                    {"workflow_id": graph.workflow_id, "workflow_type": name}))
+        out.append(("yolo.workflow_started", fields))
         self._mode(out)
 
     def _node_started(self, run: Run, node: str, step: int, out: list[Signal]) -> None:
@@ -202,6 +215,7 @@ class GraphTracker:
         with self.lock:
             run = self.runs.pop(run_id, None)
             if run is None:
+                self.roots.pop(run_id, None)
                 return
             if run.kind == "graph":
                 self._graph_done(run_id, run.graph, error_type, kind, out)

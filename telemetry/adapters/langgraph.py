@@ -39,6 +39,9 @@ try:  # LangGraph's lifecycle callbacks (interrupt, resume) are recent
 except ImportError:  # pragma: no cover - older LangGraph
     _HandlerBase = BaseCallbackHandler  # type: ignore[assignment, misc]
 
+#: Whether the installed LangGraph has lifecycle callbacks (interrupt, resume): 1.1.8 on.
+GRAPH_CALLBACKS = _HandlerBase is not BaseCallbackHandler
+
 __all__ = ["LangGraphInstrumentation", "TelemetryCallbackHandler", "instrument"]
 
 FRAMEWORK = "langgraph"

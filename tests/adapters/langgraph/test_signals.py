@@ -122,16 +122,19 @@ def test_interrupt_pauses_and_resume_continues(instrumented, recorder):
 
 
 def test_static_breakpoints_pause_through_langgraph_graph_callbacks(recorder):
-    """LangGraph's own interrupt event reaches the handler passed in config callbacks."""
+    """LangGraph's own interrupt event reaches the handler passed in config callbacks
+    (LangGraph 1.1.8 on; before, a static breakpoint raises nothing the adapter sees)."""
     with adapter.instrument() as handle:
         graph = loop_graph(rounds=1)
         graph = graph.builder.compile(checkpointer=InMemorySaver(),
                                       interrupt_before=["reviewer"])
         config = {"configurable": {"thread_id": "bp-1"}, "callbacks": [handle.handler]}
         graph.invoke(loop_input(), config)
-        assert [f["mode"] for f in recorder.named("mode_changed")] == ["paused"]
+        paused = ["paused"] if adapter.GRAPH_CALLBACKS else []
+        assert [f["mode"] for f in recorder.named("mode_changed")] == paused
         graph.invoke(None, config)
-        assert [f["mode"] for f in recorder.named("mode_changed")] == ["paused", "active"]
+        resumed = ["paused", "active"] if adapter.GRAPH_CALLBACKS else []
+        assert [f["mode"] for f in recorder.named("mode_changed")] == resumed
         assert len(recorder.named("workflow_started")) == 2  # the handler is added once
 
 
