@@ -10,6 +10,6 @@ The framework itself is imported only by its adapter module, never here, so
 ``import telemetry`` works without any framework installed.
 """
 
-from telemetry.adapters.base import AdapterEmitter, Instrumentation
+from telemetry.adapters.base import AdapterEmitter, Instrumentation, ambient_trace_fields
 
-__all__ = ["AdapterEmitter", "Instrumentation"]
+__all__ = ["AdapterEmitter", "Instrumentation", "ambient_trace_fields"]

@@ -102,6 +102,26 @@ class AdapterEmitter:
                           "only counted", self.framework, where)
 
 
+def ambient_trace_fields() -> dict[str, str]:
+    """The caller's current OpenTelemetry span as signal fields (W3C ``traceparent``,
+    ``tracestate``): a framework run started inside a traced request (a web framework's
+    instrumentation, the application's own span) sends them with its workflow, so our
+    spans join that trace instead of starting another. Empty without OpenTelemetry or
+    without a current span."""
+    try:
+        from opentelemetry import trace  # optional: the otlp extra
+    except ImportError:
+        return {}
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    fields = {"traceparent": f"00-{context.trace_id:032x}-{context.span_id:016x}-"
+                             f"{int(context.trace_flags):02x}"}
+    if context.trace_state:
+        fields["tracestate"] = context.trace_state.to_header()
+    return fields
+
+
 def _count_dropped(component: str) -> None:
     from telemetry import runtime  # the running telemetry, if any; imported late: optional
 
