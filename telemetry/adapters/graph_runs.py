@@ -15,6 +15,8 @@ is following in one dict (run id -> :class:`Run`), each pointing at its graph ru
   the same graph run (an edge, a conditional edge or ``Command(goto=...)``). Parallel
   branches hand off from the node that finished last; an agent running again after
   itself is no handoff.
+* a graph run started inside an OpenTelemetry span (a traced request) sends that
+  span's ``traceparent``, so our spans join its trace.
 * the **mode** is ``paused`` while some thread waits on an interrupt and no graph runs,
   ``active`` otherwise; nothing is sent until the first interrupt.
 
@@ -33,7 +35,7 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from telemetry.adapters.base import AdapterEmitter
+from telemetry.adapters.base import AdapterEmitter, ambient_trace_fields
 
 log = logging.getLogger("telemetry.adapters")
 
@@ -178,7 +180,8 @@ class GraphTracker:
             return
         thread = metadata.get("thread_id") if metadata else None
         graph = GraphRun(str(run_id), name, None if thread is None else str(thread))
-        fields: dict[str, Any] = {"workflow_id": graph.workflow_id, "workflow_type": name}
+        fields: dict[str, Any] = {"workflow_id": graph.workflow_id, "workflow_type": name,
+                                  **ambient_trace_fields()}
         if started is not None:
             graph.started, fields["timestamp"] = started
         self.graphs[run_id] = graph
@@ -340,6 +343,14 @@ class GraphTracker:
         if error_type is not None:
             fields["error_type"] = error_type
         self.emitter.send("yolo.tool_completed", **fields)
+
+    def other_start(self, run_id: Any, parent_id: Any) -> None:
+        """A retriever or other run inside a graph run: followed so that what runs inside
+        it counts for its agent; it sends nothing itself."""
+        with self.lock:
+            parent = self.runs.get(parent_id) if parent_id is not None else None
+            if parent is not None and self._room():
+                self.runs[run_id] = Run(parent.graph, parent.agent, "other")
 
     def other_end(self, run_id: Any) -> None:
         """A retriever or other run ended: forget it."""

@@ -49,8 +49,8 @@ FRAMEWORK = "langgraph"
 #: The callbacks the handler implements; each is guarded so that it never raises.
 _CALLBACKS = ("on_chain_start", "on_chain_end", "on_chain_error", "on_chat_model_start",
               "on_llm_start", "on_llm_end", "on_llm_error", "on_tool_start", "on_tool_end",
-              "on_tool_error", "on_retriever_end", "on_retriever_error", "on_interrupt",
-              "on_resume")
+              "on_tool_error", "on_retriever_start", "on_retriever_end",
+              "on_retriever_error", "on_interrupt", "on_resume")
 
 
 class TelemetryCallbackHandler(_HandlerBase):  # type: ignore[misc, valid-type]
@@ -129,7 +129,12 @@ class TelemetryCallbackHandler(_HandlerBase):  # type: ignore[misc, valid-type]
         if self.tracker.enabled:
             self.tracker.tool_end(run_id, type(error).__name__)
 
-    # retrievers are followed as plain runs (their parent's agent); forget them at the end
+    # retrievers are followed as plain runs (their parent's agent), sending nothing
+    def on_retriever_start(self, serialized: dict[str, Any] | None, query: str, *,
+                           run_id: Any, parent_run_id: Any = None, **kwargs: Any) -> None:
+        if self.tracker.enabled:
+            self.tracker.other_start(run_id, parent_run_id)
+
     def on_retriever_end(self, documents: Any, *, run_id: Any, **kwargs: Any) -> None:
         self.tracker.other_end(run_id)
 

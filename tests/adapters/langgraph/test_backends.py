@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import Telemetry
@@ -127,12 +128,14 @@ def test_a_real_prometheus_fires_handoff_loop_from_the_generated_rule(
             and a["labels"] == {**a["labels"], "alertname": "HandoffLoop", "agent": "planner"}])
 
 
-def test_spans_at_a_real_otlp_receiver(instrumented, start_telemetry: Callable[..., Telemetry],
-                                       tmp_path: Path) -> None:
+def test_spans_at_a_real_otlp_receiver_join_the_callers_trace(
+        instrumented, start_telemetry: Callable[..., Telemetry], tmp_path: Path) -> None:
     with rotel_receiver(tmp_path) as rotel:
         tel = start_telemetry({"exporters": {"otlp": {
             "enabled": True, "endpoint": rotel.http_endpoint, "interval_s": 3600}}})
-        loop_graph(rounds=2).invoke(loop_input())
+        request = TracerProvider().get_tracer("web-app")
+        with request.start_as_current_span("POST /research") as outer:
+            loop_graph(rounds=2).invoke(loop_input())  # inside a traced request
         tel.stop()
         expected = 1 + 6 + 5 + 2 + 1  # workflow, agents, handoffs, chats, tool
         spans = rotel.wait_for_spans(count=expected)
@@ -143,7 +146,11 @@ def test_spans_at_a_real_otlp_receiver(instrumented, start_telemetry: Callable[.
     assert names.count("invoke_workflow LangGraph") == 1
     assert names.count("invoke_agent researcher") == 2
     assert names.count("handoff reviewer -> planner") == 1
-    assert {span["trace_id"] for span in spans} == {spans[0]["trace_id"]}
+    # one trace: the request's, our workflow span under the request's span
+    request_context = outer.get_span_context()
+    assert {span["trace_id"] for span in spans} == {f"{request_context.trace_id:032x}"}
+    (workflow,) = [s for s in spans if s["name"] == "invoke_workflow LangGraph"]
+    assert workflow["parent_span_id"] == f"{request_context.span_id:016x}"
 
     chats = [s for s in spans if s["name"] == "chat GenericFakeChatModel"]
     assert len(chats) == 2

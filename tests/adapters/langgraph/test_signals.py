@@ -288,6 +288,33 @@ def test_uninstrument_stops_the_signals_and_keeps_the_users_callbacks(recorder):
     assert len(recorder.named("workflow_started")) == 1
 
 
+def test_calls_inside_a_retriever_count_for_the_node(instrumented, recorder):
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+
+    from tests.adapters.langgraph.graphs import fake_model
+
+    model = fake_model(0)
+
+    class Rewriting(BaseRetriever):
+        """Asks the model to rewrite the query before searching."""
+
+        def _get_relevant_documents(self, query, *, run_manager):
+            rewritten = model.invoke([HumanMessage(query)], {"callbacks": run_manager.get_child()})
+            return [Document(page_content=str(rewritten.content))]
+
+    def search(state: dict) -> dict:
+        Rewriting().invoke(TOOL_INPUT)
+        return {}
+
+    builder = StateGraph(dict)
+    builder.add_node("search", search)
+    builder.add_edge(START, "search")
+    builder.compile().invoke({})
+    assert [c["agent"] for c in recorder.named("llm_called")] == ["search"]
+    assert instrumented.handler.tracker.runs == {}
+
+
 def test_langchain_runs_outside_a_graph_are_not_reported(instrumented, recorder):
     from tests.adapters.langgraph.graphs import fake_model
 
