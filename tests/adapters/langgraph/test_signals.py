@@ -320,3 +320,22 @@ def test_langchain_runs_outside_a_graph_are_not_reported(instrumented, recorder)
 
     fake_model(0).invoke([HumanMessage("hello")])
     assert recorder.events == []
+
+
+def test_concurrent_graph_runs_stay_apart(instrumented, recorder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: loop_graph(rounds=3).invoke(loop_input()), range(8)))
+    assert [r["rounds"] for r in results] == [3] * 8
+    workflows = {f["workflow_id"] for f in recorder.named("workflow_started")}
+    assert len(workflows) == 8
+    for workflow in workflows:  # each run's handoffs are its own, in its own order
+        pairs = [(f["from_agent"], f["to_agent"]) for f in recorder.named("handoff_completed")
+                 if f["workflow_id"] == workflow]
+        assert pairs == [("planner", "researcher"), ("researcher", "reviewer"),
+                         ("reviewer", "planner")] * 2 + [
+                        ("planner", "researcher"), ("researcher", "reviewer")]
+    assert len(recorder.named("agent_deactivated")) == len(recorder.named("agent_activated"))
+    tracker = instrumented.handler.tracker
+    assert tracker.runs == {} and tracker.graphs == {} and tracker.roots == {}
