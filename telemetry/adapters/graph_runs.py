@@ -20,7 +20,9 @@ is following in one dict (run id -> :class:`Run`), each pointing at its graph ru
 * the **mode** is ``paused`` while some thread waits on an interrupt and no graph runs,
   ``active`` otherwise; nothing is sent until the first interrupt.
 
-Every method runs inside a framework callback under :attr:`GraphTracker.lock`; the
+Every method runs inside a framework callback under :attr:`GraphTracker.lock`, taken
+with ``with`` (released whatever is raised, an interrupt included) and re-entrant (a
+signal handler or finalizer that runs a graph on the same thread never blocks); the
 signals are sent after it is released, so a receiver can never deadlock the tracker.
 Memory is bounded: runs, graph runs and waiting threads are capped (:data:`MAX_RUNS`,
 :data:`MAX_GRAPHS`, :data:`MAX_WAITING`); past a cap a run is not followed.
@@ -125,7 +127,7 @@ class GraphTracker:
         self.skip_nodes = frozenset(skip_nodes)
         self.track_mode = track_mode
         self.enabled = True
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.runs: dict[Any, Run] = {}
         self.graphs: dict[Any, GraphRun] = {}
         self.waiting: dict[str, None] = {}   # threads paused on an interrupt, oldest first
@@ -154,13 +156,21 @@ class GraphTracker:
             if parent is None:
                 if is_root_graph(metadata):
                     self._start_graph(run_id, name or "LangGraph", metadata, out)
-                elif parent_id is None and len(self.roots) < MAX_GRAPHS:
-                    self.roots[run_id] = (name, metadata, time.perf_counter(), time.time())
+                elif parent_id is None:
+                    self._remember_root(run_id, name, metadata)
             elif self._room():
                 run = self.runs[run_id] = Run(parent.graph, parent.agent)
                 if step is not None and parent.kind == "graph":
                     self._node_started(run, name, step, out)  # type: ignore[arg-type]
         self._send(out)
+
+    def _remember_root(self, run_id: Any, name: str | None,
+                       metadata: Mapping[str, Any] | None) -> None:
+        """A root run that may turn out a graph run (see :meth:`_late_root`); the oldest
+        is forgotten past the cap (a run the framework never ended)."""
+        if len(self.roots) >= MAX_GRAPHS:
+            del self.roots[next(iter(self.roots))]
+        self.roots[run_id] = (name, metadata, time.perf_counter(), time.time())
 
     def _late_root(self, root_id: Any, node_metadata: Mapping[str, Any] | None,
                    out: list[Signal]) -> Run | None:
