@@ -8,11 +8,14 @@ chat model and calling a tool in the first round. Each variant runs it ``RUNS`` 
 
 * ``bare``: telemetry running (Prometheus), the adapter not instrumented;
 * ``adapter``: the same, instrumented: every node, handoff, LLM and tool call sent;
-* the same two with an in-memory checkpointer, watched by the adapter (state saves,
+* ``noop``: a callback handler that does nothing, in ``config["callbacks"]``: what
+  langchain's callback dispatch costs by itself, whoever listens;
+* the same three with an in-memory checkpointer, watched by the adapter (state saves,
   each checkpoint sized by serializing it once more).
 
 Variants run in interleaved rounds (benchmarks/README.md, "Method"): the figure is the
-median of the per-round ratios adapter / bare, ``±`` half their interquartile range.
+median of the per-round ratios adapter / bare (and noop / bare), ``±`` half their
+interquartile range.
 The fake model answers at once, so LangGraph's own work is all there is to compare
 with: a real model call (hundreds of milliseconds) makes the ratio far smaller. The
 cost per framework event is (adapter - bare) / the signals one run sends.
@@ -31,6 +34,7 @@ from typing import Annotated, Any, TypedDict
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import blinker
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.tools import tool
@@ -87,11 +91,17 @@ def build(checkpointer: Any = None) -> Any:
     return builder.compile(checkpointer=checkpointer)
 
 
-def variant(checkpointed: bool, instrumented: bool, runs: int) -> Callable[[], float]:
+class NoopHandler(BaseCallbackHandler):
+    run_inline = True
+
+
+def variant(checkpointed: bool, instrumented: bool, runs: int,
+            noop: bool = False) -> Callable[[], float]:
     """Seconds for ``runs`` scripted graph runs, instrumented or not."""
     saver = InMemorySaver() if checkpointed else None
     graph = build(saver)
     counter = [0]
+    callbacks = [NoopHandler()] if noop else []
 
     def measure() -> float:
         handle = adapter.instrument(checkpointers=[saver] if saver else ()) \
@@ -100,7 +110,9 @@ def variant(checkpointed: bool, instrumented: bool, runs: int) -> Callable[[], f
             started = time.perf_counter()
             for _ in range(runs):
                 counter[0] += 1
-                config = {"configurable": {"thread_id": f"t{counter[0]}"}} if saver else None
+                config: dict = {"callbacks": callbacks}
+                if saver:
+                    config["configurable"] = {"thread_id": f"t{counter[0]}"}
                 graph.invoke({"messages": [HumanMessage("hello")], "rounds": 0}, config)
             return time.perf_counter() - started
         finally:
@@ -136,17 +148,20 @@ def main() -> None:
         print(f"LangGraph adapter overhead: {rounds} rounds of {runs} runs each, "
               f"{ROUNDS_PER_RUN} loop rounds per run")
         print(f"{'scenario':<14} {'signals/run':>11} {'bare ms/run':>12} "
-              f"{'adapter/bare':>16} {'us/signal':>10}")
+              f"{'noop/bare':>16} {'adapter/bare':>16} {'us/signal':>10}")
         for checkpointed in (False, True):
             name = "checkpointed" if checkpointed else "plain"
             samples = interleave({"bare": variant(checkpointed, False, runs),
+                                  "noop": variant(checkpointed, False, runs, noop=True),
                                   "adapter": variant(checkpointed, True, runs)}, rounds)
             ratios = paired_ratios(samples, "adapter", "bare")
+            noop = paired_ratios(samples, "noop", "bare")
             events = signals_per_run(checkpointed)
             extra = [(a - b) / runs / events * 1e6
                      for a, b in zip(samples["adapter"], samples["bare"], strict=True)]
             bare_ms = median(samples["bare"]) / runs * 1e3
             print(f"{name:<14} {events:>11} {bare_ms:>12.2f} "
+                  f"{median(noop):>9.3f} ±{spread(noop):.3f} "
                   f"{median(ratios):>9.3f} ±{spread(ratios):.3f} {median(extra):>10.1f}")
     finally:
         tel.stop()
