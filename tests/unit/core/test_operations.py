@@ -44,6 +44,22 @@ def age(agg: Aggregator, spec: MetricSpec, clock: FakeClock, *labels: str) -> fl
     return WALL + clock.now - values(agg, spec)[labels]
 
 
+def test_timestamps_stay_put_between_collections_until_the_wall_clock_is_set(
+        clock: FakeClock) -> None:
+    wall = [WALL]
+    agg = Aggregator(clock=clock, wall_clock=lambda: wall[0] + clock.now)
+    agg.connect()
+    try:
+        send("state_saved", duration_s=0.1, size_bytes=1)
+        saved = values(agg, cat.STATE_LAST_SAVE)
+        wall[0] += 0.0004  # jitter between two readings of the clocks
+        assert values(agg, cat.STATE_LAST_SAVE) == saved == {(): WALL + clock.now}
+        wall[0] += 30.0  # the wall clock was set forward
+        assert values(agg, cat.STATE_LAST_SAVE) == {(): WALL + 30.0004 + clock.now}
+    finally:
+        agg.disconnect()
+
+
 # -- stalls ----------------------------------------------------------------------------
 
 def test_last_event_is_per_active_agent_and_moves_with_every_event_naming_it(
@@ -113,15 +129,17 @@ def test_open_tool_calls_are_bounded_per_agent_and_counted(agg: Aggregator) -> N
     assert agg.value(cat.DROPPED, ("operations", "tool_calls_full")) == 5
 
 
-def test_a_long_agent_name_is_tracked_under_its_capped_name(
+def test_an_agent_with_a_name_longer_than_a_label_is_not_tracked(
         agg: Aggregator, clock: FakeClock) -> None:
     long_name = "agent-" + "x" * 500
     send("agent_activated", agent=long_name)
+    send("tool_started", agent=long_name, tool="build")
     clock.advance(30)
     send("decision_made", agent=long_name, decision_type="d", duration_s=0.1)
-    ((label,),) = values(agg, cat.AGENT_LAST_EVENT)
-    assert len(label) == 128 and label.startswith("agent-x")
-    assert age(agg, cat.AGENT_LAST_EVENT, clock, label) == 0
+    assert values(agg, cat.AGENT_LAST_EVENT) == {}  # no series that could only go stale
+    ((label,),) = values(agg, cat.AGENT_TOOL_CALL_STARTED)  # its hash, never the name
+    assert label.startswith("#") and len(label) == 17
+    assert agg.value(cat.AGENTS_ACTIVE) == 1
 
 
 # -- loops -----------------------------------------------------------------------------
