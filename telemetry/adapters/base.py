@@ -127,8 +127,11 @@ def active_trace_fields() -> dict[str, str]:
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return {}
-    return {"traceparent":
-            f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"}
+    fields = {"traceparent": f"00-{context.trace_id:032x}-{context.span_id:016x}-"
+                             f"{int(context.trace_flags):02x}"}
+    if context.trace_state:
+        fields["tracestate"] = context.trace_state.to_header()
+    return fields
 
 
 def call_key(arguments: Any) -> str | None:
