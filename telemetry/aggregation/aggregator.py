@@ -177,20 +177,31 @@ class Aggregator:
         guard, state, clock = self._guard, self.state, self._clock
         lock, held_here, pending = guard.lock, guard.held_here, guard.pending
         countdown = _HANDLER_SAMPLE_EVERY
+        window_s = self.timestamp_window_s
+        # The last workflow id that passed its check. A workflow's events carry the same
+        # str object, so only a new one is checked (a str is immutable: the same object
+        # passes again). Only an id no longer than a label is remembered: a megabyte id
+        # must not stay alive in this closure after its event.
+        checked_workflow_id: str | None = None
+        remembered_length = self.state.max_label_length
 
         def receive_fields(sender: Any, fields: dict[str, Any]) -> None:
-            nonlocal countdown
+            nonlocal countdown, checked_workflow_id
             if held_here():  # re-entry from this thread's own update: see the module doc
                 guard.defer(functools.partial(receive_fields, sender, fields))
                 return
             try:
                 try:
                     # The fields every signal accepts (signals.COMMON_OPTIONAL).
-                    if fields.get("workflow_id") is not None:
+                    workflow_id = fields.get("workflow_id")
+                    if workflow_id is not None and workflow_id is not checked_workflow_id:
                         check.name(fields, "workflow_id")
+                        if type(workflow_id) is str and len(workflow_id) <= remembered_length:
+                            checked_workflow_id = workflow_id
                     ts = fields.get("timestamp")
-                    if ts is not None:
-                        ts = check.timestamp(fields, self.timestamp_window_s)
+                    if ts is not None and not (  # the plain case in line, as check.timestamp
+                            type(ts) is float and -window_s <= ts - time.time() <= window_s):
+                        ts = check.timestamp(fields, window_s)
                     now = clock()
                     countdown -= 1
                     with lock:
@@ -202,7 +213,7 @@ class Aggregator:
                             return
                         if now >= self.next_roll:
                             self._roll_windows(now)
-                        if fast_path is None or not fast_path(state, fields, now):
+                        if fast_path is None or not fast_path(state, fields, ts, now):
                             handler(state, check_payload(fields), ts, now)
                         events.value += 1
                         if started:

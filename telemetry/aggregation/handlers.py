@@ -185,19 +185,29 @@ def mode_changed(state: AggregateState, values: list, ts: float | None, now: flo
     state.mode = mode
 
 
-# -- the common case of the two most frequent signals ---------------------------------
+# -- the common case of the most frequent signals ---------------------------------------
 # A pair of names seen before is in the state's cell table, so it passed the checks
 # then; only the duration is left to check. Skipping the payload check and the handler
 # this way takes handoff_completed from 1.23x to 0.87x a bare blinker send
 # (benchmarks/per_event.py): without it the per-event target (1.0x) is not met.
+#
+# The other frequent signals of the reference workflow (each about a ninth of its
+# events) check their fields' plain case in line and call their handler: the payload
+# check's call and loop are a tenth of an event's cost in a running workflow
+# (benchmarks/overhead.py). Anything else (a str subclass, a blank name, an int
+# duration, a missing field) returns False and takes the checked path, which cleans
+# it or names the problem. tests/unit/core/test_fast_paths.py holds every fast path
+# to the checked path's result.
 
-#: ``fast_path(state, fields, now) -> bool``: records the event and returns True in the
-#: common case; returns False, having changed nothing, when the event needs the
-#: checked path (the payload check, then the handler).
-FastPath = Callable[[AggregateState, dict, float], bool]
+#: ``fast_path(state, fields, timestamp, now) -> bool``: records the event and returns
+#: True in the common case; returns False, having changed nothing, when the event needs
+#: the checked path (the payload check, then the handler). ``timestamp`` is the checked
+#: ``timestamp`` field, as handlers get it.
+FastPath = Callable[[AggregateState, dict, "float | None", float], bool]
 
 
-def handoff_completed_seen(state: AggregateState, fields: dict, now: float) -> bool:
+def handoff_completed_seen(state: AggregateState, fields: dict, ts: float | None,
+                           now: float) -> bool:
     from_agent, to_agent = fields.get("from_agent"), fields.get("to_agent")
     try:
         cells = state.handoff_cells.get((from_agent, to_agent))
@@ -229,7 +239,8 @@ def handoff_completed_seen(state: AggregateState, fields: dict, now: float) -> b
     return True
 
 
-def decision_made_seen(state: AggregateState, fields: dict, now: float) -> bool:
+def decision_made_seen(state: AggregateState, fields: dict, ts: float | None,
+                       now: float) -> bool:
     agent = fields.get("agent")
     try:
         cells = state.decision_cells.get((agent, fields.get("decision_type")))
@@ -246,10 +257,72 @@ def decision_made_seen(state: AggregateState, fields: dict, now: float) -> bool:
     return True
 
 
+def handoff_started_seen(state: AggregateState, fields: dict, ts: float | None,
+                         now: float) -> bool:
+    """A pair that completed a handoff before: its names passed the checks then, and
+    a start records nothing but the event and the agents' last-event times."""
+    from_agent, to_agent = fields.get("from_agent"), fields.get("to_agent")
+    try:
+        if (from_agent, to_agent) not in state.handoff_cells:
+            return False
+    except TypeError:  # an unhashable name: the checked path names the problem
+        return False
+    seen = state.last_seen
+    if from_agent in seen:
+        seen[from_agent] = now
+    if to_agent in seen:
+        seen[to_agent] = now
+    return True
+
+
+def agent_activated_plain(state: AggregateState, fields: dict, ts: float | None,
+                          now: float) -> bool:
+    agent = fields.get("agent")
+    if type(agent) is not str or not agent or agent.isspace():
+        return False
+    agent_activated(state, (agent,), ts, now)
+    return True
+
+
+def agent_deactivated_plain(state: AggregateState, fields: dict, ts: float | None,
+                            now: float) -> bool:
+    agent = fields.get("agent")
+    if type(agent) is not str or not agent or agent.isspace():
+        return False
+    agent_deactivated(state, (agent,), ts, now)
+    return True
+
+
+def context_updated_plain(state: AggregateState, fields: dict, ts: float | None,
+                          now: float) -> bool:
+    agent, items, tokens = fields.get("agent"), fields.get("items"), fields.get("tokens")
+    if (type(agent) is not str or not agent or agent.isspace()
+            or type(items) is not int or not 0 <= items <= MAX_NUMBER
+            or type(tokens) is not int or not 0 <= tokens <= MAX_NUMBER):
+        return False
+    context_updated(state, (agent, items, tokens), ts, now)
+    return True
+
+
+def state_saved_plain(state: AggregateState, fields: dict, ts: float | None,
+                      now: float) -> bool:
+    duration, size = fields.get("duration_s"), fields.get("size_bytes")
+    if (type(duration) is not float or not 0.0 <= duration < MAX_NUMBER
+            or type(size) is not int or not 0 <= size <= MAX_NUMBER):
+        return False
+    state_saved(state, (duration, size), ts, now)
+    return True
+
+
 #: Signal name -> its fast path, for the signals that have one.
 FAST_PATHS: dict[str, FastPath] = {
     "yolo.handoff_completed": handoff_completed_seen,
     "yolo.decision_made": decision_made_seen,
+    "yolo.handoff_started": handoff_started_seen,
+    "yolo.agent_activated": agent_activated_plain,
+    "yolo.agent_deactivated": agent_deactivated_plain,
+    "yolo.context_updated": context_updated_plain,
+    "yolo.state_saved": state_saved_plain,
 }
 
 #: Signal name -> its handler; every signal of the contract has one.

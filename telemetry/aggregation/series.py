@@ -43,11 +43,6 @@ def sanitize_label_value(value: object, max_length: int) -> str:
     return text
 
 
-def _uniform() -> float:
-    """A uniform number in (0, 1]: safe to take the log of."""
-    return 1.0 - random.random()
-
-
 class CounterCell:
     __slots__ = ("created", "updated", "value")
 
@@ -77,6 +72,15 @@ class HistogramCell:
     enough for a push exporter to send timers with a sample rate that restores the
     true count on the server, in fixed memory.
 
+    It is Vitter's algorithm R: the first ``reservoir_size`` observations are kept,
+    and the n-th after them replaces a random one with probability
+    ``reservoir_size / n``. That is one random number per observation past a full
+    reservoir. Algorithm L skips to the next kept observation instead, but pays
+    three random numbers and three logarithms or powers for each one it keeps, and
+    at the rates where reservoirs fill (a few thousand observations per series and
+    interval) that cost more than it saved: a third of a microsecond per event of
+    the reference workflow (``benchmarks/``, overhead).
+
     What more a cell keeps is its class's (:func:`histogram_cell_class`), switched for
     all of an aggregator's cells at once (``Aggregator.histogram_features``), so the
     plain ``observe`` below costs what it always did when nobody reads more:
@@ -93,9 +97,8 @@ class HistogramCell:
     #: Whether ``observe`` tracks ``min`` and ``max`` (the min-max classes).
     tracks_extremes = False
 
-    __slots__ = ("_next_sample", "_weight", "bounds", "counts", "created", "exemplars",
-                 "interval_count", "max", "min", "reservoir", "reservoir_size", "sum",
-                 "updated")
+    __slots__ = ("bounds", "counts", "created", "exemplars", "interval_count", "max", "min",
+                 "reservoir", "reservoir_size", "sum", "updated")
 
     def __init__(self, bounds: tuple[float, ...], now: float, reservoir_size: int = 0) -> None:
         self.bounds = bounds
@@ -106,8 +109,6 @@ class HistogramCell:
         self.reservoir_size = reservoir_size
         self.reservoir: list[float] = []
         self.interval_count = 0
-        self._next_sample = 1  # interval_count of the next observation to keep
-        self._weight = 0.0
         self.exemplars: list[Exemplar | None] | None = None
         self.min, self.max = (math.inf, -math.inf) if self.tracks_extremes else (math.nan,
                                                                                  math.nan)
@@ -118,8 +119,16 @@ class HistogramCell:
         self.updated = now
         if self.reservoir_size:
             self.interval_count += 1
-            if self.interval_count >= self._next_sample:
-                self._sample(value)
+            self._keep(value)
+
+    def _keep(self, value: float) -> None:
+        """Algorithm R's step for the ``interval_count``-th observation (counted)."""
+        if len(self.reservoir) < self.reservoir_size:  # not full yet: keep it
+            self.reservoir.append(value)
+        else:  # the n-th replaces a random kept one with probability size / n
+            slot = int(random.random() * self.interval_count)
+            if slot < self.reservoir_size:
+                self.reservoir[slot] = value
 
     def observe_keeping_exemplar(self, value: float, now: float) -> None:
         """:meth:`observe`, and the bucket's exemplar when a sampled span is current
@@ -130,34 +139,13 @@ class HistogramCell:
         self.updated = now
         if self.reservoir_size:
             self.interval_count += 1
-            if self.interval_count >= self._next_sample:
-                self._sample(value)
+            self._keep(value)
         ids = _current_span_ids()
         if ids is not None:
             exemplars = self.exemplars
             if exemplars is None:
                 exemplars = self.exemplars = [None] * len(self.counts)
             exemplars[index] = (value, time.time(), ids[0], ids[1])
-
-    def _sample(self, value: float) -> None:
-        # Vitter's algorithm L: the gap to the next kept observation is drawn once,
-        # so observations in between cost one comparison and no random number.
-        size = self.reservoir_size
-        if len(self.reservoir) < size:
-            self.reservoir.append(value)
-            self._next_sample = self.interval_count + 1
-            if len(self.reservoir) == size:
-                self._weight = math.exp(math.log(_uniform()) / size)
-                self._next_sample = self._gap_after(self.interval_count)
-            return
-        self.reservoir[int(random.random() * size)] = value
-        self._weight *= math.exp(math.log(_uniform()) / size)
-        self._next_sample = self._gap_after(self.interval_count)
-
-    def _gap_after(self, index: int) -> int:
-        if self._weight >= 1.0:
-            return index + 1
-        return index + int(math.log(_uniform()) / math.log1p(-self._weight)) + 1
 
     @property
     def count(self) -> int:
@@ -166,7 +154,7 @@ class HistogramCell:
     def take_interval(self) -> tuple[list[float], int]:
         """Hand over this interval's reservoir and true count, and start a new interval."""
         sample, count = self.reservoir, self.interval_count
-        self.reservoir, self.interval_count, self._next_sample = [], 0, 1
+        self.reservoir, self.interval_count = [], 0
         return sample, count
 
     def _start_extremes(self, value: float) -> None:
@@ -197,8 +185,7 @@ class _MinMaxCell(HistogramCell):
         self.updated = now
         if self.reservoir_size:
             self.interval_count += 1
-            if self.interval_count >= self._next_sample:
-                self._sample(value)
+            self._keep(value)
 
 
 class _ExemplarCell(HistogramCell):

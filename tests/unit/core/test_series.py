@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import random
 import tracemalloc
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
-from telemetry.aggregation.series import EMPTY_VALUE, OVERFLOW_VALUE, Series, sanitize_label_value
+from telemetry.aggregation.series import (
+    EMPTY_VALUE,
+    OVERFLOW_VALUE,
+    HistogramCell,
+    Series,
+    sanitize_label_value,
+)
 from tests.conftest import FakeClock, send
 
 
@@ -119,3 +126,29 @@ def test_label_sets_that_overflowed_get_their_own_series_once_a_purge_makes_room
         assert counts == {(OVERFLOW_VALUE,): 2, ("b",): 1}
     finally:
         agg.disconnect()
+
+
+def test_timer_reservoir_is_a_uniform_sample_with_the_true_count() -> None:
+    random.seed(14)
+    kept_by_decile = [0] * 10
+    trials, size, observations = 4000, 10, 200
+    for _ in range(trials):
+        cell = HistogramCell(cat.HANDOFF_DURATION.buckets, 0.0, reservoir_size=size)
+        for value in range(observations):
+            cell.observe(float(value), 0.0)
+        values, count = cell.take_interval()
+        assert count == observations and len(values) == size
+        for value in values:
+            kept_by_decile[int(value) * 10 // observations] += 1
+        assert cell.take_interval() == ([], 0)  # a new interval starts empty
+    expected = trials * size / 10
+    # every part of the interval is kept as often (4 standard deviations ~ 6 %)
+    assert all(abs(kept - expected) < 0.06 * expected for kept in kept_by_decile)
+
+
+def test_timer_reservoir_keeps_every_value_until_full() -> None:
+    cell = HistogramCell(cat.HANDOFF_DURATION.buckets, 0.0, reservoir_size=5)
+    for value in (0.1, 0.2, 0.3):
+        cell.observe(value, 0.0)
+    assert cell.take_interval() == ([0.1, 0.2, 0.3], 3)
+    assert cell.count == 3  # the buckets keep every observation
