@@ -10,6 +10,10 @@ canonical (OTLP)          Prometheus                       StatsD (prefix yolo)
 yolo.handoffs             yolo_handoffs_total              yolo.handoffs
 yolo.handoff.duration     yolo_handoff_duration_seconds    yolo.handoff.duration
 ========================  ===============================  ==================
+
+Where an OpenTelemetry semantic convention defines a metric (the GenAI client
+metrics), the spec declares it (:class:`OtlpConvention`): OTLP then sends the
+convention's name and attribute names, and Prometheus and StatsD keep the project's.
 """
 
 from __future__ import annotations
@@ -30,6 +34,29 @@ WORKFLOW_BUCKETS: tuple[float, ...] = (
 STATE_IO_BUCKETS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )
+
+
+#: The buckets the OpenTelemetry GenAI conventions recommend for
+#: ``gen_ai.client.operation.duration`` (seconds) ...
+GENAI_DURATION_BUCKETS: tuple[float, ...] = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+#: ... and for ``gen_ai.client.token.usage`` (tokens).
+GENAI_TOKEN_BUCKETS: tuple[float, ...] = (
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
+    4194304.0, 16777216.0, 67108864.0,
+)
+
+
+@dataclass(frozen=True)
+class OtlpConvention:
+    """How a semantic convention names a metric over OTLP: its ``name``, the attribute
+    each label becomes (``attributes``, in label order) and attributes every point
+    carries (``constant``)."""
+
+    name: str
+    attributes: tuple[str, ...]
+    constant: tuple[tuple[str, str], ...] = ()
 
 
 class Kind(enum.Enum):
@@ -55,6 +82,15 @@ class MetricSpec:
     buckets: tuple[float, ...] = ()
     #: Self-metrics describe telemetry itself; dashboards group them apart.
     self_metric: bool = False
+    #: The OTLP name and attributes of a semantic convention, when one defines it.
+    otlp: OtlpConvention | None = None
+    #: The Prometheus name without ``_total``, when the derived one would not read
+    #: (a unit in braces adds no suffix, yet a cost must say its currency).
+    prometheus_stem: str = ""
+
+    def __post_init__(self) -> None:
+        if self.otlp is not None and len(self.otlp.attributes) != len(self.labels):
+            raise ValueError(f"{self.name}: one OTLP attribute per label")
 
     @property
     def prometheus_unit(self) -> str:
@@ -64,7 +100,7 @@ class MetricSpec:
     @property
     def prometheus_name(self) -> str:
         """The family name as exposed (counters carry ``_total``)."""
-        base = self.name.replace(".", "_")
+        base = self.prometheus_stem or self.name.replace(".", "_")
         suffix = self.prometheus_unit
         if suffix and not base.endswith("_" + suffix):
             base = f"{base}_{suffix}"
@@ -80,7 +116,18 @@ class MetricSpec:
 
     @property
     def otlp_name(self) -> str:
-        return self.name
+        return self.name if self.otlp is None else self.otlp.name
+
+    @property
+    def otlp_attributes(self) -> tuple[str, ...]:
+        """The OTLP attribute name of each label (the label names themselves unless a
+        convention renames them)."""
+        return self.labels if self.otlp is None else self.otlp.attributes
+
+    @property
+    def otlp_constant_attributes(self) -> tuple[tuple[str, str], ...]:
+        """Attributes every OTLP point of this metric carries (``gen_ai.operation.name``)."""
+        return () if self.otlp is None else self.otlp.constant
 
     def statsd_name(self, prefix: str = "yolo") -> str:
         """The dotted StatsD name under ``prefix`` (``""`` for none)."""
@@ -98,8 +145,9 @@ def _gauge(name: str, unit: str, help: str, *labels: str,
     return MetricSpec(name, Kind.GAUGE, unit, help, labels, self_metric=self_metric)
 
 
-def _histogram(name: str, help: str, buckets: tuple[float, ...], *labels: str) -> MetricSpec:
-    return MetricSpec(name, Kind.HISTOGRAM, "s", help, labels, buckets)
+def _histogram(name: str, help: str, buckets: tuple[float, ...], *labels: str,
+               unit: str = "s", otlp: OtlpConvention | None = None) -> MetricSpec:
+    return MetricSpec(name, Kind.HISTOGRAM, unit, help, labels, buckets, otlp=otlp)
 
 
 HANDOFFS = _counter("yolo.handoffs", "{handoff}", "Completed handoffs between agents.",
@@ -139,6 +187,59 @@ PROCESS_MEMORY = _gauge("yolo.process.memory.resident", "By",
                         "Resident memory of the orchestrator process, sampled at collection.")
 PROCESS_CPU = _gauge("yolo.process.cpu", "%",
                      "CPU use of the orchestrator process since the previous sample.")
+# -- agent operations: LLM and tool calls, and what operators watch for stalls, loops
+# and stuck workflows (timestamps in epoch seconds: ``time() - x`` is the age).
+_CHAT = (("gen_ai.operation.name", "chat"),)
+LLM_CALLS = _counter("yolo.llm.calls", "{call}", "LLM calls made by agents.", "agent", "model")
+LLM_ERRORS = _counter("yolo.llm.errors", "{error}", "LLM calls that failed, by error type.",
+                      "agent", "model", "error_type")
+LLM_CALL_DURATION = _histogram(
+    "yolo.llm.call.duration", "Time an LLM call took.", GENAI_DURATION_BUCKETS,
+    "agent", "model",
+    otlp=OtlpConvention("gen_ai.client.operation.duration",
+                        ("gen_ai.agent.name", "gen_ai.request.model"), _CHAT))
+LLM_TOKEN_USAGE = _histogram(
+    "yolo.llm.token.usage", "Tokens per LLM call, by type (input, output, cached_input); "
+    "the sum is the token total.", GENAI_TOKEN_BUCKETS, "agent", "model", "token_type",
+    unit="{token}",
+    otlp=OtlpConvention("gen_ai.client.token.usage",
+                        ("gen_ai.agent.name", "gen_ai.request.model", "gen_ai.token.type"),
+                        _CHAT))
+LLM_COST = MetricSpec("yolo.llm.cost", Kind.COUNTER, "{USD}",
+                      "Cost of LLM calls in US dollars (as sent, or from the price table).",
+                      ("agent", "model"), prometheus_stem="yolo_llm_cost_usd")
+TOOL_CALLS = _counter("yolo.tool.calls", "{call}", "Tool calls completed by agents.",
+                      "agent", "tool")
+TOOL_ERRORS = _counter("yolo.tool.errors", "{error}", "Tool calls that failed, by error type.",
+                       "agent", "tool", "error_type")
+TOOL_CALL_DURATION = _histogram("yolo.tool.call.duration", "Time a tool call took.",
+                                DURATION_BUCKETS, "agent", "tool")
+TOOL_CALL_REPEATS = _counter("yolo.tool.call.repeats", "{call}",
+                             "Tool calls repeating the agent's previous identical calls "
+                             "(same tool and call_key) at least operations.repeat_threshold "
+                             "times in a row.", "agent", "tool")
+HANDOFF_LOOPS = _counter("yolo.handoff.loops", "{loop}",
+                         "Handoffs back to an agent the workflow left within its last "
+                         "operations.loop_window handoffs, by the agent returned to.", "agent")
+AGENT_LAST_EVENT = _gauge("yolo.agent.last_event.timestamp", "s",
+                          "When each active agent last sent an event (epoch s).", "agent")
+AGENT_TOOL_CALL_STARTED = _gauge("yolo.agent.tool_call.started.timestamp", "s",
+                                 "When the oldest open tool call of an agent started "
+                                 "(epoch s); only agents inside a tool call.", "agent")
+WORKFLOWS_IN_FLIGHT = _gauge("yolo.workflows.in_flight", "{workflow}",
+                             "Workflows started and not yet completed or failed.")
+WORKFLOW_OLDEST_START = _gauge("yolo.workflow.oldest_start.timestamp", "s",
+                               "When the oldest workflow in flight started (epoch s; "
+                               "0 when none).")
+MODE_TIME = MetricSpec("yolo.mode.time", Kind.COUNTER, "s",
+                       "Time spent in each mode, the current one up to now.", ("mode",),
+                       prometheus_stem="yolo_mode")
+MODE_CHANGED = _gauge("yolo.mode.changed.timestamp", "s",
+                      "When the current mode began (epoch s; process start until the "
+                      "first change).")
+STATE_LAST_SAVE = _gauge("yolo.state.last_save.timestamp", "s",
+                         "When the state was last saved (epoch s; 0 before the first save).")
+
 ALERTS_FIRING = _gauge("yolo.alerts.firing", "{alert}",
                        "Label sets of each alert firing in the in-process evaluator "
                        "(0 when none).",
@@ -167,7 +268,10 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     AGENTS_ACTIVE, AGENT_ACTIVE_TIME, CONTEXT_ITEMS, CONTEXT_TOKENS, CONTEXT_REFRESH_DURATION,
     WORKFLOWS_STARTED, WORKFLOWS, WORKFLOW_DURATION, STATE_SAVES, STATE_SAVE_DURATION,
     STATE_LOAD_DURATION, STATE_FILE_SIZE, MODE, OPERATION_DURATION, PROCESS_MEMORY, PROCESS_CPU,
-    ALERTS_FIRING,
+    LLM_CALLS, LLM_ERRORS, LLM_CALL_DURATION, LLM_TOKEN_USAGE, LLM_COST, TOOL_CALLS,
+    TOOL_ERRORS, TOOL_CALL_DURATION, TOOL_CALL_REPEATS, HANDOFF_LOOPS, AGENT_LAST_EVENT,
+    AGENT_TOOL_CALL_STARTED, WORKFLOWS_IN_FLIGHT, WORKFLOW_OLDEST_START, MODE_TIME,
+    MODE_CHANGED, STATE_LAST_SAVE, ALERTS_FIRING,
     EVENTS, INVALID_EVENTS, EXPORTER_ERRORS, DROPPED, SERIES_OVERFLOW, HANDLER_TIME,
 )
 

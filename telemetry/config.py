@@ -35,7 +35,8 @@ from pydantic import (
     model_validator,
 )
 
-from telemetry.alerting.definitions import AlertDefinition, AlertingConfig, effective_alerts
+from telemetry.alerting.builtins import effective_alerts
+from telemetry.alerting.definitions import AlertDefinition, AlertingConfig
 from telemetry.configsource import (
     MAX_DURATION_S,
     ConfigError,
@@ -223,6 +224,42 @@ class LimitsConfig(_Section):
     timestamp_window_s: float = Field(default=86_400.0, gt=0, le=2.0**53)
 
 
+class ModelPrice(_Section):
+    """What one model costs, in US dollars per million tokens of each type."""
+
+    input_per_mtok: float = Field(default=0.0, ge=0)
+    output_per_mtok: float = Field(default=0.0, ge=0)
+    #: Cached input tokens are a part of the input tokens, charged at this price
+    #: instead of ``input_per_mtok``.
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+
+
+class OperationsConfig(_Section):
+    """Agent operations: loop and repeat detection, workflows tracked, LLM prices."""
+
+    #: Handoffs a workflow remembers: a handoff back to an agent it left within
+    #: them counts one loop (``yolo_handoff_loops_total``).
+    loop_window: int = Field(default=4, ge=1, le=64)
+    #: Identical tool calls (agent, tool, call_key) in a row that count as repeating.
+    repeat_threshold: int = Field(default=3, ge=2, le=1_000_000)
+    #: Workflows in flight tracked for ``yolo_workflow_oldest_start_timestamp_seconds``.
+    max_workflows_in_flight: int = Field(default=10000, ge=1)
+    #: Model -> prices, for an ``llm_called`` event without ``cost_usd``.
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+
+    def aggregator_settings(self) -> dict[str, Any]:
+        """The :class:`~telemetry.aggregation.aggregator.Aggregator` keyword arguments
+        these settings become (prices in USD per token)."""
+        return {
+            "loop_window": self.loop_window, "repeat_threshold": self.repeat_threshold,
+            "max_workflows_in_flight": self.max_workflows_in_flight,
+            "prices": {model: (price.input_per_mtok / 1e6, price.output_per_mtok / 1e6,
+                               None if price.cached_input_per_mtok is None
+                               else price.cached_input_per_mtok / 1e6)
+                       for model, price in self.prices.items()},
+        }
+
+
 class HealthConfig(_Section):
     """Thresholds behind the /health status (see README, "How status is derived")."""
 
@@ -240,6 +277,7 @@ class TelemetryConfig(_Section):
     windows: WindowsConfig = WindowsConfig()
     limits: LimitsConfig = LimitsConfig()
     health: HealthConfig = HealthConfig()
+    operations: OperationsConfig = OperationsConfig()
     #: None: the built-in alerts; a list replaces them (see telemetry/alerting.py).
     alerts: list[AlertDefinition] | None = None
     alerting: AlertingConfig = AlertingConfig()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from telemetry import config as config_module
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.aggregation.reentry import held_by_this_thread
-from telemetry.alerting.definitions import effective_alerts
+from telemetry.alerting.builtins import effective_alerts
 from telemetry.alerting.evaluator import AlertEvaluator
 from telemetry.alerting.webhook import WebhookNotifier
 from telemetry.config import ConfigError, TelemetryConfig
@@ -79,6 +79,7 @@ class Telemetry:
             window_buckets=windows.buckets,
             stale_after_s=limits.stale_series_after_s,
             timestamp_window_s=limits.timestamp_window_s,
+            **config.operations.aggregator_settings(),
         )
         self.exporters: dict[str, Exporter] = self._build_exporters()
         self.server: TelemetryServer | None = (

@@ -37,8 +37,9 @@ class SignalSpec:
     """The fields a signal carries. Field names map to a kind checked on receipt:
 
     ``name`` a non-empty str; ``duration`` a finite number >= 0 (seconds);
-    ``count`` an int >= 0; ``mode`` one of :data:`MODES`; ``text`` any str;
-    ``exception`` a BaseException instance.
+    ``count`` an int >= 0; ``amount`` a finite number >= 0 (money: ``cost_usd``);
+    ``mode`` one of :data:`MODES`; ``key`` any str of any length (``call_key``: only
+    its hash is kept); ``exception`` a BaseException instance.
     """
 
     name: str
@@ -65,7 +66,10 @@ CONTRACT: tuple[SignalSpec, ...] = (
     _spec("agent_activated", agent="name"),
     _spec("agent_deactivated", agent="name"),
     _spec("handoff_started", from_agent="name", to_agent="name"),
-    _spec("handoff_completed", from_agent="name", to_agent="name", duration_s="duration"),
+    # workflow_id, accepted by every signal, is named here because loop detection
+    # reads it: the handler receives it after the required fields.
+    _spec("handoff_completed", {"workflow_id": "name"},
+          from_agent="name", to_agent="name", duration_s="duration"),
     _spec("decision_made", agent="name", decision_type="name", duration_s="duration"),
     _spec("error_occurred", {"exception": "exception"}, agent="name", error_type="name"),
     _spec("safety_blocked", agent="name", rule="name"),
@@ -74,6 +78,17 @@ CONTRACT: tuple[SignalSpec, ...] = (
     _spec("state_saved", duration_s="duration", size_bytes="count"),
     _spec("state_loaded", duration_s="duration", size_bytes="count"),
     _spec("mode_changed", mode="mode"),
+    # Agent operations: LLM and tool calls (OpenTelemetry GenAI ``chat`` and
+    # ``execute_tool``). A call_key is a fingerprint of a tool call's arguments chosen
+    # by the caller, never the arguments; only its hash is kept.
+    _spec("llm_called", {"provider": "name", "operation": "name",
+                         "cached_input_tokens": "count", "cost_usd": "amount",
+                         "error_type": "name"},
+          agent="name", model="name", duration_s="duration", input_tokens="count",
+          output_tokens="count"),
+    _spec("tool_started", {"call_key": "key"}, agent="name", tool="name"),
+    _spec("tool_completed", {"call_key": "key", "error_type": "name"},
+          agent="name", tool="name", duration_s="duration"),
 )
 
 BY_NAME: dict[str, SignalSpec] = {spec.name: spec for spec in CONTRACT}
@@ -198,6 +213,9 @@ context_refreshed = blinker.signal("yolo.context_refreshed")
 state_saved = blinker.signal("yolo.state_saved")
 state_loaded = blinker.signal("yolo.state_loaded")
 mode_changed = blinker.signal("yolo.mode_changed")
+llm_called = blinker.signal("yolo.llm_called")
+tool_started = blinker.signal("yolo.tool_started")
+tool_completed = blinker.signal("yolo.tool_completed")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -2,7 +2,8 @@
 
 :func:`payload_check` turns a :class:`~telemetry.signals.SignalSpec` into the one
 function that checks a payload of that signal: each field the contract names is
-checked by its kind (``name``, ``duration``, ``count``, ``mode``, ``exception``),
+checked by its kind (``name``, ``duration``, ``count``, ``amount``, ``mode``, ``key``,
+``exception``),
 optional fields only when present. A check returns the clean value or raises
 :class:`InvalidEvent` with a reason of the form ``field:problem``
 (``duration_s:negative``); the set of reasons is fixed by the contract, so it is safe
@@ -89,6 +90,29 @@ def count(fields: dict[str, Any], key: str) -> int:
     return int(number)
 
 
+def amount(fields: dict[str, Any], key: str) -> float:
+    """A finite number >= 0 that need not be a float (``cost_usd=0`` is a cost)."""
+    value = fields.get(key, _MISSING)
+    if type(value) is float and 0.0 <= value < MAX_NUMBER:  # the common case, cheaply
+        return value
+    if value is _MISSING or value is None:
+        raise InvalidEvent(f"{key}:missing")
+    return _number(value, key)
+
+
+def fingerprint(fields: dict[str, Any], key: str) -> int:
+    """The hash of a str of any length (a ``call_key``): the text itself is never kept,
+    so a 1 MB key costs one hash and no memory."""
+    value = fields.get(key, _MISSING)
+    if type(value) is str:
+        return hash(value)
+    if value is _MISSING or value is None:
+        raise InvalidEvent(f"{key}:missing")
+    if not isinstance(value, str):
+        raise InvalidEvent(f"{key}:wrong_type")
+    return hash(str.__str__(value))  # the exact text's hash, whatever a subclass overrides
+
+
 def mode(fields: dict[str, Any], key: str) -> str:
     value = name(fields, key)
     if value not in MODES:
@@ -123,10 +147,12 @@ def timestamp(fields: dict[str, Any], window_s: float) -> float | None:
 #: Check of each field kind of :class:`~telemetry.signals.SignalSpec` (the timestamp
 #: is checked by :func:`timestamp`, which needs the accepted window).
 KIND_CHECKS: dict[str, Callable[[dict[str, Any], str], Any]] = {
-    "name": name, "duration": duration, "count": count, "mode": mode, "exception": exception,
+    "name": name, "duration": duration, "count": count, "amount": amount, "mode": mode,
+    "key": fingerprint, "exception": exception,
 }
 
-#: ``check(fields) -> clean values of the required fields, in contract order``.
+#: ``check(fields) -> clean values of the required fields, then of the optional ones
+#: (None when absent), in contract order``.
 PayloadCheck = Callable[[dict[str, Any]], list]
 
 
@@ -134,23 +160,36 @@ def payload_check(spec: SignalSpec) -> PayloadCheck:
     """The check of a ``spec`` payload's own fields: its optional fields when present,
     then every required one. The fields every signal accepts (:data:`COMMON_OPTIONAL`:
     ``workflow_id`` with :func:`name`, ``timestamp`` with :func:`timestamp`) are checked
-    by the aggregator's receiver for every signal, before this.
+    by the aggregator's receiver for every signal, before this; a spec that names one
+    among its optional fields (a handler reads it) gets its clean value too.
 
-    Returns the clean required values in the order the contract lists them, which
-    is the order the signal's handler unpacks them in.
+    Returns the clean required values in the order the contract lists them, then the
+    clean optional ones (None when absent), which is the order the signal's handler
+    unpacks them in.
     """
     optional_checks = tuple((key, KIND_CHECKS[kind]) for key, kind in spec.optional.items()
-                            if key not in spec.required and key not in COMMON_OPTIONAL)
+                            if key not in spec.required
+                            and COMMON_OPTIONAL.get(key) != "timestamp")
     required_checks = tuple((key, KIND_CHECKS[kind]) for key, kind in spec.required.items())
 
     def check(fields: dict[str, Any]) -> list:
+        optional = []
         for key, check_kind in optional_checks:
-            if fields.get(key) is not None:
-                check_kind(fields, key)
+            optional.append(None if fields.get(key) is None else check_kind(fields, key))
         values = []  # a loop, not a comprehension: half the cost on Python 3.11
         for key, check_kind in required_checks:
             values.append(check_kind(fields, key))
+        values += optional
         return values
+
+    def check_required(fields: dict[str, Any]) -> list:  # no optional fields
+        values = []
+        for key, check_kind in required_checks:
+            values.append(check_kind(fields, key))
+        return values
+
+    if not optional_checks:
+        check = check_required
 
     check.__name__ = f"check_{spec.name.replace('.', '_')}"
     return check

@@ -9,6 +9,9 @@ the OTLP metric exporter, which only encodes and sends them.
 Mapping (one catalogue entry -> one OTLP metric):
 
 * name ``spec.otlp_name``, unit ``spec.unit`` (UCUM), description ``spec.help``;
+  attributes named ``spec.otlp_attributes`` plus ``spec.otlp_constant_attributes``
+  (the label names, except where the catalogue declares a semantic convention: the
+  GenAI client metrics);
 * counter -> monotonic ``Sum``; gauge -> ``Gauge``; histogram -> explicit-bucket
   ``Histogram`` with the catalogue's bounds; cumulative, or delta when preferred
   (what the points hold is :mod:`exporters.otlp.points`' choice);
@@ -80,7 +83,10 @@ def build_resource(service_name: str, instance_id: str, version: str) -> Resourc
 
 
 def _attributes(spec: MetricSpec, sample: Sample) -> Mapping[str, str]:
-    return dict(zip(spec.labels, sample.labels, strict=False))
+    # A semantic convention's attribute names where the catalogue declares one.
+    attributes = dict(zip(spec.otlp_attributes, sample.labels, strict=False))
+    attributes.update(spec.otlp_constant_attributes)
+    return attributes
 
 
 def _number_points(spec: MetricSpec, samples: Iterable[Sample],

@@ -27,6 +27,7 @@ import blinker
 
 from telemetry import catalogue as cat
 from telemetry import validation as check
+from telemetry.aggregation import operations as ops
 from telemetry.aggregation import snapshot as snap
 from telemetry.aggregation.handlers import FAST_PATHS, HANDLERS, Handler
 from telemetry.aggregation.process import ProcessSampler
@@ -60,9 +61,12 @@ class CellCopy(NamedTuple):
 class Aggregator:
     """Turns signals into metric cells and snapshot dataclasses.
 
-    ``clock`` is the monotonic time used for windows and staleness (tests inject a
-    fake); event timestamps come from the signals themselves and are accepted within
-    ``timestamp_window_s`` of the wall clock.
+    ``clock`` is the monotonic time used for windows, staleness and the operator
+    state (tests inject a fake, and may inject ``wall_clock`` too); event timestamps
+    come from the signals themselves and are accepted within ``timestamp_window_s``
+    of the wall clock. ``loop_window``, ``repeat_threshold``,
+    ``max_workflows_in_flight`` and ``prices`` are the ``operations`` settings
+    (:mod:`telemetry.aggregation.operations`).
     """
 
     def __init__(
@@ -75,15 +79,23 @@ class Aggregator:
         stale_after_s: float | None = None,
         timestamp_window_s: float = 86_400.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        loop_window: int = 4,
+        repeat_threshold: int = 3,
+        max_workflows_in_flight: int = 10000,
+        prices: ops.Prices | None = None,
     ) -> None:
         self._guard = EventGuard()
         self._clock = clock
+        self._wall_clock = wall_clock
         self.max_series = max_series
         self.stale_after_s = stale_after_s
         self.timestamp_window_s = timestamp_window_s
-        self.state = AggregateState.build(max_series=max_series,
-                                          max_label_length=max_label_length,
-                                          on_overflow=self._count_overflow, clock=clock)
+        self.state = AggregateState.build(
+            max_series=max_series, max_label_length=max_label_length,
+            on_overflow=self._count_overflow, clock=clock, loop_window=loop_window,
+            repeat_threshold=repeat_threshold, max_workflows_in_flight=max_workflows_in_flight,
+            prices=prices)
         self._series = self.state.series
         self._window = (error_rate_window_s, window_buckets)
         self._listeners: tuple[EventListener, ...] = ()
@@ -310,10 +322,13 @@ class Aggregator:
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
+        wall_offset = self._wall_clock() - now  # monotonic to wall time, once
         reentrant = self._guard.held_here()
         with self._guard.lock:
             self._series[cat.PROCESS_MEMORY].cell(()).set(memory, now)
             self._series[cat.PROCESS_CPU].cell(()).set(cpu, now)
+            if not reentrant:  # an interrupted update may be changing the tables
+                ops.fill_gauges(self.state, now, wall_offset)
             if not reentrant:  # the interrupted update may hold a cell a purge would drop
                 self._purge_stale(now)
             # Only plain copies under the lock, so senders wait as little as possible

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from telemetry.aggregation import operations as ops
 from telemetry.aggregation.series import sanitize_label_value
 from telemetry.aggregation.state import AggregateState
 from telemetry.validation import MAX_NUMBER
@@ -29,20 +30,23 @@ Handler = Callable[[AggregateState, list, "float | None", float], None]
 def workflow_started(state: AggregateState, values: list, ts: float | None,
                      now: float) -> None:
     state.workflows_started.inc(1, now)
+    ops.workflow_started(state, values[0], now)
 
 
 def workflow_completed(state: AggregateState, values: list, ts: float | None,
                        now: float) -> None:
-    _workflow_id, duration = values
+    workflow_id, duration = values
     state.workflows.cell(("completed",)).inc(1, now)
     state.workflow_duration.cell(("completed",)).observe(duration, now)
+    ops.workflow_ended(state, workflow_id)
 
 
 def workflow_failed(state: AggregateState, values: list, ts: float | None,
                     now: float) -> None:
-    _workflow_id, duration, _error_type = values
+    workflow_id, duration, _error_type = values
     state.workflows.cell(("failed",)).inc(1, now)
     state.workflow_duration.cell(("failed",)).observe(duration, now)
+    ops.workflow_ended(state, workflow_id)
 
 
 def agent_activated(state: AggregateState, values: list, ts: float | None,
@@ -54,6 +58,7 @@ def agent_activated(state: AggregateState, values: list, ts: float | None,
     if agent not in active and len(active) < state.max_series:
         active[agent] = time.time() if ts is None else ts
     state.agents_active.set(float(len(active)), now)
+    ops.agent_activated(state, agent, now)
 
 
 def agent_deactivated(state: AggregateState, values: list, ts: float | None,
@@ -66,21 +71,28 @@ def agent_deactivated(state: AggregateState, values: list, ts: float | None,
         until = time.time() if ts is None else ts
         state.agent_active_time.cell((agent,)).inc(max(until - since, 0.0), now)
     state.agents_active.set(float(len(state.active)), now)
+    ops.agent_deactivated(state, agent)
 
 
 def handoff_started(state: AggregateState, values: list, ts: float | None,
                     now: float) -> None:
     """Counted in the events total only; the handoff is counted when it completes."""
+    from_agent, to_agent = values
+    ops.touch(state, from_agent, now)
+    ops.touch(state, to_agent, now)
 
 
 def handoff_completed(state: AggregateState, values: list, ts: float | None,
                       now: float) -> None:
-    from_agent, to_agent, duration = values
+    from_agent, to_agent, duration, workflow_id = values
     key = (from_agent, to_agent)
     cells = state.handoff_cells.get(key) or state.pair(
         state.handoff_cells, key, state.handoffs, state.handoff_duration, key)
     cells.counter.inc(1, now)
     cells.histogram.observe(duration, now)
+    ops.touch(state, from_agent, now)
+    ops.touch(state, to_agent, now)
+    ops.handoff(state, workflow_id, from_agent, to_agent, now)
 
 
 def decision_made(state: AggregateState, values: list, ts: float | None,
@@ -91,18 +103,21 @@ def decision_made(state: AggregateState, values: list, ts: float | None,
         state.decision_cells, key, state.decisions, state.decision_duration, (agent,))
     cells.counter.inc(1, now)
     cells.histogram.observe(duration, now)
+    ops.touch(state, agent, now)
 
 
 def error_occurred(state: AggregateState, values: list, ts: float | None,
                    now: float) -> None:
-    agent, error_type = values
+    agent, error_type, _exception = values
     state.errors.cell((agent, error_type)).inc(1, now)
+    ops.touch(state, agent, now)
 
 
 def safety_blocked(state: AggregateState, values: list, ts: float | None,
                    now: float) -> None:
     agent, rule = values
     state.safety_blocks.cell((agent, rule)).inc(1, now)
+    ops.touch(state, agent, now)
 
 
 def context_updated(state: AggregateState, values: list, ts: float | None,
@@ -110,12 +125,14 @@ def context_updated(state: AggregateState, values: list, ts: float | None,
     agent, items, tokens = values
     state.context_items.cell((agent,)).set(float(items), now)
     state.context_tokens.cell((agent,)).set(float(tokens), now)
+    ops.touch(state, agent, now)
 
 
 def context_refreshed(state: AggregateState, values: list, ts: float | None,
                       now: float) -> None:
     agent, duration = values
     state.context_refresh_duration.cell((agent,)).observe(duration, now)
+    ops.touch(state, agent, now)
 
 
 def state_saved(state: AggregateState, values: list, ts: float | None, now: float) -> None:
@@ -124,6 +141,7 @@ def state_saved(state: AggregateState, values: list, ts: float | None, now: floa
     state.state_save_duration.observe(duration, now)
     state.state_file_size.set(float(size), now)
     state.state_size = size
+    state.ops.last_save = now
 
 
 def state_loaded(state: AggregateState, values: list, ts: float | None, now: float) -> None:
@@ -136,6 +154,7 @@ def state_loaded(state: AggregateState, values: list, ts: float | None, now: flo
 
 def mode_changed(state: AggregateState, values: list, ts: float | None, now: float) -> None:
     (mode,) = values
+    ops.mode_changed(state, mode, now)
     state.mode_series.cell((state.mode,)).set(0.0, now)
     state.mode_series.cell((mode,)).set(1.0, now)
     state.mode = mode
@@ -154,21 +173,41 @@ FastPath = Callable[[AggregateState, dict, float], bool]
 
 
 def handoff_completed_seen(state: AggregateState, fields: dict, now: float) -> bool:
+    from_agent, to_agent = fields.get("from_agent"), fields.get("to_agent")
     try:
-        cells = state.handoff_cells.get((fields.get("from_agent"), fields.get("to_agent")))
+        cells = state.handoff_cells.get((from_agent, to_agent))
     except TypeError:  # an unhashable name: the checked path names the problem
         return False
     duration = fields.get("duration_s")
     if cells is None or type(duration) is not float or not 0.0 <= duration < MAX_NUMBER:
         return False
+    workflow_id = fields.get("workflow_id")  # checked by the receiver; a subclass: slow path
+    if workflow_id is not None and type(workflow_id) is not str:
+        return False
     cells.counter.inc(1, now)
     cells.histogram.observe(duration, now)
+    # Agent operations, in line (a call costs as much as the work): names of a
+    # remembered pair are short, so they are table keys as they are.
+    operations = state.ops
+    seen = operations.last_seen
+    if from_agent in seen:
+        seen[from_agent] = now
+    if to_agent in seen:
+        seen[to_agent] = now
+    window = operations.loops.windows.get(workflow_id)
+    if window is None:  # a new workflow, or a long id (kept as its hash)
+        ops.handoff(state, workflow_id, from_agent, to_agent, now)
+    else:
+        if to_agent in window:
+            state.handoff_loops.cell((to_agent,)).inc(1, now)
+        window.append(from_agent)
     return True
 
 
 def decision_made_seen(state: AggregateState, fields: dict, now: float) -> bool:
+    agent = fields.get("agent")
     try:
-        cells = state.decision_cells.get((fields.get("agent"), fields.get("decision_type")))
+        cells = state.decision_cells.get((agent, fields.get("decision_type")))
     except TypeError:  # an unhashable name: the checked path names the problem
         return False
     duration = fields.get("duration_s")
@@ -176,6 +215,9 @@ def decision_made_seen(state: AggregateState, fields: dict, now: float) -> bool:
         return False
     cells.counter.inc(1, now)
     cells.histogram.observe(duration, now)
+    seen = state.ops.last_seen
+    if agent in seen:
+        seen[agent] = now
     return True
 
 
@@ -202,4 +244,7 @@ HANDLERS: dict[str, Handler] = {
     "yolo.state_saved": state_saved,
     "yolo.state_loaded": state_loaded,
     "yolo.mode_changed": mode_changed,
+    "yolo.llm_called": ops.llm_called,
+    "yolo.tool_started": ops.tool_started,
+    "yolo.tool_completed": ops.tool_completed,
 }

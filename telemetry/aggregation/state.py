@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from telemetry import catalogue as cat
-from telemetry.aggregation.series import CounterCell, GaugeCell, HistogramCell, Series
+from telemetry.aggregation.operations import OperationsState, Prices
+from telemetry.aggregation.series import (
+    CounterCell,
+    GaugeCell,
+    HistogramCell,
+    Series,
+    sanitize_label_value,
+)
 from telemetry.catalogue import MetricSpec
 from telemetry.signals import MODES
 
@@ -52,6 +59,19 @@ class AggregateState:
     workflows: Series
     workflow_duration: Series
     mode_series: Series
+    llm_calls: Series
+    llm_errors: Series
+    llm_duration: Series
+    llm_tokens: Series
+    llm_cost: Series
+    tool_calls: Series
+    tool_errors: Series
+    tool_duration: Series
+    tool_repeats: Series
+    handoff_loops: Series
+    dropped: Series
+    #: Agent operations: stalls, loops, repeats, workflows in flight, mode time.
+    ops: OperationsState
     # Unlabelled metrics have exactly one cell: the cell itself.
     workflows_started: CounterCell
     agents_active: GaugeCell
@@ -73,8 +93,11 @@ class AggregateState:
     @classmethod
     def build(cls, *, max_series: int, max_label_length: int,
               on_overflow: Callable[[MetricSpec], None],
-              clock: Callable[[], float]) -> AggregateState:
-        """Every catalogue metric's series, with their limits."""
+              clock: Callable[[], float], loop_window: int = 4, repeat_threshold: int = 3,
+              max_workflows_in_flight: int = 10000,
+              prices: Prices | None = None) -> AggregateState:
+        """Every catalogue metric's series, with their limits, and the operator state
+        (:mod:`telemetry.aggregation.operations`) with its settings."""
         series = {}
         for spec in cat.CATALOGUE:
             # Telemetry's own label sets are bounded by the code, not the input, and
@@ -96,6 +119,16 @@ class AggregateState:
             context_refresh_duration=series[cat.CONTEXT_REFRESH_DURATION],
             workflows=series[cat.WORKFLOWS], workflow_duration=series[cat.WORKFLOW_DURATION],
             mode_series=series[cat.MODE],
+            llm_calls=series[cat.LLM_CALLS], llm_errors=series[cat.LLM_ERRORS],
+            llm_duration=series[cat.LLM_CALL_DURATION], llm_tokens=series[cat.LLM_TOKEN_USAGE],
+            llm_cost=series[cat.LLM_COST], tool_calls=series[cat.TOOL_CALLS],
+            tool_errors=series[cat.TOOL_ERRORS], tool_duration=series[cat.TOOL_CALL_DURATION],
+            tool_repeats=series[cat.TOOL_CALL_REPEATS], handoff_loops=series[cat.HANDOFF_LOOPS],
+            dropped=series[cat.DROPPED],
+            ops=OperationsState(max_agents=max_series, max_label_length=max_label_length,
+                                loop_window=loop_window, repeat_threshold=repeat_threshold,
+                                max_workflows_in_flight=max_workflows_in_flight,
+                                prices=prices, now=clock()),
             workflows_started=series[cat.WORKFLOWS_STARTED].cell(()),
             agents_active=series[cat.AGENTS_ACTIVE].cell(()),
             state_saves=series[cat.STATE_SAVES].cell(()),
@@ -116,6 +149,16 @@ class AggregateState:
             table[key] = cells
         return cells
 
+    def capped(self, name: str) -> str:
+        """``name`` capped like a label (how active agents are kept)."""
+        if len(name) > self.max_label_length:
+            return sanitize_label_value(name, self.max_label_length)
+        return name
+
+    def count_dropped(self, component: str, reason: str, now: float) -> None:
+        """Count an item a bounded table had no room for (under the lock already)."""
+        self.dropped.cell((component, reason)).inc(1, now)
+
     def forget_cells(self) -> None:
         """Drop the remembered pairs (after a purge removed cells they point to)."""
         self.handoff_cells.clear()
@@ -124,6 +167,7 @@ class AggregateState:
     def reset(self, now: float) -> None:
         """Forget who is active and the mode (the mode gauge starts at ``active``)."""
         self.active.clear()
+        self.ops.reset(now)
         self.mode = "active"
         self.last_load_ms = 0.0
         self.state_size = 0

@@ -3,18 +3,25 @@
 An alert names a catalogue metric and says how to read it:
 
 * ``value``: the gauge (or counter) itself, aggregated over ``by`` with ``aggregate``;
+* ``age``: seconds since a timestamp gauge (PromQL ``time() - metric``); a timestamp
+  of 0 means "none" (nothing in flight, never saved) and is left out;
 * ``rate``: per-second increase of a counter over ``window`` (PromQL ``rate``);
+* ``increase``: the increase of a counter over ``window`` (PromQL ``increase``);
 * ``ratio``: rate of the metric (``match`` selects the numerator) over the rate of
   ``denominator`` (default: the same metric without ``match``), e.g. failed / all
   workflows;
 * ``quantile``: ``histogram_quantile`` of a histogram over ``window``.
 
-The result is compared with ``threshold``; a label set that keeps matching for
-``for`` fires. :mod:`telemetry.alerting.rules` turns a definition into PromQL and
-:mod:`telemetry.alerting.evaluator` evaluates the same definition from the aggregator, so
-Prometheus and ``/health`` agree on what is wrong.
+The result is compared with ``threshold``. ``and`` conditions (other series read
+now) must also hold for the label set, ``unless`` conditions must not (an agent
+inside a tool call is not idle); ``or`` adds readings of their own, so one alert
+can have two budgets. A label set that keeps breaching for ``for`` fires.
+:mod:`telemetry.alerting.rules` turns a definition into PromQL and
+:mod:`telemetry.alerting.evaluator` evaluates the same definition from the
+aggregator, so Prometheus and ``/health`` agree on what is wrong.
 
-``alerts: null`` in the config means :data:`DEFAULT_ALERTS`; a list replaces them.
+``alerts: null`` in the config means the built-in alerts
+(:data:`telemetry.alerting.builtins.DEFAULT_ALERTS`); a list replaces them.
 ``alerting.extra`` adds alerts to whichever set is in force and
 ``alerting.disable`` removes alerts by name.
 """
@@ -79,65 +86,107 @@ def format_duration(seconds: float) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-LabelMatch = dict[Annotated[str, Field(pattern=_NAME)], str]
+LabelName = Annotated[str, Field(pattern=_NAME)]
+#: Label matchers: a value, or a list of values any of which matches (PromQL ``=~"a|b"``).
+LabelMatch = dict[LabelName, str | Annotated[list[str], Field(min_length=1)]]
+Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
+
+_COMPARE = {
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}
 
 
-class AlertDefinition(BaseModel):
-    """One alert; see the module docstring for the kinds."""
+def _known_metric(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            cat.lookup(value)
+        except KeyError:
+            raise ValueError(f"no metric {value!r} in the catalogue (use a canonical name "
+                             f"like yolo.errors or a Prometheus one like "
+                             f"yolo_errors_total)") from None
+    return value
+
+
+class Condition(BaseModel):
+    """A current reading another series must match (``and``) or must not (``unless``).
+
+    It is read now (kind ``value`` or ``age``), per the alert's ``by`` labels that its
+    metric has; without ``threshold`` it only has to exist.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str
+    kind: Literal["value", "age"] = "value"
+    match: LabelMatch = {}
+    aggregate: Literal["sum", "max", "min", "avg"] | None = None
+    comparison: Comparison = ">"
+    threshold: float | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, value: str) -> str | None:
+        return _known_metric(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Condition:
+        _check_current(self.kind, self.spec, None)
+        _check_labels("match", self.match, self.spec)
+        return self
+
+    @property
+    def spec(self) -> MetricSpec:
+        return cat.lookup(self.metric)
+
+    def holds(self, value: float) -> bool:
+        """Whether the condition's value passes (always, without a threshold)."""
+        return self.threshold is None or _COMPARE[self.comparison](value, self.threshold)
+
+
+class Reading(BaseModel):
+    """What an alert reads and compares; see the module docstring for the kinds."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    name: str = Field(pattern=_NAME)
     metric: str
-    kind: Literal["value", "rate", "ratio", "quantile"] = "value"
-    #: Equality label matchers on ``metric`` (the numerator of a ratio).
+    kind: Literal["value", "age", "rate", "increase", "ratio", "quantile"] = "value"
+    #: Label matchers on ``metric`` (the numerator of a ratio).
     match: LabelMatch = {}
     #: Ratio only: the denominator's metric (default: ``metric``) and its matchers.
     denominator: str | None = None
     denominator_match: LabelMatch = {}
     #: Quantile only: which quantile, e.g. 0.95.
     quantile: float | None = Field(default=None, gt=0, lt=1)
-    #: Value only: how series with the same ``by`` labels combine (default max).
+    #: Value and age: how series with the same ``by`` labels combine (default: the worst,
+    #: max for a value, min (the oldest) for a timestamp's age).
     aggregate: Literal["sum", "max", "min", "avg"] | None = None
+    #: A histogram's rate or increase reads its observation count (default) or their sum
+    #: (e.g. the tokens of ``yolo_llm_token_usage``).
+    histogram_value: Literal["count", "sum"] = "count"
     window: Duration | None = None
-    comparison: Literal[">", ">=", "<", "<=", "==", "!="] = ">"
+    comparison: Comparison = ">"
     threshold: float
-    for_: Duration = Field(default=0.0, alias="for")
-    by: tuple[Annotated[str, Field(pattern=_NAME)], ...] = ()
-    severity: Literal["warning", "critical"] = "warning"
-    summary: str = Field(min_length=1)
-    description: str = ""
-    runbook_url: str | None = None
+    #: Conditions every breaching label set must also meet, and must not meet.
+    and_: tuple[Condition, ...] = Field(default=(), alias="and")
+    unless: tuple[Condition, ...] = ()
 
     @field_validator("metric", "denominator")
     @classmethod
-    def _known_metric(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                cat.lookup(value)
-            except KeyError:
-                raise ValueError(f"no metric {value!r} in the catalogue (use a canonical name "
-                                 f"like yolo.errors or a Prometheus one like "
-                                 f"yolo_errors_total)") from None
-        return value
+    def _known(cls, value: str | None) -> str | None:
+        return _known_metric(value)
 
     @model_validator(mode="after")
-    def _consistent(self) -> AlertDefinition:
+    def _consistent_reading(self) -> Reading:
         spec = self.spec
         _check_kind(self, spec)
         _check_labels("match", self.match, spec)
-        _check_labels("by", dict.fromkeys(self.by, ""), spec)
-        if len(set(self.by)) != len(self.by):
-            raise ValueError("by: a label is listed twice")
         if self.kind == "ratio":
             denominator = self.denominator_spec
             _check_labels("denominator_match", self.denominator_match, denominator)
-            _check_labels("by", dict.fromkeys(self.by, ""), denominator)
             if denominator == spec and self.match == self.denominator_match:
                 raise ValueError("ratio: numerator and denominator are the same series; set "
                                  "match (e.g. {outcome: failed}) or denominator")
-        for field in ("summary", "description"):
-            check_template(getattr(self, field), self.by, field)
         return self
 
     @property
@@ -152,52 +201,94 @@ class AlertDefinition(BaseModel):
     def window_s(self) -> float:
         return self.window or 0.0
 
-    @property
-    def labels(self) -> dict[str, str]:
-        """Labels every instance of this alert carries besides its ``by`` labels."""
-        return {"alertname": self.name, "severity": self.severity}
-
     def holds(self, value: float) -> bool:
         """Whether ``value`` breaches the threshold (NaN never does, as in PromQL)."""
         return _COMPARE[self.comparison](value, self.threshold)
 
 
-_COMPARE = {
-    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
-}
+class AlertDefinition(Reading):
+    """One alert: a reading, optional ``or`` readings, and how it fires and reads."""
+
+    name: str = Field(pattern=_NAME)
+    for_: Duration = Field(default=0.0, alias="for")
+    by: tuple[LabelName, ...] = ()
+    #: Further readings; a label set breaching any of them fires (PromQL ``or``).
+    or_: tuple[Reading, ...] = Field(default=(), alias="or")
+    severity: Literal["warning", "critical"] = "warning"
+    summary: str = Field(min_length=1)
+    description: str = ""
+    runbook_url: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlertDefinition:
+        if len(set(self.by)) != len(self.by):
+            raise ValueError("by: a label is listed twice")
+        for reading in self.readings:
+            _check_labels("by", dict.fromkeys(self.by, ""), reading.spec)
+            if reading.kind == "ratio":
+                _check_labels("by", dict.fromkeys(self.by, ""), reading.denominator_spec)
+        for field in ("summary", "description"):
+            check_template(getattr(self, field), self.by, field)
+        return self
+
+    @property
+    def readings(self) -> tuple[Reading, ...]:
+        """The alert's own reading, then its ``or`` readings."""
+        return (self, *self.or_)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels every instance of this alert carries besides its ``by`` labels."""
+        return {"alertname": self.name, "severity": self.severity}
 
 
-def _check_kind(alert: AlertDefinition, spec: MetricSpec) -> None:
-    kind = alert.kind
-    if kind == "value":
-        if spec.kind is Kind.HISTOGRAM:
-            raise ValueError(f"kind value: {spec.name} is a histogram; use kind quantile")
-        if alert.window is not None:
-            raise ValueError("kind value takes no window (it reads the current value)")
+def on_labels(by: tuple[str, ...], condition: Condition) -> tuple[str, ...]:
+    """The ``by`` labels a condition is matched on: those its metric has."""
+    return tuple(label for label in by if label in condition.spec.labels)
+
+
+def _check_current(kind: str, spec: MetricSpec, window: float | None) -> None:
+    """Checks for the kinds that read the current value."""
+    if kind == "value" and spec.kind is Kind.HISTOGRAM:
+        raise ValueError(f"kind value: {spec.name} is a histogram; use kind quantile")
+    if kind == "age" and (spec.kind is not Kind.GAUGE or spec.unit != "s"):
+        raise ValueError(f"kind age: {spec.name} is not a timestamp (a gauge in seconds)")
+    if window is not None:
+        raise ValueError(f"kind {kind} takes no window (it reads the current value)")
+
+
+def _check_kind(reading: Reading, spec: MetricSpec) -> None:
+    kind = reading.kind
+    if kind in ("value", "age"):
+        _check_current(kind, spec, reading.window)
     else:
-        if not alert.window or alert.window <= 0:
+        if not reading.window or reading.window <= 0:
             raise ValueError(f"kind {kind} needs a window (e.g. 5m)")
-        if alert.aggregate is not None:
-            raise ValueError(f"aggregate applies to kind value only (kind {kind} sums rates)")
-    if kind in ("rate", "ratio") and spec.kind is Kind.GAUGE:
+        if reading.aggregate is not None:
+            raise ValueError(f"aggregate applies to kinds value and age only (kind {kind} "
+                             f"sums rates)")
+    if kind in ("rate", "increase", "ratio") and spec.kind is Kind.GAUGE:
         raise ValueError(f"kind {kind}: {spec.name} is a gauge; rates need a counter "
                          f"(or a histogram, whose observation count is used)")
-    if kind == "ratio" and alert.denominator_spec.kind is Kind.GAUGE:
-        raise ValueError(f"denominator: {alert.denominator_spec.name} is a gauge; "
+    if reading.histogram_value == "sum" and (kind not in ("rate", "increase", "ratio")
+                                             or spec.kind is not Kind.HISTOGRAM):
+        raise ValueError("histogram_value sum applies to the rate, increase or ratio of a "
+                         "histogram only")
+    if kind == "ratio" and reading.denominator_spec.kind is Kind.GAUGE:
+        raise ValueError(f"denominator: {reading.denominator_spec.name} is a gauge; "
                          f"a ratio of rates needs a counter")
-    if kind != "ratio" and (alert.denominator or alert.denominator_match):
+    if kind != "ratio" and (reading.denominator or reading.denominator_match):
         raise ValueError("denominator applies to kind ratio only")
     if kind == "quantile":
         if spec.kind is not Kind.HISTOGRAM:
             raise ValueError(f"kind quantile: {spec.name} is not a histogram")
-        if alert.quantile is None:
+        if reading.quantile is None:
             raise ValueError("kind quantile needs quantile (e.g. 0.95)")
-    elif alert.quantile is not None:
+    elif reading.quantile is not None:
         raise ValueError("quantile applies to kind quantile only")
 
 
-def _check_labels(field: str, labels: dict[str, str], spec: MetricSpec) -> None:
+def _check_labels(field: str, labels: dict[str, Any], spec: MetricSpec) -> None:
     unknown = sorted(set(labels) - set(spec.labels))
     if unknown:
         have = ", ".join(spec.labels) or "none"
@@ -243,89 +334,3 @@ class AlertingConfig(BaseModel):
     #: orchestrator alerts on its own, as its in-process evaluator does.
     group_labels: list[Annotated[str, Field(pattern=_NAME)]] = ["job", "instance"]
     webhook: WebhookConfig = WebhookConfig()
-
-
-def effective_alerts(alerts: list[AlertDefinition] | None,
-                     alerting: AlertingConfig) -> tuple[AlertDefinition, ...]:
-    """The alerts in force: ``alerts`` (None: the defaults) + extra - disable.
-
-    Raises ValueError on duplicate names or a disabled name that no alert has.
-    """
-    chosen = list(DEFAULT_ALERTS if alerts is None else alerts) + list(alerting.extra)
-    names = [alert.name for alert in chosen]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"alerts: more than one alert is named {', '.join(duplicates)}")
-    unknown = sorted(set(alerting.disable) - set(names))
-    if unknown:
-        raise ValueError(f"alerting.disable: no alert named {', '.join(unknown)} "
-                         f"(alerts: {', '.join(names) or 'none'})")
-    return tuple(alert for alert in chosen if alert.name not in alerting.disable)
-
-
-def _default(**fields: Any) -> AlertDefinition:
-    return AlertDefinition.model_validate(fields)
-
-
-#: The built-in alerts (documented in docs/monitoring.md, "Alerts").
-DEFAULT_ALERTS: tuple[AlertDefinition, ...] = (
-    _default(
-        name="HighErrorRate", metric=cat.ERRORS.name, kind="rate", window="5m",
-        threshold=0.1, **{"for": "5m"}, severity="critical",
-        summary="Agents raise {{ $value | humanize }} errors/s",
-        description="More than 0.1 agent errors per second over 5 minutes, for 5 minutes."),
-    _default(
-        name="ContextOverflow", metric=cat.CONTEXT_TOKENS.name, kind="value", aggregate="max",
-        threshold=9000, **{"for": "1m"}, by=["agent"], severity="critical",
-        summary="Agent {{ $labels.agent }} holds {{ $value | humanize }} context tokens",
-        description="The agent's context has stayed above 9000 tokens for 1 minute; "
-                    "it is close to the model's limit and needs a refresh."),
-    _default(
-        name="HandoffLatencyHigh", metric=cat.HANDOFF_DURATION.name, kind="quantile",
-        quantile=0.95, window="5m", threshold=30, **{"for": "10m"}, severity="warning",
-        summary="Handoff p95 latency is {{ $value | humanizeDuration }}",
-        description="95% of handoffs over 5 minutes took up to this long; above 30s "
-                    "for 10 minutes."),
-    _default(
-        name="WorkflowFailureRatio", metric=cat.WORKFLOWS.name, kind="ratio",
-        match={"outcome": "failed"}, window="15m", threshold=0.2, **{"for": "10m"},
-        severity="warning",
-        summary="{{ $value | humanizePercentage }} of workflows fail",
-        description="More than 20% of the workflows finished over 15 minutes failed, "
-                    "for 10 minutes."),
-    _default(
-        name="SafetyBlockSurge", metric=cat.SAFETY_BLOCKS.name, kind="rate", window="5m",
-        threshold=0.05, **{"for": "5m"}, severity="warning",
-        summary="Safety rules block {{ $value | humanize }} actions/s",
-        description="More than 3 actions a minute stopped by safety rules over 5 minutes, "
-                    "for 5 minutes."),
-    _default(
-        name="StateSaveSlow", metric=cat.STATE_SAVE_DURATION.name, kind="quantile",
-        quantile=0.95, window="10m", threshold=1.0, **{"for": "10m"}, severity="warning",
-        summary="State save p95 is {{ $value | humanizeDuration }}",
-        description="95% of state saves over 10 minutes took up to this long; above 1s "
-                    "for 10 minutes."),
-    _default(
-        name="TelemetryExporterFailing", metric=cat.EXPORTER_ERRORS.name, kind="rate",
-        window="5m", threshold=0, **{"for": "5m"}, by=["exporter"], severity="warning",
-        summary="Telemetry exporter {{ $labels.exporter }} is failing",
-        description="The exporter has failed exports for 5 minutes; its backend is down "
-                    "or misconfigured (see /health)."),
-    _default(
-        name="TelemetryInvalidEvents", metric=cat.INVALID_EVENTS.name, kind="rate",
-        window="5m", threshold=0, **{"for": "5m"}, by=["signal"], severity="warning",
-        summary="Invalid {{ $labels.signal }} events are being dropped",
-        description="The orchestrator keeps sending events with missing or invalid fields; "
-                    "they are dropped and counted."),
-    _default(
-        name="TelemetryDroppingItems", metric=cat.DROPPED.name, kind="rate", window="5m",
-        threshold=0, **{"for": "5m"}, by=["component"], severity="warning",
-        summary="Telemetry {{ $labels.component }} is dropping items",
-        description="A queue is full or a backend is unreachable; telemetry data is lost."),
-    _default(
-        name="TelemetrySeriesOverflow", metric=cat.SERIES_OVERFLOW.name, kind="rate",
-        window="5m", threshold=0, **{"for": "5m"}, by=["metric"], severity="warning",
-        summary="{{ $labels.metric }} hit its label-set limit",
-        description="New label sets go to the __overflow__ series; a label has too many "
-                    "values or limits.max_series_per_metric is too low."),
-)

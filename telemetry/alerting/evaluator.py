@@ -28,7 +28,13 @@ from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.alerting.definitions import AlertDefinition
 from telemetry.alerting.instances import AlertInstance, Notifier, iso
-from telemetry.alerting.query import Labels, SampleRing, evaluate, metrics_read
+from telemetry.alerting.query import (
+    Labels,
+    SampleRing,
+    breaching,
+    metrics_read,
+    windows_by_metric,
+)
 
 log = logging.getLogger("telemetry.alerts")
 
@@ -54,9 +60,12 @@ class AlertEvaluator:
         self._clock = clock
         self._wall = wall_clock
         self._specs = metrics_read(self.alerts)
-        longest = max((alert.window_s for alert in self.alerts), default=0.0)
-        self.ring = SampleRing(longest + 2 * interval_s, max_samples,
-                               windowed=metrics_read(self.alerts, windowed=True))
+        windows = windows_by_metric(self.alerts)
+        margin = 2 * interval_s  # a window's first and last samples, both ends included
+        self.ring = SampleRing(max(windows.values(), default=0.0) + margin, max_samples,
+                               windowed=metrics_read(self.alerts, windowed=True),
+                               retention_by_spec={spec: window + margin
+                                                  for spec, window in windows.items()})
         self._active: dict[tuple[str, Labels], AlertInstance] = {}
         self._lock = threading.Lock()
         self._failed_alerts: set[str] = set()
@@ -102,13 +111,13 @@ class AlertEvaluator:
         """One round: sample, evaluate every alert, publish. Returns what changed state
         (newly firing or resolved)."""
         now, wall = self._clock(), self._wall()
-        self.ring.add(now, self.aggregator.collect(self._specs))
+        self.ring.add(now, self.aggregator.collect(self._specs), wall)
         changed: list[AlertInstance] = []
         errors: dict[str, str] = {}
         with self._lock:
             for alert in self.alerts:
                 try:
-                    results = evaluate(alert, self.ring, now)
+                    results = breaching(alert, self.ring, now)
                 except Exception as error:
                     errors[alert.name] = repr(error)
                     if alert.name not in self._failed_alerts:
@@ -135,8 +144,7 @@ class AlertEvaluator:
     def _advance(self, alert: AlertDefinition, results: dict[Labels, float], now: float,
                  wall: float) -> list[AlertInstance]:
         changed = []
-        breaching = {key: value for key, value in results.items() if alert.holds(value)}
-        for key, value in breaching.items():
+        for key, value in results.items():
             inst = self._active.get((alert.name, key))
             if inst is None:
                 labels = {**alert.labels, **dict(zip(alert.by, key, strict=True))}
@@ -148,7 +156,7 @@ class AlertEvaluator:
                 inst.state, inst.fired_at = "firing", wall
                 changed.append(inst)
         for (name, key), inst in list(self._active.items()):
-            if name == alert.name and key not in breaching:
+            if name == alert.name and key not in results:
                 del self._active[(name, key)]
                 if inst.state == "firing":
                     inst.state, inst.resolved_at = "resolved", wall

@@ -6,9 +6,15 @@ a definition, :func:`evaluate` returns one value per ``by`` label set, computed 
 way the generated PromQL computes it (see :mod:`telemetry.alerting.rules`):
 
 * value:    aggregate(latest value) by (by)
+* age:      time() - aggregate(latest value > 0) by (by), time() being the sample's
+            wall-clock time
 * rate:     sum by (by) (rate(metric[window]))
+* increase: sum by (by) (increase(metric[window]))
 * ratio:    sum by (by) (rate(num[window])) / sum by (by) (rate(den[window]))
 * quantile: histogram_quantile(q, sum by (le, by) (rate(metric_bucket[window])))
+
+:func:`breaching` then applies the thresholds, the ``and`` and ``unless``
+conditions and the ``or`` readings, as the generated rule's expression does.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, islice
 
-from telemetry.alerting.definitions import AlertDefinition
+from telemetry.alerting.definitions import AlertDefinition, Condition, Reading, on_labels
 from telemetry.alerting.promql import bucket_quantile, extrapolated_rate
 from telemetry.catalogue import MetricSpec
 from telemetry.model import Family, HistogramValue
@@ -30,38 +36,56 @@ Value = float | HistogramValue
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One collection: time (monotonic seconds) and every series of the metrics read."""
+    """One collection: time (monotonic seconds), wall-clock time (epoch seconds, what
+    an age is measured from) and every series of the metrics read."""
 
     t: float
     series: dict[MetricSpec, dict[Labels, Value]]
+    wall: float | None = None
 
 
 class SampleRing:
     """Past collections, newest last, kept for ``retention_s`` and at most ``max_samples``.
 
-    Only ``windowed`` metrics (those a rate, ratio or quantile reads) are kept in past
-    samples; the others are only needed as they are now, in :meth:`latest`.
+    Only ``windowed`` metrics (those a rate, increase, ratio or quantile reads) are kept
+    in past samples, each for as long as the longest window that reads it
+    (``retention_by_spec``, else ``retention_s``): an hour-long token budget does not
+    make every other metric's history an hour long. The others are only needed as
+    they are now, in :meth:`latest`.
     """
 
     def __init__(self, retention_s: float, max_samples: int,
-                 windowed: Iterable[MetricSpec] | None = None) -> None:
+                 windowed: Iterable[MetricSpec] | None = None,
+                 retention_by_spec: dict[MetricSpec, float] | None = None) -> None:
         self.retention_s = retention_s
+        self.max_samples = max_samples
         self.windowed = None if windowed is None else frozenset(windowed)
-        self._snapshots: deque[Snapshot] = deque(maxlen=max_samples)
+        self.retention_by_spec = dict(retention_by_spec or {})
+        self._times: deque[float] = deque(maxlen=max_samples)
+        self._history: dict[MetricSpec, deque[tuple[float, dict[Labels, Value]]]] = {}
         self._latest: Snapshot | None = None
 
-    def add(self, t: float, families: Iterable[Family]) -> None:
+    def add(self, t: float, families: Iterable[Family], wall: float | None = None) -> None:
         series = {family.spec: {sample.labels: sample.value for sample in family.samples}
                   for family in families}
-        self._latest = Snapshot(t, series)
-        if self.windowed is not None:
-            series = {spec: values for spec, values in series.items() if spec in self.windowed}
-        self._snapshots.append(Snapshot(t, series))
-        while self._snapshots and self._snapshots[0].t < t - self.retention_s:
-            self._snapshots.popleft()
+        self._latest = Snapshot(t, series, wall)
+        for spec, values in series.items():
+            if self.windowed is not None and spec not in self.windowed:
+                continue
+            history = self._history.get(spec)
+            if history is None:
+                history = self._history[spec] = deque(maxlen=self.max_samples)
+            history.append((t, values))
+            oldest = t - self.retention_by_spec.get(spec, self.retention_s)
+            while history and history[0][0] < oldest:
+                history.popleft()
+        self._times.append(t)
+        while self._times and self._times[0] < t - self.retention_s:
+            self._times.popleft()
 
     def __len__(self) -> int:
-        return len(self._snapshots)
+        """Samples within ``retention_s`` (at most ``max_samples``)."""
+        return len(self._times)
 
     def latest(self) -> Snapshot | None:
         return self._latest
@@ -71,12 +95,8 @@ class SampleRing:
         """Every series of ``spec`` sampled in ``[start, end]``, as (time, value) lists."""
         found: dict[Labels, list[tuple[float, Value]]] = {}
         get = found.get
-        for snapshot in self._snapshots:
-            t = snapshot.t
+        for t, series in self._history.get(spec, ()):
             if start <= t <= end:
-                series = snapshot.series.get(spec)
-                if not series:
-                    continue
                 for labels, value in series.items():
                     points = get(labels)
                     if points is None:
@@ -86,8 +106,12 @@ class SampleRing:
         return found
 
 
-def _matches(spec: MetricSpec, labels: Labels, match: dict[str, str]) -> bool:
-    return all(labels[spec.labels.index(key)] == want for key, want in match.items())
+def _matches(spec: MetricSpec, labels: Labels, match: dict[str, str | list[str]]) -> bool:
+    for key, want in match.items():
+        value = labels[spec.labels.index(key)]
+        if value != want if isinstance(want, str) else value not in want:
+            return False
+    return True
 
 
 def _key(spec: MetricSpec, labels: Labels, by: Sequence[str]) -> Labels:
@@ -98,14 +122,21 @@ def _as_count(value: Value) -> float:
     return float(value.count) if isinstance(value, HistogramValue) else float(value)
 
 
-def _summed_rates(ring: SampleRing, spec: MetricSpec, match: dict[str, str],
-                  by: Sequence[str], now: float, window: float) -> dict[Labels, float]:
+def _as_sum(value: Value) -> float:
+    return float(value.sum) if isinstance(value, HistogramValue) else float(value)
+
+
+def _summed_rates(ring: SampleRing, spec: MetricSpec, match: dict[str, str | list[str]],
+                  by: Sequence[str], now: float, window: float, *, is_rate: bool = True,
+                  histogram_value: str = "count") -> dict[Labels, float]:
     totals: dict[Labels, float] = {}
     start = now - window
+    read = _as_sum if histogram_value == "sum" else _as_count
     for labels, points in ring.points(spec, start, now).items():
         if match and not _matches(spec, labels, match):
             continue
-        rate = extrapolated_rate([(t, _as_count(v)) for t, v in points], start, now)
+        rate = extrapolated_rate([(t, read(v)) for t, v in points], start, now,
+                                 is_rate=is_rate)
         if rate is not None:  # None: fewer than two points
             key = _key(spec, labels, by)
             totals[key] = totals.get(key, 0.0) + rate
@@ -122,16 +153,28 @@ def _aggregate(how: str, values: list[float]) -> float:
     return max(values)
 
 
-def _value(alert: AlertDefinition, ring: SampleRing) -> dict[Labels, float]:
+def _current(reading: Reading | Condition, by: Sequence[str],
+             ring: SampleRing) -> dict[Labels, float]:
+    """A value or an age, from the latest sample."""
     latest = ring.latest()
     if latest is None:
         return {}
-    spec = alert.spec
+    spec, age = reading.spec, reading.kind == "age"
+    if age and latest.wall is None:
+        raise ValueError("an age needs samples taken with their wall-clock time")
     grouped: dict[Labels, list[float]] = {}
     for labels, value in latest.series.get(spec, {}).items():
-        if _matches(spec, labels, alert.match):
-            grouped.setdefault(_key(spec, labels, alert.by), []).append(_as_count(value))
-    return {key: _aggregate(alert.aggregate or "max", values) for key, values in grouped.items()}
+        number = _as_count(value)
+        if age and not number > 0:
+            continue  # 0: no timestamp (nothing in flight, never saved)
+        if _matches(spec, labels, reading.match):
+            grouped.setdefault(_key(spec, labels, by), []).append(number)
+    how = reading.aggregate or ("min" if age else "max")
+    values = {key: _aggregate(how, numbers) for key, numbers in grouped.items()}
+    if age:
+        wall = latest.wall or 0.0
+        return {key: wall - value for key, value in values.items()}
+    return values
 
 
 def _divide(numerator: float, denominator: float) -> float:
@@ -142,15 +185,19 @@ def _divide(numerator: float, denominator: float) -> float:
     return math.copysign(math.inf, numerator)
 
 
-def _ratio(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Labels, float]:
-    numerators = _summed_rates(ring, alert.spec, alert.match, alert.by, now, alert.window_s)
+def _ratio(alert: Reading, by: Sequence[str], ring: SampleRing,
+           now: float) -> dict[Labels, float]:
+    read = alert.histogram_value
+    numerators = _summed_rates(ring, alert.spec, alert.match, by, now, alert.window_s,
+                               histogram_value=read)
     denominators = _summed_rates(ring, alert.denominator_spec, alert.denominator_match,
-                                 alert.by, now, alert.window_s)
+                                 by, now, alert.window_s, histogram_value=read)
     return {key: _divide(value, denominators[key])
             for key, value in numerators.items() if key in denominators}
 
 
-def _quantile(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Labels, float]:
+def _quantile(alert: Reading, by: Sequence[str], ring: SampleRing,
+              now: float) -> dict[Labels, float]:
     spec = alert.spec
     bounds = (*spec.buckets, math.inf)
     start = now - alert.window_s
@@ -176,7 +223,7 @@ def _quantile(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Labe
             raise IndexError("a histogram with fewer bucket counts than bounds")
         if any(rate is None for rate in rates):
             continue
-        group = per_group.setdefault(_key(spec, labels, alert.by), [0.0] * len(bounds))
+        group = per_group.setdefault(_key(spec, labels, by), [0.0] * len(bounds))
         for index, rate in enumerate(rates):
             group[index] += rate or 0.0
     quantile = alert.quantile or 0.0
@@ -186,24 +233,82 @@ def _quantile(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Labe
 
 def evaluate(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Labels, float]:
     """The expression's value per ``by`` label set (the threshold not yet applied)."""
-    if alert.kind == "value":
-        return _value(alert, ring)
-    if alert.kind == "rate":
-        return _summed_rates(ring, alert.spec, alert.match, alert.by, now, alert.window_s)
-    if alert.kind == "ratio":
-        return _ratio(alert, ring, now)
-    return _quantile(alert, ring, now)
+    return read(alert, alert.by, ring, now)
+
+
+def read(reading: Reading, by: Sequence[str], ring: SampleRing,
+         now: float) -> dict[Labels, float]:
+    """One reading's value per ``by`` label set, before its threshold and conditions."""
+    kind = reading.kind
+    if kind in ("value", "age"):
+        return _current(reading, by, ring)
+    if kind in ("rate", "increase"):
+        return _summed_rates(ring, reading.spec, reading.match, by, now, reading.window_s,
+                             is_rate=kind == "rate", histogram_value=reading.histogram_value)
+    if kind == "ratio":
+        return _ratio(reading, by, ring, now)
+    return _quantile(reading, by, ring, now)
+
+
+def breaching(alert: AlertDefinition, ring: SampleRing, now: float) -> dict[Labels, float]:
+    """The label sets that breach the alert now, with their values: each reading's
+    threshold, kept ``and`` its conditions, ``unless`` its exclusions; the first
+    reading that breaches gives a label set its value (PromQL ``or``)."""
+    found: dict[Labels, float] = {}
+    for reading in alert.readings:
+        values = {key: value for key, value in read(reading, alert.by, ring, now).items()
+                  if reading.holds(value)}
+        for condition in reading.and_:
+            keys, positions = _condition_keys(condition, alert.by, ring)
+            values = {key: value for key, value in values.items()
+                      if tuple(key[i] for i in positions) in keys}
+        for condition in reading.unless:
+            keys, positions = _condition_keys(condition, alert.by, ring)
+            values = {key: value for key, value in values.items()
+                      if tuple(key[i] for i in positions) not in keys}
+        for key, value in values.items():
+            found.setdefault(key, value)
+    return found
+
+
+def _condition_keys(condition: Condition, by: Sequence[str],
+                    ring: SampleRing) -> tuple[set[Labels], list[int]]:
+    """The label sets (of the ``by`` labels the condition's metric has) that meet it,
+    and where those labels sit in a ``by`` key."""
+    on = on_labels(tuple(by), condition)
+    keys = {key for key, value in _current(condition, on, ring).items()
+            if condition.holds(value)}
+    return keys, [list(by).index(label) for label in on]
+
+
+def windows_by_metric(alerts: Iterable[AlertDefinition]) -> dict[MetricSpec, float]:
+    """The longest window each windowed metric is read over."""
+    longest: dict[MetricSpec, float] = {}
+    for alert in alerts:
+        for reading in alert.readings:
+            if reading.kind in ("value", "age"):
+                continue
+            specs = [reading.spec]
+            if reading.kind == "ratio":
+                specs.append(reading.denominator_spec)
+            for spec in specs:
+                longest[spec] = max(longest.get(spec, 0.0), reading.window_s)
+    return longest
 
 
 def metrics_read(alerts: Iterable[AlertDefinition],
                  windowed: bool = False) -> list[MetricSpec]:
     """The catalogue entries the alerts need sampled (``windowed``: over a window, by
-    a rate, ratio or quantile), in a stable order."""
+    a rate, increase, ratio or quantile), in a stable order."""
     specs: dict[MetricSpec, None] = {}
     for alert in alerts:
-        if windowed and alert.kind == "value":
-            continue
-        specs[alert.spec] = None
-        if alert.kind == "ratio":
-            specs[alert.denominator_spec] = None
+        for reading in alert.readings:
+            if not windowed:
+                for condition in (*reading.and_, *reading.unless):
+                    specs[condition.spec] = None
+            if windowed and reading.kind in ("value", "age"):
+                continue
+            specs[reading.spec] = None
+            if reading.kind == "ratio":
+                specs[reading.denominator_spec] = None
     return list(specs)

@@ -5,7 +5,10 @@ metric cannot leave a rule behind. Aggregations keep ``alerting.group_labels``
 (``job``, ``instance``) besides the alert's ``by`` labels: each scraped
 orchestrator alerts on its own data, exactly what its in-process evaluator sees.
 Quantiles use the correct form,
-``histogram_quantile(q, sum by (le, ...) (rate(metric_bucket[window])))``.
+``histogram_quantile(q, sum by (le, ...) (rate(metric_bucket[window])))``; an age is
+``time() - min by (...) (metric > 0)``. ``and``/``unless`` conditions match on the
+group labels and the ``by`` labels their metric has; ``or`` readings are
+alternatives, each with its own threshold.
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from typing import Any
 
 import yaml
 
-from telemetry.alerting.definitions import AlertDefinition, format_duration
+from telemetry.alerting.definitions import (
+    AlertDefinition,
+    Condition,
+    Reading,
+    format_duration,
+    on_labels,
+)
 from telemetry.catalogue import Kind, MetricSpec
 
 RULE_GROUP = "yolo-telemetry"
@@ -32,10 +41,21 @@ def number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def selector(name: str, match: dict[str, str]) -> str:
+_REGEX_SPECIAL = frozenset("\\.+*?()|[]{}^$")
+
+
+def _matcher(key: str, value: str | list[str]) -> str:
+    if isinstance(value, str):
+        return f"{key}={json.dumps(value)}"
+    alternatives = "|".join("".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in item)
+                            for item in value)
+    return f"{key}=~{json.dumps(alternatives)}"
+
+
+def selector(name: str, match: dict[str, str | list[str]]) -> str:
     if not match:
         return name
-    inner = ", ".join(f"{key}={json.dumps(value)}" for key, value in sorted(match.items()))
+    inner = ", ".join(_matcher(key, value) for key, value in sorted(match.items()))
     return f"{name}{{{inner}}}"
 
 
@@ -43,11 +63,20 @@ def _grouping(labels: Sequence[str]) -> str:
     return f" by ({', '.join(labels)})" if labels else ""
 
 
-def _rate(spec: MetricSpec, match: dict[str, str], window: str, labels: Sequence[str]) -> str:
+def _rate(spec: MetricSpec, match: dict[str, str | list[str]], window: str,
+          labels: Sequence[str], function: str = "rate", histogram_value: str = "count") -> str:
     name = spec.prometheus_name
     if spec.kind is Kind.HISTOGRAM:
-        name += "_count"
-    return f"sum{_grouping(labels)} (rate({selector(name, match)}[{window}]))"
+        name += f"_{histogram_value}"
+    return f"sum{_grouping(labels)} ({function}({selector(name, match)}[{window}]))"
+
+
+def _current(reading: Reading | Condition, labels: Sequence[str]) -> str:
+    """A value (``max by (...) (metric)``) or an age (``time() - min by (...) (metric > 0)``)."""
+    metric = selector(reading.spec.prometheus_name, reading.match)
+    if reading.kind == "age":
+        return f"time() - {reading.aggregate or 'min'}{_grouping(labels)} ({metric} > 0)"
+    return f"{reading.aggregate or 'max'}{_grouping(labels)} ({metric})"
 
 
 def group_by(alert: AlertDefinition, group_labels: Iterable[str]) -> list[str]:
@@ -57,29 +86,62 @@ def group_by(alert: AlertDefinition, group_labels: Iterable[str]) -> list[str]:
 
 
 def expression(alert: AlertDefinition, group_labels: Iterable[str] = ("job", "instance")) -> str:
-    """The PromQL whose value is compared with the threshold."""
-    labels = group_by(alert, group_labels)
-    spec = alert.spec
-    window = format_duration(alert.window_s)
-    if alert.kind == "value":
-        return (f"{alert.aggregate or 'max'}{_grouping(labels)} "
-                f"({selector(spec.prometheus_name, alert.match)})")
-    if alert.kind == "rate":
-        return _rate(spec, alert.match, window, labels)
-    if alert.kind == "ratio":
-        numerator = _rate(spec, alert.match, window, labels)
-        denominator = _rate(alert.denominator_spec, alert.denominator_match, window, labels)
+    """The PromQL whose value is compared with the threshold (the alert's own reading)."""
+    return reading_expression(alert, group_by(alert, group_labels))
+
+
+def reading_expression(reading: Reading, labels: Sequence[str]) -> str:
+    """One reading's PromQL, its series keeping ``labels``."""
+    spec = reading.spec
+    window = format_duration(reading.window_s)
+    if reading.kind in ("value", "age"):
+        return _current(reading, labels)
+    if reading.kind in ("rate", "increase"):
+        return _rate(spec, reading.match, window, labels, reading.kind,
+                     reading.histogram_value)
+    if reading.kind == "ratio":
+        numerator = _rate(spec, reading.match, window, labels,
+                          histogram_value=reading.histogram_value)
+        denominator = _rate(reading.denominator_spec, reading.denominator_match, window,
+                            labels, histogram_value=reading.histogram_value)
         return f"({numerator} / {denominator})"
-    buckets = selector(spec.prometheus_name + "_bucket", alert.match)
-    return (f"histogram_quantile({number(alert.quantile or 0)}, "
+    buckets = selector(spec.prometheus_name + "_bucket", reading.match)
+    return (f"histogram_quantile({number(reading.quantile or 0)}, "
             f"sum{_grouping(['le', *labels])} (rate({buckets}[{window}])))")
+
+
+def _condition(condition: Condition, labels: Sequence[str]) -> str:
+    text = _current(condition, labels)
+    if condition.threshold is not None:
+        text += f" {condition.comparison} {number(condition.threshold)}"
+    return f"({text})"
+
+
+def condition(alert: AlertDefinition, group_labels: Iterable[str] = ("job", "instance")) -> str:
+    """The rule's whole expression: each reading against its threshold, with its
+    ``and`` and ``unless`` conditions, the readings joined by ``or``."""
+    group = list(group_labels)
+    labels = group_by(alert, group)
+    branches = []
+    for reading in alert.readings:
+        text = (f"{reading_expression(reading, labels)} {reading.comparison} "
+                f"{number(reading.threshold)}")
+        for operator, conditions in (("and", reading.and_), ("unless", reading.unless)):
+            for extra in conditions:
+                on = [*group, *(label for label in on_labels(alert.by, extra)
+                                if label not in group)]
+                text += f" {operator} on ({', '.join(on)}) {_condition(extra, on)}"
+        branches.append(text)
+    if len(branches) == 1:
+        return branches[0]
+    return " or ".join(f"({branch})" for branch in branches)
 
 
 def rule(alert: AlertDefinition, group_labels: Iterable[str] = ("job", "instance")) -> dict:
     """One Prometheus alerting rule."""
     entry: dict[str, Any] = {
         "alert": alert.name,
-        "expr": f"{expression(alert, group_labels)} {alert.comparison} {number(alert.threshold)}",
+        "expr": condition(alert, group_labels),
     }
     if alert.for_:
         entry["for"] = format_duration(alert.for_)

@@ -14,197 +14,139 @@ CPU, state size).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from telemetry import catalogue as cat
 from telemetry.alerting.definitions import AlertDefinition
-from telemetry.alerting.rules import number
-from telemetry.catalogue import MetricSpec
+from telemetry.artefacts.operations import operations_row
+from telemetry.artefacts.panels import (
+    FILTER,
+    RATE,
+    PanelDef,
+    Query,
+    describe,
+    percentiles,
+    quantile,
+    rate,
+    ratio,
+    selector,
+    thresholds,
+)
 
 UID = "yolo-overview"
 TITLE = "YOLO orchestrator"
-RATE = "$__rate_interval"
-#: Every catalogue metric appears in a panel; the test checks it.
-_FILTER = 'job=~"$job", instance=~"$instance"'
-
-
-@dataclass(frozen=True)
-class Query:
-    expr: str
-    legend: str
-
-
-@dataclass(frozen=True)
-class PanelDef:
-    """One panel, before it is turned into SDK builders."""
-
-    title: str
-    description: str
-    unit: str
-    queries: tuple[Query, ...]
-    kind: str = "timeseries"  # timeseries | stat
-    thresholds: tuple[tuple[float, str], ...] = ()  # (value, severity) from alerts
-    width: int = 12
-    height: int = 8
-    no_value: str | None = None
-
-
-def selector(spec: MetricSpec, suffix: str = "", **match: str) -> str:
-    extra = "".join(f', {key}="{value}"' for key, value in sorted(match.items()))
-    return f"{spec.prometheus_name}{suffix}{{{_FILTER}{extra}}}"
-
-
-def _by(labels: Sequence[str]) -> str:
-    return f" by ({', '.join(labels)})" if labels else ""
-
-
-def rate(spec: MetricSpec, by: Sequence[str] = (), suffix: str = "", **match: str) -> str:
-    return f"sum{_by(by)} (rate({selector(spec, suffix, **match)}[{RATE}]))"
-
-
-def quantile(q: float, spec: MetricSpec, by: Sequence[str] = ()) -> str:
-    return (f"histogram_quantile({number(q)}, "
-            f"sum{_by(['le', *by])} (rate({selector(spec, '_bucket')}[{RATE}])))")
-
-
-def _legend(labels: Sequence[str], fallback: str) -> str:
-    return " ".join("{{" + label + "}}" for label in labels) or fallback
-
-
-def _help(*specs: MetricSpec) -> str:
-    return " ".join(f"{spec.prometheus_name}: {spec.help}" for spec in specs)
-
-
-def _thresholds(alerts: Iterable[AlertDefinition], spec: MetricSpec, kind: str,
-                q: float | None = None) -> tuple[tuple[float, str], ...]:
-    return tuple(sorted(
-        (alert.threshold, alert.severity) for alert in alerts
-        if alert.spec == spec and alert.kind == kind and alert.quantile == q
-        and alert.comparison in (">", ">=") and not alert.match))
-
-
-def _percentiles(title: str, spec: MetricSpec, alerts: Sequence[AlertDefinition],
-                 by: Sequence[str] = ()) -> PanelDef:
-    queries = tuple(Query(quantile(q, spec, by), f"p{round(q * 100)} {_legend(by, '')}".strip())
-                    for q in (0.5, 0.95, 0.99))
-    return PanelDef(title, _help(spec), "s", queries,
-                    thresholds=_thresholds(alerts, spec, "quantile", 0.95))
-
-
-def _ratio(numerator: str, denominator: str) -> str:
-    return f"{numerator} / {denominator}"
 
 
 def panel_rows(alerts: Sequence[AlertDefinition]) -> list[tuple[str, list[PanelDef]]]:
     """Every row and panel of the dashboard, in order."""
-    failed_ratio = _ratio(rate(cat.WORKFLOWS, outcome="failed"), rate(cat.WORKFLOWS))
+    failed_ratio = ratio(rate(cat.WORKFLOWS, outcome="failed"), rate(cat.WORKFLOWS))
     errors_by_agent = rate(cat.ERRORS, ["agent"])
     error_ratio = (f"{errors_by_agent} / ({errors_by_agent} + "
                    f"{rate(cat.DECISIONS, ['agent'])})")
     firing_prometheus = (f'sum by (alertname, severity) '
-                         f'(ALERTS{{alertstate="firing", {_FILTER}}})')
+                         f'(ALERTS{{alertstate="firing", {FILTER}}})')
     return [
         ("Overview", [
-            PanelDef("Active agents", _help(cat.AGENTS_ACTIVE), "short",
+            PanelDef("Active agents", describe(cat.AGENTS_ACTIVE), "short",
                      (Query(f"sum({selector(cat.AGENTS_ACTIVE)})", "active"),),
                      kind="stat", width=6, height=5),
-            PanelDef("Workflows finished", _help(cat.WORKFLOWS), "ops",
+            PanelDef("Workflows finished", describe(cat.WORKFLOWS), "ops",
                      (Query(rate(cat.WORKFLOWS), "workflows/s"),), kind="stat", width=6,
                      height=5),
-            PanelDef("Workflow failure ratio", _help(cat.WORKFLOWS), "percentunit",
+            PanelDef("Workflow failure ratio", describe(cat.WORKFLOWS), "percentunit",
                      (Query(failed_ratio, "failed"),), kind="stat", width=6, height=5,
-                     thresholds=_thresholds(alerts, cat.WORKFLOWS, "ratio"), no_value="0"),
+                     thresholds=thresholds(alerts, cat.WORKFLOWS, "ratio"), no_value="0"),
             # "or vector(0)": with nothing firing ALERTS has no series at all, and a
             # stat of an empty result reads "No data" rather than 0.
             PanelDef("Firing alerts", "Alerts firing in Prometheus (ALERTS) and in the "
                      "orchestrator's own evaluator (" + cat.ALERTS_FIRING.prometheus_name + ").",
                      "short",
-                     (Query(f'sum(ALERTS{{alertstate="firing", {_FILTER}}}) or vector(0)',
+                     (Query(f'sum(ALERTS{{alertstate="firing", {FILTER}}}) or vector(0)',
                             "prometheus"),
                       Query(f"sum({selector(cat.ALERTS_FIRING)}) or vector(0)", "in-process")),
                      kind="stat", width=6, height=5, no_value="0"),
         ]),
         ("Handoffs and decisions", [
-            PanelDef("Handoff rate by from → to", _help(cat.HANDOFFS), "ops",
+            PanelDef("Handoff rate by from → to", describe(cat.HANDOFFS), "ops",
                      (Query(rate(cat.HANDOFFS, ["from_agent", "to_agent"]),
                             "{{from_agent}} → {{to_agent}}"),)),
-            PanelDef("Decision rate by type", _help(cat.DECISIONS), "ops",
+            PanelDef("Decision rate by type", describe(cat.DECISIONS), "ops",
                      (Query(rate(cat.DECISIONS, ["decision_type"]), "{{decision_type}}"),)),
-            _percentiles("Handoff latency", cat.HANDOFF_DURATION, alerts),
-            _percentiles("Decision latency", cat.DECISION_DURATION, alerts),
+            percentiles("Handoff latency", cat.HANDOFF_DURATION, alerts),
+            percentiles("Decision latency", cat.DECISION_DURATION, alerts),
         ]),
         ("Agents and context", [
-            PanelDef("Context tokens per agent", _help(cat.CONTEXT_TOKENS) +
+            PanelDef("Context tokens per agent", describe(cat.CONTEXT_TOKENS) +
                      " The line is the ContextOverflow threshold.", "short",
                      (Query(f"max by (agent) ({selector(cat.CONTEXT_TOKENS)})", "{{agent}}"),),
-                     thresholds=_thresholds(alerts, cat.CONTEXT_TOKENS, "value")),
-            PanelDef("Context items per agent", _help(cat.CONTEXT_ITEMS), "short",
+                     thresholds=thresholds(alerts, cat.CONTEXT_TOKENS, "value")),
+            PanelDef("Context items per agent", describe(cat.CONTEXT_ITEMS), "short",
                      (Query(f"max by (agent) ({selector(cat.CONTEXT_ITEMS)})", "{{agent}}"),)),
-            PanelDef("Time active per agent", _help(cat.AGENT_ACTIVE_TIME) +
+            PanelDef("Time active per agent", describe(cat.AGENT_ACTIVE_TIME) +
                      " Shown as the share of wall time each agent was active.", "percentunit",
                      (Query(rate(cat.AGENT_ACTIVE_TIME, ["agent"]), "{{agent}}"),)),
-            PanelDef("Context refresh p95 by agent", _help(cat.CONTEXT_REFRESH_DURATION), "s",
+            PanelDef("Context refresh p95 by agent", describe(cat.CONTEXT_REFRESH_DURATION), "s",
                      (Query(quantile(0.95, cat.CONTEXT_REFRESH_DURATION, ["agent"]),
                             "{{agent}}"),)),
         ]),
+        operations_row(alerts),
         ("Errors and safety", [
-            PanelDef("Error rate", _help(cat.ERRORS), "ops",
+            PanelDef("Error rate", describe(cat.ERRORS), "ops",
                      (Query(rate(cat.ERRORS), "all"),
                       Query(rate(cat.ERRORS, ["agent", "error_type"]),
                             "{{agent}} {{error_type}}")),
-                     thresholds=_thresholds(alerts, cat.ERRORS, "rate")),
+                     thresholds=thresholds(alerts, cat.ERRORS, "rate")),
             PanelDef("Error ratio per agent", "Errors / (errors + decisions) per agent, over "
                      "the rate interval. The snapshot's agent_error_rate also counts the "
                      "handoffs an agent sends as operations, over windows.error_rate_s, so "
-                     "it reads a little lower. " + _help(cat.ERRORS, cat.DECISIONS),
+                     "it reads a little lower. " + describe(cat.ERRORS, cat.DECISIONS),
                      "percentunit",
                      (Query(error_ratio, "{{agent}}"),)),
-            PanelDef("Safety blocks by rule", _help(cat.SAFETY_BLOCKS), "ops",
+            PanelDef("Safety blocks by rule", describe(cat.SAFETY_BLOCKS), "ops",
                      (Query(rate(cat.SAFETY_BLOCKS, ["rule"]), "{{rule}}"),),
-                     thresholds=_thresholds(alerts, cat.SAFETY_BLOCKS, "rate")),
-            PanelDef("Orchestrator mode", _help(cat.MODE), "short",
+                     thresholds=thresholds(alerts, cat.SAFETY_BLOCKS, "rate")),
+            PanelDef("Orchestrator mode", describe(cat.MODE), "short",
                      (Query(f"max by (mode) ({selector(cat.MODE)})", "{{mode}}"),)),
         ]),
         ("Workflows", [
-            PanelDef("Workflow throughput", _help(cat.WORKFLOWS_STARTED, cat.WORKFLOWS), "ops",
+            PanelDef("Workflow throughput", describe(cat.WORKFLOWS_STARTED, cat.WORKFLOWS), "ops",
                      (Query(rate(cat.WORKFLOWS_STARTED), "started"),
                       Query(rate(cat.WORKFLOWS, ["outcome"]), "{{outcome}}"))),
-            PanelDef("Workflow failure ratio over time", _help(cat.WORKFLOWS), "percentunit",
+            PanelDef("Workflow failure ratio over time", describe(cat.WORKFLOWS), "percentunit",
                      (Query(failed_ratio, "failed / finished"),),
-                     thresholds=_thresholds(alerts, cat.WORKFLOWS, "ratio")),
-            _percentiles("Workflow duration", cat.WORKFLOW_DURATION, alerts, ["outcome"]),
-            PanelDef("Profiled operations p95", _help(cat.OPERATION_DURATION), "s",
+                     thresholds=thresholds(alerts, cat.WORKFLOWS, "ratio")),
+            percentiles("Workflow duration", cat.WORKFLOW_DURATION, alerts, ["outcome"]),
+            PanelDef("Profiled operations p95", describe(cat.OPERATION_DURATION), "s",
                      (Query(quantile(0.95, cat.OPERATION_DURATION, ["operation"]),
                             "{{operation}}"),), no_value="none profiled"),
         ]),
         ("State", [
-            PanelDef("State save and load p95", _help(cat.STATE_SAVE_DURATION,
+            PanelDef("State save and load p95", describe(cat.STATE_SAVE_DURATION,
                                                       cat.STATE_LOAD_DURATION), "s",
                      (Query(quantile(0.95, cat.STATE_SAVE_DURATION), "save p95"),
                       Query(quantile(0.95, cat.STATE_LOAD_DURATION), "load p95")),
-                     thresholds=_thresholds(alerts, cat.STATE_SAVE_DURATION, "quantile", 0.95)),
-            PanelDef("State saves", _help(cat.STATE_SAVES), "ops",
+                     thresholds=thresholds(alerts, cat.STATE_SAVE_DURATION, "quantile", 0.95)),
+            PanelDef("State saves", describe(cat.STATE_SAVES), "ops",
                      (Query(rate(cat.STATE_SAVES), "saves/s"),
                       Query(rate(cat.STATE_LOAD_DURATION, suffix="_count"), "loads/s"))),
-            PanelDef("State file size", _help(cat.STATE_FILE_SIZE), "bytes",
+            PanelDef("State file size", describe(cat.STATE_FILE_SIZE), "bytes",
                      (Query(f"max by (instance) ({selector(cat.STATE_FILE_SIZE)})",
                             "{{instance}}"),)),
         ]),
         ("Process", [
-            PanelDef("Resident memory", _help(cat.PROCESS_MEMORY), "bytes",
+            PanelDef("Resident memory", describe(cat.PROCESS_MEMORY), "bytes",
                      (Query(f"max by (instance) ({selector(cat.PROCESS_MEMORY)})",
                             "{{instance}}"),)),
-            PanelDef("CPU", _help(cat.PROCESS_CPU), "percent",
+            PanelDef("CPU", describe(cat.PROCESS_CPU), "percent",
                      (Query(f"max by (instance) ({selector(cat.PROCESS_CPU)})",
                             "{{instance}}"),)),
         ]),
         ("Telemetry", [
-            PanelDef("Events accepted by signal", _help(cat.EVENTS), "ops",
+            PanelDef("Events accepted by signal", describe(cat.EVENTS), "ops",
                      (Query(rate(cat.EVENTS, ["signal"]), "{{signal}}"),)),
             PanelDef("Telemetry problems", "Each of these should stay at zero; the series "
                      "only appear once something went wrong. " +
-                     _help(cat.INVALID_EVENTS, cat.EXPORTER_ERRORS, cat.DROPPED,
+                     describe(cat.INVALID_EVENTS, cat.EXPORTER_ERRORS, cat.DROPPED,
                            cat.SERIES_OVERFLOW), "ops",
                      (Query(rate(cat.INVALID_EVENTS, ["signal", "reason"]),
                             "invalid {{signal}} ({{reason}})"),
@@ -214,7 +156,7 @@ def panel_rows(alerts: Sequence[AlertDefinition]) -> list[tuple[str, list[PanelD
                             "dropped {{component}} ({{reason}})"),
                       Query(rate(cat.SERIES_OVERFLOW, ["metric"]), "overflow {{metric}}")),
                      no_value="0"),
-            PanelDef("Telemetry handler time", _help(cat.HANDLER_TIME) +
+            PanelDef("Telemetry handler time", describe(cat.HANDLER_TIME) +
                      " Shown as the share of one CPU spent handling signals.", "percentunit",
                      (Query(f"max by (instance) (rate({selector(cat.HANDLER_TIME)}[{RATE}]))",
                             "{{instance}}"),)),
@@ -224,7 +166,7 @@ def panel_rows(alerts: Sequence[AlertDefinition]) -> list[tuple[str, list[PanelD
                      "rendered by `yolo-telemetry render alerts`.", "short",
                      (Query(firing_prometheus, "{{alertname}} ({{severity}})"),),
                      no_value="none firing"),
-            PanelDef("Firing alerts in the orchestrator", _help(cat.ALERTS_FIRING), "short",
+            PanelDef("Firing alerts in the orchestrator", describe(cat.ALERTS_FIRING), "short",
                      (Query(f"sum by (alertname, severity) ({selector(cat.ALERTS_FIRING)})",
                             "{{alertname}} ({{severity}})"),)),
         ]),

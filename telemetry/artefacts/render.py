@@ -20,7 +20,8 @@ from typing import Any
 
 from telemetry import catalogue as cat
 from telemetry import config as config_module
-from telemetry.alerting.definitions import AlertDefinition, effective_alerts, format_duration
+from telemetry.alerting.builtins import effective_alerts
+from telemetry.alerting.definitions import AlertDefinition, format_duration
 from telemetry.alerting.rules import render_rules, rule
 from telemetry.catalogue import Kind
 

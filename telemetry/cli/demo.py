@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from telemetry import config as config_module
-from telemetry.alerting.definitions import effective_alerts
+from telemetry.alerting.builtins import effective_alerts
 from telemetry.alerting.rules import render_rules
 from telemetry.cli.incidents import Incident, with_demo_alerts
 from telemetry.cli.simulator import ReferenceOrchestrator, SimulationStats
@@ -43,7 +43,7 @@ def demo_config(args: argparse.Namespace) -> TelemetryConfig:
         loaded.server.port = args.port
         loaded.server.port_range = None
     if args.incident is not None:
-        loaded = with_demo_alerts(loaded)
+        loaded = with_demo_alerts(loaded, args.time_scale)
     return loaded
 
 
@@ -163,9 +163,10 @@ def _print_banner(tel: Telemetry, args: argparse.Namespace, incident: Incident |
                                                           tel.config.alerting)]
         print(f"  incident '{incident.kind}' for {incident.duration_s:g}s, from "
               f"{incident.start_s:g}s in or once a workflow has completed (simulated "
-              f"time): watch {incident.alert} fire and clear")
-        if incident.alert not in names:
-            print(f"  note: {incident.alert} is not among the alerts in force", flush=True)
+              f"time): watch {' and '.join(incident.alerts)} fire and clear")
+        for alert in incident.alerts:
+            if alert not in names:
+                print(f"  note: {alert} is not among the alerts in force", flush=True)
         print("  alerts use demo timings (windows <= 1m, for <= 30s); "
               "--write-rules FILE writes the matching Prometheus rules")
     sys.stdout.flush()

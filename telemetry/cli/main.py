@@ -153,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "0: as fast as possible; below 1 multiplies every rate)")
     demo.add_argument("--incident", choices=KINDS, default=None,
                       help="stage an incident: errors (HighErrorRate), context "
-                           "(ContextOverflow) or stall (HandoffLatencyHigh)")
+                           "(ContextOverflow), slow-handoffs (HandoffLatencyHigh), stall "
+                           "(AgentStalled), loop (HandoffLoop, ToolCallRepeating) or "
+                           "tokens (TokenBudgetBurn)")
     demo.add_argument("--incident-after", type=_scale, default=30.0, metavar="SECONDS",
                       help="simulated seconds before the incident starts (default 30)")
     demo.add_argument("--incident-for", type=_seconds, default=120.0, metavar="SECONDS",

@@ -1,10 +1,13 @@
 """The reference orchestrator: a simulated YOLO workflow that emits every signal.
 
-It walks the BMAD order (analyst, pm, ux-expert, architect, pm, po, sm, dev, qa),
-handing work from agent to agent with randomised decisions, errors, safety blocks,
-context growth and refreshes, and state saves. Like a real orchestrator it only
-sends signals, and times each agent's turn with ``telemetry.profiled("agent_turn")``
-(a no-op when telemetry is not running).
+It walks the BMAD order (analyst, pm, ux-expert, architect, po, sm, dev, qa),
+handing work from agent to agent with randomised decisions (each one LLM call, with
+tokens and cost), tool calls, errors, safety blocks, context growth and refreshes,
+and state saves (:mod:`telemetry.cli.agent_calls` has the models and tools). The
+healthy flow never returns to an agent it left, so it counts no handoff loops (BMAD's
+optional return from the architect to the pm would count one per workflow). Like a
+real orchestrator it only sends signals, and times each agent's turn with
+``telemetry.profiled("agent_turn")`` (a no-op when telemetry is not running).
 
 Time is simulated: every operation has a simulated duration, which is what its
 signal reports, and advances the simulated clock by that much; a workflow's
@@ -29,13 +32,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from telemetry import signals
+from telemetry.cli.agent_calls import AgentCalls
 from telemetry.cli.incidents import Incident
+from telemetry.cli.story import ScaledClock, SimulationStats
 from telemetry.profiling import profiled
 
-BMAD_SEQUENCE = ("analyst", "pm", "ux-expert", "architect", "pm", "po", "sm", "dev", "qa")
+BMAD_SEQUENCE = ("analyst", "pm", "ux-expert", "architect", "po", "sm", "dev", "qa")
 DECISION_TYPES = {
     "analyst": ("research_scope", "market_fit"),
     "pm": ("prioritise", "scope_cut", "accept_prd"),
@@ -55,55 +59,12 @@ SAFETY_RULES = ("no_destructive_shell", "no_secret_in_output", "budget_guard", "
 REFRESH_AT_TOKENS = 6000
 #: Attempts at a decision while the provider rate-limits (the ``errors`` incident).
 RATE_LIMITED_ATTEMPTS = 4
+#: Share of LLM calls the provider turns away once (overloaded) before answering.
+LLM_RETRY_PROBABILITY = 0.02
 
 
 class AgentFailure(RuntimeError):
     """The exception object attached to simulated agent errors."""
-
-
-class ScaledClock:
-    """Simulated time, advanced by each operation and waited for ``time_scale`` x real.
-
-    ``now`` is the simulated seconds since the start; ``wall`` the epoch time event
-    timestamps are based on.
-    """
-
-    def __init__(self, time_scale: float, stop_event: threading.Event) -> None:
-        self.time_scale = time_scale
-        self.stop_event = stop_event
-        self.simulated = 0.0
-
-    def now(self) -> float:
-        return self.simulated
-
-    def sleep(self, seconds: float) -> None:
-        if self.time_scale:
-            self.stop_event.wait(seconds * self.time_scale)
-        self.simulated += seconds
-
-    def wall(self) -> float:
-        return time.time()
-
-
-@dataclass
-class SimulationStats:
-    workflows_started: int = 0
-    workflows_completed: int = 0
-    workflows_failed: int = 0
-    handoffs: int = 0
-    decisions: int = 0
-    errors: int = 0
-    safety_blocks: int = 0
-    state_saves: int = 0
-    events: int = 0
-    current_agent: str | None = None
-    #: Simulated seconds since the start.
-    simulated_s: float = 0.0
-    #: "errors (active)", "errors (over)"... once a staged incident has started.
-    incident: str | None = None
-    #: Simulated start and end of the staged incident, once it has started.
-    incident_window: tuple[float, float] | None = None
-    counts_by_signal: dict[str, int] = field(default_factory=dict)
 
 
 class ReferenceOrchestrator:
@@ -140,6 +101,7 @@ class ReferenceOrchestrator:
         self._next_due = time.monotonic()
         self._tokens: dict[str, int] = {}
         self._mode = None
+        self.calls = AgentCalls(self.random, self.emit, self._spend, self._duration)
 
     # -- emitting --------------------------------------------------------------
 
@@ -236,6 +198,8 @@ class ReferenceOrchestrator:
                 break
             with profiled("agent_turn"):
                 failure = self._run_agent(agent, workflow_id)
+            if failure is None and index > 0:
+                failure = self._rework(BMAD_SEQUENCE[index - 1], agent, workflow_id)
             if failure is None and index + 1 < len(BMAD_SEQUENCE):
                 self._handoff(agent, BMAD_SEQUENCE[index + 1], workflow_id)
             if failure:
@@ -252,6 +216,19 @@ class ReferenceOrchestrator:
         self._track_incident()
         return failure is None
 
+    def _rework(self, previous: str, agent: str, workflow_id: str) -> str | None:
+        """The ``loop`` incident: the agent sends the work back to the one before it,
+        and the two pass it to and fro, each redoing the same tool call, for as long
+        as the incident lasts."""
+        while self._incident("loop") and not self.stop_event.is_set():
+            for sender, receiver in ((agent, previous), (previous, agent)):
+                self._handoff(sender, receiver, workflow_id)
+                with profiled("agent_turn"):
+                    failure = self._run_agent(receiver, workflow_id)
+                if failure:
+                    return failure
+        return None
+
     def _run_agent(self, agent: str, workflow_id: str) -> str | None:
         stats = self.stats
         stats.current_agent = agent
@@ -262,9 +239,11 @@ class ReferenceOrchestrator:
         self._update_context(agent, workflow_id)
         failure = None
         for _ in range(self.random.randint(1, 3)):
+            self._stall_or_run_away(agent, workflow_id)
             failure = self._decide(agent, workflow_id)
             if failure:
                 break
+            self.calls.tool_calls(agent, workflow_id, repeating=self._incident("loop"))
         if self.random.random() < self.safety_block_probability:
             stats.safety_blocks += 1
             self.emit("safety_blocked", agent=agent, rule=self.random.choice(SAFETY_RULES),
@@ -283,16 +262,43 @@ class ReferenceOrchestrator:
                   timestamp=activated_at + (self.clock.now() - turn_started))
         return failure
 
+    def _stall_or_run_away(self, agent: str, workflow_id: str) -> None:
+        """The ``stall`` incident: the agent waits, silent, on a call that does not
+        return until the incident ends. ``tokens``: it keeps re-sending its whole
+        history, a prompt of some 150k tokens every few seconds, until it ends."""
+        window = self.stats.incident_window
+        if self._incident("stall") and window is not None:
+            self._pass(window[1] - self.clock.now())
+        while self._incident("tokens") and not self.stop_event.is_set():
+            duration = self._spend(self._duration(6.0, 0.3))
+            self._llm_call(agent, workflow_id, duration, self.random.randint(140_000, 160_000))
+
+    def _llm_call(self, agent: str, workflow_id: str, duration: float, context_tokens: int,
+                  error_type: str | None = None) -> None:
+        self.calls.llm_call(agent, workflow_id, duration, context_tokens,
+                            error_type=error_type)
+        self.stats.llm_calls, self.stats.tokens = self.calls.calls, self.calls.tokens
+
     def _decide(self, agent: str, workflow_id: str) -> str | None:
         """One decision (an LLM call, a few seconds); retried while rate-limited."""
         attempts = RATE_LIMITED_ATTEMPTS if self._incident("errors") else 1
         for _ in range(attempts):
             if self._incident("errors") and self.random.random() < 0.85:
-                self._spend(self._duration(1.5, 0.3))  # the provider answers 429 at once
+                # The provider answers 429 at once.
+                duration = self._spend(self._duration(1.5, 0.3))
+                self._llm_call(agent, workflow_id, duration, 0, error_type="RateLimited")
                 self._error(agent, "RateLimited", workflow_id)
                 continue
             decision_type = self.random.choice(DECISION_TYPES[agent])
             duration = self._spend(self._duration(2.5, 0.5))
+            # The decision is the model's answer: the call's time is the decision's,
+            # including, now and then, a first attempt the provider turned away.
+            answered = duration
+            if self.random.random() < LLM_RETRY_PROBABILITY:
+                failed = round(duration * self.random.uniform(0.2, 0.5), 6)
+                self._llm_call(agent, workflow_id, failed, 0, error_type="Overloaded")
+                answered = round(duration - failed, 6)
+            self._llm_call(agent, workflow_id, answered, self._tokens.get(agent, 0))
             self.stats.decisions += 1
             self.emit("decision_made", agent=agent, decision_type=decision_type,
                       duration_s=duration, workflow_id=workflow_id)
@@ -336,7 +342,7 @@ class ReferenceOrchestrator:
     def _handoff(self, from_agent: str, to_agent: str, workflow_id: str) -> None:
         self.emit("handoff_started", from_agent=from_agent, to_agent=to_agent,
                   workflow_id=workflow_id)
-        if self._incident("stall"):  # the handoff queue is stuck until the incident ends
+        if self._incident("slow-handoffs"):  # the handoff queue is stuck until it ends
             window = self.stats.incident_window or (0.0, 0.0)
             unblocked_in = window[1] - self.clock.now()
             stuck = self.random.uniform(32.0, 40.0)

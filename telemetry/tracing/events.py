@@ -6,6 +6,7 @@ Layout (docs/tracing.md lists every name and attribute)::
     ├── invoke_agent {agent}                 agent_activated -> agent_deactivated
     │   ├── decision {decision_type}         decision_made (duration_s)
     │   ├── context_refresh {agent}          context_refreshed (duration_s)
+    │   ├── chat {model}, execute_tool {tool} llm_called, tool_completed (duration_s)
     │   └── events: exception, yolo.safety_blocked
     ├── handoff {from_agent} -> {to_agent}   handoff_started -> handoff_completed
     └── state_save / state_load              state_saved / state_loaded (duration_s)
@@ -14,8 +15,9 @@ Things with a duration are child spans (they take room on the waterfall and can 
 searched by name); instants (errors, safety blocks) are events on the agent span,
 which costs no span of its own and keeps them next to what the agent was doing.
 
-Handoffs and state saves are in :mod:`telemetry.tracing.handoffs`, the attribute
-names in :mod:`telemetry.tracing.attributes`.
+Handoffs and state saves are in :mod:`telemetry.tracing.handoffs`, LLM and tool calls
+and the loop and repeat events in :mod:`telemetry.tracing.calls`, the attribute names
+in :mod:`telemetry.tracing.attributes`.
 
 Every handler takes the payload and the event's timestamp (epoch seconds) and runs
 under the tracer's lock. Names from the payload are made safe through the tracer's
@@ -46,6 +48,7 @@ from telemetry.tracing.attributes import (
     start_ns,
 )
 from telemetry.tracing.builder import exception_attributes, exception_type, remote_parent
+from telemetry.tracing.calls import CallSignals
 from telemetry.tracing.handoffs import HandoffSignals
 from telemetry.tracing.table import LATEST_TS, OpenSpan, OpenSpans, ns
 
@@ -53,7 +56,7 @@ if TYPE_CHECKING:
     from telemetry.tracing.builder import SpanBuilder
     from telemetry.tracing.record import SpanStub
 
-class SpanSignals(HandoffSignals):
+class SpanSignals(CallSignals, HandoffSignals):
     """The signal handlers; :class:`telemetry.tracing.tracer.SignalTracer` provides the state
     they work on."""
 
@@ -84,6 +87,7 @@ class SpanSignals(HandoffSignals):
             "yolo.context_refreshed": self._context_refreshed,
             "yolo.state_saved": self._state_saved,
             "yolo.state_loaded": self._state_loaded,
+            **self.call_handlers(),  # LLM and tool calls, loop events: tracing/calls.py
         }
 
     # -- spans ------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from telemetry import Telemetry, load_config
-from telemetry.alerting.definitions import DEFAULT_ALERTS
+from telemetry.alerting.builtins import DEFAULT_ALERTS
 from telemetry.artefacts.render import render
 from tests.support.backends import free_port, wait_until
 from tests.support.monitoring_tools import ROOT, assert_ok, require_tool, run_tool

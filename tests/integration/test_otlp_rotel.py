@@ -20,13 +20,15 @@ from telemetry.catalogue import Kind
 from telemetry.cli.simulator import ReferenceOrchestrator
 from telemetry.model import HistogramValue
 from telemetry.runtime import package_version
+from tests.conftest import send
 from tests.support import ROOT
 from tests.support.backends import RotelReceiver, rotel_receiver
 
 pytestmark = pytest.mark.backend
 
-#: Sampled at collection: they differ between the final export and a later collect().
-PROCESS_GAUGES = {"yolo.process.memory.resident", "yolo.process.cpu"}
+#: Sampled at collection: they differ between the final export and a later collect()
+#: (the time in the current mode runs on).
+PROCESS_GAUGES = {"yolo.process.memory.resident", "yolo.process.cpu", "yolo.mode.time"}
 
 
 @pytest.fixture
@@ -69,12 +71,13 @@ def assert_metrics_equal_aggregates(rotel: RotelReceiver, tel: Telemetry) -> int
     compared = 0
     for family in tel.aggregator.collect():
         spec = family.spec
-        if spec.otlp_name in PROCESS_GAUGES:
+        if spec.name in PROCESS_GAUGES:
             continue
         for sample in family.samples:
             if not recorded(spec, sample):
                 continue
-            labels = dict(zip(spec.labels, sample.labels, strict=True))
+            labels = dict(zip(spec.otlp_attributes, sample.labels, strict=True))
+            labels.update(spec.otlp_constant_attributes)
             points = [p for p in rotel.metrics(spec.otlp_name)
                       if p["attributes"] == labels and p["resource"].items() >= instance.items()]
             assert points, f"{spec.otlp_name}{labels} never arrived"
@@ -312,3 +315,39 @@ def tel_signal_handoff() -> None:
 
     blinker.signal("yolo.handoff_completed").send(
         None, from_agent="pm", to_agent="dev", duration_s=0.25, workflow_id="wf-delta")
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_llm_and_tool_calls_arrive_under_the_genai_names(rotel: RotelReceiver, start_telemetry,
+                                                         protocol: str) -> None:
+    tel = start_telemetry(otlp_config(rotel, protocol, genai_provider="anthropic"))
+    send("workflow_started", workflow_id="wf")
+    send("agent_activated", agent="dev", workflow_id="wf")
+    send("llm_called", agent="dev", model="claude-sonnet", duration_s=1.5, input_tokens=1200,
+         output_tokens=300, workflow_id="wf")
+    send("tool_completed", agent="dev", tool="pytest", duration_s=2.0, call_key="k",
+         error_type="Exit1", workflow_id="wf")
+    send("agent_deactivated", agent="dev", workflow_id="wf")
+    send("workflow_completed", workflow_id="wf", duration_s=5.0)
+    tel.stop()
+    chat = {"gen_ai.agent.name": "dev", "gen_ai.request.model": "claude-sonnet",
+            "gen_ai.operation.name": "chat"}
+    rotel.wait_for_metrics(lambda p: p["name"] == "gen_ai.client.token.usage")
+    tokens = {p["attributes"]["gen_ai.token.type"]: p for p in
+              rotel.metrics("gen_ai.client.token.usage")}
+    assert tokens.keys() == {"input", "output"}
+    assert tokens["input"]["attributes"] == {**chat, "gen_ai.token.type": "input"}
+    assert (tokens["input"]["sum"], tokens["output"]["sum"]) == (1200, 300)
+    (duration,) = {tuple(sorted(p["attributes"].items())): p for p in
+                   rotel.metrics("gen_ai.client.operation.duration")}.values()
+    assert duration["attributes"] == chat and duration["unit"] == "s"
+    assert rotel.metrics("yolo.llm.token.usage") == []
+    assert rotel.last_point("yolo.tool.errors")["attributes"] == {
+        "agent": "dev", "tool": "pytest", "error_type": "Exit1"}
+    assert assert_metrics_equal_aggregates(rotel, tel) > 10
+    spans = {s["name"]: s for s in rotel.wait_for_spans(count=4)}
+    assert spans["chat claude-sonnet"]["attributes"]["gen_ai.usage.input_tokens"] == 1200
+    assert spans["chat claude-sonnet"]["attributes"]["gen_ai.provider.name"] == "anthropic"
+    tool = spans["execute_tool pytest"]["attributes"]
+    assert tool["gen_ai.tool.name"] == "pytest" and tool["error.type"] == "Exit1"
+    assert "k" not in tool.values()

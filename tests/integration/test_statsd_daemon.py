@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +24,19 @@ from telemetry import catalogue as cat
 from telemetry.catalogue import Kind
 from telemetry.cli.simulator import ReferenceOrchestrator
 from telemetry.model import HistogramValue
+from tests.conftest import send
 from tests.support.backends import StatsdDaemon, free_port, require_backend, statsd_daemon
 from tests.support.backends.statsd import _statsd_dir
 
 pytestmark = pytest.mark.backend
 
-#: Re-sampled on every collection, so not comparable after the fact.
-RESAMPLED = (cat.PROCESS_MEMORY, cat.PROCESS_CPU)
+#: Re-sampled on every collection, so not comparable after the fact (the time in the
+#: current mode runs on).
+RESAMPLED = (cat.PROCESS_MEMORY, cat.PROCESS_CPU, cat.MODE_TIME)
+#: Epoch timestamps: each collection converts the monotonic clock anew, which may move
+#: them by microseconds.
+TIMESTAMPS = {spec.name for spec in cat.CATALOGUE
+              if spec.kind is Kind.GAUGE and spec.unit == "s"}
 
 
 def statsd_section(port: int, **settings: object) -> dict:
@@ -51,7 +58,7 @@ def expected(tel: Telemetry) -> tuple[dict[str, float], dict[str, float], dict[s
             name = etsy_name(family.spec, sample.labels)
             if isinstance(sample.value, HistogramValue):
                 timers[name] = sample.value.count
-            elif family.spec.kind is Kind.COUNTER:
+            elif family.spec.kind is Kind.COUNTER and family.spec not in RESAMPLED:
                 counters[name] = sample.value
             elif family.spec not in RESAMPLED:
                 gauges[name] = sample.value
@@ -78,8 +85,14 @@ def test_etsy_daemon_counts_equal_the_aggregator_under_timer_sampling(
             assert on_daemon.get(name, 0.0) == pytest.approx(value, rel=1e-9), name
         assert daemon.stats()["bad_lines_seen"] == 0
         daemon_gauges = daemon.gauges()
+        stamps = {etsy_name(family.spec, sample.labels) for family in tel.aggregator.collect()
+                  if family.spec.name in TIMESTAMPS for sample in family.samples}
+        assert etsy_name(cat.MODE_CHANGED, ()) in stamps
         for name, value in gauges.items():
-            assert daemon_gauges.get(name) == value, name
+            if name in stamps:
+                assert daemon_gauges.get(name) == pytest.approx(value, abs=0.01), name
+            else:
+                assert daemon_gauges.get(name) == value, name
         held = {name: len(values) for name, values in daemon.timers().items()}
         daemon.stop()  # the daemon's final flush carries its timer counts
         counts = daemon.timer_counts()
@@ -197,3 +210,27 @@ def test_tcp_to_the_daemon_delivers_and_reconnects(tmp_path: Path, start_telemet
         daemon.start()  # same ports, empty tables
         tel.stop()  # the final flush reconnects regardless of the backoff
         assert daemon.wait_for(lambda d: d.counters().get(started)) == 5  # the undelivered five
+
+
+def test_agent_operations_reach_the_etsy_daemon(tmp_path: Path, start_telemetry) -> None:
+    with statsd_daemon(tmp_path) as daemon:
+        tel = start_telemetry(statsd_section(daemon.port))
+        send("agent_activated", agent="dev")
+        for _ in range(3):
+            send("llm_called", agent="dev", model="sonnet", duration_s=1.25, input_tokens=1200,
+                 output_tokens=300, cost_usd=0.0125)
+            send("tool_completed", agent="dev", tool="grep", duration_s=0.5, call_key="same")
+        sent_at = time.time()
+        assert tel.exporters["statsd"].flush()
+        counters, gauges, timers = daemon.counters(), daemon.gauges(), daemon.timers()
+        assert daemon.stats()["bad_lines_seen"] == 0
+        tel.stop()
+    assert counters[etsy_name(cat.LLM_CALLS, ("dev", "sonnet"))] == 3
+    assert counters[etsy_name(cat.LLM_COST, ("dev", "sonnet"))] == pytest.approx(0.0375)
+    assert counters[etsy_name(cat.TOOL_CALLS, ("dev", "grep"))] == 3
+    assert counters[etsy_name(cat.TOOL_CALL_REPEATS, ("dev", "grep"))] == 1
+    last_event = gauges[etsy_name(cat.AGENT_LAST_EVENT, ("dev",))]
+    assert sent_at - 5 < last_event <= sent_at
+    # durations go out in milliseconds, token counts as they are
+    assert timers[etsy_name(cat.LLM_CALL_DURATION, ("dev", "sonnet"))] == [1250.0] * 3
+    assert timers[etsy_name(cat.LLM_TOKEN_USAGE, ("dev", "sonnet", "input"))] == [1200.0] * 3

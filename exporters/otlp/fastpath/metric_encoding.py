@@ -72,7 +72,7 @@ class _MetricCodec:
     def __init__(self, spec: MetricSpec, delta: bool = False) -> None:
         self.spec, self.kind = spec, spec.kind
         self.integer = is_integer(spec)
-        self.labels = spec.labels
+        self.labels = spec.otlp_attributes  # a convention's names where one is declared
         self.header = b"".join((
             _field(b"\x0a", spec.otlp_name.encode()),
             _field(b"\x12", spec.help.encode()) if spec.help else b"",
@@ -96,7 +96,8 @@ class _MetricCodec:
                 self.attributes.clear()
             encoded = self.attributes[labels] = b"".join(
                 _pair(self.tag, key, value)
-                for key, value in zip(self.labels, labels, strict=False))
+                for key, value in (*zip(self.labels, labels, strict=False),
+                                   *self.spec.otlp_constant_attributes))
         return encoded
 
     def bucket_counts(self, counts: tuple[int, ...] | list[int]) -> bytes:

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from telemetry import ConfigError, load_config
-from telemetry.alerting.definitions import (
-    DEFAULT_ALERTS,
-    AlertDefinition,
-    effective_alerts,
-    format_duration,
-    parse_duration,
-)
+from telemetry.alerting.builtins import DEFAULT_ALERTS, effective_alerts
+from telemetry.alerting.definitions import AlertDefinition, format_duration, parse_duration
 
 SIMPLE = {"name": "Mine", "metric": "yolo_errors_total", "kind": "rate", "window": "1m",
           "threshold": 1, "summary": "errors"}
@@ -68,7 +63,7 @@ def test_duplicate_names_are_rejected() -> None:
     ({"kind": "quantile", "metric": "yolo.handoff.duration"}, "needs quantile"),
     ({"kind": "ratio"}, "numerator and denominator are the same series"),
     ({"denominator": "yolo.decisions"}, "denominator applies to kind ratio only"),
-    ({"aggregate": "sum"}, "aggregate applies to kind value only"),
+    ({"aggregate": "sum"}, "aggregate applies to kinds value and age only"),
     ({"window": "5 minutes"}, "expected a duration"),
     ({"for": -1}, "zero or more seconds"),
     ({"severity": "page"}, "alerts.0.severity"),

@@ -139,14 +139,14 @@ def test_an_alert_that_cannot_be_evaluated_is_reported_and_the_rest_go_on(
         aggregator: Aggregator, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
     import telemetry.alerting.evaluator as alert_eval
 
-    real = alert_eval.evaluate
+    real = alert_eval.breaching
 
     def broken(definition, ring, now):
         if definition.name == "Broken":
             raise RuntimeError("boom")
         return real(definition, ring, now)
 
-    monkeypatch.setattr(alert_eval, "evaluate", broken)
+    monkeypatch.setattr(alert_eval, "breaching", broken)
     fine = alert(name="Fine", metric="yolo.context.tokens", kind="value", window=None,
                  threshold=1, **{"for": 0}, by=["agent"], summary="{{ $labels.agent }}")
     evaluator = AlertEvaluator([alert(name="Broken"), fine], aggregator, clock=clock)

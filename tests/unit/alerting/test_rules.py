@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from telemetry.alerting.definitions import DEFAULT_ALERTS, AlertDefinition
+from telemetry.alerting.builtins import DEFAULT_ALERTS
+from telemetry.alerting.definitions import AlertDefinition
 from telemetry.alerting.rules import expression, render_rules, rule
 from telemetry.artefacts.render import ALERTS_FILE, render
 from tests.support.monitoring_tools import ROOT, assert_ok, run_tool

@@ -49,7 +49,8 @@ CONTRACT = {
     "yolo.agent_deactivated": ({"agent": "name"}, {}),
     "yolo.handoff_started": ({"from_agent": "name", "to_agent": "name"}, {}),
     "yolo.handoff_completed": (
-        {"from_agent": "name", "to_agent": "name", "duration_s": "duration"}, {}),
+        {"from_agent": "name", "to_agent": "name", "duration_s": "duration"},
+        {"workflow_id": "name"}),
     "yolo.decision_made": (
         {"agent": "name", "decision_type": "name", "duration_s": "duration"}, {}),
     "yolo.error_occurred": ({"agent": "name", "error_type": "name"}, {"exception": "exception"}),
@@ -59,6 +60,15 @@ CONTRACT = {
     "yolo.state_saved": ({"duration_s": "duration", "size_bytes": "count"}, {}),
     "yolo.state_loaded": ({"duration_s": "duration", "size_bytes": "count"}, {}),
     "yolo.mode_changed": ({"mode": "mode"}, {}),
+    "yolo.llm_called": (
+        {"agent": "name", "model": "name", "duration_s": "duration", "input_tokens": "count",
+         "output_tokens": "count"},
+        {"provider": "name", "operation": "name", "cached_input_tokens": "count",
+         "cost_usd": "amount", "error_type": "name"}),
+    "yolo.tool_started": ({"agent": "name", "tool": "name"}, {"call_key": "key"}),
+    "yolo.tool_completed": (
+        {"agent": "name", "tool": "name", "duration_s": "duration"},
+        {"call_key": "key", "error_type": "name"}),
 }
 
 
@@ -198,6 +208,40 @@ CATALOGUE = {
     "yolo.process.memory.resident": ("gauge", "By", (), "yolo_process_memory_resident_bytes",
                                      "bytes"),
     "yolo.process.cpu": ("gauge", "%", (), "yolo_process_cpu_percent", "percent"),
+    "yolo.llm.calls": ("counter", "{call}", ('agent', 'model'),
+        "yolo_llm_calls_total", ""),
+    "yolo.llm.errors": ("counter", "{error}", ('agent', 'model', 'error_type'),
+        "yolo_llm_errors_total", ""),
+    "yolo.llm.call.duration": ("histogram", "s", ('agent', 'model'),
+        "yolo_llm_call_duration_seconds", "seconds"),
+    "yolo.llm.token.usage": ("histogram", "{token}", ('agent', 'model', 'token_type'),
+        "yolo_llm_token_usage", ""),
+    "yolo.llm.cost": ("counter", "{USD}", ('agent', 'model'),
+        "yolo_llm_cost_usd_total", ""),
+    "yolo.tool.calls": ("counter", "{call}", ('agent', 'tool'),
+        "yolo_tool_calls_total", ""),
+    "yolo.tool.errors": ("counter", "{error}", ('agent', 'tool', 'error_type'),
+        "yolo_tool_errors_total", ""),
+    "yolo.tool.call.duration": ("histogram", "s", ('agent', 'tool'),
+        "yolo_tool_call_duration_seconds", "seconds"),
+    "yolo.tool.call.repeats": ("counter", "{call}", ('agent', 'tool'),
+        "yolo_tool_call_repeats_total", ""),
+    "yolo.handoff.loops": ("counter", "{loop}", ('agent',),
+        "yolo_handoff_loops_total", ""),
+    "yolo.agent.last_event.timestamp": ("gauge", "s", ('agent',),
+        "yolo_agent_last_event_timestamp_seconds", "seconds"),
+    "yolo.agent.tool_call.started.timestamp": ("gauge", "s", ('agent',),
+        "yolo_agent_tool_call_started_timestamp_seconds", "seconds"),
+    "yolo.workflows.in_flight": ("gauge", "{workflow}", (),
+        "yolo_workflows_in_flight", ""),
+    "yolo.workflow.oldest_start.timestamp": ("gauge", "s", (),
+        "yolo_workflow_oldest_start_timestamp_seconds", "seconds"),
+    "yolo.mode.time": ("counter", "s", ('mode',),
+        "yolo_mode_seconds_total", "seconds"),
+    "yolo.mode.changed.timestamp": ("gauge", "s", (),
+        "yolo_mode_changed_timestamp_seconds", "seconds"),
+    "yolo.state.last_save.timestamp": ("gauge", "s", (),
+        "yolo_state_last_save_timestamp_seconds", "seconds"),
     "yolo.alerts.firing": ("gauge", "{alert}", ("alertname", "severity"),
                            "yolo_alerts_firing", ""),
     "yolo.telemetry.events": ("counter", "{event}", ("signal",),
@@ -220,6 +264,26 @@ def test_the_catalogue_is_this_table_in_this_order() -> None:
                          spec.prometheus_unit) for spec in cat.CATALOGUE}
     assert found == CATALOGUE
     assert [spec.name for spec in cat.CATALOGUE] == list(CATALOGUE)
+
+
+#: Metrics a semantic convention names over OTLP -> (name, attributes, constant ones).
+OTLP_CONVENTIONS = {
+    "yolo.llm.call.duration": ("gen_ai.client.operation.duration",
+                               ("gen_ai.agent.name", "gen_ai.request.model"),
+                               (("gen_ai.operation.name", "chat"),)),
+    "yolo.llm.token.usage": ("gen_ai.client.token.usage",
+                             ("gen_ai.agent.name", "gen_ai.request.model", "gen_ai.token.type"),
+                             (("gen_ai.operation.name", "chat"),)),
+}
+
+
+def test_the_otlp_names_are_the_catalogue_names_but_these() -> None:
+    found = {spec.name: (spec.otlp_name, spec.otlp_attributes, spec.otlp_constant_attributes)
+             for spec in cat.CATALOGUE if spec.otlp is not None}
+    assert found == OTLP_CONVENTIONS
+    for spec in cat.CATALOGUE:
+        if spec.otlp is None:
+            assert (spec.otlp_name, spec.otlp_attributes) == (spec.name, spec.labels)
 
 
 @pytest.mark.parametrize("spec", cat.CATALOGUE, ids=lambda spec: spec.name)
@@ -252,7 +316,8 @@ COMMAND_LINE = {
              "seed": (("--seed",), None), "time_scale": (("--time-scale",), None),
              "port": (("--port",), None), "quiet": (("--quiet", "-q"), None),
              "linger": (("--linger",), None), "snapshot_file": (("--snapshot-file",), None),
-             "incident": (("--incident",), ("context", "errors", "stall")),
+             "incident": (("--incident",), ("context", "errors", "loop", "slow-handoffs", "stall",
+                                            "tokens")),
              "incident_after": (("--incident-after",), None),
              "incident_for": (("--incident-for",), None),
              "write_rules": (("--write-rules",), None)},

@@ -109,7 +109,7 @@ def test_every_signal_of_the_contract_is_handled(aggregator: Aggregator) -> None
         fields = {key: valid[kind] for key, kind in spec.required.items()}
         spec.signal.send(None, **fields)
     _, system = aggregator.snapshot()
-    assert system.events_total == len(CONTRACT) == 15
+    assert system.events_total == len(CONTRACT) == 18
     assert system.invalid_events_total == 0
 
 

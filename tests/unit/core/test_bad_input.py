@@ -42,6 +42,8 @@ plausible = {
     | st.just("fs-\udcff-name"),
     "duration": st.floats(min_value=0, max_value=1e6),
     "count": st.integers(min_value=0, max_value=10**6),
+    "amount": st.floats(min_value=0, max_value=1e6) | st.integers(min_value=0, max_value=100),
+    "key": st.text(max_size=40) | st.just("k" * 1_000_000),
     "mode": st.sampled_from(MODES),
     "exception": st.just(ValueError("boom")),
     "timestamp": st.floats(min_value=0, max_value=2e9),

@@ -20,7 +20,9 @@ def test_names_are_unique_and_valid_for_every_backend() -> None:
     assert len({spec.name for spec in cat.CATALOGUE}) == len(cat.CATALOGUE)
     for spec in cat.CATALOGUE:
         assert re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", spec.prometheus_name)
-        assert re.fullmatch(r"yolo(\.[a-z_]+)+", spec.otlp_name)
+        assert re.fullmatch(r"yolo(\.[a-z_]+)+", spec.name)
+        assert re.fullmatch(r"(yolo|gen_ai)(\.[a-z_]+)+", spec.otlp_name)
+        assert len(spec.otlp_attributes) == len(spec.labels)
         for label in spec.labels:
             assert re.fullmatch(r"[a-z_]+", label) and not label.startswith("__")
 
@@ -48,13 +50,32 @@ def test_histograms_have_sorted_buckets_and_seconds() -> None:
     for spec in cat.CATALOGUE:
         if spec.kind is Kind.HISTOGRAM:
             assert spec.buckets == tuple(sorted(set(spec.buckets)))
-            assert spec.unit == "s"
+            assert spec.unit == ("{token}" if spec is cat.LLM_TOKEN_USAGE else "s")
         else:
             assert spec.buckets == ()
 
 
-def test_the_contract_has_the_fifteen_signals_as_attributes() -> None:
-    assert len(signals.CONTRACT) == 15
+def test_genai_metrics_take_the_convention_names_over_otlp_only() -> None:
+    duration, tokens = cat.LLM_CALL_DURATION, cat.LLM_TOKEN_USAGE
+    assert duration.otlp_name == "gen_ai.client.operation.duration"
+    assert duration.otlp_attributes == ("gen_ai.agent.name", "gen_ai.request.model")
+    assert tokens.otlp_name == "gen_ai.client.token.usage"
+    assert tokens.otlp_attributes == (
+        "gen_ai.agent.name", "gen_ai.request.model", "gen_ai.token.type")
+    for spec in (duration, tokens):
+        assert spec.otlp_constant_attributes == (("gen_ai.operation.name", "chat"),)
+    assert duration.prometheus_name == "yolo_llm_call_duration_seconds"
+    assert tokens.prometheus_name == "yolo_llm_token_usage"
+    assert duration.statsd_name() == "yolo.llm.call.duration"
+    assert duration.buckets[0] == 0.01 and duration.buckets[-1] == 81.92
+    assert tokens.buckets[0] == 1 and tokens.buckets[-1] == 67108864
+    assert cat.LLM_COST.prometheus_name == "yolo_llm_cost_usd_total"
+    assert cat.MODE_TIME.prometheus_name == "yolo_mode_seconds_total"
+    assert cat.HANDOFFS.otlp_attributes == cat.HANDOFFS.labels
+
+
+def test_the_contract_has_the_eighteen_signals_as_attributes() -> None:
+    assert len(signals.CONTRACT) == 18
     for spec in signals.CONTRACT:
         attribute = getattr(signals, spec.name.removeprefix("yolo."))
         assert attribute is blinker.signal(spec.name) is spec.signal
