@@ -93,6 +93,7 @@ class TopApp(App[None]):
         self.selected = selected
         self.paused = False
         self.reads = 0  # completed reads, for tests and the curious
+        self._reading = False
         self.problem: str | None = None  # why the last frame could not be drawn
 
     def compose(self) -> ComposeResult:
@@ -107,7 +108,7 @@ class TopApp(App[None]):
 
     def on_mount(self) -> None:
         self.query_one("#header", Static).update(f"reading {self.source.describe()} ...")
-        self.run_worker(self._start(), group="read", exclusive=True)
+        self.run_worker(self._start, group="read")
 
     async def _start(self) -> None:
         try:
@@ -118,15 +119,20 @@ class TopApp(App[None]):
         self.set_interval(self.interval_s, self._tick)
 
     def _tick(self) -> None:
-        if not self.paused:
-            self.run_worker(self._read(), group="read", exclusive=True)
+        # A slow instance makes a read outlast the interval: let it finish (it is
+        # bounded by the timeout) rather than start another or cancel it.
+        if not self.paused and not self._reading:
+            self.run_worker(self._read, group="read")
 
     async def _read(self) -> None:
+        self._reading = True
         try:
             readings = await asyncio.to_thread(self.source.read)
         except Exception as error:  # a source bug is shown, not fatal
             readings = [Reading(self.source.describe(), time.time(),
                                 error=f"reading failed: {error}")]
+        finally:
+            self._reading = False
         self.history.add_all(readings)
         self.reads += 1
         self.redraw(rebuild=True)
