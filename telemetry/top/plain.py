@@ -63,7 +63,7 @@ def sparkline(values: list[float], width: int | None = None) -> str:
                    for v in shown)
 
 
-def context_bar(tokens: float | None, warning: float, critical: float, width: int = 10) -> Text:
+def context_bar(tokens: float | None, warning: float, critical: float, width: int = 8) -> Text:
     """The context against the critical threshold, the warning one marked ``|``."""
     if tokens is None:
         return Text("-")
@@ -127,8 +127,8 @@ def agents_table(frame: Frame, sort: str = "name", reverse: bool = False,
     arrow = "▲" if reverse else "▼"
     title = f"agents ({len(rows)}/{len(frame.agents)}, sorted by {sort} {arrow}"
     title += f", filter '{filter_text}')" if filter_text else ")"
-    table = Table(title=title, title_justify="left", expand=False, box=None, padding=(0, 1),
-                  header_style="bold")
+    table = Table(title=title, title_justify="left", expand=False, box=None,
+                  padding=(0, 1, 0, 0), header_style="bold")
     several = len({row.instance for row in frame.agents}) > 1
     if several:
         table.add_column("instance", no_wrap=True)
