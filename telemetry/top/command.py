@@ -65,7 +65,7 @@ def read_frame(source: Source, interval_s: float, frame_settings: FrameSettings,
 def run_top(args: argparse.Namespace) -> int:
     missing = missing_packages(args)
     if missing:
-        print(f"yolo-telemetry top: needs {' and '.join(missing)}, which are not installed; "
+        print(f"yolo-telemetry top: needs {' and '.join(missing)} (not installed): "
               f"{EXTRA_HINT}", file=sys.stderr)
         return EXIT_USAGE
     if args.prometheus and args.urls:

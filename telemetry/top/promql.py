@@ -38,6 +38,7 @@ class PrometheusSource:
         self.credentials = credentials or Credentials()
         self.timeout_s = timeout_s
         self.lookback_s = lookback_s
+        self._known: list[str] = []  # instances seen, so a failure is shown on each
         health = HealthConfig()
         self._thresholds = {"warning_tokens": health.context_tokens_warning,
                             "critical_tokens": health.context_tokens_critical}
@@ -60,7 +61,7 @@ class PrometheusSource:
             up = self.query(f'up{{job=~"{"|".join(map(re.escape, jobs))}"}}', at) if jobs else []
             alerts = self.query('ALERTS{alertstate="firing"}', at)
         except FetchError as error:
-            return [Reading(self.url, at, error=f"Prometheus: {error}")]
+            return self._failed(at, f"Prometheus: {error}")
         by_instance: dict[str, dict[str, dict[Labels, float]]] = {}
         jobs_of: dict[str, str] = {}
         for sample in samples:
@@ -83,7 +84,13 @@ class PrometheusSource:
                       if a["metric"].get("instance") in (None, instance)]
             readings.append(Reading(instance, at, found,
                                     self._health(found, firing, jobs_of.get(instance, ""))))
-        return readings or [Reading(self.url, at, error="Prometheus has no yolo samples")]
+        self._known += [r.instance for r in readings if r.instance not in self._known]
+        return readings or self._failed(at, "Prometheus has no yolo samples")
+
+    def _failed(self, at: float, why: str) -> list[Reading]:
+        if self._known:
+            return [Reading(instance, at, error=why) for instance in self._known]
+        return [Reading(self.url, at, error=why, placeholder=True)]
 
     def query(self, promql: str, at: float) -> list[dict[str, Any]]:
         """The vector an instant query at ``at`` returns; FetchError if not one."""

@@ -61,6 +61,9 @@ class Reading:
     samples: Mapping[str, Mapping[Labels, float]] = field(default_factory=dict)
     health: Mapping[str, Any] | None = None
     error: str | None = None
+    #: A failure of the whole source (a Prometheus that does not answer) before any
+    #: instance was known: forgotten once instances answer.
+    placeholder: bool = False
 
     @property
     def ok(self) -> bool:
@@ -155,6 +158,8 @@ class History:
     def add(self, reading: Reading) -> None:
         if reading.instance not in self.order:
             self.order.append(reading.instance)
+        if reading.ok:
+            self._forget_placeholders()
         if not reading.ok:
             self.last_error[reading.instance] = reading
             return
@@ -167,6 +172,12 @@ class History:
             return  # out of order (a Prometheus reading of the past): keep time sorted
         kept.append(reading)
         self._thin(kept, reading.taken_at)
+
+    def _forget_placeholders(self) -> None:
+        for instance, failed in list(self.last_error.items()):
+            if failed.placeholder and instance not in self._readings:
+                del self.last_error[instance]
+                self.order.remove(instance)
 
     def _thin(self, kept: deque[Reading], now: float) -> None:
         """Drop what is past the span, and older readings closer than a coarse step."""

@@ -99,3 +99,13 @@ def test_the_parser_keeps_only_the_samples_a_frame_reads() -> None:
 ])
 def test_a_url_may_name_the_server_or_one_of_its_routes(given: str, expected: str) -> None:
     assert base_url(given) == expected
+
+
+def test_a_placeholder_for_a_whole_source_is_forgotten_once_instances_answer() -> None:
+    history = History()
+    history.add(Reading("http://prometheus:9090", 1.0, error="refused", placeholder=True))
+    history.add(Reading("kept:1", 1.0, error="refused"))
+    assert history.instances() == ["http://prometheus:9090", "kept:1"]
+    history.add(_reading(2.0, yolo_decisions_total={A: 1.0}))
+    assert history.instances() == ["kept:1", "i"]
+    assert "http://prometheus:9090" not in history.last_error
