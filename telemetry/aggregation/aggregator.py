@@ -88,6 +88,7 @@ class Aggregator:
         self._guard = EventGuard()
         self._clock = clock
         self._wall_clock = wall_clock
+        self._offset = wall_clock() - clock()
         self.max_series = max_series
         self.stale_after_s = stale_after_s
         self.timestamp_window_s = timestamp_window_s
@@ -322,7 +323,7 @@ class Aggregator:
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
-        wall_offset = self._wall_clock() - now  # monotonic to wall time, once
+        wall_offset = self._wall_offset(now)
         reentrant = self._guard.held_here()
         with self._guard.lock:
             self._series[cat.PROCESS_MEMORY].cell(()).set(memory, now)
@@ -335,6 +336,16 @@ class Aggregator:
             # while a large scrape runs; the objects are built after releasing it.
             copied = [(spec, _copy_cells(self._series[spec])) for spec in specs]
         return [Family(spec, tuple(map(_sample, cells))) for spec, cells in copied]
+
+    def _wall_offset(self, now: float) -> float:
+        """Wall time minus monotonic time, measured at each collection but kept unless
+        it moved by more than a millisecond (the wall clock was set): the timestamp
+        gauges then stay the same between collections, which push exporters that send
+        only changed gauges rely on."""
+        measured = self._wall_clock() - now
+        if abs(measured - self._offset) > 1e-3:
+            self._offset = measured
+        return self._offset
 
     def _purge_stale(self, now: float) -> None:
         if not self.stale_after_s:

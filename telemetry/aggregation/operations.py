@@ -47,8 +47,8 @@ Prices = Mapping[str, tuple[float, float, "float | None"]]
 
 class HandoffWindows:
     """Per workflow, the last ``size`` agents a handoff left: a handoff to one of them
-    returns to it (a loop). At most ``max_workflows`` windows, the least recently
-    started forgotten first (``evicted`` counts them); names longer than
+    returns to it (a loop). At most ``max_workflows`` windows: the one whose first
+    handoff is oldest is forgotten first (``evicted`` counts them); names longer than
     ``max_length`` are kept as their hash."""
 
     def __init__(self, size: int, max_workflows: int, max_length: int) -> None:

@@ -14,20 +14,25 @@ from telemetry.alerting.definitions import AlertDefinition, AlertingConfig
 
 def effective_alerts(alerts: list[AlertDefinition] | None,
                      alerting: AlertingConfig) -> tuple[AlertDefinition, ...]:
-    """The alerts in force: ``alerts`` (None: the defaults) + extra - disable.
+    """The alerts in force: ``alerts`` (None: the defaults) - disable + extra.
 
-    Raises ValueError on duplicate names or a disabled name that no alert has.
+    An ``extra`` alert named like a disabled one replaces it (other budgets for a
+    built-in). Raises ValueError on duplicate names or a disabled name that no alert
+    has.
     """
-    chosen = list(DEFAULT_ALERTS if alerts is None else alerts) + list(alerting.extra)
+    base = list(DEFAULT_ALERTS if alerts is None else alerts)
+    extra = list(alerting.extra)
+    known = [alert.name for alert in base + extra]
+    unknown = sorted(set(alerting.disable) - set(known))
+    if unknown:
+        raise ValueError(f"alerting.disable: no alert named {', '.join(unknown)} "
+                         f"(alerts: {', '.join(known) or 'none'})")
+    chosen = [alert for alert in base if alert.name not in alerting.disable] + extra
     names = [alert.name for alert in chosen]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"alerts: more than one alert is named {', '.join(duplicates)}")
-    unknown = sorted(set(alerting.disable) - set(names))
-    if unknown:
-        raise ValueError(f"alerting.disable: no alert named {', '.join(unknown)} "
-                         f"(alerts: {', '.join(names) or 'none'})")
-    return tuple(alert for alert in chosen if alert.name not in alerting.disable)
+    return tuple(chosen)
 
 
 def _default(**fields: Any) -> AlertDefinition:

@@ -22,8 +22,8 @@ aggregator, so Prometheus and ``/health`` agree on what is wrong.
 
 ``alerts: null`` in the config means the built-in alerts
 (:data:`telemetry.alerting.builtins.DEFAULT_ALERTS`); a list replaces them.
-``alerting.extra`` adds alerts to whichever set is in force and
-``alerting.disable`` removes alerts by name.
+``alerting.disable`` removes alerts from that set by name and ``alerting.extra``
+adds alerts to it (one named like a disabled alert replaces it).
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ alternatives, each with its own threshold.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -37,8 +39,23 @@ HEADER = (
 
 
 def number(value: float) -> str:
-    """A threshold as PromQL spells it (``9000``, ``0.1``)."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    """A number as Prometheus prints it (Go's shortest ``%g``: ``9000``, ``0.1``,
+    ``5e+06``), so a loaded rule reads back exactly as generated."""
+    exact = float(value)
+    if math.isnan(exact):
+        return "NaN"
+    if math.isinf(exact):
+        return "+Inf" if exact > 0 else "-Inf"
+    if exact == 0:
+        return "0"
+    shortest = Decimal(repr(exact)).normalize()
+    sign, digits, exponent = shortest.as_tuple()
+    power = len(digits) + int(exponent) - 1
+    if -4 <= power < 6:
+        return format(shortest, "f")
+    mantissa = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1
+                                 else "")
+    return f"{'-' if sign else ''}{mantissa}e{'+' if power >= 0 else '-'}{abs(power):02d}"
 
 
 _REGEX_SPECIAL = frozenset("\\.+*?()|[]{}^$")

@@ -29,7 +29,7 @@ from pathlib import Path
 from telemetry import config as config_module
 from telemetry.alerting.builtins import effective_alerts
 from telemetry.alerting.rules import render_rules
-from telemetry.cli.incidents import Incident, with_demo_alerts
+from telemetry.cli.incidents import DEMO_AGE_BUDGETS_S, Incident, with_demo_alerts
 from telemetry.cli.simulator import ReferenceOrchestrator, SimulationStats
 from telemetry.config import TelemetryConfig
 from telemetry.runtime import Telemetry, package_version
@@ -167,7 +167,8 @@ def _print_banner(tel: Telemetry, args: argparse.Namespace, incident: Incident |
         for alert in incident.alerts:
             if alert not in names:
                 print(f"  note: {alert} is not among the alerts in force", flush=True)
-        print("  alerts use demo timings (windows <= 1m, for <= 30s); "
+        print("  alerts use demo timings (windows <= 1m, for <= 30s, AgentStalled after "
+              f"{DEMO_AGE_BUDGETS_S['AgentStalled'] * (args.time_scale or 1):g}s silent); "
               "--write-rules FILE writes the matching Prometheus rules")
     sys.stdout.flush()
 

@@ -101,9 +101,10 @@ def _shortened(reading: R, age_factor: float) -> R:
     if reading.window is not None:
         update["window"] = min(reading.window, DEMO_WINDOW_S)
         if reading.kind == "increase":
-            update["threshold"] = reading.threshold * update["window"] / reading.window
+            update["threshold"] = round(reading.threshold * update["window"] / reading.window,
+                                        6)
     if reading.kind == "age":
-        update["threshold"] = reading.threshold * age_factor
+        update["threshold"] = round(reading.threshold * age_factor, 6)
     return reading.model_copy(update=update)
 
 

@@ -44,7 +44,7 @@ OUTAGE_MIN_S = 2.0
 QUEUE = 512
 BATCH = 128
 #: Sampled at collection, so they differ between the last export and a later collect().
-RESAMPLED = {cat.PROCESS_MEMORY, cat.PROCESS_CPU}
+RESAMPLED = {cat.PROCESS_MEMORY, cat.PROCESS_CPU, cat.MODE_TIME}  # mode time runs on
 
 
 def otlp_config(rotel: RotelReceiver, protocol: str) -> dict[str, Any]:
@@ -110,7 +110,8 @@ def assert_collector_holds_the_totals(rotel: RotelReceiver, tel: Telemetry) -> i
         for sample in family.samples:
             if not recorded(spec, sample):
                 continue  # a counter or histogram cell never recorded in is not sent
-            attributes = tuple(sorted(zip(spec.labels, sample.labels, strict=True)))
+            attributes = tuple(sorted((*zip(spec.otlp_attributes, sample.labels, strict=True),
+                                       *spec.otlp_constant_attributes)))
             point = latest.get((spec.otlp_name, attributes))
             assert point is not None, f"{spec.otlp_name}{attributes} never arrived"
             if isinstance(sample.value, HistogramValue):

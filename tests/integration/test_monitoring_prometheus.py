@@ -139,6 +139,9 @@ def test_dashboard_queries_and_alerts_against_a_real_prometheus(
     send("handoff_completed", from_agent="pm")
     for number in range(120):
         send("safety_blocked", agent="probe", rule=f"rule-{number}")
+    # What the agent operations panels show only when something is wrong: a handoff
+    # loop, a repeated tool call, a tool call that never returns, a workflow in flight.
+    send_operations_problems()
 
     with prometheus_server(tmp_path, [f"127.0.0.1:{port}"], rule_files=[rules],
                            scrape_interval="1s", evaluation_interval="1s") as prometheus:
@@ -176,7 +179,9 @@ def test_dashboard_queries_and_alerts_against_a_real_prometheus(
         assert health["status"] == "unhealthy"
         assert {f["alertname"] for f in health["checks"]["alerts"]["firing"]} == set(names)
 
-        # Every query of every dashboard panel returns data from the live orchestrator.
+        # Every query of every dashboard panel returns data from the live orchestrator
+        # (the loop and repeat counters need a second sample to have an increase).
+        send_operations_problems()
         for expr in queries(document):
             promql = dashboard_query(expr, port)
             result = wait_until(lambda promql=promql: [
@@ -200,6 +205,18 @@ def test_dashboard_queries_and_alerts_against_a_real_prometheus(
         print(f"cleared after (s): {cleared}")
         prometheus.wait_for('yolo_alerts_firing{alertname="TestErrorBurst"} == 0')
         assert tel.health()["checks"]["alerts"]["status"] == "ok"
+
+
+def send_operations_problems() -> None:
+    send("workflow_started", workflow_id="probe-stuck")
+    send("agent_activated", agent="probe")
+    send("tool_started", agent="probe", tool="hang")
+    for from_agent, to_agent in (("probe", "probe-b"), ("probe-b", "probe")):
+        send("handoff_completed", from_agent=from_agent, to_agent=to_agent, duration_s=0.1,
+             workflow_id="probe-loop")
+    for _ in range(3):
+        send("tool_completed", agent="probe", tool="grep", duration_s=0.01,
+             call_key="grep:same")
 
 
 def _get_error(url: str):

@@ -5,8 +5,9 @@ The orchestrator runs 50 times faster than real time (its one time scale), and t
 alerts are the built-in definitions (their metrics, matchers, ``and``/``unless``
 conditions and ``or`` readings) with 8-second windows and budgets to match, so each
 incident takes seconds. The agreement tolerance is the one the other monitoring test
-uses. ``yolo-telemetry demo --incident stall`` itself is run as a user runs it, with
-Prometheus loading the rules it writes.
+uses. WorkflowStuck, ModeStuckPaused and StateNotSaved, which no incident stages,
+are driven by signals sent by hand. ``yolo-telemetry demo --incident stall`` itself is
+run as a user runs it, with Prometheus loading the rules it writes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from telemetry.alerting.builtins import DEFAULT_ALERTS
 from telemetry.artefacts.render import render
 from telemetry.cli.incidents import Incident
 from telemetry.cli.simulator import ReferenceOrchestrator
+from tests.conftest import send
 from tests.integration.test_monitoring_prometheus import (
     AGREE_WITHIN_S,
     assert_agree,
@@ -131,6 +133,47 @@ def test_an_operations_incident_fires_and_clears_on_both_sides(
         finally:
             stop.set()
             worker.join(10)
+
+
+STUCK_ALERTS = [_shortened("WorkflowStuck", threshold=3),
+                _shortened("ModeStuckPaused", threshold=3),
+                _shortened("StateNotSaved", threshold=3)]
+
+
+def test_stuck_work_fires_and_clears_on_both_sides(
+        start_telemetry: Callable[..., Telemetry], tmp_path: Path) -> None:
+    """The alerts no incident stages, from signals sent by hand with 3-second budgets:
+    a workflow that does not finish, a pause that does not end, a save that does not
+    come while work is in flight."""
+    settings = {"server": {"port": 0}, "alerts": STUCK_ALERTS,
+                "alerting": {"evaluation_interval_s": EVAL_S}}
+    tel = start_telemetry(settings)
+    rules = tmp_path / "rules.yml"
+    rules.write_text(render("alerts", settings))
+    names = [alert["name"] for alert in STUCK_ALERTS]
+    with prometheus_server(tmp_path, [f"127.0.0.1:{tel.server.port}"], rule_files=[rules],
+                           scrape_interval="1s", evaluation_interval="1s") as prometheus:
+        prometheus.wait_for_targets_up(1)
+        wait_until(lambda: all(rule["health"] == "ok" for group in prometheus.rules("alert")
+                               for rule in group["rules"]) and tel.alerting.evaluations > 2,
+                   30, what="rules evaluated on both sides")
+        send("state_saved", duration_s=0.01, size_bytes=100)
+        send("mode_changed", mode="paused")
+        send("workflow_started", workflow_id="wf-stuck")
+        started = time.monotonic()
+        assert prometheus_firing(prometheus) == {} and in_process_firing(tel) == {}
+        fired = watch(tel, prometheus, names, firing=True, since=started,
+                      within=FIRE_WITHIN_S)
+        assert_agree(fired, names)
+        assert all(seconds >= 3 for seconds in fired.values()), fired
+
+        ended = time.monotonic()
+        send("workflow_completed", workflow_id="wf-stuck", duration_s=10.0)
+        send("mode_changed", mode="active")
+        cleared = watch(tel, prometheus, names, firing=False, since=ended,
+                        within=CLEAR_WITHIN_S)
+        assert_agree(cleared, names)
+        print(f"stuck work fired after {fired}, cleared after {cleared}")
 
 
 def _get(url: str) -> tuple[int, dict[str, Any]]:

@@ -77,7 +77,8 @@ EXPORTERS_DECIDE_HEALTH = {"context_tokens_warning": 10**9, "context_tokens_crit
 
 #: Spans the tracer makes per signal of the reference orchestrator (docs/tracing.md).
 SPAN_SIGNALS = ("workflow_started", "agent_activated", "decision_made", "handoff_completed",
-                "context_refreshed", "state_saved", "state_loaded")
+                "context_refreshed", "state_saved", "state_loaded", "llm_called",
+                "tool_completed")
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

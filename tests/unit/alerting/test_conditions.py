@@ -59,7 +59,7 @@ STALLED = {
       "match": {"token_type": ["input", "output"]}, "window": "1h", "by": ["agent"],
       "threshold": 5e6},
      "sum by (job, instance, agent) "
-     '(increase(yolo_llm_token_usage_sum{token_type=~"input|output"}[1h])) > 5000000'),
+     '(increase(yolo_llm_token_usage_sum{token_type=~"input|output"}[1h])) > 5e+06'),
     ({"metric": "yolo.errors", "kind": "rate", "window": "1m",
       "match": {"error_type": ["a.b", "c|d"]}},
      'sum by (job, instance) (rate(yolo_errors_total{error_type=~"a\\\\.b|c\\\\|d"}[1m])) > 0'),
@@ -246,3 +246,13 @@ def test_each_metric_keeps_only_the_history_its_longest_window_needs() -> None:
     assert ring.points(cat.CONTEXT_TOKENS, 0, 299) == {}
     assert ring.latest() is not None and cat.CONTEXT_TOKENS in ring.latest().series
     assert len(ring) == 103
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (9000, "9000"), (0.1, "0.1"), (0, "0"), (-3, "-3"), (5e6, "5e+06"),
+    (1234567, "1.234567e+06"), (12.000000000000002, "12.000000000000002"),
+    (0.0001, "0.0001"), (1e-05, "1e-05"), (float("inf"), "+Inf")])
+def test_numbers_are_spelled_as_prometheus_prints_them(value: float, text: str) -> None:
+    """Prometheus shows a loaded rule's numbers in Go's shortest %g: the generated rule
+    reads back exactly (``5e+06``, not ``5000000``)."""
+    assert number(value) == text

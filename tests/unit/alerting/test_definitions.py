@@ -46,6 +46,15 @@ def test_disable_removes_by_name_and_rejects_unknown_names() -> None:
         load_config({"alerting": {"disable": ["Nope"]}}, environ={})
 
 
+def test_an_extra_alert_replaces_a_disabled_one_of_its_name() -> None:
+    """Other budgets for a built-in: disable it and add one of the same name."""
+    config = load_config({"alerting": {"disable": ["AgentStalled"], "extra": [
+        {**SIMPLE, "name": "AgentStalled"}]}}, environ={})
+    alerts = effective_alerts(config.alerts, config.alerting)
+    assert [a.name for a in alerts].count("AgentStalled") == 1
+    assert alerts[-1].name == "AgentStalled" and alerts[-1].metric == "yolo_errors_total"
+
+
 def test_duplicate_names_are_rejected() -> None:
     with pytest.raises(ConfigError, match="more than one alert is named HighErrorRate"):
         load_config({"alerting": {"extra": [{**SIMPLE, "name": "HighErrorRate"}]}},

@@ -44,6 +44,22 @@ def age(agg: Aggregator, spec: MetricSpec, clock: FakeClock, *labels: str) -> fl
     return WALL + clock.now - values(agg, spec)[labels]
 
 
+def test_timestamps_stay_put_between_collections_until_the_wall_clock_is_set(
+        clock: FakeClock) -> None:
+    wall = [WALL]
+    agg = Aggregator(clock=clock, wall_clock=lambda: wall[0] + clock.now)
+    agg.connect()
+    try:
+        send("state_saved", duration_s=0.1, size_bytes=1)
+        saved = values(agg, cat.STATE_LAST_SAVE)
+        wall[0] += 0.0004  # jitter between two readings of the clocks
+        assert values(agg, cat.STATE_LAST_SAVE) == saved == {(): WALL + clock.now}
+        wall[0] += 30.0  # the wall clock was set forward
+        assert values(agg, cat.STATE_LAST_SAVE) == {(): WALL + 30.0004 + clock.now}
+    finally:
+        agg.disconnect()
+
+
 # -- stalls ----------------------------------------------------------------------------
 
 def test_last_event_is_per_active_agent_and_moves_with_every_event_naming_it(
