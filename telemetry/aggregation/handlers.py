@@ -52,13 +52,15 @@ def workflow_failed(state: AggregateState, values: list, ts: float | None,
 def agent_activated(state: AggregateState, values: list, ts: float | None,
                     now: float) -> None:
     (agent,) = values
-    if len(agent) > state.max_label_length:  # kept capped, like a label
+    short = len(agent) <= state.max_label_length
+    if not short:  # kept capped, like a label
         agent = sanitize_label_value(agent, state.max_label_length)
     active = state.active
     if agent not in active and len(active) < state.max_series:
         active[agent] = time.time() if ts is None else ts
     state.agents_active.set(float(len(active)), now)
-    ops.agent_activated(state, agent, now)
+    if short and agent in active:  # a capped name is not what its events will say
+        state.last_seen[agent] = now
 
 
 def agent_deactivated(state: AggregateState, values: list, ts: float | None,
@@ -78,8 +80,11 @@ def handoff_started(state: AggregateState, values: list, ts: float | None,
                     now: float) -> None:
     """Counted in the events total only; the handoff is counted when it completes."""
     from_agent, to_agent = values
-    ops.touch(state, from_agent, now)
-    ops.touch(state, to_agent, now)
+    seen = state.last_seen  # the agents' last event: dict stores, in line
+    if from_agent in seen:
+        seen[from_agent] = now
+    if to_agent in seen:
+        seen[to_agent] = now
 
 
 def handoff_completed(state: AggregateState, values: list, ts: float | None,
@@ -90,9 +95,19 @@ def handoff_completed(state: AggregateState, values: list, ts: float | None,
         state.handoff_cells, key, state.handoffs, state.handoff_duration, key)
     cells.counter.inc(1, now)
     cells.histogram.observe(duration, now)
-    ops.touch(state, from_agent, now)
-    ops.touch(state, to_agent, now)
-    ops.handoff(state, workflow_id, from_agent, to_agent, now)
+    seen = state.last_seen  # the agents' last event: dict stores, in line
+    if from_agent in seen:
+        seen[from_agent] = now
+    if to_agent in seen:
+        seen[to_agent] = now
+    window = state.ops.loops.windows.get(workflow_id)  # the loop check, as the fast path
+    limit = state.max_label_length
+    if window is None or len(from_agent) > limit or len(to_agent) > limit:
+        ops.handoff(state, workflow_id, from_agent, to_agent, now)
+    else:
+        if to_agent in window:
+            state.handoff_loops.cell((to_agent,)).inc(1, now)
+        window.append(from_agent)
 
 
 def decision_made(state: AggregateState, values: list, ts: float | None,
@@ -103,21 +118,27 @@ def decision_made(state: AggregateState, values: list, ts: float | None,
         state.decision_cells, key, state.decisions, state.decision_duration, (agent,))
     cells.counter.inc(1, now)
     cells.histogram.observe(duration, now)
-    ops.touch(state, agent, now)
+    seen = state.last_seen  # the agent's last event: a dict store, in line
+    if agent in seen:
+        seen[agent] = now
 
 
 def error_occurred(state: AggregateState, values: list, ts: float | None,
                    now: float) -> None:
     agent, error_type, _exception = values
     state.errors.cell((agent, error_type)).inc(1, now)
-    ops.touch(state, agent, now)
+    seen = state.last_seen  # the agent's last event: a dict store, in line
+    if agent in seen:
+        seen[agent] = now
 
 
 def safety_blocked(state: AggregateState, values: list, ts: float | None,
                    now: float) -> None:
     agent, rule = values
     state.safety_blocks.cell((agent, rule)).inc(1, now)
-    ops.touch(state, agent, now)
+    seen = state.last_seen  # the agent's last event: a dict store, in line
+    if agent in seen:
+        seen[agent] = now
 
 
 def context_updated(state: AggregateState, values: list, ts: float | None,
@@ -125,14 +146,18 @@ def context_updated(state: AggregateState, values: list, ts: float | None,
     agent, items, tokens = values
     state.context_items.cell((agent,)).set(float(items), now)
     state.context_tokens.cell((agent,)).set(float(tokens), now)
-    ops.touch(state, agent, now)
+    seen = state.last_seen  # the agent's last event: a dict store, in line
+    if agent in seen:
+        seen[agent] = now
 
 
 def context_refreshed(state: AggregateState, values: list, ts: float | None,
                       now: float) -> None:
     agent, duration = values
     state.context_refresh_duration.cell((agent,)).observe(duration, now)
-    ops.touch(state, agent, now)
+    seen = state.last_seen  # the agent's last event: a dict store, in line
+    if agent in seen:
+        seen[agent] = now
 
 
 def state_saved(state: AggregateState, values: list, ts: float | None, now: float) -> None:
@@ -189,7 +214,7 @@ def handoff_completed_seen(state: AggregateState, fields: dict, now: float) -> b
     # Agent operations, in line (a call costs as much as the work): names of a
     # remembered pair are short, so they are table keys as they are.
     operations = state.ops
-    seen = operations.last_seen
+    seen = state.last_seen
     if from_agent in seen:
         seen[from_agent] = now
     if to_agent in seen:
@@ -215,7 +240,7 @@ def decision_made_seen(state: AggregateState, fields: dict, now: float) -> bool:
         return False
     cells.counter.inc(1, now)
     cells.histogram.observe(duration, now)
-    seen = state.ops.last_seen
+    seen = state.last_seen
     if agent in seen:
         seen[agent] = now
     return True

@@ -9,7 +9,9 @@ plain values that answer them, updated in O(1) per event with bounded memory:
 
 * ``last_seen``: active agent -> monotonic time of its last event (every event that
   names it as ``agent``, ``from_agent`` or ``to_agent``); an entry exists from
-  activation to deactivation, so it is bounded like the active agents;
+  activation to deactivation, so it is bounded like the active agents (an agent
+  whose name is longer than a label is not tracked: its events could only be matched
+  to its capped name at a cost every event would pay);
 * ``open_tools``: agent -> its open tool calls (tool hash, start), at most
   :data:`MAX_OPEN_TOOL_CALLS` per agent;
 * ``runs`` (:class:`CallRuns`): agent -> (hash of (tool, call_key), run length) of its
@@ -168,14 +170,11 @@ class OperationsState:
 # -- per-event updates (under the aggregator's lock) ----------------------------------
 
 def touch(state: AggregateState, agent: str, now: float) -> None:
-    """Note that active ``agent`` sent an event: one dict store."""
-    seen = state.ops.last_seen
+    """Note that active ``agent`` sent an event: one dict store (handlers do the same
+    in line)."""
+    seen = state.last_seen
     if agent in seen:
         seen[agent] = now
-    elif len(agent) > state.max_label_length:  # activated under its capped name
-        capped = state.capped(agent)
-        if capped in seen:
-            seen[capped] = now
 
 
 def handoff(state: AggregateState, workflow_id: str | None, from_agent: str, to_agent: str,
@@ -204,12 +203,6 @@ def workflow_ended(state: AggregateState, workflow_id: str) -> None:
     ops = state.ops
     ops.in_flight.pop(ops.short(workflow_id), None)
     ops.loops.forget(workflow_id)
-
-
-def agent_activated(state: AggregateState, agent: str, now: float) -> None:
-    """``agent`` is capped like a label and already counted active (or not, when full)."""
-    if agent in state.active:
-        state.ops.last_seen[agent] = now
 
 
 def agent_deactivated(state: AggregateState, agent: str) -> None:

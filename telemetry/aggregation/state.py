@@ -14,13 +14,7 @@ from typing import NamedTuple
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.operations import OperationsState, Prices
-from telemetry.aggregation.series import (
-    CounterCell,
-    GaugeCell,
-    HistogramCell,
-    Series,
-    sanitize_label_value,
-)
+from telemetry.aggregation.series import CounterCell, GaugeCell, HistogramCell, Series
 from telemetry.catalogue import MetricSpec
 from telemetry.signals import MODES
 
@@ -72,6 +66,8 @@ class AggregateState:
     dropped: Series
     #: Agent operations: stalls, loops, repeats, workflows in flight, mode time.
     ops: OperationsState
+    #: ``ops.last_seen``, one attribute closer: every event naming an agent stores here.
+    last_seen: dict[str, float]
     # Unlabelled metrics have exactly one cell: the cell itself.
     workflows_started: CounterCell
     agents_active: GaugeCell
@@ -98,6 +94,10 @@ class AggregateState:
               prices: Prices | None = None) -> AggregateState:
         """Every catalogue metric's series, with their limits, and the operator state
         (:mod:`telemetry.aggregation.operations`) with its settings."""
+        ops = OperationsState(max_agents=max_series, max_label_length=max_label_length,
+                              loop_window=loop_window, repeat_threshold=repeat_threshold,
+                              max_workflows_in_flight=max_workflows_in_flight, prices=prices,
+                              now=clock())
         series = {}
         for spec in cat.CATALOGUE:
             # Telemetry's own label sets are bounded by the code, not the input, and
@@ -125,10 +125,7 @@ class AggregateState:
             tool_errors=series[cat.TOOL_ERRORS], tool_duration=series[cat.TOOL_CALL_DURATION],
             tool_repeats=series[cat.TOOL_CALL_REPEATS], handoff_loops=series[cat.HANDOFF_LOOPS],
             dropped=series[cat.DROPPED],
-            ops=OperationsState(max_agents=max_series, max_label_length=max_label_length,
-                                loop_window=loop_window, repeat_threshold=repeat_threshold,
-                                max_workflows_in_flight=max_workflows_in_flight,
-                                prices=prices, now=clock()),
+            ops=ops, last_seen=ops.last_seen,
             workflows_started=series[cat.WORKFLOWS_STARTED].cell(()),
             agents_active=series[cat.AGENTS_ACTIVE].cell(()),
             state_saves=series[cat.STATE_SAVES].cell(()),
@@ -148,12 +145,6 @@ class AggregateState:
                 and all(len(name) <= self.max_label_length for name in key)):
             table[key] = cells
         return cells
-
-    def capped(self, name: str) -> str:
-        """``name`` capped like a label (how active agents are kept)."""
-        if len(name) > self.max_label_length:
-            return sanitize_label_value(name, self.max_label_length)
-        return name
 
     def count_dropped(self, component: str, reason: str, now: float) -> None:
         """Count an item a bounded table had no room for (under the lock already)."""

@@ -186,8 +186,8 @@ def _get(url: str) -> tuple[int, dict[str, Any]]:
 
 def test_the_demo_s_stall_incident_fires_and_clears_in_health_and_prometheus(
         tmp_path: Path) -> None:
-    """``yolo-telemetry demo --incident stall`` as documented, faster: at time scale 0.2
-    the demo's one-minute idle budget is 12 real seconds, and its stall lasts 20; the
+    """``yolo-telemetry demo --incident stall`` as documented, faster: at time scale 0.1
+    the demo's one-minute idle budget is 6 real seconds, and its stall lasts 12; the
     in-process evaluator runs every second rather than every 15."""
     port, rules = free_port(), tmp_path / "demo-alerts.yml"
     config = tmp_path / "telemetry.yaml"
@@ -197,7 +197,7 @@ def test_the_demo_s_stall_incident_fires_and_clears_in_health_and_prometheus(
     log = (tmp_path / "demo.log").open("wb")
     demo = subprocess.Popen(
         [sys.executable, "-m", "telemetry", "demo", "--incident", "stall", "--time-scale",
-         "0.2", "--incident-after", "0", "--incident-for", "100", "--port", str(port),
+         "0.1", "--incident-after", "0", "--incident-for", "120", "--port", str(port),
          "--write-rules", str(rules), "--seed", "4", "--quiet", "--config", str(config)],
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     health_url = f"http://127.0.0.1:{port}/health"
@@ -229,7 +229,7 @@ def test_the_demo_s_stall_incident_fires_and_clears_in_health_and_prometheus(
             assert status == 200 and document["status"] == "degraded"
             (stalled,) = [f for f in document["checks"]["alerts"]["firing"]
                           if f["alertname"] == "AgentStalled"]
-            assert stalled["labels"]["agent"] and stalled["value"] > 12
+            assert stalled["labels"]["agent"] and stalled["value"] > 6
             wait_until(lambda: both(False), 60, what="AgentStalled clear on both sides",
                        interval=0.2, max_interval=0.5)
             for state in ("True", "False"):

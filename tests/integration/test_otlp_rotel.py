@@ -61,7 +61,7 @@ def expected_span_count(orchestrator: ReferenceOrchestrator) -> int:
     counts = orchestrator.stats.counts_by_signal
     return sum(counts.get(name, 0) for name in (
         "workflow_started", "agent_activated", "decision_made", "handoff_completed",
-        "context_refreshed", "state_saved", "state_loaded"))
+        "context_refreshed", "state_saved", "state_loaded", "llm_called", "tool_completed"))
 
 
 def assert_metrics_equal_aggregates(rotel: RotelReceiver, tel: Telemetry) -> int:
@@ -120,7 +120,7 @@ def check_span_tree(spans: list[dict], orchestrator: ReferenceOrchestrator) -> N
         if name.startswith(("invoke_agent ", "handoff ", "state_save")):
             assert parent["name"] == "invoke_workflow greenfield-fullstack", name
             assert parent["attributes"]["yolo.workflow.id"] == wf_id
-        elif name.startswith(("decision ", "context_refresh ")):
+        elif name.startswith(("decision ", "context_refresh ", "chat ", "execute_tool ")):
             assert parent["name"] == f"invoke_agent {span['attributes']['gen_ai.agent.name']}"
         else:
             pytest.fail(f"unexpected span {name}")
@@ -140,6 +140,11 @@ def check_span_tree(spans: list[dict], orchestrator: ReferenceOrchestrator) -> N
             assert span["status_code"] == "UNSET"
     error_events = sum(len([e for e in s["events"] if e["name"] == "exception"]) for s in agents)
     assert error_events == orchestrator.stats.errors
+    chats = [s for s in spans if s["name"].startswith("chat ")]
+    assert len(chats) == orchestrator.stats.llm_calls
+    assert sum(s["attributes"]["gen_ai.usage.input_tokens"]
+               + s["attributes"]["gen_ai.usage.output_tokens"] for s in chats) == \
+        orchestrator.stats.tokens
     blocks = sum(len([e for e in s["events"] if e["name"] == "yolo.safety_blocked"])
                  for s in agents)
     assert blocks == orchestrator.stats.safety_blocks

@@ -129,15 +129,17 @@ def test_open_tool_calls_are_bounded_per_agent_and_counted(agg: Aggregator) -> N
     assert agg.value(cat.DROPPED, ("operations", "tool_calls_full")) == 5
 
 
-def test_a_long_agent_name_is_tracked_under_its_capped_name(
+def test_an_agent_with_a_name_longer_than_a_label_is_not_tracked(
         agg: Aggregator, clock: FakeClock) -> None:
     long_name = "agent-" + "x" * 500
     send("agent_activated", agent=long_name)
+    send("tool_started", agent=long_name, tool="build")
     clock.advance(30)
     send("decision_made", agent=long_name, decision_type="d", duration_s=0.1)
-    ((label,),) = values(agg, cat.AGENT_LAST_EVENT)
-    assert len(label) == 128 and label.startswith("agent-x")
-    assert age(agg, cat.AGENT_LAST_EVENT, clock, label) == 0
+    assert values(agg, cat.AGENT_LAST_EVENT) == {}  # no series that could only go stale
+    ((label,),) = values(agg, cat.AGENT_TOOL_CALL_STARTED)  # its hash, never the name
+    assert label.startswith("#") and len(label) == 17
+    assert agg.value(cat.AGENTS_ACTIVE) == 1
 
 
 # -- loops -----------------------------------------------------------------------------
