@@ -89,6 +89,16 @@ for what in alerts metrics alert-table; do
 done
 say "render alerts, metrics and alert-table wrote their files"
 
+# `top` needs the top extra, which the base install lacks: a clear message and exit 2.
+status=0
+"$cli" top --once >"$work/top.out" 2>"$work/top.err" || status=$?
+if [ "$status" -ne 2 ] || ! grep -q "yolo-telemetry\[top\]" "$work/top.err"; then
+    cat "$work/top.err"
+    echo "check_wheel: top without its extra exited $status, not 2 with the install hint" >&2
+    exit 1
+fi
+say "top without the top extra: exit 2, $(cat "$work/top.err")"
+
 # --- The demo, scraped -------------------------------------------------------------------
 # A free port from the kernel; the demo runs 5 seconds on its own while /metrics is
 # polled until it has a handoff sample (deadline: the demo's own end). Its story runs

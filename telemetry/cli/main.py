@@ -1,5 +1,5 @@
 """``yolo-telemetry``: run the demo, check a config file, render rules and dashboard,
-fetch a profile.
+fetch a profile, watch running instances (``top``).
 
 User errors (bad config, port in use, a bad option value, no command) print one
 clear message on stderr and exit with status 2, without a traceback. Option values
@@ -26,6 +26,7 @@ from telemetry.cli.incidents import KINDS
 from telemetry.config import ConfigError, ServerConfig, TelemetryConfig
 from telemetry.profiling.client import add_profile_command
 from telemetry.runtime import package_version
+from telemetry.top.command import add_top_command
 
 EXIT_USAGE = 2
 
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check_config)
     add_profile_command(commands)
     render.add_parser(commands)
+    add_top_command(commands)
     return parser
 
 

@@ -331,6 +331,13 @@ COMMAND_LINE = {
     "render": {"help": (HELP, None),
                "what": ((), ("alert-table", "alerts", "dashboard", "metrics")),
                "config": (("--config", "-c"), None), "output": (("--output", "-o"), None)},
+    "top": {"help": (HELP, None), "urls": ((), None), "prometheus": (("--prometheus",), None),
+            "once": (("--once",), None), "json": (("--json",), None),
+            "interval": (("--interval",), None), "timeout": (("--timeout",), None),
+            "instance": (("--instance",), None), "filter": (("--filter",), None),
+            "idle_budget": (("--idle-budget",), None),
+            "tool_budget": (("--tool-budget",), None), "token": (("--token",), None),
+            "user": (("--user",), None), "cafile": (("--cafile",), None)},
 }
 
 
