@@ -239,6 +239,10 @@ def test_stop_with_a_hung_collector_accounts_for_every_span_before_it_returns(
         tel = start_telemetry(config)
         send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.1)
         rotel.wait_for_spans()
+        # Hang the collector only once the first batch is acknowledged: received but
+        # unanswered, it would be one more span counted at stop.
+        wait_until(lambda: tel.exporters["otlp"].trace_status.exports >= 1,
+                   what="the first span batch acknowledged")
         assert rotel._process is not None
         pid = rotel._process.pid
         os.kill(pid, signal.SIGSTOP)

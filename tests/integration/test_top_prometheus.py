@@ -50,8 +50,10 @@ def test_a_fleet_through_prometheus(start_telemetry: Callable[..., Telemetry],
                     "yolo_decisions_total", "agent")) == 2
             wait_until(two_instances_with_agents, 30, what="both instances in Prometheus",
                        interval=0.5)
-            wait_until(lambda: prometheus.query("yolo_decisions_total offset 3s"), 30,
-                       what="three seconds of history", interval=0.5)
+            wait_until(lambda: {series["metric"].get("instance") for series in
+                                prometheus.query("yolo_decisions_total offset 3s")}
+                       >= set(targets), 30,
+                       what="three seconds of history of both instances", interval=0.5)
 
             past = source.history()  # three seconds back: the first frame has rates
             assert {r.instance for r in past} == set(targets)
