@@ -50,6 +50,12 @@ def floors(extra: str) -> list[str]:
     return pins
 
 
+#: Test-only pins on a framework's floor: companions its floor needs at a matching
+#: release that its own requirements leave open (the tests import langgraph.prebuilt;
+#: later prebuilts need a later langgraph).
+FLOOR_COMPANIONS = {"langgraph": ["langgraph-prebuilt==1.0.0"]}
+
+
 @nox.session
 @nox.parametrize("framework", [name for name in FRAMEWORKS
                                if os.path.isdir(f"tests/adapters/{name}")])
@@ -57,6 +63,6 @@ def adapters_lowest(session: nox.Session, framework: str) -> None:
     """The same tests on the lowest framework release the extra allows: the floor
     pyproject.toml declares is a tested one."""
     session.install("--disable-pip-version-check", "-q", "-e", ".[dev]",
-                    *floors(FRAMEWORKS[framework]))
+                    *floors(FRAMEWORKS[framework]), *FLOOR_COMPANIONS.get(framework, ()))
     session.run("python", "-m", "pytest", "-o", "addopts=-ra --strict-markers",
                 f"tests/adapters/{framework}", *session.posargs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import operator
 from typing import Annotated, TypedDict
 
@@ -17,6 +16,7 @@ from langgraph.errors import GraphRecursionError
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
+from telemetry.adapters import call_key
 from telemetry.adapters import langgraph as adapter
 from tests.adapters.langgraph.conftest import Recorder
 from tests.adapters.langgraph.graphs import (
@@ -75,7 +75,7 @@ def test_tool_calls_carry_a_hash_of_the_input_never_the_input(instrumented, reco
     (completed,) = recorder.named("tool_completed")
     assert (started["agent"], started["tool"]) == ("researcher", "lookup")
     assert (completed["agent"], completed["tool"]) == ("researcher", "lookup")
-    key = hashlib.blake2b(str({"query": TOOL_INPUT}).encode(), digest_size=16).hexdigest()
+    key = call_key(str({"query": TOOL_INPUT}))
     assert started["call_key"] == completed["call_key"] == key
     assert TOOL_INPUT not in repr(recorder.events)
     assert completed["duration_s"] >= 0 and "error_type" not in completed
