@@ -16,7 +16,8 @@ import tomllib
 
 import nox
 
-nox.options.default_venv_backend = "venv"
+# uv installs each venv in seconds where pip takes minutes (CI starts with empty caches).
+nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -32,7 +33,7 @@ FRAMEWORKS = {
 @nox.parametrize("framework", [name for name in FRAMEWORKS
                                if os.path.isdir(f"tests/adapters/{name}")])
 def adapters(session: nox.Session, framework: str) -> None:
-    session.install("--disable-pip-version-check", "-q", "-e",
+    session.install("-q", "-e",
                     f".[dev,{FRAMEWORKS[framework]}]")
     session.run("python", "-m", "pytest", "-o", "addopts=-ra --strict-markers",
                 f"tests/adapters/{framework}", *session.posargs)
@@ -62,7 +63,7 @@ FLOOR_COMPANIONS = {"langgraph": ["langgraph-prebuilt==1.0.0"]}
 def adapters_lowest(session: nox.Session, framework: str) -> None:
     """The same tests on the lowest framework release the extra allows: the floor
     pyproject.toml declares is a tested one."""
-    session.install("--disable-pip-version-check", "-q", "-e", ".[dev]",
+    session.install("-q", "-e", ".[dev]",
                     *floors(FRAMEWORKS[framework]), *FLOOR_COMPANIONS.get(framework, ()))
     session.run("python", "-m", "pytest", "-o", "addopts=-ra --strict-markers",
                 f"tests/adapters/{framework}", *session.posargs)
