@@ -141,13 +141,19 @@ def test_a_pending_request_pauses_the_workflow_until_answered(start_telemetry,
                                                               instrumented) -> None:
     workflow = scenario.workflow(terminate=False)
     tel = start_telemetry()
-    first = asyncio.run(workflow.run(scenario.PROMPT))
-    requests = first.get_request_info_events()
+    seen: dict = {}
+
+    async def ask_then_answer() -> None:  # one event loop: the workflow's queues live in it
+        first = await workflow.run(scenario.PROMPT)
+        seen["requests"] = first.get_request_info_events()
+        seen["paused"] = metrics(tel)
+        seen["health"] = get_json(f"{tel.url}/health")
+        await workflow.run(responses={seen["requests"][0].request_id:
+                                      HandoffAgentUserRequest.terminate()})
+
+    asyncio.run(ask_then_answer())
+    requests, paused, (status, health) = seen["requests"], seen["paused"], seen["health"]
     assert len(requests) == 1 and isinstance(requests[0].data, HandoffAgentUserRequest)
-    paused = metrics(tel)
-    status, health = get_json(f"{tel.url}/health")
-    asyncio.run(workflow.run(responses={requests[0].request_id:
-                                        HandoffAgentUserRequest.terminate()}))
     resumed = metrics(tel)
     assert sample(paused, "yolo_mode", mode="paused") == 1
     assert sample(paused, "yolo_workflows_in_flight") == 1
