@@ -10,7 +10,7 @@ import asyncio
 import blinker
 import pytest
 from agent_framework import Agent, tool
-from agent_framework_orchestrations import HandoffAgentUserRequest
+from agent_framework_orchestrations import HandoffAgentUserRequest, HandoffBuilder
 
 from telemetry import Telemetry
 from telemetry.adapters import agent_framework as adapter
@@ -215,3 +215,20 @@ def test_uninstrument_stops_the_signals_and_restores_the_framework() -> None:
     assert len(seen) == during
     assert (AgentMiddlewareLayer.__dict__["run"], Workflow.__dict__["_run_core"]) == originals
     assert not handle.active
+
+
+def test_a_failing_agent_fails_its_workflow(start_telemetry, instrumented) -> None:
+    triage = scenario.agent("triage", [scenario.handoff_to("billing", (5, 1))])
+    billing = scenario.agent("billing", [Turn(fails=TimeoutError)])
+    workflow = HandoffBuilder(participants=[triage, billing]).with_start_agent(triage).build()
+    tel = start_telemetry()
+    with pytest.raises(Exception):  # noqa: B017 (the framework may wrap the failure)
+        asyncio.run(workflow.run(scenario.PROMPT))
+    text = metrics(tel)
+    assert sample(text, "yolo_workflows_total", outcome="failed") == 1
+    assert sample(text, "yolo_workflows_in_flight") == 0
+    assert sample(text, "yolo_handoffs_total", from_agent="triage", to_agent="billing") == 1
+    assert sample(text, "yolo_llm_errors_total", agent="billing", model="billing-model",
+                  error_type="TimeoutError") == 1
+    assert sample(text, "yolo_errors_total", agent="billing", error_type="TimeoutError") == 2
+    assert sample(text, "yolo_agents_active") == 0
