@@ -232,3 +232,23 @@ def test_a_failing_agent_fails_its_workflow(start_telemetry, instrumented) -> No
                   error_type="TimeoutError") == 1
     assert sample(text, "yolo_errors_total", agent="billing", error_type="TimeoutError") == 2
     assert sample(text, "yolo_agents_active") == 0
+
+
+def test_a_streamed_workflow_is_reported_like_a_run_one(start_telemetry, instrumented) -> None:
+    tel = start_telemetry()
+
+    async def read() -> list[str]:
+        return [event.type async for event in scenario.workflow().run(scenario.PROMPT,
+                                                                       stream=True)]
+
+    kinds = asyncio.run(read())
+    assert kinds.count("handoff_sent") == 2
+    text = metrics(tel)
+    for source, target in (("triage", "billing"), ("billing", "refunds")):
+        assert sample(text, "yolo_handoffs_total", from_agent=source, to_agent=target) == 1
+    assert sample(text, "yolo_llm_calls_total", agent="billing", model="billing-model") == 2
+    assert sample(text, "yolo_llm_token_usage_sum", agent="billing", model="billing-model",
+                  token_type="input") == sum(i for i, _ in scenario.BILLING_TOKENS)
+    assert sample(text, "yolo_tool_calls_total", agent="billing", tool="lookup_invoice") == 1
+    assert sample(text, "yolo_workflows_total", outcome="completed") == 1
+    assert sample(text, "yolo_agents_active") == 0
