@@ -26,6 +26,7 @@ FRAMEWORKS = {
     "openai_agents": "openai-agents",
     "pydantic_ai": "pydantic-ai",
     "langgraph": "langgraph",
+    "agent_framework": "agent-framework",
 }
 
 
