@@ -5,32 +5,21 @@ mapping table names every workflow event the observer handles."""
 from __future__ import annotations
 
 import inspect
-import os
 import re
-import subprocess
-import sys
 
 from telemetry.adapters import agent_framework as adapter
+from tests.adapters.support import page_example, promised_prints, run_example
 from tests.support import ROOT
 
 PAGE = (ROOT / "docs" / "adapters" / "agent_framework.md").read_text()
 
 
-def example() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", PAGE, re.S)
-    assert len(blocks) == 1, "the page has one runnable example"
-    return blocks[0]
-
-
 def test_the_example_runs_and_prints_what_the_page_says() -> None:
-    env = {key: value for key, value in os.environ.items()
-           if not key.endswith("_API_KEY") and not key.startswith("YOLO_TELEMETRY_")}
-    env["ENABLE_INSTRUMENTATION"] = "false"
-    result = subprocess.run([sys.executable, "-c", example()], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    promised = re.findall(r"print\(.*?\)\s+# (.+)", example())
-    assert result.stdout.split("\n")[:len(promised)] == promised
+    code = page_example("agent_framework")
+    lines = run_example(code, drop=lambda key: key.endswith("_API_KEY"),
+                        extra_env={"ENABLE_INSTRUMENTATION": "false"})
+    promised = promised_prints(code)
+    assert lines[:len(promised)] == promised
     assert promised == ["Refund on its way.", "healthy", "1"]
 
 
