@@ -4,13 +4,18 @@ No extra dependency and nothing platform-specific: each poll is one ``stat`` per
 followed file, and a file is read only when its (inode, mtime, size) signature differs
 from the last one consumed. A writer that truncates and rewrites in place can be caught
 mid-write; the caller then leaves the signature unconsumed and the next poll reads the
-file again. BMAD's own scripts replace files atomically (write a temporary file, then
-rename), which changes the inode: that is noticed too.
+file again. A file modified in the last :data:`RECENT_S` seconds is read even when its
+signature has not changed, and its content compared by digest: a filesystem's mtime
+ticks coarsely, so two writes of one size in one tick would otherwise look like one.
+BMAD's own scripts replace files atomically (write a temporary file, then rename),
+which changes the inode: that is noticed too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +32,8 @@ USUAL_PLACES = (
 _SKIPPED_DIRS = frozenset({"node_modules", ".git", ".venv", "venv", "__pycache__", ".tox"})
 MAX_DEPTH = 6
 MAX_DIRS = 5000
+#: Seconds during which a file's unchanged signature is not trusted (see the module doc).
+RECENT_S = 2.0
 
 Signature = tuple[int, int, int]
 
@@ -37,25 +44,29 @@ class FileFollower:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.signature: Signature | None = None
+        self.digest: bytes | None = None
 
     def read_if_changed(self) -> tuple[str, Signature] | None:
         """The text and signature when the file differs from the last consumed version;
         None when it does not. Raises ``OSError`` when it is gone or unreadable."""
         stat = os.stat(self.path)
         signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-        if signature == self.signature:
+        if signature == self.signature and time.time() - stat.st_mtime > RECENT_S:
             return None
         with open(self.path, "rb") as file:
             data = file.read()
+        if signature == self.signature and _digest(data) == self.digest:
+            return None
         return data.decode("utf-8", "replace"), signature
 
-    def consume(self, signature: Signature) -> None:
+    def consume(self, signature: Signature, text: str) -> None:
         """Mark this version as read, so that it is not read again."""
         self.signature = signature
+        self.digest = _digest(text.encode("utf-8", "replace"))
 
-    def forget(self) -> None:
-        """The file is gone: whatever comes back at this path is read."""
-        self.signature = None
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def find_sprint_status(root: Path) -> Path | None:

@@ -152,13 +152,14 @@ class SignalMapper:
                     self._blocked_anew(key)
                 self._hold(key, after)
             return
-        self._release(key, story.state)
         if after is None:  # gone from the file
+            self._release(key, story.state)
             del self.state.stories[key]
             self._unblock(key)
             return
         duration = max(now - story.since, 0.0)
         if after == BLOCKED:
+            self._release(key, story.state)
             self._blocked(key, story, now)
             return
         unblocked = story.state == BLOCKED
@@ -166,6 +167,7 @@ class SignalMapper:
         # owner takes it back, with no handoff.
         left = (story.before_block or after) if unblocked else story.state
         self._moved(key, left, after, duration, unblocked)
+        self._release(key, story.state)
         self.state.stories[key] = _Story(after, now)
         self._unblock(key)
         self._hold(key, after)

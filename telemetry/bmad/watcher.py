@@ -23,7 +23,7 @@ from telemetry.bmad.follower import FileFollower, Signature, find_memlogs, find_
 from telemetry.bmad.mapping import SignalMapper
 from telemetry.bmad.memlog import parse_entries
 from telemetry.bmad.roles import RoleTable
-from telemetry.bmad.state import Unreadable, parse_sprint_status
+from telemetry.bmad.state import SprintStatus, Unreadable, parse_sprint_status
 
 log = logging.getLogger("telemetry.bmad")
 
@@ -62,6 +62,7 @@ class BmadWatcher:
         self._count_dropped = count_dropped
         self._sprint: FileFollower | None = None
         self._failed: Signature | None = None
+        self._shrunk: Signature | None = None
         self._missing_noted = False
         self._memlogs: dict[Path, FileFollower] = {}
         self._memlog_entries: dict[Path, int] = {}
@@ -120,8 +121,18 @@ class BmadWatcher:
                                "the next poll (a file caught mid-write looks like this); "
                                "further ones are only counted", self._sprint.path, error)
             return
-        self._sprint.consume(signature)
+        if self._lost_items(status) and signature != self._shrunk:
+            # BMAD never removes items: a file that lost some is most likely cut short
+            # mid-write, yet still YAML. Believed only if it is still so at the next poll.
+            self._shrunk = signature
+            return
+        self._sprint.consume(signature, text)
         self.mapper.apply(status)
+
+    def _lost_items(self, status: SprintStatus) -> bool:
+        known = self.mapper.state.known
+        return not (known.stories.keys() <= status.stories.keys()
+                    and known.epics.keys() <= status.epics.keys())
 
     def _missing(self, why: str) -> None:
         if not self._missing_noted:
@@ -149,11 +160,12 @@ class BmadWatcher:
             self.counts.reads += 1
             entries = parse_entries(text)
             seen = self._memlog_entries.get(path)
-            # Append-only: what lies past the entries seen is new. At the first read, or
-            # when the log shrank (rewritten), nothing is new.
-            new = entries[seen:] if seen is not None and len(entries) >= seen else []
-            self._memlog_entries[path] = len(entries)
-            follower.consume(signature)
+            # Append-only: what lies past the entries seen is new; nothing at the first
+            # read. A shorter log (cut mid-write) does not lower the count, so the entries
+            # it lacked are not taken for new ones when they come back.
+            new = entries[seen:] if seen is not None else []
+            self._memlog_entries[path] = max(len(entries), seen or 0)
+            follower.consume(signature, text)
             relative = path.relative_to(self.root).as_posix()
             self.mapper.memlog(relative, new, len(entries), signature[2])
 
