@@ -94,20 +94,8 @@ class BmadWatcher:
     # -- the sprint status ------------------------------------------------------------
 
     def _poll_sprint_status(self) -> None:
-        if self._sprint is None:
-            found = find_sprint_status(self.root)
-            if found is None:
-                self._missing(f"no {self.root}/**/sprint-status.yaml yet")
-                return
-            self._sprint = FileFollower(found)
-        try:
-            changed = self._sprint.read_if_changed()
-        except OSError as error:
-            self._missing(f"{self._sprint.path}: {error.strerror or error}")
-            self._sprint = None  # looked for again, wherever it was renamed to
-            return
-        self._missing_noted = False
-        if changed is None:
+        changed = self._read_sprint_status()
+        if changed is None or self._sprint is None:
             return
         text, signature = changed
         self.counts.reads += 1
@@ -133,6 +121,26 @@ class BmadWatcher:
         known = self.mapper.state.known
         return not (known.stories.keys() <= status.stories.keys()
                     and known.epics.keys() <= status.epics.keys())
+
+    def _read_sprint_status(self) -> tuple[str, Signature] | None:
+        """The followed file's text when it changed; when it is gone, the file found in
+        its place (renamed, moved) is followed and read at once."""
+        for _ in range(2):
+            if self._sprint is None:
+                found = find_sprint_status(self.root)
+                if found is None:
+                    self._missing(f"no {self.root}/**/sprint-status.yaml")
+                    return None
+                self._sprint = FileFollower(found)
+            try:
+                changed = self._sprint.read_if_changed()
+            except OSError as error:
+                self._missing(f"{self._sprint.path}: {error.strerror or error}")
+                self._sprint = None  # looked for again, wherever it was renamed to
+                continue
+            self._missing_noted = False
+            return changed
+        return None
 
     def _missing(self, why: str) -> None:
         if not self._missing_noted:
