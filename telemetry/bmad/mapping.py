@@ -32,6 +32,8 @@ from telemetry.bmad.state import (
 log = logging.getLogger("telemetry.bmad")
 
 WORKFLOW_TYPE = "bmad_epic"
+#: (item, state) pairs remembered so that each is counted once.
+MAX_UNKNOWN = 10_000
 #: Memlog entry kinds that record a decision (BMAD's planning skills log these).
 DECISION_KINDS = frozenset({"decision", "direction", "override", "change"})
 _KNOWN = {"epic": EPIC_STATES, "story": (*STORY_STATES, BLOCKED),
@@ -103,11 +105,14 @@ class SignalMapper:
         return result
 
     def _unknown(self, kind: str, key: str, value: str) -> None:
-        if (key, value) in self.state.unknown:
+        seen = self.state.unknown
+        if (key, value) in seen:
             return
-        self.state.unknown.add((key, value))
+        if len(seen) >= MAX_UNKNOWN:  # bounded whatever the file holds: may count again
+            seen.clear()
+        seen.add((key, value))
         self.count("unknown_state")
-        if value not in self.state.logged:
+        if value not in self.state.logged and len(self.state.logged) < MAX_UNKNOWN:
             self.state.logged.add(value)
             log.warning("BMAD %s state %r is not one telemetry knows (%s: %s); items in it "
                         "keep their last known state; further ones are only counted", kind,
