@@ -4,6 +4,7 @@ in states it does not know; and memlogs. Polls are driven by hand: no timing."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,27 @@ def test_the_roles_table_decides_who_hands_to_whom(tmp_path: Path) -> None:
                             ("sm", "dev")]
     names = [name for name, _ in events]
     assert "yolo.mode_changed" not in names and "yolo.safety_blocked" in names
+
+
+def test_a_same_size_rewrite_in_one_mtime_tick_is_seen(tmp_path: Path) -> None:
+    path = tmp_path / SPRINT_STATUS
+    watcher, _ = _watcher(tmp_path)
+    write_in_place(path, _text(2))
+    watcher.poll()
+    stamp = path.stat().st_mtime_ns
+    # 1-1 ready-for-dev -> review and 1-2 backlog -> done: the same size
+    text = _text(2).replace("1-1-user-authentication: ready-for-dev",
+                            "1-1-user-authentication: review       ")
+    assert len(text) == len(_text(2))
+    write_in_place(path, text)
+    os.utime(path, ns=(stamp, stamp))  # as a coarse mtime tick would leave it
+    watcher.poll()
+    assert watcher.mapper.state.known.stories["1-1-user-authentication"] == "review"
+
+
+def test_the_walk_skips_dependency_folders(tmp_path: Path) -> None:
+    write_in_place(tmp_path / "node_modules" / "pkg" / ".memlog.md", MEMLOG)
+    write_in_place(tmp_path / "node_modules" / "sprint-status.yaml", _text(2))
+    watcher, dropped = _watcher(tmp_path)
+    watcher.poll()
+    assert watcher.counts.reads == 0 and dropped == [("adapter_bmad", "file_missing")]
