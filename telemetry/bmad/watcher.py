@@ -15,8 +15,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from telemetry.adapters import AdapterEmitter
 from telemetry.bmad.follower import FileFollower, Signature, find_memlogs, find_sprint_status
@@ -64,6 +65,8 @@ class BmadWatcher:
         self._failed: Signature | None = None
         self._shrunk: Signature | None = None
         self._missing_noted = False
+        #: Polls in a row that ended with the sprint status missing or unreadable.
+        self._bad_polls = 0
         self._memlogs: dict[Path, FileFollower] = {}
         self._memlog_entries: dict[Path, int] = {}
         self._logged: set[str] = set()
@@ -71,6 +74,16 @@ class BmadWatcher:
     @property
     def sprint_status_path(self) -> Path | None:
         return self._sprint.path if self._sprint else None
+
+    def health(self) -> dict[str, Any]:
+        """The ``bmad`` check of ``/health``: ``failing`` once the sprint status has been
+        missing or unreadable for two polls in a row (one is a write in progress),
+        ``starting`` until it was first read, else ``ok``; with the counts."""
+        started = "ok" if self.mapper.started else "starting"
+        status = "failing" if self._bad_polls >= 2 else started
+        path = self.sprint_status_path
+        return {"status": status, "sprint_status": str(path) if path else None,
+                "memlogs": len(self._memlogs), **asdict(self.counts)}
 
     def poll(self) -> None:
         """One look at every followed file; never raises."""
@@ -94,8 +107,12 @@ class BmadWatcher:
     # -- the sprint status ------------------------------------------------------------
 
     def _poll_sprint_status(self) -> None:
+        self._bad_polls += 1  # until this poll finds the file readable or unchanged
         changed = self._read_sprint_status()
-        if changed is None or self._sprint is None:
+        if self._sprint is None:
+            return
+        if changed is None:  # the version read last is still there
+            self._bad_polls = 0
             return
         text, signature = changed
         self.counts.reads += 1
@@ -114,6 +131,7 @@ class BmadWatcher:
             # mid-write, yet still YAML. Believed only if it is still so at the next poll.
             self._shrunk = signature
             return
+        self._bad_polls = 0
         self._sprint.consume(signature, text)
         self.mapper.apply(status)
 

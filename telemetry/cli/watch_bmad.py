@@ -65,6 +65,7 @@ def run_watch_bmad(args: argparse.Namespace) -> int:
         tel = Telemetry(loaded).start()
         try:
             watcher = BmadWatcher(root, roles, count_dropped=tel.aggregator.count_dropped)
+            tel.add_health_check("bmad", watcher.health)
             _print_banner(tel, args)
             if args.once:
                 watcher.poll()

@@ -3,12 +3,14 @@ test rewrites, its /metrics polled with a deadline, stopped by SIGINT."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +42,22 @@ def _scrape_until(url: str, done: Callable[[str], bool], process: subprocess.Pop
             return metrics
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, metrics
+        time.sleep(0.05)
+
+
+def _health_until(url: str, done: Callable[[dict], bool], process: subprocess.Popen) -> dict:
+    """/health, fetched until ``done`` holds for it (any status code); fails at the deadline."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=10) as response:
+                document = json.load(response)
+        except urllib.error.HTTPError as error:  # 503 when unhealthy: still the document
+            document = json.load(error)
+        if done(document):
+            return document
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, document
         time.sleep(0.05)
 
 
@@ -81,6 +99,9 @@ def test_watch_bmad_follows_the_project_and_stops_on_sigint(tmp_path: Path) -> N
         _scrape_until(url, lambda m: sample(m, "yolo_telemetry_dropped_total",
                                             component="adapter_bmad",
                                             reason="file_missing") == 1, process)
+        health = _health_until(url, lambda h: h["checks"]["bmad"]["status"] == "failing",
+                               process)
+        assert health["status"] == "degraded" and health["checks"]["bmad"]["file_missing"] == 1
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     finally:

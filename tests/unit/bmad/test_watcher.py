@@ -252,3 +252,30 @@ def test_the_walk_skips_dependency_folders(tmp_path: Path) -> None:
     watcher, dropped = _watcher(tmp_path)
     watcher.poll()
     assert watcher.counts.reads == 0 and dropped == [("adapter_bmad", "file_missing")]
+
+
+def test_health_fails_once_the_file_is_missing_or_unreadable_for_two_polls(
+        tmp_path: Path) -> None:
+    path = tmp_path / SPRINT_STATUS
+    watcher, _ = _watcher(tmp_path)
+    assert watcher.health()["status"] == "starting"
+    write_in_place(path, _text(2))
+    watcher.poll()
+    assert watcher.health()["status"] == "ok"
+    assert watcher.health()["sprint_status"] == str(path)
+    write_in_place(path, _text(8))  # caught mid-write: one poll is not a failure
+    watcher.poll()
+    assert watcher.health()["status"] == "ok"
+    watcher.poll()
+    assert watcher.health()["status"] == "failing"
+    assert watcher.health()["unreadable"] == 1
+    write_in_place(path, _text(3))
+    watcher.poll()
+    watcher.poll()  # unchanged: still fine
+    assert watcher.health()["status"] == "ok"
+    path.unlink()
+    watcher.poll()
+    watcher.poll()
+    assert watcher.health() == {"status": "failing", "sprint_status": None, "memlogs": 0,
+                                "polls": 7, "reads": 4, "unreadable": 1, "file_missing": 1,
+                                "unknown_state": 0, "exception": 0}
