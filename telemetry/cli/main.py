@@ -1,5 +1,5 @@
 """``yolo-telemetry``: run the demo, check a config file, render rules and dashboard,
-fetch a profile, watch running instances (``top``).
+fetch a profile, watch running instances (``top``), follow a BMAD project (``watch-bmad``).
 
 User errors (bad config, port in use, a bad option value, no command) print one
 clear message on stderr and exit with status 2, without a traceback. Option values
@@ -23,6 +23,7 @@ from telemetry import config as config_module
 from telemetry.artefacts import render
 from telemetry.cli.demo import run_demo
 from telemetry.cli.incidents import KINDS
+from telemetry.cli.watch_bmad import add_watch_bmad_command
 from telemetry.config import ConfigError, ServerConfig, TelemetryConfig
 from telemetry.profiling.client import add_profile_command
 from telemetry.runtime import package_version
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile_command(commands)
     render.add_parser(commands)
     add_top_command(commands)
+    add_watch_bmad_command(commands, _seconds, _port)
     return parser
 
 

@@ -338,6 +338,10 @@ COMMAND_LINE = {
             "idle_budget": (("--idle-budget",), None),
             "tool_budget": (("--tool-budget",), None), "token": (("--token",), None),
             "user": (("--user",), None), "cafile": (("--cafile",), None)},
+    "watch-bmad": {"help": (HELP, None), "dir": ((), None),
+                   "config": (("--config", "-c"), None), "interval": (("--interval",), None),
+                   "once": (("--once",), None), "roles": (("--roles",), None),
+                   "port": (("--port",), None)},
 }
 
 
