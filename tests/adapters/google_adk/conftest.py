@@ -4,7 +4,9 @@ Google Cloud project, nothing ADK or google-genai would send anywhere."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -25,3 +27,29 @@ def instrumented() -> Iterator[Instrumentation]:
     handle = adapter.instrument()
     yield handle
     handle.uninstrument()
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection or name lookup past loopback fails the test: neither ADK nor
+    google-genai may phone anywhere (the backends the tests use are on loopback)."""
+    connect, lookup = socket.socket.connect, socket.getaddrinfo
+
+    def loopback_only(host: Any) -> None:
+        if isinstance(host, str) and host not in LOOPBACK:
+            raise AssertionError(f"a network call to {host!r} in an offline test")
+
+    def checked_connect(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            loopback_only(address[0])
+        return connect(self, address)
+
+    def checked_lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+        loopback_only(host.decode() if isinstance(host, bytes) else host)
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", checked_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", checked_lookup)

@@ -64,6 +64,41 @@ def test_the_transferring_agent_is_closed_on_its_transfer(signals, instrumented)
     assert len({fields["workflow_id"] for _, fields in signals}) == 1
 
 
+def test_concurrent_invocations_through_one_plugin_keep_their_own_state(signals) -> None:
+    """One plugin, two runners, two invocations interleaved in one event loop."""
+    import asyncio
+
+    from google.adk.apps import App
+    from google.adk.runners import InMemoryRunner
+    from google.genai import types
+
+    plugin = adapter.TelemetryPlugin()
+
+    async def one(prompt: str) -> None:
+        runner = InMemoryRunner(app=App(name="shop", root_agent=scenario.agents(),
+                                        plugins=[plugin]))
+        session = await runner.session_service.create_session(app_name="shop", user_id="u")
+        message = types.Content(role="user", parts=[types.Part.from_text(text=prompt)])
+        async for _event in runner.run_async(user_id="u", session_id=session.id,
+                                             new_message=message):
+            await asyncio.sleep(0)  # let the other invocation go on
+
+    async def both() -> None:
+        await asyncio.gather(one("a"), one("b"))
+
+    asyncio.run(both())
+    workflows = {fields["workflow_id"] for _, fields in signals}
+    assert len(workflows) == 2
+    for workflow in workflows:
+        mine = [(name, fields) for name, fields in signals if fields["workflow_id"] == workflow]
+        assert agent_events(mine) == [
+            ("agent_activated", "triage"), ("handoff_started", "triage->billing"),
+            ("agent_deactivated", "triage"), ("handoff_completed", "triage->billing"),
+            ("agent_activated", "billing"), ("agent_deactivated", "billing")]
+        assert [name for name, _ in mine].count("llm_called") == 3
+    assert plugin._runs == {}  # nothing left open
+
+
 def test_a_failing_tool_is_a_tool_error_and_fails_the_run_once(
         start_telemetry, instrumented) -> None:
     def lookup_order(order: str) -> dict:
@@ -177,3 +212,13 @@ def test_no_callback_returns_anything_adk_would_act_on(instrumented) -> None:
     bare = scenario.run(scenario.agents())
     assert [(e.author, scenario.final_text([e])) for e in with_plugin] == \
         [(e.author, scenario.final_text([e])) for e in bare]
+
+
+def test_the_offline_guard_refuses_anything_past_loopback() -> None:
+    """conftest.offline is what keeps these tests from reaching google-genai."""
+    import socket
+
+    with pytest.raises(AssertionError, match="network call"):
+        socket.getaddrinfo("generativelanguage.googleapis.com", 443)
+    with socket.socket() as probe, pytest.raises(AssertionError, match="network call"):
+        probe.connect(("192.0.2.1", 443))
