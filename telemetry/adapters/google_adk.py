@@ -59,6 +59,9 @@ PLUGIN_NAME = "yolo_telemetry"
 TRANSFER_TOOL = "transfer_to_agent"
 #: The agent of an event or callback that names none.
 UNNAMED_AGENT = "agent"
+#: Open invocations kept at most: one whose caller stops iterating ``run_async`` never
+#: gets ``after_run_callback``; past this the oldest is forgotten (memory stays bounded).
+MAX_OPEN_INVOCATIONS = 4096
 
 
 @dataclass
@@ -153,6 +156,8 @@ class TelemetryPlugin(BasePlugin):
     def _run_started(self, invocation_context: Any) -> None:
         run = _Invocation(str(invocation_context.invocation_id), time.perf_counter())
         with self._lock:
+            if len(self._runs) >= MAX_OPEN_INVOCATIONS:
+                self._runs.pop(next(iter(self._runs)))
             self._runs[run.workflow_id] = run
         self._send("yolo.workflow_started", workflow_id=run.workflow_id,
                    workflow_type=WORKFLOW_TYPE, **active_trace_fields())

@@ -222,3 +222,14 @@ def test_the_offline_guard_refuses_anything_past_loopback() -> None:
         socket.getaddrinfo("generativelanguage.googleapis.com", 443)
     with socket.socket() as probe, pytest.raises(AssertionError, match="network call"):
         probe.connect(("192.0.2.1", 443))
+
+
+def test_invocations_that_never_end_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller that stops iterating run_async leaves its invocation open for good."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(adapter, "MAX_OPEN_INVOCATIONS", 3)
+    plugin = adapter.TelemetryPlugin()
+    for number in range(5):
+        plugin._run_began(SimpleNamespace(invocation_id=f"inv-{number}"))
+    assert list(plugin._runs) == ["inv-2", "inv-3", "inv-4"]
