@@ -9,8 +9,10 @@ One run is the adapter tests' story on a scripted ``BaseLlm`` (no LLM, no networ
 agents, 3 model calls, 1 tool call (and the transfer tool), 1 transfer. Telemetry is
 started once (the default metrics pipeline, server on a free port) and receives in
 every variant; "with" has our plugin in the runner, "empty plugin" a ``BasePlugin``
-with no callbacks of its own: what ADK itself charges for a plugin, which the adapter
-cannot avoid. Runners are made per run, as the tests do.
+with no callbacks of its own, "no-op callbacks" one overriding the 13 callbacks ours
+does with ``async`` functions that do nothing: what ADK itself charges for a plugin and
+for calling its callbacks, which the adapter cannot avoid. Runners are made per run,
+as the tests do.
 Each measurement times ``--runs`` runs in one event loop; the variants alternate in
 rounds, the order rotating, the first round discarded (benchmarks/README.md, "Method").
 Printed, for wall time and for the CPU time of the running thread: the median of the
@@ -86,6 +88,16 @@ class EmptyPlugin(BasePlugin):
         super().__init__(name="empty")
 
 
+async def _nothing(self: BasePlugin, **_: object) -> None:
+    return None
+
+
+#: A plugin overriding the 13 callbacks ours does, each doing nothing: what ADK charges
+#: for calling them.
+NoopPlugin = type("NoopPlugin", (EmptyPlugin,), {
+    name: _nothing for name in vars(adapter.TelemetryPlugin) if name.endswith("_callback")})
+
+
 async def _runs(count: int, plugins: list) -> None:
     for _ in range(count):
         runner = InMemoryRunner(app=App(name="shop", root_agent=triage, plugins=list(plugins)))
@@ -109,7 +121,8 @@ def main() -> None:
 
     telemetry = start_telemetry({"server": {"port": 0}})
     events_before = telemetry.snapshot()[1].events_total
-    plugins = {"with": [adapter.TelemetryPlugin()], "without": [], "empty plugin": [EmptyPlugin()]}
+    plugins = {"with": [adapter.TelemetryPlugin()], "without": [], "empty plugin": [EmptyPlugin()],
+               "no-op callbacks": [NoopPlugin()]}
     cpu: dict[str, list[float]] = {name: [] for name in plugins}
 
     def measure(name: str) -> float:
@@ -129,7 +142,7 @@ def main() -> None:
                            ("CPU time", {k: v[1:] for k, v in cpu.items()})):  # no warm-up
         without_ms = median(samples["without"]) / args.runs * 1e3
         print(f"  {label}: run without {without_ms:.3f} ms")
-        for variant in ("with", "empty plugin"):
+        for variant in ("with", "empty plugin", "no-op callbacks"):
             pairs = list(zip(samples[variant], samples["without"], strict=True))
             ratios = [a / b for a, b in pairs]
             extra_us = [(a - b) / args.runs * 1e6 for a, b in pairs]
