@@ -27,6 +27,7 @@ FRAMEWORKS = {
     "pydantic_ai": "pydantic-ai",
     "langgraph": "langgraph",
     "agent_framework": "agent-framework",
+    "google_adk": "google-adk",
 }
 
 

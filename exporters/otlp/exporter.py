@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from exporters import Exporter, ExporterConfig, ExporterStatus, PeriodicWorker
+from exporters.otlp.fastpath.sdk_path import export_path
 from exporters.otlp.partial import PartialSuccess, watch_grpc_answers, watch_http_answers
 from exporters.otlp.points import ExportPoints
 
@@ -148,6 +149,8 @@ class OtlpExporter(Exporter):
         self._scope: Any = None
         self._stopped = False
         self._tracks_min_max = False
+        #: signal -> its /health export path detail (:mod:`exporters.otlp.fastpath.sdk_path`).
+        self._export_paths: dict[str, dict[str, str]] = {}
 
     @property
     def tracer_provider(self) -> TracerProvider | None:
@@ -183,6 +186,7 @@ class OtlpExporter(Exporter):
             self._build = lambda families, now_ns: to_metrics_data(families, resource, scope,
                                                                    now_ns, delta)
             self._metric_exporter = self.make_metric_exporter()
+            self._export_paths["metrics"] = export_path(self._metric_exporter, "metrics")
             _watch_answers(self._metric_exporter, self.metric_rejects)
             self._worker = PeriodicWorker("otlp-metrics", self.config.interval_s,
                                           self.export_metrics, self.status, self.aggregator)
@@ -211,6 +215,7 @@ class OtlpExporter(Exporter):
             self.tracer.attach()
             return
         span_exporter = self.make_span_exporter()
+        self._export_paths["traces"] = export_path(span_exporter, "traces")
         _watch_answers(span_exporter, self.span_rejects)
         self._span_exporter = GuardedSpanExporter(span_exporter, self.trace_status,
                                                   self.aggregator)
@@ -343,9 +348,11 @@ class OtlpExporter(Exporter):
     def health(self) -> dict[str, Any]:
         parts: dict[str, dict[str, Any]] = {}
         if self.config.metrics:
-            parts["metrics"] = {**self.status.as_dict(), **self.metric_rejects.as_dict()}
+            parts["metrics"] = {**self.status.as_dict(), **self.metric_rejects.as_dict(),
+                                **self._export_paths.get("metrics", {})}
         if self.tracing_enabled:
-            parts["traces"] = {**self.trace_status.as_dict(), **self.span_rejects.as_dict()}
+            parts["traces"] = {**self.trace_status.as_dict(), **self.span_rejects.as_dict(),
+                               **self._export_paths.get("traces", {})}
             if self._app_provider is not None:  # its exporters are the application's
                 parts["traces"]["provider"] = "application"
         states = [part["status"] for part in parts.values()]

@@ -53,13 +53,34 @@ class _AnswerReadingTransport:
 
 def watch_http_answers(exporter: Any, on_answer: Callable[[bytes], None]) -> bool:
     """Have an SDK OTLP/HTTP exporter's own transport (its ``_client._transport``)
-    report each accepted export's answer; False when it has none to wrap."""
+    report each accepted export's answer; on an SDK before 1.45.1, which has no such
+    client, its ``_export`` (which returns the ``requests`` response). False when it
+    has neither."""
     client = getattr(exporter, "_client", None)
     inner = getattr(client, "_transport", None)
     if inner is None or not callable(getattr(inner, "request", None)):
-        return False
+        return _watch_sdk_export(exporter, on_answer)
     if not isinstance(inner, _AnswerReadingTransport):
         client._transport = _AnswerReadingTransport(inner, on_answer)  # type: ignore[union-attr]
+    return True
+
+
+def _watch_sdk_export(exporter: Any, on_answer: Callable[[bytes], None]) -> bool:
+    """SDK 1.44: wrap the exporter's ``_export(bytes, timeout)``, which every attempt
+    of its ``export`` calls and which returns the ``requests`` response."""
+    send = getattr(exporter, "_export", None)
+    if not callable(send) or getattr(send, "reads_answers", False):
+        return callable(send)
+
+    def export_reading_answers(*args: Any, **kwargs: Any) -> Any:
+        response = send(*args, **kwargs)
+        if getattr(response, "ok", False):
+            with contextlib.suppress(Exception):  # an unreadable answer says nothing
+                on_answer(response.content)
+        return response
+
+    export_reading_answers.reads_answers = True  # type: ignore[attr-defined]
+    exporter._export = export_reading_answers
     return True
 
 

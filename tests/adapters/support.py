@@ -34,7 +34,7 @@ def page_example(page: str) -> str:
 
 def run_example(code: str, *, drop: Callable[[str], bool] = lambda key: False,
                 extra_env: Mapping[str, str] | None = None,
-                cwd: Path = ROOT) -> list[str]:
+                cwd: Path = ROOT, timeout: float = 120) -> list[str]:
     """Run ``code`` in a fresh interpreter, as a user would, and return its output lines.
 
     The environment is this process's without the ``YOLO_TELEMETRY_*`` variables (the
@@ -45,7 +45,7 @@ def run_example(code: str, *, drop: Callable[[str], bool] = lambda key: False,
            if not key.startswith("YOLO_TELEMETRY_") and not drop(key)}
     env.update(extra_env or {})
     result = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 

@@ -11,7 +11,7 @@ project declares (the lowest-versions CI job) and the newest ones allowed:
   ``Signal._clear_state``; ``Signal.receivers`` (receiver id -> the receiver itself
   when strong, a ``weakref.ref`` when weak); ``receivers_for(ANY)``; ``is_muted``;
   the signatures of ``connect``, ``disconnect`` and ``send`` (``_async_wrapper``).
-* opentelemetry-api, -sdk, -exporter-otlp 1.45.1 and 1.45.2, with
+* opentelemetry-api, -sdk, -exporter-otlp 1.44.0 and 1.45.2 (1.45.1 too), with
   opentelemetry-exporter-http-transport 0.66b1 and 0.66b2 (what each internal is
   for, and what falls back when it changes: exporters/otlp/fastpath/README.md):
 
@@ -52,7 +52,6 @@ project declares (the lowest-versions CI job) and the newest ones allowed:
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import inspect
 import sys
@@ -61,7 +60,6 @@ from typing import Any
 
 import blinker
 import pytest
-from opentelemetry.exporter.http.transport._base import BaseHTTPResult, BaseHTTPTransport
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
     OTLPMetricExporter as GrpcMetricExporter,
 )
@@ -93,6 +91,9 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.sdk.util.instrumentation import InstrumentationInfo, InstrumentationScope
 from opentelemetry.trace import TraceFlags
 from pyinstrument.session import Session
+
+from exporters.otlp.fastpath.sdk_path import fallback_reason, http_client_available
+from exporters.otlp.fastpath.span_http import FastHttpSpanExporter
 
 # -- blinker -------------------------------------------------------------------------------
 
@@ -184,84 +185,21 @@ def test_connect_disconnect_and_send_take_the_arguments_telemetry_passes():
 # -- OpenTelemetry: the pluggable HTTP transport --------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Answer(BaseHTTPResult):
-    """Built as exporters/otlp/fastpath/span_transport.PlainHTTPResult is."""
-
-    body: bytes = b""
-
-    def content(self) -> bytes:
-        return self.body
-
-    def headers(self) -> dict[str, str]:
-        return {}
-
-
-class Recorder(BaseHTTPTransport):
-    """A transport answering every request with one status, keeping what it was sent."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        self.sent: list[tuple[str, str, bytes | None]] = []
-
-    def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
-                timeout: float | None = None, data: bytes | None = None) -> BaseHTTPResult:
-        self.sent.append((method, url, data))
-        return Answer(status_code=self.status, reason="R", body=b"")
-
-    def close(self) -> None:
-        pass
-
-    def is_connection_error(self, exception: Exception | None) -> bool:
-        return False
-
-
-def test_base_http_transport_and_result_have_the_shape_the_plain_transport_implements():
-    assert BaseHTTPTransport.__abstractmethods__ == {"request", "close", "is_connection_error"}
-    request = inspect.signature(BaseHTTPTransport.request).parameters
-    assert list(request) == ["self", "method", "url", "headers", "timeout", "data"]
-    assert all(request[name].kind is inspect.Parameter.KEYWORD_ONLY
-               for name in ("headers", "timeout", "data"))
-    assert BaseHTTPResult.__abstractmethods__ == {"content", "headers"}
-    assert [field.name for field in dataclasses.fields(BaseHTTPResult)] == [
-        "status_code", "reason", "error"]
-    assert BaseHTTPResult.__dataclass_params__.frozen
-    assert "__slots__" in BaseHTTPResult.__dict__
-    failed = Answer(error=OSError("refused"))
-    assert failed.status_code is None and isinstance(failed.error, OSError)
-
-
+@pytest.mark.skipif(http_client_available(),
+                    reason="SDK 1.45.1 and later: test_pinned_http_client.py")
 @pytest.mark.parametrize("exporter_class, path", [(HttpSpanExporter, "/v1/traces"),
                                                   (HttpMetricExporter, "/v1/metrics")])
-def test_http_exporters_send_bytes_through_client_export_and_the_given_transport(
-        exporter_class, path):
-    transport = Recorder(200)
-    exporter = exporter_class(endpoint=f"http://127.0.0.1:9{path}", _transport=transport)
+def test_http_exporters_before_the_client_send_through_export(exporter_class, path):
+    """SDK 1.44 (the floor): no ``_client``, so the fast path falls back to the SDK's
+    ``export``; exporters/otlp/partial.py wraps ``_export(bytes, timeout)``, which
+    returns the ``requests`` response, to read partial success."""
+    exporter = exporter_class(endpoint=f"http://127.0.0.1:9{path}", timeout=3)
     try:
-        assert isinstance(exporter._max_request_size, int) and exporter._max_request_size > 0
-        assert exporter._shutdown is False
-        sent = exporter._client.export(b"payload")
-        assert sent.success is True and sent.status_code == 200 and sent.error is None
-        ((method, url, data),) = transport.sent
-        assert (method, url) == ("POST", f"http://127.0.0.1:9{path}")
-        assert data == b"payload"  # no compression configured: the bytes as given
-
-        transport.status = 400  # not retried: one request, a failure with its status
-        refused = exporter._client.export(b"payload")
-        assert refused.success is False and refused.status_code == 400
-        assert len(transport.sent) == 2
-    finally:
-        exporter.shutdown()
-
-
-def test_http_metric_exporter_records_an_operation_and_its_error():
-    exporter = HttpMetricExporter(endpoint="http://127.0.0.1:9/v1/metrics",
-                                  _transport=Recorder(200))
-    try:
-        assert exporter._max_export_batch_size is None
-        with exporter._metrics.export_operation(3) as result:
-            result.error = RuntimeError("too large")
-            result.error_attrs = {"http.response.status_code": 413}
+        assert not hasattr(exporter, "_client")
+        assert list(inspect.signature(exporter._export).parameters)[:2] == [
+            "serialized_data", "timeout_sec"]
+        assert exporter._timeout == 3 and exporter._shutdown is False
+        assert fallback_reason(FastHttpSpanExporter(endpoint=f"http://127.0.0.1:9{path}"))
     finally:
         exporter.shutdown()
 

@@ -16,6 +16,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import StatusCode, TraceState
 
 from exporters.otlp.exporter import OtlpExporter
+from exporters.otlp.fastpath.sdk_path import http_client_available
 from exporters.otlp.fastpath.span_encoding import SpanEncoder, Unsupported
 from exporters.otlp.fastpath.span_grpc import FastGrpcSpanExporter
 from exporters.otlp.fastpath.span_http import FastHttpSpanExporter
@@ -165,7 +166,9 @@ def collector() -> Iterator[Collector]:
 def test_http_exporter_sends_the_fast_encoding(collector: Collector,
                                                batches: list[list[tuple]]) -> None:
     exporter = FastHttpSpanExporter(endpoint=collector.url, timeout=5)
-    assert exporter.fast  # with the installed SDK the fast path is taken
+    # the fast path is taken wherever the SDK has the HTTP client it needs (1.45.1 on);
+    # on the floor (1.44) the SDK's export sends the same bytes
+    assert exporter.fast is http_client_available()
     origin = Origin(RESOURCE, InstrumentationScope("s", "1"), None)
     odd = [(origin, "odd", 1, 2, None, None, 1, 2, {"b": b"bytes"}, None, 0, None, 1)]
     try:

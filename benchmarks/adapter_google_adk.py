@@ -1,0 +1,159 @@
+"""What the Google ADK adapter costs a scripted run: time with / without it.
+
+    nox -s "adapters(framework='google_adk')" --install-only    # the framework's venv
+    .nox/adapters-framework-google_adk/bin/python benchmarks/adapter_google_adk.py
+    ... --rounds 15 --runs 10
+
+One run is the adapter tests' story on a scripted ``BaseLlm`` (no LLM, no network):
+``triage`` transfers to ``billing``, which calls a tool and answers: 1 invocation, 2
+agents, 3 model calls, 1 tool call (and the transfer tool), 1 transfer. Telemetry is
+started once (the default metrics pipeline, server on a free port) and receives in
+every variant; "with" has our plugin in the runner, "empty plugin" a ``BasePlugin``
+with no callbacks of its own, "no-op callbacks" one overriding the 13 callbacks ours
+does with ``async`` functions that do nothing: what ADK itself charges for a plugin and
+for calling its callbacks, which the adapter cannot avoid. Runners are made per run,
+as the tests do.
+Each measurement times ``--runs`` runs in one event loop; the variants alternate in
+rounds, the order rotating, the first round discarded (benchmarks/README.md, "Method").
+Printed, for wall time and for the CPU time of the running thread: the median of the
+per-round ratios with half their interquartile range, and the extra time per callback
+that does work (run 2, agent 3, event 1, model 6, tool 2).
+This is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+os.environ["GOOGLE_GENAI_USE_ENTERPRISE"] = "false"
+
+from google.adk.agents import LlmAgent
+from google.adk.apps import App
+from google.adk.models.base_llm import BaseLlm
+from google.adk.models.llm_response import LlmResponse
+from google.adk.plugins.base_plugin import BasePlugin
+from google.adk.runners import InMemoryRunner
+from google.genai import types
+
+from benchmarks.harness import interleave, median, spread, start_telemetry
+from telemetry.adapters import google_adk as adapter
+
+#: Callbacks per run that do work: before/after run, 2 before_agent + 1 after_agent,
+#: the transfer event, 3 before/after model pairs, 1 before/after tool pair.
+CALLBACKS_PER_RUN = 2 + 3 + 1 + 6 + 2
+
+
+def reply(part: types.Part, tokens_in: int, tokens_out: int) -> LlmResponse:
+    return LlmResponse(content=types.Content(role="model", parts=[part]),
+                       usage_metadata=types.GenerateContentResponseUsageMetadata(
+                           prompt_token_count=tokens_in, candidates_token_count=tokens_out))
+
+
+class ScriptedLlm(BaseLlm):
+    """Answers the n-th request of a run with the n-th scripted response, forever."""
+
+    script: list = []
+    turn: int = 0
+
+    async def generate_content_async(self, llm_request, stream=False):
+        item = self.script[self.turn % len(self.script)]
+        self.turn += 1
+        yield item
+
+
+def lookup(order: str) -> dict:
+    """Looks up an order."""
+    return {"status": "shipped"}
+
+
+billing = LlmAgent(name="billing", tools=[lookup], model=ScriptedLlm(model="b", script=[
+    reply(types.Part.from_function_call(name="lookup", args={"order": "A1"}), 60, 4),
+    reply(types.Part.from_text(text="shipped"), 90, 12)]))
+triage = LlmAgent(name="triage", sub_agents=[billing], model=ScriptedLlm(model="t", script=[
+    reply(types.Part.from_function_call(name="transfer_to_agent",
+                                        args={"agent_name": "billing"}), 40, 8)]))
+MESSAGE = types.Content(role="user", parts=[types.Part.from_text(text="where?")])
+
+
+class EmptyPlugin(BasePlugin):
+    """A plugin with no callbacks of its own."""
+
+    def __init__(self) -> None:
+        super().__init__(name="empty")
+
+
+async def _nothing(self: BasePlugin, **_: object) -> None:
+    return None
+
+
+#: A plugin overriding the 13 callbacks ours does, each doing nothing: what ADK charges
+#: for calling them.
+NoopPlugin = type("NoopPlugin", (EmptyPlugin,), {
+    name: _nothing for name in vars(adapter.TelemetryPlugin) if name.endswith("_callback")})
+
+
+async def _runs(count: int, plugins: list) -> None:
+    for _ in range(count):
+        runner = InMemoryRunner(app=App(name="shop", root_agent=triage, plugins=list(plugins)))
+        session = await runner.session_service.create_session(app_name="shop", user_id="u")
+        async for _event in runner.run_async(user_id="u", session_id=session.id,
+                                             new_message=MESSAGE):
+            pass
+
+
+def timed(count: int, plugins: list) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.thread_time()
+    asyncio.run(_runs(count, plugins))
+    return time.perf_counter() - wall, time.thread_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=10, help="runs per measurement")
+    args = parser.parse_args()
+
+    telemetry = start_telemetry({"server": {"port": 0}})
+    events_before = telemetry.snapshot()[1].events_total
+    plugins = {"with": [adapter.TelemetryPlugin()], "without": [], "empty plugin": [EmptyPlugin()],
+               "no-op callbacks": [NoopPlugin()]}
+    cpu: dict[str, list[float]] = {name: [] for name in plugins}
+
+    def measure(name: str) -> float:
+        wall, thread_cpu = timed(args.runs, plugins[name])
+        cpu[name].append(thread_cpu)
+        return wall
+
+    try:
+        wall = interleave({name: (lambda name=name: measure(name)) for name in plugins},
+                          rounds=args.rounds)
+        events = telemetry.snapshot()[1].events_total - events_before
+    finally:
+        telemetry.stop()
+    print(f"google-adk adapter: scripted run (1 invocation, 2 agents, 3 model calls, 1 tool, "
+          f"1 transfer), {args.rounds} rounds of {args.runs} runs")
+    for label, samples in (("wall time", wall),
+                           ("CPU time", {k: v[1:] for k, v in cpu.items()})):  # no warm-up
+        without_ms = median(samples["without"]) / args.runs * 1e3
+        print(f"  {label}: run without {without_ms:.3f} ms")
+        for variant in ("with", "empty plugin", "no-op callbacks"):
+            pairs = list(zip(samples[variant], samples["without"], strict=True))
+            ratios = [a / b for a, b in pairs]
+            extra_us = [(a - b) / args.runs * 1e6 for a, b in pairs]
+            per_callback = (f" ({median(extra_us) / CALLBACKS_PER_RUN:.1f} us per callback)"
+                            if variant == "with" else "")
+            print(f"    {variant + ' / without':28} {median(ratios):.4f} x ± "
+                  f"{spread(ratios):.4f}; extra per run {median(extra_us):7.1f} us ± "
+                  f"{spread(extra_us):.1f}{per_callback}")
+    print(f"  signals received: {events} ({events / ((args.rounds + 1) * args.runs):.0f}"
+          " per run with the adapter)")
+
+
+if __name__ == "__main__":
+    main()
