@@ -78,6 +78,8 @@ class SignalTracer(SpanSignals):
         self._decision_names: dict[str, str] = {}
         self._agent_names: dict[str, str] = {}
         self._handoff_span_names: dict[tuple[str, str], str] = {}
+        self._call_names: dict[tuple[str, str], str] = {}
+        self._tool_names: dict[str, str] = {}
         self._aggregator = aggregator
         self._capture = config.capture_content
         self._live = config.live_context
