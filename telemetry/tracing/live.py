@@ -11,9 +11,10 @@ every asyncio task has its own.
 
 The span put in the context is a :class:`LiveSpan`: a span holding our span's ids,
 as a ``traceparent`` would, which passes what other code records on it to our span
-while that is open and recorded. It stays valid only while our span is open. When our span ends by any other path (its closing signal sent from another
-thread or task, its workflow's end, the open-span table's TTL or bound, ``stop()``),
-the live span goes inert at once, everywhere: asked for its context, it answers
+while that is open and recorded. It stays valid only while our span is open. When
+our span ends by any other path (its closing signal sent from another thread or
+task, its workflow's end, the open-span table's TTL or bound, ``stop()``), the live
+span goes inert at once, everywhere: asked for its context, it answers
 with the innermost of the spans below it that is still open, else with no span, so
 a span left open by a missing ``agent_deactivated`` never becomes the parent of
 unrelated work after it was ended.
