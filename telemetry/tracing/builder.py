@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -61,7 +62,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanKind, TraceFlags
+from opentelemetry.trace import SpanKind, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from telemetry.tracing.record import (
@@ -284,6 +285,10 @@ class SpanBuilder:
             return trace_id
         return self._ids.generate_trace_id()
 
+    def new_span_id(self) -> int:
+        """A span id from the provider's id generator (random when it is the SDK's)."""
+        return self._span_id()
+
     def _span_id(self) -> int:
         if self._fast_ids:
             span_id = _getrandbits(64)
@@ -294,6 +299,20 @@ class SpanBuilder:
 
     # -- limits ------------------------------------------------------------------------
 
+    def clean(self, attributes: Mapping[str, Any], event: bool = False) -> dict[str, Any]:
+        """Attributes from other code (the live span's ``set_attribute``...): the ones
+        OpenTelemetry allows (a non-empty str key; a str, bool, int, float or a
+        sequence of one of them), strings cut at the length limit; others dropped."""
+        limit = self.max_event_length if event else self.max_length
+        clean = {}
+        for key, value in attributes.items():
+            if type(key) is not str or not key:
+                continue
+            value = _clean_value(value, limit)
+            if value is not None:
+                clean[key] = value
+        return clean
+
     def capped(self, attributes: dict[str, Any], event: bool = False) -> dict[str, Any]:
         """``attributes`` with string values cut at the length limit (in place)."""
         limit = self.max_event_length if event else self.max_length
@@ -301,6 +320,27 @@ class SpanBuilder:
             if type(value) is str and len(value) > limit:
                 attributes[key] = value[:limit]
         return attributes
+
+
+_SCALARS = (str, bool, int, float)
+
+
+def _clean_value(value: Any, limit: int) -> Any:
+    """``value`` as an attribute value (see :meth:`SpanBuilder.clean`), else None."""
+    kind = type(value)
+    if kind is str:
+        return value[:limit]
+    if kind is bool or kind is float:
+        return value
+    if kind is int:
+        return value if -(1 << 63) <= value < (1 << 63) else None
+    if kind in (tuple, list):
+        items = [_clean_value(item, limit) for item in value]
+        kinds = {type(item) for item in items}
+        if None in items or len(kinds) > 1 or (kinds and kinds.pop() not in _SCALARS):
+            return None
+        return tuple(items)
+    return None
 
 
 def new_span_id() -> int:
@@ -326,6 +366,36 @@ def remote_parent(fields: Mapping[str, Any]) -> SpanStub | None:
         return None
     return SpanStub(span_context.trace_id, span_context.span_id, int(span_context.trace_flags),
                     span_context.trace_state, span_context.is_remote, context)
+
+
+def record_change(record: Any, builder: SpanBuilder, capture: bool, what: str,
+                  args: tuple) -> None:
+    """Apply what other code recorded on a live span to its open ``record`` (see
+    :meth:`telemetry.tracing.tracer.SignalTracer.record_live`); ``capture``: whether an
+    exception's message and stack trace may be kept (``tracing.capture_content``)."""
+    if what == "attributes":
+        attributes = record.attributes
+        for key, value in builder.clean(args[0]).items():
+            if key in attributes or len(attributes) < builder.max_attributes:
+                attributes[key] = value
+    elif what == "event":
+        name, attributes, timestamp = args
+        record.add_event(str(name), builder.clean(attributes, event=True),
+                         timestamp if type(timestamp) is int else time.time_ns())
+    elif what == "status":
+        status, description = args
+        code = getattr(status, "status_code", status)
+        if code is StatusCode.ERROR:
+            record.set_error(str(description or getattr(status, "description", None) or ""))
+    elif what == "exception":
+        exception, attributes, timestamp = args
+        if not isinstance(exception, BaseException):
+            return
+        recorded = (exception_attributes(exception) if capture
+                    else {"exception.type": exception_type(exception)})
+        recorded.update(builder.clean(attributes, event=True))
+        record.add_event("exception", recorded,
+                         timestamp if type(timestamp) is int else time.time_ns())
 
 
 def exception_type(exception: BaseException) -> str:

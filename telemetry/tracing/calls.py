@@ -35,9 +35,8 @@ from telemetry.tracing.attributes import (
     OPERATION,
     TO_AGENT,
     Parent,
-    start_ns,
 )
-from telemetry.tracing.table import OpenSpan, ns
+from telemetry.tracing.table import LATEST_TS, OpenSpan, OpenSpans, ns
 from telemetry.validation import fingerprint
 
 if TYPE_CHECKING:
@@ -71,6 +70,12 @@ class CallSignals:
     _pruned: Callable[[Any], bool]
     _handoff_completed: Callable[[dict, float], None]
     _call_state: tuple[HandoffWindows, CallRuns] | None = None
+    _open: OpenSpans
+    _inherit: bool
+    _span_name: Callable[[dict[Any, str], Any, str], str]
+    #: Span names of LLM calls by (operation, model), of tool calls by tool.
+    _call_names: dict[tuple[str, str], str]
+    _tool_names: dict[str, str]
 
     def call_handlers(self) -> dict[str, Callable[[dict, float], None]]:
         """Signal name -> handler, for the signals this module handles."""
@@ -94,53 +99,96 @@ class CallSignals:
 
     # -- LLM calls -----------------------------------------------------------------
 
+    def _call_parent(self, f: dict, wf: str | None, agent: str, ts: float) -> Parent:
+        """:meth:`_agent_scope`, with its common case inline: no traceparent, the
+        agent's span open in this workflow."""
+        entry = None if "traceparent" in f else self._open.get(("a", wf, agent))
+        if entry is None:
+            return self._agent_scope(f, wf, agent, ts)
+        if ts > entry.last_ts:  # entry.touch(ts), inline
+            entry.last_ts = ts
+        return entry.span, entry.start_ts
+
     def _llm_called(self, f: dict, ts: float) -> None:
-        agent, wf = self._names(f, "agent")
-        parent, floor = self._agent_scope(f, wf, agent, ts)
-        if self._pruned(parent):
+        texts = self._texts
+        agent, wf = f["agent"], f.get("workflow_id")
+        agent = texts.get(agent) or self._learn(agent)
+        if wf is not None:
+            wf = texts.get(wf) or self._learn(wf)
+        parent, floor = self._call_parent(f, wf, agent, ts)
+        if parent is not None and not parent.sampled and self._inherit:
             return
-        model, operation = self._text(f["model"]), f.get("operation")
-        operation = "chat" if operation is None else self._text(operation)
+        model, operation = f["model"], f.get("operation")
+        model = texts.get(model) or self._learn(model)
+        operation = "chat" if operation is None else texts.get(operation) or self._learn(operation)
         attributes: dict[str, Any] = {
             OPERATION: operation, REQUEST_MODEL: model, AGENT_NAME: agent,
             INPUT_TOKENS: f["input_tokens"], OUTPUT_TOKENS: f["output_tokens"]}
-        for key, attribute in (("provider", PROVIDER_NAME), ("error_type", ERROR_TYPE)):
-            value = f.get(key)
-            if value is not None:
-                attributes[attribute] = self._text(value)
-        for key, attribute in (("cached_input_tokens", CACHED_INPUT_TOKENS), ("cost_usd", COST)):
-            value = f.get(key)
-            if value is not None:
-                attributes[attribute] = value
+        value = f.get("provider")
+        if value is not None:
+            attributes[PROVIDER_NAME] = texts.get(value) or self._learn(value)
+        error_type = f.get("error_type")
+        if error_type is not None:
+            error_type = attributes[ERROR_TYPE] = texts.get(error_type) or self._learn(error_type)
+        value = f.get("cached_input_tokens")
+        if value is not None:
+            attributes[CACHED_INPUT_TOKENS] = value
+        value = f.get("cost_usd")
+        if value is not None:
+            attributes[COST] = value
         if wf is not None:
             attributes[CONVERSATION_ID] = wf
-        self._call_span(f"{operation} {model}", parent, attributes,
-                        start_ns(ts - f["duration_s"], floor), ns(ts),
-                        attributes.get(ERROR_TYPE), None)
+        names = self._call_names
+        name = names.get((operation, model)) or self._span_name(
+            names, (operation, model), f"{operation} {model}")
+        start = ts - f["duration_s"]  # start_ns, inline
+        if start < floor:
+            start = floor
+        begin = int(start * 1e9) if 0.0 <= start <= LATEST_TS else ns(start)
+        end_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
+        if error_type is None:
+            self._tracer.leaf(name, parent, attributes, begin, end_ns)
+        else:
+            self._call_span(name, parent, attributes, begin, end_ns, error_type, None)
 
     # -- tool calls ----------------------------------------------------------------
 
     def _tool_completed(self, f: dict, ts: float) -> None:
-        agent, wf = self._names(f, "agent")
-        tool = self._text(f["tool"])
-        call_key = None if f.get("call_key") is None else fingerprint(f, "call_key")
-        runs = self._detectors()[1]
-        run = runs.run(agent, tool, call_key)
-        parent, floor = self._agent_scope(f, wf, agent, ts)
-        if self._pruned(parent):
+        texts = self._texts
+        agent, tool, wf = f["agent"], f["tool"], f.get("workflow_id")
+        agent = texts.get(agent) or self._learn(agent)
+        tool = texts.get(tool) or self._learn(tool)
+        if wf is not None:
+            wf = texts.get(wf) or self._learn(wf)
+        call_key = f.get("call_key")
+        if call_key is not None:
+            call_key = hash(call_key) if type(call_key) is str else fingerprint(f, "call_key")
+        run = (self._call_state or self._detectors())[1].run(agent, tool, call_key)
+        parent, floor = self._call_parent(f, wf, agent, ts)
+        if parent is not None and not parent.sampled and self._inherit:
             return
-        attributes: dict[str, Any] = {OPERATION: "execute_tool", TOOL_NAME: tool,
-                                      AGENT_NAME: agent}
+        if wf is not None:
+            attributes: dict[str, Any] = {OPERATION: "execute_tool", TOOL_NAME: tool,
+                                          AGENT_NAME: agent, CONVERSATION_ID: wf}
+        else:
+            attributes = {OPERATION: "execute_tool", TOOL_NAME: tool, AGENT_NAME: agent}
         error_type = f.get("error_type")
         if error_type is not None:
-            error_type = attributes[ERROR_TYPE] = self._text(error_type)
-        if wf is not None:
-            attributes[CONVERSATION_ID] = wf
+            error_type = attributes[ERROR_TYPE] = texts.get(error_type) or self._learn(error_type)
+        names = self._tool_names
+        name = names.get(tool) or self._span_name(names, tool, "execute_tool " + tool)
+        start = ts - f["duration_s"]  # start_ns, inline
+        if start < floor:
+            start = floor
+        begin = int(start * 1e9) if 0.0 <= start <= LATEST_TS else ns(start)
+        end_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
+        if error_type is None and run < self._aggregator.state.ops.repeat_threshold:
+            self._tracer.leaf(name, parent, attributes, begin, end_ns)
+            return
         repeated = None
         if run >= self._aggregator.state.ops.repeat_threshold:
             repeated = {TOOL_NAME: tool, AGENT_NAME: agent, REPEAT_RUN: run}
-        self._call_span(f"execute_tool {tool}", parent, attributes,
-                        start_ns(ts - f["duration_s"], floor), ns(ts), error_type, repeated)
+        self._call_span(name, parent, attributes, begin, end_ns, error_type, repeated)
 
     def _call_span(self, name: str, parent: Any, attributes: dict[str, Any], start: int,
                    end: int, error_type: str | None, repeated: dict[str, Any] | None) -> None:

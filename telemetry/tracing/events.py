@@ -50,7 +50,7 @@ from telemetry.tracing.attributes import (
 from telemetry.tracing.builder import exception_attributes, exception_type, remote_parent
 from telemetry.tracing.calls import CallSignals
 from telemetry.tracing.handoffs import HandoffSignals
-from telemetry.tracing.live import enter, leaf_span_id, leave
+from telemetry.tracing.live import current_parent, enter, leaf_span_id, leave
 from telemetry.tracing.table import LATEST_TS, OpenSpan, OpenSpans, ns
 
 if TYPE_CHECKING:
@@ -157,9 +157,12 @@ class SpanSignals(CallSignals, HandoffSignals):
             workflow_type = self._texts.get(workflow_type) or self._learn(workflow_type)
             attributes[WORKFLOW_NAME] = workflow_type
         name = f"invoke_workflow {workflow_type}" if workflow_type else "invoke_workflow"
-        entry = self._open_span(("w", wf), name, remote_parent(f), attributes, ts, wf)
+        parent = remote_parent(f)
+        if parent is None and self._live:  # an application span around the workflow
+            parent = current_parent()
+        entry = self._open_span(("w", wf), name, parent, attributes, ts, wf)
         if self._live:
-            entry.live = enter(entry.span)
+            entry.live = enter(entry.span, self)
 
     def _finish_workflow(self, f: dict, ts: float, error_type: str | None) -> None:
         wf = self._names(f, "workflow_id")[0]
@@ -222,7 +225,7 @@ class SpanSignals(CallSignals, HandoffSignals):
                 int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
         entry = self._open.add(("a", wf, agent), span, wf, agent, ts)
         if self._live:
-            entry.live = enter(span)
+            entry.live = enter(span, self)
 
     def _agent_deactivated(self, f: dict, ts: float) -> None:
         texts = self._texts

@@ -9,11 +9,12 @@ span (:func:`enter`), and puts back what was there when it closes (:func:`leave`
 OpenTelemetry keeps the context in a ``contextvars`` variable, so every thread and
 every asyncio task has its own.
 
-The span put in the context is a :class:`LiveSpan`: a non-recording span holding
-our span's ids, as a ``traceparent`` would. It stays valid only while our span is
-open. When our span ends by any other path (its closing signal sent from another
-thread or task, its workflow's end, the open-span table's TTL or bound, ``stop()``),
-the live span goes inert at once, everywhere: asked for its context, it answers
+The span put in the context is a :class:`LiveSpan`: a span holding our span's ids,
+as a ``traceparent`` would, which passes what other code records on it to our span
+while that is open and recorded. It stays valid only while our span is open. When
+our span ends by any other path (its closing signal sent from another thread or
+task, its workflow's end, the open-span table's TTL or bound, ``stop()``), the live
+span goes inert at once, everywhere: asked for its context, it answers
 with the innermost of the spans below it that is still open, else with no span, so
 a span left open by a missing ``agent_deactivated`` never becomes the parent of
 unrelated work after it was ended.
@@ -25,7 +26,9 @@ A decision is signalled only when it is over, so it has no open span to put in t
 context; :func:`open_leaf` gives one to a block that will send the decision
 (:meth:`telemetry.tracing.traced.TracedOrchestrator.decision`): a span id chosen in
 advance, sent with the signal as its ``span_context`` field, which the tracer then
-uses as the decision span's id.
+uses as the decision span's id (drawn with the provider's id generator).
+:func:`current_parent` gives the tracer an application span current when a workflow
+starts, as the workflow span's parent.
 
 Imports OpenTelemetry's API: only loaded when it is installed.
 """
@@ -63,11 +66,20 @@ if not isinstance(_VAR, ContextVar) or not isinstance(_SPAN_KEY, str) or \
 
 class LiveSpan(NonRecordingSpan):
     """One of our open spans as the current span: its context while it is open, the
-    context of the nearest open span below it once it has ended."""
+    context of the nearest open span below it once it has ended.
 
-    __slots__ = ("below", "ids", "open", "saved", "stub")
+    While a recorded span of ours (a sampled workflow or agent span) is open, what
+    other code records on the current span (``set_attribute``, ``add_event``,
+    ``set_status``, ``record_exception``) goes into it, through its tracer
+    (``owner``, which checks the values and takes its lock); once it has ended, or for
+    an unsampled span or a decision block's span (made when ``decision_made``
+    arrives), those calls do nothing, as on any non-recording span.
+    """
 
-    def __init__(self, stub: SpanStub, below: Any, saved: Any = None) -> None:
+    __slots__ = ("below", "ids", "open", "owner", "saved", "stub")
+
+    def __init__(self, stub: SpanStub, below: Any, saved: Any = None,
+                 owner: Any = None) -> None:
         self.stub = stub
         #: The span that was current when this one was entered (never an inert LiveSpan).
         self.below = below
@@ -79,6 +91,8 @@ class LiveSpan(NonRecordingSpan):
         self.open = True
         #: (trace id, span id) when sampled: what histogram exemplars keep, made once.
         self.ids = (stub.trace_id, stub.span_id) if stub.sampled else None
+        #: The tracer that made the span (records changes, draws ids), or None.
+        self.owner = owner
 
     def get_span_context(self) -> SpanContext:
         span = self
@@ -92,6 +106,33 @@ class LiveSpan(NonRecordingSpan):
     def _context(self) -> SpanContext:  # what NonRecordingSpan's own methods read
         return self.get_span_context()
 
+    # -- recording, through the tracer (telemetry.tracing.tracer.SignalTracer.record_live)
+
+    def is_recording(self) -> bool:
+        return self.open and self.stub.recording and self.owner is not None
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self.is_recording():
+            self.owner.record_live(self, "attributes", {key: value})
+
+    def set_attributes(self, attributes: Any) -> None:
+        if self.is_recording():
+            self.owner.record_live(self, "attributes", dict(attributes))
+
+    def add_event(self, name: str, attributes: Any = None, timestamp: int | None = None) -> None:
+        if self.is_recording():
+            self.owner.record_live(self, "event", name, dict(attributes or {}), timestamp)
+
+    def set_status(self, status: Any, description: str | None = None) -> None:
+        if self.is_recording():
+            self.owner.record_live(self, "status", status, description)
+
+    def record_exception(self, exception: BaseException, attributes: Any = None,
+                         timestamp: int | None = None, escaped: bool = False) -> None:
+        if self.is_recording():
+            self.owner.record_live(self, "exception", exception, dict(attributes or {}),
+                                   timestamp)
+
     def __repr__(self) -> str:
         return f"LiveSpan({self.stub.span_id:016x}, open={self.open})"
 
@@ -103,20 +144,21 @@ def _open_below(span: Any) -> Any:
     return None if span is INVALID_SPAN else span
 
 
-def enter(stub: SpanStub) -> LiveSpan:
-    """Make ``stub`` the current span of the calling thread or task (see the module doc)."""
+def enter(stub: SpanStub, owner: Any = None) -> LiveSpan:
+    """Make ``stub`` the current span of the calling thread or task (see the module doc);
+    ``owner``: the tracer that made it (see :class:`LiveSpan`)."""
     var = _VAR
     if var is None:
         current = _get_current()
-        live = LiveSpan(stub, _open_below(_get_span(current)))
+        live = LiveSpan(stub, _open_below(_get_span(current)), None, owner)
         _attach(_set_span(live, current))
         return live
     current = var.get()
     below = current.get(_SPAN_KEY)
     if type(below) is LiveSpan and not below.open:
-        live = LiveSpan(stub, _open_below(below))
+        live = LiveSpan(stub, _open_below(below), None, owner)
     else:
-        live = LiveSpan(stub, below, current)
+        live = LiveSpan(stub, below, current, owner)
     var.set(_Context({**current, _SPAN_KEY: live}) if current else _Context({_SPAN_KEY: live}))
     return live
 
@@ -162,6 +204,22 @@ def sampled_span_ids() -> tuple[int, int] | None:
     return (context.trace_id, context.span_id) if context.trace_flags.sampled else None
 
 
+def current_parent() -> SpanStub | None:
+    """The current span when it is another instrumentation's (an application span
+    around ``workflow_started``), as a parent for our span; None when there is none,
+    or when it is one of ours (our spans find their parents in the open-span table)."""
+    span = _open_below(_VAR.get().get(_SPAN_KEY) if _VAR is not None else _get_span())
+    if span is None or type(span) is LiveSpan:
+        return None
+    context = span.get_span_context()
+    if not context.is_valid:
+        return None
+    from telemetry.tracing.record import EMPTY_CONTEXT, SpanStub
+
+    return SpanStub(context.trace_id, context.span_id, int(context.trace_flags),
+                    context.trace_state, context.is_remote, _set_span(span, EMPTY_CONTEXT))
+
+
 def open_leaf() -> tuple[LiveSpan, str] | None:
     """A span id for a span that is signalled when it ends (a decision), made current
     now under the current live span: the live span, and the W3C ``traceparent``-form
@@ -173,10 +231,12 @@ def open_leaf() -> tuple[LiveSpan, str] | None:
     from telemetry.tracing.builder import new_span_id
     from telemetry.tracing.record import SpanStub
 
-    stub = parent.stub
-    leaf = SpanStub(stub.trace_id, new_span_id(), stub.flags, stub.trace_state)
+    stub, owner = parent.stub, parent.owner
+    # the provider's id generator when the tracer has one of its own
+    span_id = owner.new_span_id() if owner is not None else new_span_id()
+    leaf = SpanStub(stub.trace_id, span_id, stub.flags, stub.trace_state)
     field = f"00-{leaf.trace_id:032x}-{leaf.span_id:016x}-{leaf.flags & 0xFF:02x}"
-    return enter(leaf), field
+    return enter(leaf, owner), field
 
 
 def leaf_span_id(field: Any, trace_id: int) -> int:

@@ -41,9 +41,9 @@ from opentelemetry import trace
 
 from telemetry.aggregation.reentry import EventGuard
 from telemetry.aggregation.series import sanitize_label_value, set_span_source
-from telemetry.tracing.builder import SpanBuilder, remote_parent
+from telemetry.tracing.builder import SpanBuilder, record_change, remote_parent
 from telemetry.tracing.events import SpanSignals
-from telemetry.tracing.live import sampled_span_ids
+from telemetry.tracing.live import LiveSpan, sampled_span_ids
 from telemetry.tracing.table import UNFINISHED, OpenSpans
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ class SignalTracer(SpanSignals):
         self._decision_names: dict[str, str] = {}
         self._agent_names: dict[str, str] = {}
         self._handoff_span_names: dict[tuple[str, str], str] = {}
+        self._call_names: dict[tuple[str, str], str] = {}
+        self._tool_names: dict[str, str] = {}
         self._aggregator = aggregator
         self._capture = config.capture_content
         self._live = config.live_context
@@ -175,6 +177,27 @@ class SignalTracer(SpanSignals):
                 texts.clear()
             texts[value] = clean
         return clean
+
+    def new_span_id(self) -> int:
+        """A span id for a span chosen in advance (:func:`telemetry.tracing.live.open_leaf`),
+        from the provider's id generator."""
+        return self._tracer.new_span_id()  # called from any thread, as the SDK calls it
+
+    def record_live(self, live: LiveSpan, what: str, *args: Any) -> None:
+        """What other code records on one of our live spans (:class:`LiveSpan`):
+        ``attributes`` (a dict), ``event`` (name, attributes, time), ``status``
+        (status, description), ``exception`` (exception, attributes, time). Kept
+        only while the span is open; values OpenTelemetry does not allow are dropped,
+        and the span limits apply. Called inside one of this tracer's events (a signal
+        handler or finalizer), it waits until that event is over.
+        """
+        guard = self._guard
+        if guard.held_here():
+            guard.defer(functools.partial(self.record_live, live, what, *args))
+            return
+        with guard.lock:
+            if live.open and live.stub.recording:
+                record_change(live.stub, self._tracer, self._capture, what, args)
 
     @staticmethod
     def _span_name(names: dict[Any, str], key: Any, name: str) -> str:
