@@ -103,53 +103,48 @@ def _header(spec: MetricSpec, openmetrics: bool) -> str:
 
 
 class FamilyTemplate:
-    """One metric's lines in one format, for the samples asked for.
+    """One metric's lines in one format, for the samples asked for, as a ``%``
+    template: every line has a slot for the series' label part and one for its value
+    (``%`` cannot reuse an argument, so the label part is passed once per line;
+    ``str.format`` can, but took a third longer).
 
-    ``line`` takes the series' label part, then its values; a histogram's are the
-    cumulative bucket counts (the last one is ``+Inf`` and the ``_count``), the sum,
-    the created time and, in ``exemplar_line``, one exemplar text per bucket.
+    A series' values, in line order: a histogram's cumulative bucket counts (the last
+    is ``+Inf``), its count (the ``+Inf`` count again, so the two cannot disagree),
+    sum and, when written, created time; a counter's value and created time; a
+    gauge's value. ``picks`` selects the values of the lines a ``name[]`` filter
+    keeps (None: all). In OpenMetrics, ``exemplar_line`` has a third slot on each
+    bucket line, for its exemplar.
     """
 
-    __slots__ = ("exemplar_line", "header", "kind", "line", "openmetrics", "writes_created")
+    __slots__ = ("buckets", "exemplar_line", "header", "kind", "line", "openmetrics",
+                 "picks", "width", "writes_created")
 
     def __init__(self, spec: MetricSpec, openmetrics: bool, wanted: Collection[str]) -> None:
         self.kind = spec.kind
         self.openmetrics = openmetrics
         self.header = _header(spec, openmetrics)
-        self.writes_created = "_created" in wanted
-        name = spec.prometheus_family
-        close = "}} " if spec.labels else " "
+        self.writes_created = openmetrics and "_created" in wanted
+        name = spec.prometheus_family.replace("%", "%%")
+        close = "} " if spec.labels else " "
         if spec.kind is Kind.HISTOGRAM:
-            self.line = _histogram_template(spec, wanted, close, exemplars=False)
-            self.exemplar_line = (_histogram_template(spec, wanted, close, exemplars=True)
-                                  if openmetrics else self.line)
+            bounds = (*spec.buckets, math.inf)
+            self.buckets = len(bounds)
+            lines = [(f'{name}_bucket%s,le="{go_float(bound)}"}} %s' if spec.labels
+                      else f'{name}_bucket%s{{le="{go_float(bound)}"}} %s', "_bucket")
+                     for bound in bounds]
+            lines += [(f"{name}{suffix}%s{close}%s", suffix) for suffix in ("_count", "_sum")]
         else:
-            parts = [(suffix, index) for suffix, index in (("_total", 1), ("", 1),
-                                                            ("_created", 2))
-                     if suffix in wanted]
-            self.line = "".join(f"{name}{suffix}{{0}}{close}{{{index}}}\n"
-                                for suffix, index in parts)
-            self.exemplar_line = self.line
-
-
-def _histogram_template(spec: MetricSpec, wanted: Collection[str], close: str, *,
-                        exemplars: bool) -> str:
-    """Arguments: 0 the label part, 1..k the cumulative counts (k buckets with
-    ``+Inf``), k+1 the sum, k+2 the created time, k+2+i bucket i's exemplar text."""
-    name = spec.prometheus_family
-    bounds = (*spec.buckets, math.inf)
-    k = len(bounds)
-    lines = []
-    if "_bucket" in wanted:
-        for i, bound in enumerate(bounds, start=1):
-            le = go_float(bound)
-            le_part = f',le="{le}"}}}} ' if spec.labels else f'{{{{le="{le}"}}}} '
-            exemplar = f"{{{k + 2 + i}}}" if exemplars else ""
-            lines.append(f"{name}_bucket{{0}}{le_part}{{{i}}}{exemplar}\n")
-    for suffix, index in (("_count", k), ("_sum", k + 1), ("_created", k + 2)):
-        if suffix in wanted:
-            lines.append(f"{name}{suffix}{{0}}{close}{{{index}}}\n")
-    return "".join(lines)
+            self.buckets = 0
+            value = "_total" if spec.kind is Kind.COUNTER else ""
+            lines = [(f"{name}{value}%s{close}%s", value)]
+        if self.writes_created:
+            lines.append((f"{name}_created%s{close}%s", "_created"))
+        kept = [index for index, (_, suffix) in enumerate(lines) if suffix in wanted]
+        self.picks = None if len(kept) == len(lines) else tuple(kept)
+        self.width = 2 * len(kept)
+        self.line = "".join(lines[index][0] + "\n" for index in kept)
+        self.exemplar_line = "".join(
+            line + ("%s\n" if suffix == "_bucket" else "\n") for line, suffix in lines)
 
 
 def _exemplar_text(kept: tuple[float, float, int, int] | None) -> str:
@@ -174,7 +169,9 @@ class ExpositionWriter:
     def write(self, copies: Iterable[tuple[MetricSpec, list[CellCopy]]], *,
               openmetrics: bool, names: Collection[str] | None = None) -> bytes:
         """The exposition of ``copies``; with ``names`` (the ``name[]`` query), only
-        the samples whose names are in it, and only families that have one."""
+        the samples whose names are in it, and only families that have one, as
+        client_python filters. One difference: an OpenMetrics histogram point must have
+        its buckets, count and sum, so any sample of it asked for brings them."""
         wanted_names = None if names is None else frozenset(names)
         out: list[str] = []
         for spec, rows in copies:
@@ -196,6 +193,8 @@ class ExpositionWriter:
             suffixes = _SUFFIXES[spec.kind, openmetrics]
             base = spec.prometheus_family
             wanted = [s for s in suffixes if names is None or base + s in names]
+            if wanted and openmetrics and spec.kind is Kind.HISTOGRAM:  # a whole point
+                wanted = ["_bucket", "_count", "_sum", *set(wanted) & {"_created"}]
             found = FamilyTemplate(spec, openmetrics, wanted) if wanted else None
             if names is None or len(self._templates) < 4096:  # a client's odd queries
                 self._templates[key] = found
@@ -207,29 +206,42 @@ class ExpositionWriter:
         if cache is None:
             cache = self._labels[spec] = {}
         names = spec.labels
-        line = template.line
+        line, picks, width = template.line, template.picks, template.width
         created = template.writes_created
-        if template.kind is Kind.HISTOGRAM:
-            exemplar_line = template.exemplar_line
-            openmetrics = template.openmetrics
-            for row in rows:
-                labels = cache.get(row.labels)
-                if labels is None:
-                    labels = cache[row.labels] = label_part(names, row.labels)
+        histogram = template.kind is Kind.HISTOGRAM
+        exemplars = template.openmetrics and histogram
+        for row in rows:
+            labels = cache.get(row.labels)
+            if labels is None:
+                labels = cache[row.labels] = label_part(names, row.labels)
+            if histogram:
                 value = row.value
-                if openmetrics and row.exemplars:
-                    out.append(exemplar_line.format(
-                        labels, *accumulate(value[:-1]), number(value[-1]),
-                        number(row.created), *map(_exemplar_text, row.exemplars)))
-                else:
-                    out.append(line.format(labels, *accumulate(value[:-1]), number(value[-1]),
-                                           number(row.created) if created else ""))
-        else:
-            for row in rows:
-                labels = cache.get(row.labels)
-                if labels is None:
-                    labels = cache[row.labels] = label_part(names, row.labels)
-                out.append(line.format(labels, number(row.value),
-                                       number(row.created) if created else ""))
+                values = [*accumulate(value[:-1])]
+                values += (values[-1], number(value[-1]))
+            else:
+                values = [number(row.value)]
+            if created:
+                values.append(number(row.created))
+            if exemplars and row.exemplars:
+                out.append(_with_exemplars(template, labels, values, row.exemplars))
+                continue
+            if picks is not None:
+                values = [values[index] for index in picks]
+            args = [labels] * width
+            args[1::2] = values
+            out.append(line % tuple(args))
         if len(cache) > 2 * len(rows) + 64:  # label sets gone since: keep the live ones
             self._labels[spec] = {row.labels: cache[row.labels] for row in rows}
+
+
+def _with_exemplars(template: FamilyTemplate, labels: str, values: list,
+                    exemplars: tuple) -> str:
+    """A histogram series' lines with each bucket's exemplar (in OpenMetrics a
+    histogram is written whole, so ``values`` has every line's)."""
+    buckets = template.buckets
+    args: list = []
+    for count, kept in zip(values[:buckets], exemplars, strict=True):
+        args += (labels, count, _exemplar_text(kept))
+    for value in values[buckets:]:
+        args += (labels, value)
+    return template.exemplar_line % tuple(args)
