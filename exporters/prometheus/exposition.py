@@ -6,14 +6,19 @@ of a large scrape went there. This writer formats what
 :meth:`~telemetry.aggregation.aggregator.Aggregator.collect_copies` copied, and
 nothing else:
 
-* every family's lines are one ``str.format`` template per (metric, format, samples
-  asked for), built once: the sample names, the ``le`` labels, the braces and the
-  newlines are literal text in it, and a histogram's ``_count`` is the same argument
-  as its ``+Inf`` bucket, so the two cannot disagree;
-* every label set's label part (``{a="x",b="y"``, escaped) is rendered the first
-  time it is written and cached by its label values (it is a pure function of them);
+* every family's lines are one ``%`` template per (metric, format, samples asked
+  for), built once: the sample names, the ``le`` labels, the braces and the newlines
+  are literal text in it, and a histogram's ``_count`` is written from the same
+  number as its ``+Inf`` bucket, so the two cannot disagree;
+* every label set's label part (``{a="x",b="y"``, escaped, UTF-8) is rendered the
+  first time it is written and cached by its label values (it is a pure function of
+  them);
 * a scrape then formats the numbers of each series with one template call: no
-  object per line, only the series' own text.
+  object per line, only the series' own bytes.
+
+Everything is bytes: formatting bytes is faster than text here, and one non-ASCII
+label value would make a joined ``str`` two or four bytes per character before
+encoding.
 
 Numbers are written as both formats require: bucket counts and ``_count`` as
 integers, other values as Python's shortest round-trip repr, with ``+Inf``,
@@ -41,6 +46,8 @@ _SUFFIXES = {
     (Kind.HISTOGRAM, False): ("_bucket", "_count", "_sum"),
     (Kind.HISTOGRAM, True): ("_bucket", "_count", "_sum", "_created"),
 }
+#: Samples whose values are counts, written as integers.
+_COUNTS = ("_bucket", "_count")
 
 
 def go_float(value: float) -> str:
@@ -59,17 +66,17 @@ def go_float(value: float) -> str:
     return text
 
 
-def number(value: float) -> str:
+def number(value: float) -> bytes:
     """A sample value as both formats read it: the shortest repr that round-trips, and
     ``+Inf``, ``-Inf``, ``NaN`` for the values Python spells otherwise."""
     if type(value) is float and value - value == 0.0:  # finite: the common case
-        return repr(value)
+        return b"%r" % value
     value = float(value)
     if value != value:
-        return "NaN"
+        return b"NaN"
     if value - value != 0.0:
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(value)
+        return b"+Inf" if value > 0 else b"-Inf"
+    return b"%r" % value
 
 
 def escape_label_value(value: str) -> str:
@@ -77,13 +84,14 @@ def escape_label_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def label_part(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+def label_part(names: tuple[str, ...], values: tuple[str, ...]) -> bytes:
     """``{a="x",b="y"`` (labels sorted by name, as prometheus_client writes them, the
-    closing brace left to the template), or "" without labels."""
+    closing brace left to the template), or nothing without labels."""
     if not names:
-        return ""
+        return b""
     pairs = sorted(zip(names, values, strict=True))
-    return "{" + ",".join(f'{name}="{escape_label_value(value)}"' for name, value in pairs)
+    text = "{" + ",".join(f'{name}="{escape_label_value(value)}"' for name, value in pairs)
+    return text.encode()
 
 
 def _help_text(text: str, openmetrics: bool) -> str:
@@ -91,7 +99,7 @@ def _help_text(text: str, openmetrics: bool) -> str:
     return text.replace('"', '\\"') if openmetrics else text
 
 
-def _header(spec: MetricSpec, openmetrics: bool) -> str:
+def _header(spec: MetricSpec, openmetrics: bool) -> bytes:
     """The HELP and TYPE lines (and UNIT in OpenMetrics), named as each format names
     a family: text names a counter with ``_total``, OpenMetrics without."""
     name = spec.prometheus_family if openmetrics else spec.prometheus_name
@@ -99,21 +107,20 @@ def _header(spec: MetricSpec, openmetrics: bool) -> str:
              f"# TYPE {name} {spec.kind.value}\n"]
     if openmetrics and spec.prometheus_unit:
         lines.append(f"# UNIT {name} {spec.prometheus_unit}\n")
-    return "".join(lines)
+    return "".join(lines).encode()
 
 
 class FamilyTemplate:
-    """One metric's lines in one format, for the samples asked for, as a ``%``
+    """One metric's lines in one format, for the samples asked for, as a bytes ``%``
     template: every line has a slot for the series' label part and one for its value
     (``%`` cannot reuse an argument, so the label part is passed once per line;
     ``str.format`` can, but took a third longer).
 
     A series' values, in line order: a histogram's cumulative bucket counts (the last
-    is ``+Inf``), its count (the ``+Inf`` count again, so the two cannot disagree),
-    sum and, when written, created time; a counter's value and created time; a
-    gauge's value. ``picks`` selects the values of the lines a ``name[]`` filter
-    keeps (None: all). In OpenMetrics, ``exemplar_line`` has a third slot on each
-    bucket line, for its exemplar.
+    is ``+Inf``), its count (the ``+Inf`` count again), sum and, when written, created
+    time; a counter's value and created time; a gauge's value. ``picks`` selects the
+    values of the lines a ``name[]`` filter keeps (None: all). In OpenMetrics,
+    ``exemplar_line`` has a third slot on each bucket line, for its exemplar.
     """
 
     __slots__ = ("buckets", "exemplar_line", "header", "kind", "line", "openmetrics",
@@ -126,34 +133,41 @@ class FamilyTemplate:
         self.writes_created = openmetrics and "_created" in wanted
         name = spec.prometheus_family.replace("%", "%%")
         close = "} " if spec.labels else " "
+        lines: list[tuple[str, str]] = []  # (line up to its value, suffix)
         if spec.kind is Kind.HISTOGRAM:
             bounds = (*spec.buckets, math.inf)
             self.buckets = len(bounds)
-            lines = [(f'{name}_bucket%s,le="{go_float(bound)}"}} %s' if spec.labels
-                      else f'{name}_bucket%s{{le="{go_float(bound)}"}} %s', "_bucket")
-                     for bound in bounds]
-            lines += [(f"{name}{suffix}%s{close}%s", suffix) for suffix in ("_count", "_sum")]
+            opening = ',le="{}"' if spec.labels else '{{le="{}"'
+            lines += [(f"{name}_bucket%s{opening.format(go_float(bound))}}} ", "_bucket")
+                      for bound in bounds]
+            lines += [(f"{name}{suffix}%s{close}", suffix) for suffix in ("_count", "_sum")]
         else:
             self.buckets = 0
             value = "_total" if spec.kind is Kind.COUNTER else ""
-            lines = [(f"{name}{value}%s{close}%s", value)]
+            lines.append((f"{name}{value}%s{close}", value))
         if self.writes_created:
-            lines.append((f"{name}_created%s{close}%s", "_created"))
+            lines.append((f"{name}_created%s{close}", "_created"))
         kept = [index for index, (_, suffix) in enumerate(lines) if suffix in wanted]
         self.picks = None if len(kept) == len(lines) else tuple(kept)
         self.width = 2 * len(kept)
-        self.line = "".join(lines[index][0] + "\n" for index in kept)
+
+        def slot(suffix: str) -> str:
+            return "%d" if suffix in _COUNTS else "%s"
+
+        self.line = "".join(lines[index][0] + slot(lines[index][1]) + "\n"
+                            for index in kept).encode()
         self.exemplar_line = "".join(
-            line + ("%s\n" if suffix == "_bucket" else "\n") for line, suffix in lines)
+            line + slot(suffix) + ("%s\n" if suffix == "_bucket" else "\n")
+            for line, suffix in lines).encode()
 
 
-def _exemplar_text(kept: tuple[float, float, int, int] | None) -> str:
+def _exemplar_text(kept: tuple[float, float, int, int] | None) -> bytes:
     """A bucket's exemplar as OpenMetrics writes it after the count (" # {...} v ts")."""
     if kept is None:
-        return ""
+        return b""
     value, at, trace_id, span_id = kept
-    return (f' # {{span_id="{span_id:016x}",trace_id="{trace_id:032x}"}} '
-            f"{number(value)} {number(at)}")
+    return (b' # {span_id="%016x",trace_id="%032x"} %s %s'
+            % (span_id, trace_id, number(value), number(at)))
 
 
 class ExpositionWriter:
@@ -164,7 +178,7 @@ class ExpositionWriter:
     def __init__(self) -> None:
         self._templates: dict[tuple[MetricSpec, bool, frozenset[str] | None],
                               FamilyTemplate | None] = {}
-        self._labels: dict[MetricSpec, dict[tuple[str, ...], str]] = {}
+        self._labels: dict[MetricSpec, dict[tuple[str, ...], bytes]] = {}
 
     def write(self, copies: Iterable[tuple[MetricSpec, list[CellCopy]]], *,
               openmetrics: bool, names: Collection[str] | None = None) -> bytes:
@@ -173,7 +187,7 @@ class ExpositionWriter:
         client_python filters. One difference: an OpenMetrics histogram point must have
         its buckets, count and sum, so any sample of it asked for brings them."""
         wanted_names = None if names is None else frozenset(names)
-        out: list[str] = []
+        out: list[bytes] = []
         for spec, rows in copies:
             template = self._template(spec, openmetrics, wanted_names)
             if template is None or (wanted_names is not None and not rows):
@@ -182,8 +196,8 @@ class ExpositionWriter:
             if rows:
                 self._write_rows(out, template, spec, rows)
         if openmetrics:
-            out.append("# EOF\n")
-        return "".join(out).encode()
+            out.append(b"# EOF\n")
+        return b"".join(out)
 
     def _template(self, spec: MetricSpec, openmetrics: bool,
                   names: frozenset[str] | None) -> FamilyTemplate | None:
@@ -200,7 +214,7 @@ class ExpositionWriter:
                 self._templates[key] = found
         return found
 
-    def _write_rows(self, out: list[str], template: FamilyTemplate, spec: MetricSpec,
+    def _write_rows(self, out: list[bytes], template: FamilyTemplate, spec: MetricSpec,
                     rows: list[CellCopy]) -> None:
         cache = self._labels.get(spec)
         if cache is None:
@@ -216,7 +230,7 @@ class ExpositionWriter:
                 labels = cache[row.labels] = label_part(names, row.labels)
             if histogram:
                 value = row.value
-                values = [*accumulate(value[:-1])]
+                values: list = [*accumulate(value[:-1])]
                 values += (values[-1], number(value[-1]))
             else:
                 values = [number(row.value)]
@@ -234,8 +248,8 @@ class ExpositionWriter:
             self._labels[spec] = {row.labels: cache[row.labels] for row in rows}
 
 
-def _with_exemplars(template: FamilyTemplate, labels: str, values: list,
-                    exemplars: tuple) -> str:
+def _with_exemplars(template: FamilyTemplate, labels: bytes, values: list,
+                    exemplars: tuple) -> bytes:
     """A histogram series' lines with each bucket's exemplar (in OpenMetrics a
     histogram is written whole, so ``values`` has every line's)."""
     buckets = template.buckets
