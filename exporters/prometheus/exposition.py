@@ -30,8 +30,9 @@ sample of every counter and histogram series, the histogram exemplars and
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from itertools import accumulate
 
 from telemetry.aggregation.aggregator import CellCopy
@@ -187,17 +188,21 @@ class ExpositionWriter:
         client_python filters. One difference: an OpenMetrics histogram point must have
         its buckets, count and sum, so any sample of it asked for brings them."""
         wanted_names = None if names is None else frozenset(names)
-        out: list[bytes] = []
+        # Each series' bytes go into one growing buffer and are freed at once; getvalue()
+        # hands the buffer over without a copy. A list joined at the end would hold the
+        # whole exposition twice.
+        buffer = io.BytesIO()
+        write = buffer.write
         for spec, rows in copies:
             template = self._template(spec, openmetrics, wanted_names)
             if template is None or (wanted_names is not None and not rows):
                 continue
-            out.append(template.header)
+            write(template.header)
             if rows:
-                self._write_rows(out, template, spec, rows)
+                self._write_rows(write, template, spec, rows)
         if openmetrics:
-            out.append(b"# EOF\n")
-        return b"".join(out)
+            write(b"# EOF\n")
+        return buffer.getvalue()
 
     def _template(self, spec: MetricSpec, openmetrics: bool,
                   names: frozenset[str] | None) -> FamilyTemplate | None:
@@ -214,7 +219,8 @@ class ExpositionWriter:
                 self._templates[key] = found
         return found
 
-    def _write_rows(self, out: list[bytes], template: FamilyTemplate, spec: MetricSpec,
+    def _write_rows(self, write: Callable[[bytes], object], template: FamilyTemplate,
+                    spec: MetricSpec,
                     rows: list[CellCopy]) -> None:
         cache = self._labels.get(spec)
         if cache is None:
@@ -237,13 +243,13 @@ class ExpositionWriter:
             if created:
                 values.append(number(row.created))
             if exemplars and row.exemplars:
-                out.append(_with_exemplars(template, labels, values, row.exemplars))
+                write(_with_exemplars(template, labels, values, row.exemplars))
                 continue
             if picks is not None:
                 values = [values[index] for index in picks]
             args = [labels] * width
             args[1::2] = values
-            out.append(line % tuple(args))
+            write(line % tuple(args))
         if len(cache) > 2 * len(rows) + 64:  # label sets gone since: keep the live ones
             self._labels[spec] = {row.labels: cache[row.labels] for row in rows}
 
