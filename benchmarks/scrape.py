@@ -80,7 +80,8 @@ def run(ctx: Context) -> Result:
         kept = {key: pipelines[key].aggregator.series_count(_handoffs()) for key in sweep}
         largest = pipelines[sweep[-1]]
         with connected(largest):
-            latencies = _latency_during_scrapes(f"{largest.url}/metrics", max(rounds // 3, 1))
+            latencies, collections = _latency_during_scrapes(f"{largest.url}/metrics",
+                                                             max(rounds // 3, 1))
         for key in (sweep[0], sweep[2]):
             pipelines.pop(key).stop()
         pipelines["series_mid_10x_events"] = _populate(ctx, counts[1], many_events)
@@ -113,8 +114,13 @@ def run(ctx: Context) -> Result:
                           latencies[-1] * 1e3, "ms",
                           note="informative: collect() holding the lock, and full collections "
                                "the scrape's allocations trigger"))
+    figures.append(figure(NAME, f"full collections during {counts[-1]:,}-series scrapes",
+                          collections[2], "", target="== 0",
+                          note=f"{collections[0]} young, {collections[1]} middle, over "
+                               f"{max(rounds // 3, 1)} scrapes while another thread sends"))
     details = {
         "rounds": rounds, "sends_during_scrapes": len(latencies),
+        "gc_collections_during_scrapes": collections,
         "events_per_series": EVENTS_PER_SERIES,
         "scrape_ms": {k: round(median(v) * 1e3, 2) for k, v in samples.items()},
         "scrape_ms_events_comparison": {k: round(median(v) * 1e3, 2)
@@ -125,11 +131,17 @@ def run(ctx: Context) -> Result:
     return Result(NAME, TITLE, figures, details)
 
 
-def _latency_during_scrapes(url: str, scrapes: int) -> list[float]:
-    """Seconds each send took while another thread scraped ``scrapes`` times."""
+def _latency_during_scrapes(url: str, scrapes: int) -> tuple[list[float], list[int]]:
+    """Seconds each send took while another thread scraped ``scrapes`` times, and the
+    garbage collections per generation meanwhile."""
     send = blinker.signal("yolo.handoff_completed").send
     latencies: list[float] = []
     done = threading.Event()
+    collections = [0, 0, 0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections[info["generation"]] += 1
 
     def sender() -> None:
         clock = time.perf_counter
@@ -142,11 +154,17 @@ def _latency_during_scrapes(url: str, scrapes: int) -> list[float]:
     thread.start()
     try:
         for _ in range(scrapes):
-            _scraper(url, [])()
+            gc.collect()  # every scrape starts from the same collector state (not counted)
+            gc.callbacks.append(count)
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    response.read()
+            finally:
+                gc.callbacks.remove(count)
     finally:
         done.set()
         thread.join()
-    return latencies
+    return latencies, collections
 
 
 def _handoffs():

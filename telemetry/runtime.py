@@ -296,8 +296,9 @@ class Telemetry:
         prometheus = self.exporters.get("prometheus")
         if prometheus is None:
             return Response.text("the prometheus exporter is disabled\n", 404)
-        body, content_type = prometheus.render(request.headers.get("Accept"))
-        return Response(200, body, content_type)
+        body, content_type = prometheus.render(request.headers.get("Accept"),
+                                               request.query.get("name[]"))
+        return Response(200, body, content_type, compressible=True)
 
     def _health(self, _: Request) -> Response:
         document = self.health()

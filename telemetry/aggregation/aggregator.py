@@ -350,6 +350,14 @@ class Aggregator:
 
     def collect(self, specs: Iterable[MetricSpec] = cat.CATALOGUE) -> list[Family]:
         """A consistent copy of every series, for exporters to translate."""
+        return [Family(spec, tuple(map(_sample, cells)))
+                for spec, cells in self.collect_copies(specs)]
+
+    def collect_copies(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
+                       ) -> list[tuple[MetricSpec, list[CellCopy]]]:
+        """What :meth:`collect` builds its families from: each series' cells as plain
+        tuples, for a reader that formats them directly (the Prometheus exposition
+        writer) and so allocates no object per sample."""
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
@@ -364,8 +372,7 @@ class Aggregator:
                 self._purge_stale(now)
             # Only plain copies under the lock, so senders wait as little as possible
             # while a large scrape runs; the objects are built after releasing it.
-            copied = [(spec, _copy_cells(self._series[spec])) for spec in specs]
-        return [Family(spec, tuple(map(_sample, cells))) for spec, cells in copied]
+            return [(spec, _copy_cells(self._series[spec])) for spec in specs]
 
     def _wall_offset(self, now: float) -> float:
         """Wall time minus monotonic time, measured at each collection but kept unless

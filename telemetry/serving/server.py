@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from telemetry.config import AuthConfig, ConfigError, ServerConfig
+from telemetry.serving.compression import accepts_gzip, gzip_body
 from telemetry.serving.connections import ConnectionGuard
 
 log = logging.getLogger("telemetry.server")
@@ -68,6 +69,8 @@ class Response:
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
+    #: Sent gzipped to a client that accepts it (:mod:`telemetry.serving.compression`).
+    compressible: bool = False
 
     @classmethod
     def json(cls, document: Any, status: int = 200) -> Response:
@@ -375,6 +378,11 @@ def _make_handler(server: TelemetryServer) -> type[BaseHTTPRequestHandler]:
             self._send(response, method)
 
         def _send(self, response: Response, method: str) -> None:
+            if response.compressible:
+                response.headers["Vary"] = "Accept-Encoding"
+                if accepts_gzip(self.headers.get("Accept-Encoding")):
+                    response.body = gzip_body(response.body)
+                    response.headers["Content-Encoding"] = "gzip"
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Content-Length", str(len(response.body)))

@@ -29,6 +29,10 @@ REQUIRED = {
     "scrape": ["10 series: time per series", "50 series: time per series",
                "500 series: time per series", "linearity: per-series time 500 / 50",
                "50 series, 10x events / 1x events"],
+    "exposition": ["10 series, text: render / generate_latest",
+                   "500 series, OpenMetrics: render / generate_latest",
+                   "500 series, prometheus_client path (before): render / generate_latest",
+                   "full collections per 500-series render, OpenMetrics"],
     "threads": ["1 thread: events/s", "2 threads: events/s", "4 threads: events/s",
                 "lost updates (all runs)"],
 }

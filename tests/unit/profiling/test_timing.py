@@ -188,4 +188,4 @@ def test_operations_reach_prometheus(start_telemetry):
     with profiled("load_plan"):
         pass
     body = urllib.request.urlopen(f"{tel.url}/metrics", timeout=5).read().decode()
-    assert 'yolo_operation_duration_seconds_count{operation="load_plan"} 1.0' in body
+    assert 'yolo_operation_duration_seconds_count{operation="load_plan"} 1\n' in body

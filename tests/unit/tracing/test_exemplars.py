@@ -108,7 +108,8 @@ def test_metrics_show_exemplars_in_openmetrics_only(traced, aggregator: Aggregat
     openmetrics, content_type = exporter.render(OPENMETRICS)
     assert content_type.startswith("application/openmetrics-text")
     line = next(line for line in openmetrics.decode().splitlines() if " # {" in line)
-    assert line.startswith('yolo_handoff_duration_seconds_bucket{from_agent="pm",le="0.5"')
+    assert line.startswith('yolo_handoff_duration_seconds_bucket{from_agent="pm",to_agent="dev",'
+                           'le="0.5"}')
     assert f'span_id="{span_id:016x}",trace_id="{trace_id:032x}"}} 0.3 ' in line
     text, _ = exporter.render("text/plain")
     assert b" # {" not in text

@@ -1,8 +1,9 @@
-"""Prometheus exporter: /metrics built from the aggregates at scrape time.
+"""The aggregator's families as prometheus_client metric families.
 
-A custom collector translates the aggregator's families into prometheus_client
-metric families on each scrape, so no prometheus_client call happens per event and
-scrape cost depends on the number of series, not on the number of events.
+The path /metrics took before the exposition writer (:mod:`.exposition`): a
+collector registered in a prometheus_client registry, encoded by prometheus_client.
+It stays for comparison (the scrape benchmark, the equivalence tests) and for code
+that wants prometheus_client's objects.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -20,14 +19,9 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.samples import Exemplar
 
-from exporters import Exporter, ExporterConfig
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.catalogue import Kind
 from telemetry.model import Family, HistogramValue
-
-
-class PrometheusConfig(ExporterConfig):
-    enabled: bool = True
 
 
 class AggregatorCollector:
@@ -81,29 +75,3 @@ def to_metric_family(family: Family) -> Metric:
     for sample in family.samples:
         metric.add_metric(list(sample.labels), sample.value)
     return metric
-
-
-class PrometheusExporter(Exporter):
-    """Owns a registry holding the aggregator collector; the server renders it."""
-
-    name = "prometheus"
-    Config = PrometheusConfig
-
-    def __init__(self, config, aggregator, telemetry) -> None:
-        super().__init__(config, aggregator, telemetry)
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(AggregatorCollector(aggregator))
-
-    def start(self) -> None:
-        self.status.set_state("ok")
-
-    def render(self, accept: str | None) -> tuple[bytes, str]:
-        """The exposition in the format the scraper asked for (OpenMetrics or text)."""
-        encoder, content_type = choose_encoder(accept or "")
-        try:
-            body = encoder(self.registry)
-        except Exception as error:
-            self.status.failed(error, self.aggregator)
-            raise
-        self.status.succeeded()
-        return body, content_type
