@@ -210,8 +210,13 @@ def tool_started_seen(state: AggregateState, fields: dict, ts: float | None,
     if (cells is None or type(agent) is not str or type(tool) is not str
             or (call_key is not None and type(call_key) is not str)):
         return False
-    calls = state.ops.open_tools.get(agent)  # a remembered name is short: its own key
-    if calls is None or len(calls) >= MAX_OPEN_TOOL_CALLS:
+    ops = state.ops
+    calls = ops.open_tools.get(agent)  # a remembered name is short: its own key
+    if calls is None:  # the agent's first call since it was (re)activated
+        if len(ops.open_tools) >= ops.max_agents:
+            return False  # the checked path makes room or counts the drop
+        calls = ops.open_tools[agent] = []
+    elif len(calls) >= MAX_OPEN_TOOL_CALLS:
         return False
     calls.append((cells.tool_key, now))
     seen = state.last_seen
