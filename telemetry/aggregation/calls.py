@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from telemetry.aggregation.series import CounterCell, HistogramCell, Series
     from telemetry.aggregation.state import AggregateState
 
+
 class LlmCells:
     """The cells of one (agent, model): made with the four every call updates; the
     cached-input and cost cells are fetched by the first call that has them."""
