@@ -124,7 +124,7 @@ class Aggregator:
     def connect(self) -> None:
         """Subscribe to every signal of the contract (strongly: see the module doc)."""
         self._connected = True
-        self.next_roll = self._next_boundary()
+        self._set_next_roll()
         for spec in CONTRACT:
             if spec.name in self._receivers:
                 continue
@@ -136,7 +136,7 @@ class Aggregator:
         """Stop receiving. An event a signal handler interrupted before it reached the
         lock is dropped too, so a final flush made after this call has every event
         that will ever be recorded."""
-        self._connected = False
+        self._connected = False  # first: see _set_next_roll
         self.next_roll = -math.inf  # an event that waited finds it in _due
         for name, receiver in self._receivers.items():
             blinker.signal(name).disconnect(receiver)
@@ -303,7 +303,7 @@ class Aggregator:
         now = self._clock()
         self._error_rate_window = CumulativeWindow(*self._window, start=now)
         self._hour_window = CumulativeWindow(3600.0, 60, start=now)
-        self.next_roll = self._next_boundary()
+        self._set_next_roll()
         self.state.reset(now)
 
     def _roll_windows(self, now: float) -> None:
@@ -316,14 +316,19 @@ class Aggregator:
             self._error_rate_window.record(now, snap.agent_totals(self.state))
         if self._hour_window.due(now):
             self._hour_window.record(now, snap.error_total(self.state))
-        self.next_roll = self._next_boundary()
+        self._set_next_roll()
 
-    def _next_boundary(self) -> float:
+    def _set_next_roll(self) -> None:
         """When a receiver must next call :meth:`_due`: the first window boundary while
-        connected, at once while not (so that an event that waited sees it)."""
+        connected, at once while not (so that an event that waited sees it).
+
+        ``_connected`` is read after the store, and :meth:`disconnect` clears it before
+        its own store of -inf, so whichever order a disconnect (from a signal handler,
+        say) interleaves with this, -inf is what stays once disconnected."""
+        self.next_roll = min(self._error_rate_window.next_boundary,
+                             self._hour_window.next_boundary)
         if not self._connected:
-            return -math.inf
-        return min(self._error_rate_window.next_boundary, self._hour_window.next_boundary)
+            self.next_roll = -math.inf
 
     def _due(self, now: float) -> bool:
         """A receiver found ``now`` past :attr:`next_roll` (under the lock): roll the
