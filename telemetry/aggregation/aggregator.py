@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -114,7 +115,8 @@ class Aggregator:
 
     @property
     def _lock(self) -> Any:
-        """The aggregator's lock (re-entrant; take it with ``with`` only)."""
+        """The aggregator's lock (re-entrant; take it with ``with``, or as
+        :mod:`telemetry.aggregation.reentry` shows)."""
         return self._guard.lock
 
     # -- wiring ---------------------------------------------------------------
@@ -122,6 +124,7 @@ class Aggregator:
     def connect(self) -> None:
         """Subscribe to every signal of the contract (strongly: see the module doc)."""
         self._connected = True
+        self._set_next_roll()
         for spec in CONTRACT:
             if spec.name in self._receivers:
                 continue
@@ -133,7 +136,8 @@ class Aggregator:
         """Stop receiving. An event a signal handler interrupted before it reached the
         lock is dropped too, so a final flush made after this call has every event
         that will ever be recorded."""
-        self._connected = False
+        self._connected = False  # first: see _set_next_roll
+        self.next_roll = -math.inf  # an event that waited finds it in _due
         for name, receiver in self._receivers.items():
             blinker.signal(name).disconnect(receiver)
         self._receivers.clear()
@@ -176,6 +180,7 @@ class Aggregator:
         events = self._series[cat.EVENTS].cell((signal_name,))
         guard, state, clock = self._guard, self.state, self._clock
         lock, held_here, pending = guard.lock, guard.held_here, guard.pending
+        acquire, release = lock.acquire, lock.release
         countdown = _HANDLER_SAMPLE_EVERY
         window_s = self.timestamp_window_s
         # The last workflow id that passed its check. A workflow's events carry the same
@@ -204,21 +209,22 @@ class Aggregator:
                         ts = check.timestamp(fields, window_s)
                     now = clock()
                     countdown -= 1
-                    with lock:
-                        started = 0.0
-                        if countdown <= 0:  # not `== 0`: threads may race past zero
-                            countdown = _HANDLER_SAMPLE_EVERY
-                            started = time.perf_counter()
-                        if not self._connected:  # stopped while this event waited
-                            return
-                        if now >= self.next_roll:
-                            self._roll_windows(now)
-                        if fast_path is None or not fast_path(state, fields, ts, now):
-                            handler(state, check_payload(fields), ts, now)
-                        events.value += 1
-                        if started:
-                            self._handler_time.value += (
-                                (time.perf_counter() - started) * _HANDLER_SAMPLE_EVERY)
+                    if countdown <= 0:  # not `== 0`: threads may race past zero
+                        countdown = _HANDLER_SAMPLE_EVERY
+                        record_timed(fields, ts, now)
+                    else:
+                        try:  # taken inside the `try`: see telemetry.aggregation.reentry
+                            acquire()
+                            if now >= self.next_roll and not self._due(now):
+                                return  # stopped while this event waited
+                            if fast_path is None or not fast_path(state, fields, ts, now):
+                                handler(state, check_payload(fields), ts, now)
+                            events.value += 1
+                        finally:
+                            try:  # noqa: SIM105 (a `with` costs what the pair saves)
+                                release()
+                            except RuntimeError:  # interrupted before it was taken
+                                pass
                 except InvalidEvent as invalid:
                     self._count_invalid(signal_name, invalid.reason)
                     return
@@ -231,6 +237,18 @@ class Aggregator:
             finally:
                 if pending:  # what a signal handler or finalizer deferred meanwhile
                     self.run_pending()
+
+        def record_timed(fields: dict[str, Any], ts: float | None, now: float) -> None:
+            """Every n-th event: the same update, timed for the handlers' own cost."""
+            with lock:
+                started = time.perf_counter()
+                if now >= self.next_roll and not self._due(now):
+                    return
+                if fast_path is None or not fast_path(state, fields, ts, now):
+                    handler(state, check_payload(fields), ts, now)
+                events.value += 1
+                self._handler_time.value += (
+                    (time.perf_counter() - started) * _HANDLER_SAMPLE_EVERY)
 
         def receive(sender: Any, /, **fields: Any) -> None:
             # ``sender`` is positional-only: a payload field named "sender" is a field.
@@ -285,8 +303,7 @@ class Aggregator:
         now = self._clock()
         self._error_rate_window = CumulativeWindow(*self._window, start=now)
         self._hour_window = CumulativeWindow(3600.0, 60, start=now)
-        self.next_roll = min(self._error_rate_window.next_boundary,
-                             self._hour_window.next_boundary)
+        self._set_next_roll()
         self.state.reset(now)
 
     def _roll_windows(self, now: float) -> None:
@@ -299,8 +316,27 @@ class Aggregator:
             self._error_rate_window.record(now, snap.agent_totals(self.state))
         if self._hour_window.due(now):
             self._hour_window.record(now, snap.error_total(self.state))
+        self._set_next_roll()
+
+    def _set_next_roll(self) -> None:
+        """When a receiver must next call :meth:`_due`: the first window boundary while
+        connected, at once while not (so that an event that waited sees it).
+
+        ``_connected`` is read after the store, and :meth:`disconnect` clears it before
+        its own store of -inf, so whichever order a disconnect (from a signal handler,
+        say) interleaves with this, -inf is what stays once disconnected."""
         self.next_roll = min(self._error_rate_window.next_boundary,
                              self._hour_window.next_boundary)
+        if not self._connected:
+            self.next_roll = -math.inf
+
+    def _due(self, now: float) -> bool:
+        """A receiver found ``now`` past :attr:`next_roll` (under the lock): roll the
+        windows, or say that the event must be dropped (False: disconnected)."""
+        if not self._connected:
+            return False
+        self._roll_windows(now)
+        return True
 
     # -- updates that do not come from signals ---------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from telemetry.aggregation import calls
 from telemetry.aggregation import operations as ops
 from telemetry.aggregation.series import sanitize_label_value
 from telemetry.aggregation.state import AggregateState
@@ -323,6 +324,9 @@ FAST_PATHS: dict[str, FastPath] = {
     "yolo.agent_deactivated": agent_deactivated_plain,
     "yolo.context_updated": context_updated_plain,
     "yolo.state_saved": state_saved_plain,
+    "yolo.llm_called": calls.llm_called_seen,
+    "yolo.tool_started": calls.tool_started_seen,
+    "yolo.tool_completed": calls.tool_completed_seen,
 }
 
 #: Signal name -> its handler; every signal of the contract has one.
@@ -342,7 +346,7 @@ HANDLERS: dict[str, Handler] = {
     "yolo.state_saved": state_saved,
     "yolo.state_loaded": state_loaded,
     "yolo.mode_changed": mode_changed,
-    "yolo.llm_called": ops.llm_called,
-    "yolo.tool_started": ops.tool_started,
-    "yolo.tool_completed": ops.tool_completed,
+    "yolo.llm_called": calls.llm_called,
+    "yolo.tool_started": calls.tool_started,
+    "yolo.tool_completed": calls.tool_completed,
 }

@@ -1,5 +1,5 @@
-"""Agent operations: the operator state derived from the signals, and the handlers of
-the LLM and tool call signals.
+"""Agent operations: the operator state derived from the signals (the handlers of the
+LLM and tool call signals are in :mod:`telemetry.aggregation.calls`).
 
 What an operator of agents asks and no counter answers: which agent has gone quiet
 (and whether it is inside a tool call, where quiet is expected for longer), which
@@ -12,8 +12,9 @@ plain values that answer them, updated in O(1) per event with bounded memory:
   activation to deactivation, so it is bounded like the active agents (an agent
   whose name is longer than a label is not tracked: its events could only be matched
   to its capped name at a cost every event would pay);
-* ``open_tools``: agent -> its open tool calls (tool hash, start), at most
-  :data:`MAX_OPEN_TOOL_CALLS` per agent;
+* ``open_tools``: agent -> its open tool calls (tool, start), at most
+  :data:`MAX_OPEN_TOOL_CALLS` per agent; an agent's list stays, empty, once its calls
+  have closed (:mod:`telemetry.aggregation.calls` appends to it in place);
 * ``runs`` (:class:`CallRuns`): agent -> (hash of (tool, call_key), run length) of its
   last completed tool call, for repeats; a call_key itself is never kept (only its hash);
 * ``loops`` (:class:`HandoffWindows`): workflow -> the last ``loop_window`` agents a
@@ -132,7 +133,7 @@ class OperationsState:
         self.max_workflows = max_workflows_in_flight
         self.prices: dict[str, tuple[float, float, float | None]] = dict(prices or {})
         self.last_seen: dict[str, float] = {}
-        self.open_tools: dict[str | int, list[tuple[int, float]]] = {}
+        self.open_tools: dict[str | int, list[tuple[str | int, float]]] = {}
         self.runs = CallRuns(max_agents, max_label_length)
         self.loops = HandoffWindows(loop_window, max_workflows_in_flight, max_label_length)
         self.in_flight: dict[str | int, float] = {}
@@ -148,6 +149,11 @@ class OperationsState:
         self.mode_time = dict.fromkeys(MODES, 0.0)
         self.mode_since = now
         self.last_save = None
+
+    def drop_closed_tool_calls(self) -> None:
+        """Forget the agents whose tool calls have all closed (the table is full)."""
+        for agent in [agent for agent, calls in self.open_tools.items() if not calls]:
+            del self.open_tools[agent]
 
     def short(self, name: str) -> str | int:
         """``name`` as a table key: itself, or its hash when longer than a label."""
@@ -168,14 +174,6 @@ class OperationsState:
 
 
 # -- per-event updates (under the aggregator's lock) ----------------------------------
-
-def touch(state: AggregateState, agent: str, now: float) -> None:
-    """Note that active ``agent`` sent an event: one dict store (handlers do the same
-    in line)."""
-    seen = state.last_seen
-    if agent in seen:
-        seen[agent] = now
-
 
 def handoff(state: AggregateState, workflow_id: str | None, from_agent: str, to_agent: str,
             now: float) -> None:
@@ -218,74 +216,6 @@ def mode_changed(state: AggregateState, mode: str, now: float) -> None:
     if mode != state.mode:
         ops.mode_time[state.mode] += max(now - ops.mode_since, 0.0)
         ops.mode_since = now
-
-
-# -- the handlers of the LLM and tool call signals -------------------------------------
-
-def llm_called(state: AggregateState, values: list, ts: float | None, now: float) -> None:
-    (agent, model, duration, input_tokens, output_tokens,
-     _provider, _operation, cached_input_tokens, cost, error_type) = values
-    key = (agent, model)
-    state.llm_calls.cell(key).inc(1, now)
-    state.llm_duration.cell(key).observe(duration, now)
-    tokens = state.llm_tokens
-    tokens.cell((agent, model, "input")).observe(float(input_tokens), now)
-    tokens.cell((agent, model, "output")).observe(float(output_tokens), now)
-    if cached_input_tokens is not None:
-        tokens.cell((agent, model, "cached_input")).observe(float(cached_input_tokens), now)
-    if error_type is not None:
-        state.llm_errors.cell((agent, model, error_type)).inc(1, now)
-    if cost is None:
-        cost = state.ops.cost(model, input_tokens, output_tokens, cached_input_tokens)
-    if cost is not None:
-        state.llm_cost.cell(key).inc(cost, now)
-    touch(state, agent, now)
-
-
-def tool_started(state: AggregateState, values: list, ts: float | None, now: float) -> None:
-    agent, tool, _call_key = values
-    ops = state.ops
-    key = ops.short(agent)
-    calls = ops.open_tools.get(key)
-    if calls is None:
-        if len(ops.open_tools) >= ops.max_agents:
-            state.count_dropped("operations", "tool_calls_full", now)
-            calls = None
-        else:
-            calls = ops.open_tools[key] = []
-    if calls is not None:
-        if len(calls) < MAX_OPEN_TOOL_CALLS:
-            calls.append((hash(tool), now))
-        else:
-            state.count_dropped("operations", "tool_calls_full", now)
-    touch(state, agent, now)
-
-
-def tool_completed(state: AggregateState, values: list, ts: float | None, now: float) -> None:
-    agent, tool, duration, call_key, error_type = values
-    key = (agent, tool)
-    state.tool_calls.cell(key).inc(1, now)
-    state.tool_duration.cell(key).observe(duration, now)
-    if error_type is not None:
-        state.tool_errors.cell((agent, tool, error_type)).inc(1, now)
-    ops = state.ops
-    _close_tool_call(ops, ops.short(agent), hash(tool))
-    if ops.runs.run(agent, tool, call_key) >= ops.repeat_threshold:
-        state.tool_repeats.cell(key).inc(1, now)
-    touch(state, agent, now)
-
-
-def _close_tool_call(ops: OperationsState, agent_key: str | int, tool_hash: int) -> None:
-    """Close the oldest open call of this tool (a completion without a start is fine)."""
-    calls = ops.open_tools.get(agent_key)
-    if not calls:
-        return
-    for index, (open_tool, _) in enumerate(calls):
-        if open_tool == tool_hash:
-            del calls[index]
-            break
-    if not calls:
-        del ops.open_tools[agent_key]
 
 
 # -- at collection ----------------------------------------------------------------------

@@ -7,9 +7,25 @@ signal of its own. None of them may block (the lock's holder is the very frame t
 interrupted) and none may touch the cells while that frame is half-way through an
 update.
 
-:class:`EventGuard` holds a re-entrant lock, taken only with ``with`` so that an
-interrupt (``KeyboardInterrupt``, ``SystemExit``) can never leave it held, and a
-queue of work deferred by re-entrant calls. A component checks :meth:`held_here`
+:class:`EventGuard` holds a re-entrant lock, taken so that an interrupt
+(``KeyboardInterrupt``, ``SystemExit``) can never leave it held, and a queue of work
+deferred by re-entrant calls. It is taken with ``with``, or, where a ``with`` costs too
+much (the aggregator's receiver: twice an ``acquire()``/``release()`` pair on CPython
+3.11), as the first statement inside a ``try`` whose ``finally`` releases it::
+
+    try:
+        lock.acquire()  # interrupted after taking it: we are inside the try
+        ...
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # interrupted while waiting for it: it is not ours
+            pass
+
+An interrupt is delivered only between bytecodes or while a call waits, never between
+the lock being taken and ``acquire()`` returning, so the ``finally`` runs whenever the
+lock was taken; never ``acquire()`` before the ``try`` (an interrupt right after the
+call would leave the lock held). A component checks :meth:`held_here`
 before taking the lock; when it is true the call appends its work to the queue
 instead, and the frame that holds the lock runs the queue as soon as it has released
 it (:meth:`run_pending`). If that frame is unwound by the interrupt instead, the
@@ -38,7 +54,7 @@ class EventGuard:
     """A re-entrant lock that knows whether this thread holds it, and deferred work."""
 
     def __init__(self) -> None:
-        #: Take it with ``with guard.lock:`` only: ``with`` releases it whatever is raised.
+        #: Take it with ``with guard.lock:``, or as the module doc shows.
         self.lock = threading.RLock()
         #: Whether the calling thread holds :attr:`lock` (the C lock keeps the owner).
         self.held_here: Callable[[], bool] = self.lock._is_owned  # type: ignore[attr-defined]

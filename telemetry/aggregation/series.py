@@ -20,6 +20,8 @@ from typing import Any
 
 from telemetry.catalogue import Kind, MetricSpec
 
+_random = random.random
+
 OVERFLOW_VALUE = "__overflow__"
 EMPTY_VALUE = "__empty__"
 _CONTROL = {c: None for c in range(32)} | {127: None}
@@ -117,18 +119,27 @@ class HistogramCell:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.sum += value
         self.updated = now
-        if self.reservoir_size:
-            self.interval_count += 1
-            self._keep(value)
+        size = self.reservoir_size
+        if size:  # algorithm R's step, written out (see the class doc)
+            count = self.interval_count = self.interval_count + 1
+            reservoir = self.reservoir
+            if len(reservoir) < size:  # not full yet: keep it
+                reservoir.append(value)
+            else:  # the n-th replaces a random kept one with probability size / n
+                slot = _random() * count
+                if slot < size:
+                    reservoir[int(slot)] = value
 
     def _keep(self, value: float) -> None:
-        """Algorithm R's step for the ``interval_count``-th observation (counted)."""
-        if len(self.reservoir) < self.reservoir_size:  # not full yet: keep it
-            self.reservoir.append(value)
-        else:  # the n-th replaces a random kept one with probability size / n
-            slot = int(random.random() * self.interval_count)
-            if slot < self.reservoir_size:
-                self.reservoir[slot] = value
+        """Algorithm R's step for the ``interval_count``-th observation (counted); the
+        ``observe`` methods write it out, as a call costs as much as the step."""
+        size, reservoir = self.reservoir_size, self.reservoir
+        if len(reservoir) < size:
+            reservoir.append(value)
+        else:
+            slot = _random() * self.interval_count
+            if slot < size:
+                reservoir[int(slot)] = value
 
     def observe_keeping_exemplar(self, value: float, now: float) -> None:
         """:meth:`observe`, and the bucket's exemplar when a sampled span is current
@@ -183,9 +194,16 @@ class _MinMaxCell(HistogramCell):
         self.counts[bisect_left(self.bounds, value)] += 1
         self.sum += value
         self.updated = now
-        if self.reservoir_size:
-            self.interval_count += 1
-            self._keep(value)
+        size = self.reservoir_size
+        if size:  # algorithm R's step, written out
+            count = self.interval_count = self.interval_count + 1
+            reservoir = self.reservoir
+            if len(reservoir) < size:
+                reservoir.append(value)
+            else:
+                slot = _random() * count
+                if slot < size:
+                    reservoir[int(slot)] = value
 
 
 class _ExemplarCell(HistogramCell):

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.operations import OperationsState, Prices
 from telemetry.aggregation.series import CounterCell, GaugeCell, HistogramCell, Series
 from telemetry.catalogue import MetricSpec
 from telemetry.signals import MODES
+
+if TYPE_CHECKING:
+    from telemetry.aggregation.calls import LlmCells, ToolCells
 
 #: The least cap of telemetry's own series (signals x reasons, exporters, metrics).
 SELF_METRIC_SERIES = 1000
@@ -81,10 +84,14 @@ class AggregateState:
     last_load_ms: float = 0.0
     state_size: int = 0
     #: (from_agent, to_agent) and (agent, decision_type) -> the cells their events
-    #: update, for the fast paths of the two most frequent signals
+    #: update, for the fast paths of handoffs and decisions
     #: (:data:`~telemetry.aggregation.handlers.FAST_PATHS`). See :meth:`pair`.
     handoff_cells: dict[tuple[str, str], CellPair] = field(default_factory=dict)
     decision_cells: dict[tuple[str, str], CellPair] = field(default_factory=dict)
+    #: (agent, model) and (agent, tool) -> the cell bundle of their calls
+    #: (:mod:`telemetry.aggregation.calls`), remembered under the same rules.
+    llm_cells: dict[tuple[str, str], LlmCells] = field(default_factory=dict)
+    tool_cells: dict[tuple[str, str], ToolCells] = field(default_factory=dict)
 
     @classmethod
     def build(cls, *, max_series: int, max_label_length: int,
@@ -151,9 +158,12 @@ class AggregateState:
         self.dropped.cell((component, reason)).inc(1, now)
 
     def forget_cells(self) -> None:
-        """Drop the remembered pairs (after a purge removed cells they point to)."""
+        """Drop the remembered pairs and bundles (after a purge removed cells they
+        point to)."""
         self.handoff_cells.clear()
         self.decision_cells.clear()
+        self.llm_cells.clear()
+        self.tool_cells.clear()
 
     def reset(self, now: float) -> None:
         """Forget who is active and the mode (the mode gauge starts at ``active``)."""
