@@ -36,18 +36,20 @@ def test_interrupts_at_random_points_of_a_send_never_leave_a_lock_held() -> None
         tracer.attach()
         injected = caught = 0
         attempted = completed = 0  # handoffs: a send that was interrupted is in between
-        acknowledged = threading.Event()
+        # Set by the main thread once it is inside its try block again: an interrupt
+        # is only ever injected where the scenario can catch it.
+        sending = threading.Event()
 
         def inject():
             global injected
             rng = random.Random(7)
             for _ in range({INTERRUPTS}):
+                if not sending.wait(20):
+                    return
+                sending.clear()
                 time.sleep(rng.uniform(0, 0.0004))
-                acknowledged.clear()
                 injected += 1
                 _thread.interrupt_main()
-                if not acknowledged.wait(20):
-                    return
 
         def collect_elsewhere():
             worker = threading.Thread(target=agg.collect, daemon=True)
@@ -66,6 +68,7 @@ def test_interrupts_at_random_points_of_a_send_never_leave_a_lock_held() -> None
         injector.start()
         while caught < {INTERRUPTS}:
             try:
+                sending.set()
                 while True:
                     handoff()
                     decision_made.send(None, agent="pm", decision_type="plan",
@@ -76,7 +79,6 @@ def test_interrupts_at_random_points_of_a_send_never_leave_a_lock_held() -> None
                 assert not agg._guard.held_here() and not tracer._guard.held_here()
                 handoff()  # the next send completes
                 collect_elsewhere()
-                acknowledged.set()
         recorded = agg.value(cat.HANDOFFS, ("pm", "dev"))
         tracer.close()
         started = time.monotonic()
