@@ -25,6 +25,7 @@ FRAMEWORKS = {
     "openai_agents": "openai-agents",
     "pydantic_ai": "pydantic-ai",
     "langgraph": "langgraph",
+    "crewai": "crewai",
 }
 
 
