@@ -223,9 +223,7 @@ class CrewTracker:
             self._signal("error_occurred", event, run, agent=agent,
                          error_type=event.data["error_type"])
         if run is not None and agent in run.active:
-            run.active.reverse()
-            run.active.remove(agent)  # the latest start of that agent
-            run.active.reverse()
+            del run.active[len(run.active) - 1 - run.active[::-1].index(agent)]  # its latest
             if scope is not None and not scope.delegated and not run.active:
                 run.last_done = (agent, event.ts)
         self._signal("agent_deactivated", event, run, agent=agent)
