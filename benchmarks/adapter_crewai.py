@@ -30,8 +30,14 @@ against handlers that do nothing.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
+_DATA = tempfile.mkdtemp(prefix="yolo-crewai-bench-")  # CrewAI's storage: not the user's
+atexit.register(shutil.rmtree, _DATA, ignore_errors=True)
+os.environ["XDG_DATA_HOME"] = _DATA
 for _name in ("CREWAI_DISABLE_TELEMETRY", "CREWAI_DISABLE_TRACKING", "CREWAI_TESTING",
               "CREWAI_DISABLE_VERSION_CHECK"):
     os.environ[_name] = "true"
