@@ -28,6 +28,7 @@ FRAMEWORKS = {
     "langgraph": "langgraph",
     "agent_framework": "agent-framework",
     "google_adk": "google-adk",
+    "crewai": "crewai",
 }
 
 

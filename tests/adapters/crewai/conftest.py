@@ -1,0 +1,80 @@
+"""Fixtures of the CrewAI adapter tests: offline, instrumented, signals recorded.
+
+CrewAI's own telemetry (an OpenTelemetry exporter to its servers), its run tracing,
+its first-run tracing prompt and its PyPI version check are switched off before crewai
+is imported (the variables the installed releases read; see docs/adapters/crewai.md).
+``OTEL_SDK_DISABLED`` would switch CrewAI's telemetry off too, but also every
+OpenTelemetry SDK provider in the process, ours included: it stays unset.
+
+CrewAI keeps the task outputs of the latest kickoff in a SQLite file in the user's data
+directory, and releases read each other's files badly (1.15.21 fails on what 1.15.30
+wrote): the tests keep theirs in a directory of their own, removed at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+
+_DATA = tempfile.mkdtemp(prefix="yolo-crewai-tests-")
+atexit.register(shutil.rmtree, _DATA, ignore_errors=True)
+os.environ["XDG_DATA_HOME"] = _DATA  # CrewAI's storage (appdirs) goes here
+
+OFFLINE = {"CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_DISABLE_TRACKING": "true",
+           "CREWAI_TRACING_ENABLED": "false", "CREWAI_DISABLE_VERSION_CHECK": "true",
+           "CREWAI_TESTING": "true"}
+os.environ.update(OFFLINE)
+for _name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OTEL_SDK_DISABLED"):
+    os.environ.pop(_name, None)
+
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+import blinker  # noqa: E402
+import pytest  # noqa: E402
+
+from telemetry.adapters import crewai as adapter  # noqa: E402
+from telemetry.signals import CONTRACT  # noqa: E402
+
+
+class Recorder:
+    """Every contract signal sent while connected, as (short name, fields)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._receivers: list[tuple[str, Any]] = []
+
+    def connect(self) -> None:
+        for spec in CONTRACT:
+            def receive(sender: Any, _name: str = spec.name[5:], **fields: Any) -> None:
+                self.events.append((_name, fields))
+            self._receivers.append((spec.name, receive))
+            blinker.signal(spec.name).connect(receive)
+
+    def disconnect(self) -> None:
+        for name, receive in self._receivers:
+            blinker.signal(name).disconnect(receive)
+        self._receivers.clear()
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [fields for event, fields in self.events if event == name]
+
+    def names(self) -> list[str]:
+        return [event for event, _ in self.events]
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    rec = Recorder()
+    rec.connect()
+    yield rec
+    rec.disconnect()
+
+
+@pytest.fixture
+def instrumented() -> Iterator[adapter.CrewAIInstrumentation]:
+    handle = adapter.instrument()
+    yield handle
+    handle.uninstrument()
