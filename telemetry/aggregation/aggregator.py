@@ -21,23 +21,25 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import blinker
 
 from telemetry import catalogue as cat
 from telemetry import validation as check
+from telemetry.aggregation import collection
 from telemetry.aggregation import operations as ops
 from telemetry.aggregation import snapshot as snap
+from telemetry.aggregation.collection import CellCopy
 from telemetry.aggregation.handlers import FAST_PATHS, HANDLERS, Handler
 from telemetry.aggregation.process import ProcessSampler
 from telemetry.aggregation.reentry import EventGuard
-from telemetry.aggregation.series import Series, histogram_cell_class
+from telemetry.aggregation.series import histogram_cell_class
 from telemetry.aggregation.state import AggregateState
 from telemetry.aggregation.windows import CumulativeWindow
 from telemetry.catalogue import Kind, MetricSpec
 from telemetry.metrics import AgentMetrics, SystemMetrics
-from telemetry.model import Family, HistogramValue, Sample, TimerSample
+from telemetry.model import Family, TimerSample
 from telemetry.signals import CONTRACT, SignalSpec
 from telemetry.validation import InvalidEvent
 
@@ -48,16 +50,6 @@ _HANDLER_SAMPLE_EVERY = 64
 
 #: Called after an event is accepted: (signal name, payload, event timestamp).
 EventListener = Callable[[str, dict[str, Any], float], None]
-
-
-class CellCopy(NamedTuple):
-    """One cell as :meth:`Aggregator.collect` copies it under the lock."""
-
-    labels: tuple[str, ...]
-    value: float | tuple[float, ...]  # a histogram: bucket counts, then the sum
-    created: float
-    exemplars: tuple | None = None  # a histogram's, per bucket (HistogramValue.exemplars)
-    extremes: tuple[float, float] | None = None  # a histogram's (min, max), when tracked
 
 
 class Aggregator:
@@ -349,7 +341,36 @@ class Aggregator:
     # every event recorded before, and perhaps part of the one being recorded.
 
     def collect(self, specs: Iterable[MetricSpec] = cat.CATALOGUE) -> list[Family]:
-        """A consistent copy of every series, for exporters to translate."""
+        """A copy of every series of ``specs``, for exporters to translate.
+
+        The lock is never held across all series: the gauges filled at collection are
+        set under one short hold, then each series is copied a chunk of cells at a
+        time (:mod:`telemetry.aggregation.collection`, which says why that is as
+        consistent as readers need)."""
+        self._prepare_collection()
+        lock = self._guard.lock
+        return [Family(spec, collection.samples(self._series[spec], lock)) for spec in specs]
+
+    def copy_cells(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
+                   ) -> list[tuple[MetricSpec, list[CellCopy]]]:
+        """:meth:`collect`'s copies as raw numbers (:class:`CellCopy`), for a reader that
+        formats them itself; taken in the same short holds."""
+        self._prepare_collection()
+        lock = self._guard.lock
+        return [(spec, collection.copy_cells(self._series[spec], lock)) for spec in specs]
+
+    def copy_series(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
+                    ) -> list[collection.SeriesCopy]:
+        """:meth:`collect`'s copies as columns (:class:`~telemetry.aggregation.collection.
+        SeriesCopy`): no object per cell, for readers of many series (the exposition
+        writer, the alert history); taken in the same short holds."""
+        self._prepare_collection()
+        lock = self._guard.lock
+        return [collection.copy_series(self._series[spec], lock) for spec in specs]
+
+    def _prepare_collection(self) -> None:
+        """What every collection starts with: deferred events recorded, the process
+        and operations gauges filled, stale label sets purged, the windows rolled."""
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
@@ -362,10 +383,6 @@ class Aggregator:
                 ops.fill_gauges(self.state, now, wall_offset)
             if not reentrant:  # the interrupted update may hold a cell a purge would drop
                 self._purge_stale(now)
-            # Only plain copies under the lock, so senders wait as little as possible
-            # while a large scrape runs; the objects are built after releasing it.
-            copied = [(spec, _copy_cells(self._series[spec])) for spec in specs]
-        return [Family(spec, tuple(map(_sample, cells))) for spec, cells in copied]
 
     def _wall_offset(self, now: float) -> float:
         """Wall time minus monotonic time, measured at each collection but kept unless
@@ -434,19 +451,5 @@ class Aggregator:
             return snap.by_label(self.state, cat.INVALID_EVENTS, None)
 
 
-def _copy_cells(series: Series) -> list[CellCopy]:
-    if series.spec.kind is Kind.HISTOGRAM:
-        return [CellCopy(labels, (*cell.counts, cell.sum), cell.created,
-                         cell.exemplars and tuple(cell.exemplars),
-                         (cell.min, cell.max) if cell.min <= cell.max else None)
-                for labels, cell in series.cells.items()]
-    return [CellCopy(labels, cell.value, cell.created) for labels, cell in series.cells.items()]
 
-
-def _sample(copy: CellCopy) -> Sample:
-    if isinstance(copy.value, tuple):
-        counts = copy.value[:-1]
-        extremes = copy.extremes or (None, None)
-        return Sample(copy.labels, HistogramValue(counts, copy.value[-1], sum(counts),
-                                                  copy.exemplars, *extremes), copy.created)
-    return Sample(copy.labels, copy.value, copy.created)
+__all__ = ["Aggregator", "CellCopy", "EventListener"]
