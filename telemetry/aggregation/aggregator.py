@@ -203,8 +203,6 @@ class Aggregator:
                             started = time.perf_counter()
                         if not self._connected:  # stopped while this event waited
                             return
-                        if now >= self.next_roll:
-                            self._roll_windows(now)
                         if fast_path is None or not fast_path(state, fields, ts, now):
                             handler(state, check_payload(fields), ts, now)
                         events.value += 1
@@ -277,22 +275,32 @@ class Aggregator:
         now = self._clock()
         self._error_rate_window = CumulativeWindow(*self._window, start=now)
         self._hour_window = CumulativeWindow(3600.0, 60, start=now)
-        self.next_roll = min(self._error_rate_window.next_boundary,
-                             self._hour_window.next_boundary)
         self.state.reset(now)
 
     def _roll_windows(self, now: float) -> None:
-        """Record totals for every window whose boundary has passed (under the lock).
+        """Record the windows' totals if a slot boundary has passed since their last
+        record (:mod:`telemetry.aggregation.windows`). Reads call it, never senders:
+        the totals are read a chunk of cells per hold of the lock."""
+        lock = self._guard.lock
+        with lock:
+            errors_due = self._error_rate_window.due(now)
+            hour_due = self._hour_window.due(now)
+        if not (errors_due or hour_due) or self._guard.held_here():
+            return  # nothing due, or a re-entrant read: the next read records
+        totals = self._agent_totals()
+        with lock:
+            if errors_due and self._error_rate_window.due(now):
+                self._error_rate_window.record(now, totals)
+            if hour_due and self._hour_window.due(now):
+                self._hour_window.record(now, {"errors": snap.errors_of(totals)})
 
-        Windows remember cumulative totals at slot boundaries
-        (:mod:`telemetry.aggregation.windows`), recorded at the first event after one.
-        """
-        if self._error_rate_window.due(now):
-            self._error_rate_window.record(now, snap.agent_totals(self.state))
-        if self._hour_window.due(now):
-            self._hour_window.record(now, snap.error_total(self.state))
-        self.next_roll = min(self._error_rate_window.next_boundary,
-                             self._hour_window.next_boundary)
+    def _agent_totals(self) -> dict[tuple[str, str], float]:
+        """:func:`telemetry.aggregation.snapshot.agent_totals`, read in short holds."""
+        state, lock = self.state, self._guard.lock
+        copies = {name: collection.copy_series(series, lock) for name, series in
+                  (("errors", state.errors), ("decisions", state.decisions),
+                   ("handoffs", state.handoffs))}
+        return snap.agent_totals_of(copies["errors"], copies["decisions"], copies["handoffs"])
 
     # -- updates that do not come from signals ---------------------------------
 
@@ -383,6 +391,7 @@ class Aggregator:
                 ops.fill_gauges(self.state, now, wall_offset)
             if not reentrant:  # the interrupted update may hold a cell a purge would drop
                 self._purge_stale(now)
+        self._roll_windows(now)
 
     def _wall_offset(self, now: float) -> float:
         """Wall time minus monotonic time, measured at each collection but kept unless
@@ -438,8 +447,8 @@ class Aggregator:
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
+        self._roll_windows(now)
         with self._guard.lock:
-            self._roll_windows(now)
             agent = snap.agent_metrics(self.state, now, self._error_rate_window,
                                        self._hour_window)
             system = snap.system_metrics(self.state, now - self._started_at, memory, cpu)

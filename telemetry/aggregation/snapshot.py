@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from telemetry import catalogue as cat
+from telemetry.aggregation.collection import SeriesCopy
 from telemetry.aggregation.state import AggregateState
 from telemetry.aggregation.windows import CumulativeWindow
 from telemetry.catalogue import MetricSpec
@@ -21,6 +22,24 @@ def agent_totals(state: AggregateState) -> dict[tuple[str, str], float]:
             key = (kind, labels[0])
             totals[key] = totals.get(key, 0.0) + cell.value
     return totals
+
+
+def agent_totals_of(errors: SeriesCopy, decisions: SeriesCopy,
+                    handoffs: SeriesCopy) -> dict[tuple[str, str], float]:
+    """:func:`agent_totals` from copies of the three series (taken without holding the
+    lock across them, :meth:`Aggregator._roll_windows`)."""
+    totals: dict[tuple[str, str], float] = {}
+    for copy, kind in ((errors, "errors"), (errors, "operations"),
+                       (decisions, "operations"), (handoffs, "operations")):
+        for labels, value in zip(copy.labels, copy.values, strict=True):
+            key = (kind, labels[0])
+            totals[key] = totals.get(key, 0.0) + value
+    return totals
+
+
+def errors_of(totals: dict[tuple[str, str], float]) -> float:
+    """All agents' errors, from :func:`agent_totals`."""
+    return sum(value for (kind, _), value in totals.items() if kind == "errors")
 
 
 def error_total(state: AggregateState) -> dict[str, float]:
