@@ -9,4 +9,5 @@ from __future__ import annotations
 
 #: Benchmark names, in run order; each is a module of this package with
 #: ``NAME``, ``TITLE`` and ``run(ctx) -> Result``.
-BENCHMARKS: tuple[str, ...] = ("per_event", "naive", "overhead", "memory", "scrape", "threads")
+BENCHMARKS: tuple[str, ...] = ("per_event", "naive", "overhead", "memory", "scrape", "threads",
+                              "collection", "alert_history")
