@@ -85,6 +85,8 @@ class View:
         #: series labels -> its row key; the key object is shared by all its series.
         self._rows: dict[Labels, RowKey] = {}
         self._old_keys: dict[Labels, RowKey] = {}
+        #: One key object per row, however many series share it.
+        self._keys: dict[RowKey, RowKey] = {}
         self._youngest_birth = _OLD  # the oldest birth not yet aged into _OLD
         self._last: dict[Labels, Any] = {}
         self._offsets: dict[RowKey, Any] = {}
@@ -106,7 +108,8 @@ class View:
         for series, value in zip(labels, values, strict=True):
             key = rows.get(series)
             if key is None:
-                key = rows[series] = (t, self.reduce(series))
+                key = (t, self.reduce(series))
+                key = rows[series] = self._keys.setdefault(key, key)
                 if self._youngest_birth == _OLD:
                     self._youngest_birth = t
             group = groups.get(key)
@@ -201,6 +204,7 @@ class View:
             elif youngest == _OLD or birth < youngest:
                 youngest = birth
         self._youngest_birth = youngest
+        self._keys = {key: key for key in self._keys if key[0] >= oldest}
 
     # -- reading -----------------------------------------------------------------
 
