@@ -297,10 +297,9 @@ class Aggregator:
     def _agent_totals(self) -> dict[tuple[str, str], float]:
         """:func:`telemetry.aggregation.snapshot.agent_totals`, read in short holds."""
         state, lock = self.state, self._guard.lock
-        copies = {name: collection.copy_series(series, lock) for name, series in
-                  (("errors", state.errors), ("decisions", state.decisions),
-                   ("handoffs", state.handoffs))}
-        return snap.agent_totals_of(copies["errors"], copies["decisions"], copies["handoffs"])
+        errors, decisions, handoffs = collection.copy_all(
+            [state.errors, state.decisions, state.handoffs], lock, collection.copy_series)
+        return snap.agent_totals_of(errors, decisions, handoffs)
 
     # -- updates that do not come from signals ---------------------------------
 
@@ -356,16 +355,20 @@ class Aggregator:
         time (:mod:`telemetry.aggregation.collection`, which says why that is as
         consistent as readers need)."""
         self._prepare_collection()
-        lock = self._guard.lock
-        return [Family(spec, collection.samples(self._series[spec], lock)) for spec in specs]
+        specs = list(specs)
+        copied = collection.copy_all([self._series[spec] for spec in specs], self._guard.lock,
+                                     collection.samples)
+        return [Family(spec, samples) for spec, samples in zip(specs, copied, strict=True)]
 
     def copy_cells(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
                    ) -> list[tuple[MetricSpec, list[CellCopy]]]:
         """:meth:`collect`'s copies as raw numbers (:class:`CellCopy`), for a reader that
         formats them itself; taken in the same short holds."""
         self._prepare_collection()
-        lock = self._guard.lock
-        return [(spec, collection.copy_cells(self._series[spec], lock)) for spec in specs]
+        specs = list(specs)
+        copied = collection.copy_all([self._series[spec] for spec in specs], self._guard.lock,
+                                     collection.copy_cells)
+        return list(zip(specs, copied, strict=True))
 
     def copy_series(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
                     ) -> list[collection.SeriesCopy]:
@@ -373,8 +376,8 @@ class Aggregator:
         SeriesCopy`): no object per cell, for readers of many series (the exposition
         writer, the alert history); taken in the same short holds."""
         self._prepare_collection()
-        lock = self._guard.lock
-        return [collection.copy_series(self._series[spec], lock) for spec in specs]
+        return collection.copy_all([self._series[spec] for spec in specs], self._guard.lock,
+                                   collection.copy_series)
 
     def _prepare_collection(self) -> None:
         """What every collection starts with: deferred events recorded, the process
@@ -443,16 +446,25 @@ class Aggregator:
             return 0.0 if cell is None else cell.value
 
     def snapshot(self) -> tuple[AgentMetrics, SystemMetrics]:
-        """Consistent copies of the story's dataclasses, taken under one lock."""
+        """The story's dataclasses, from copies taken in short holds of the lock
+        (:mod:`telemetry.aggregation.snapshot`)."""
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
         self._roll_windows(now)
-        with self._guard.lock:
-            agent = snap.agent_metrics(self.state, now, self._error_rate_window,
-                                       self._hour_window)
-            system = snap.system_metrics(self.state, now - self._started_at, memory, cpu)
-            return agent, system
+        lock = self._guard.lock
+        copied = collection.copy_all([self._series[spec] for spec in snap.SNAPSHOT_SPECS],
+                                     lock, collection.copy_series)
+        copies = dict(zip(snap.SNAPSHOT_SPECS, copied, strict=True))
+        totals = snap.agent_totals_of(copies[cat.ERRORS], copies[cat.DECISIONS],
+                                      copies[cat.HANDOFFS])
+        with lock:
+            known = snap.facts(self.state)
+            in_window = self._error_rate_window.totals(now, totals)
+            last_hour = self._hour_window.totals(now, {"errors": snap.errors_of(totals)})
+        agent = snap.agent_metrics(copies, known, in_window, last_hour["errors"])
+        system = snap.system_metrics(copies, known, now - self._started_at, memory, cpu)
+        return agent, system
 
     def invalid_events(self) -> dict[tuple[str, str], int]:
         self.run_pending()
