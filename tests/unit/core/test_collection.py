@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import threading
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import blinker
 import pytest
@@ -19,8 +19,8 @@ from telemetry.aggregation import collection
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.runtime import Telemetry
 
-#: More label sets than one chunk holds, so every collection takes several holds.
-PAIRS = 3 * collection.CHUNK + 17
+#: More cells than one hold copies, so every collection takes several holds.
+PAIRS = collection.ONE_HOLD + 3 * collection.CHUNK + 17
 SENDERS = 3
 DURATION = 0.25  # every observation: a histogram's sum is exactly 0.25 x its count
 COLLECTIONS = 25
@@ -72,6 +72,15 @@ class Invariants:
             assert count >= self.counts.get(labels, 0.0), labels
         self.counters.update(counters)
         self.counts.update({labels: count for labels, (count, _, _) in histograms.items()})
+
+
+@pytest.fixture
+def aggregator() -> Iterator[Aggregator]:
+    """Room for every pair (the default cap is 1,000 label sets)."""
+    agg = Aggregator(max_series=2 * PAIRS)
+    agg.connect()
+    yield agg
+    agg.disconnect()
 
 
 def test_every_collection_is_consistent_while_threads_send(aggregator: Aggregator) -> None:
