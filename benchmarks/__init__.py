@@ -10,4 +10,4 @@ from __future__ import annotations
 #: Benchmark names, in run order; each is a module of this package with
 #: ``NAME``, ``TITLE`` and ``run(ctx) -> Result``.
 BENCHMARKS: tuple[str, ...] = ("per_event", "naive", "overhead", "memory", "scrape", "exposition",
-                               "threads")
+                               "threads", "collection", "alert_history")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from telemetry.catalogue import MetricSpec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HistogramValue:
     bucket_counts: tuple[int, ...]  # non-cumulative; the last is the +Inf bucket
     sum: float
@@ -29,20 +29,20 @@ class HistogramValue:
     max: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     labels: tuple[str, ...]
     value: float | HistogramValue
     created: float  # epoch seconds the series was first seen: OTLP's start time
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Family:
     spec: MetricSpec
     samples: tuple[Sample, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimerSample:
     spec: MetricSpec
     labels: tuple[str, ...]

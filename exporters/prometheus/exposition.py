@@ -3,7 +3,7 @@
 prometheus_client's encoder wants a family object per metric and a sample tuple with
 a label dict per line, then formats each line label by label: about three quarters
 of a large scrape went there. This writer formats what
-:meth:`~telemetry.aggregation.aggregator.Aggregator.collect_copies` copied, and
+:meth:`~telemetry.aggregation.aggregator.Aggregator.copy_cells` copied, and
 nothing else:
 
 * every family's lines are one ``%`` template per (metric, format, samples asked

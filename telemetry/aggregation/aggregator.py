@@ -19,26 +19,27 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import blinker
 
 from telemetry import catalogue as cat
 from telemetry import validation as check
+from telemetry.aggregation import collection
 from telemetry.aggregation import operations as ops
 from telemetry.aggregation import snapshot as snap
+from telemetry.aggregation.collection import CellCopy
 from telemetry.aggregation.handlers import FAST_PATHS, HANDLERS, Handler
 from telemetry.aggregation.process import ProcessSampler
 from telemetry.aggregation.reentry import EventGuard
-from telemetry.aggregation.series import Series, histogram_cell_class
+from telemetry.aggregation.series import histogram_cell_class
 from telemetry.aggregation.state import AggregateState
 from telemetry.aggregation.windows import CumulativeWindow
 from telemetry.catalogue import Kind, MetricSpec
 from telemetry.metrics import AgentMetrics, SystemMetrics
-from telemetry.model import Family, HistogramValue, Sample, TimerSample
+from telemetry.model import Family, TimerSample
 from telemetry.signals import CONTRACT, SignalSpec
 from telemetry.validation import InvalidEvent
 
@@ -49,16 +50,6 @@ _HANDLER_SAMPLE_EVERY = 64
 
 #: Called after an event is accepted: (signal name, payload, event timestamp).
 EventListener = Callable[[str, dict[str, Any], float], None]
-
-
-class CellCopy(NamedTuple):
-    """One cell as :meth:`Aggregator.collect` copies it under the lock."""
-
-    labels: tuple[str, ...]
-    value: float | tuple[float, ...]  # a histogram: bucket counts, then the sum
-    created: float
-    exemplars: tuple | None = None  # a histogram's, per bucket (HistogramValue.exemplars)
-    extremes: tuple[float, float] | None = None  # a histogram's (min, max), when tracked
 
 
 class Aggregator:
@@ -124,7 +115,6 @@ class Aggregator:
     def connect(self) -> None:
         """Subscribe to every signal of the contract (strongly: see the module doc)."""
         self._connected = True
-        self._set_next_roll()
         for spec in CONTRACT:
             if spec.name in self._receivers:
                 continue
@@ -136,8 +126,7 @@ class Aggregator:
         """Stop receiving. An event a signal handler interrupted before it reached the
         lock is dropped too, so a final flush made after this call has every event
         that will ever be recorded."""
-        self._connected = False  # first: see _set_next_roll
-        self.next_roll = -math.inf  # an event that waited finds it in _due
+        self._connected = False
         for name, receiver in self._receivers.items():
             blinker.signal(name).disconnect(receiver)
         self._receivers.clear()
@@ -215,8 +204,8 @@ class Aggregator:
                     else:
                         try:  # taken inside the `try`: see telemetry.aggregation.reentry
                             acquire()
-                            if now >= self.next_roll and not self._due(now):
-                                return  # stopped while this event waited
+                            if not self._connected:  # stopped while this event waited
+                                return
                             if fast_path is None or not fast_path(state, fields, ts, now):
                                 handler(state, check_payload(fields), ts, now)
                             events.value += 1
@@ -242,7 +231,7 @@ class Aggregator:
             """Every n-th event: the same update, timed for the handlers' own cost."""
             with lock:
                 started = time.perf_counter()
-                if now >= self.next_roll and not self._due(now):
+                if not self._connected:
                     return
                 if fast_path is None or not fast_path(state, fields, ts, now):
                     handler(state, check_payload(fields), ts, now)
@@ -303,40 +292,31 @@ class Aggregator:
         now = self._clock()
         self._error_rate_window = CumulativeWindow(*self._window, start=now)
         self._hour_window = CumulativeWindow(3600.0, 60, start=now)
-        self._set_next_roll()
         self.state.reset(now)
 
     def _roll_windows(self, now: float) -> None:
-        """Record totals for every window whose boundary has passed (under the lock).
+        """Record the windows' totals if a slot boundary has passed since their last
+        record (:mod:`telemetry.aggregation.windows`). Reads call it, never senders:
+        the totals are read a chunk of cells per hold of the lock."""
+        lock = self._guard.lock
+        with lock:
+            errors_due = self._error_rate_window.due(now)
+            hour_due = self._hour_window.due(now)
+        if not (errors_due or hour_due) or self._guard.held_here():
+            return  # nothing due, or a re-entrant read: the next read records
+        totals = self._agent_totals()
+        with lock:
+            if errors_due and self._error_rate_window.due(now):
+                self._error_rate_window.record(now, totals)
+            if hour_due and self._hour_window.due(now):
+                self._hour_window.record(now, {"errors": snap.errors_of(totals)})
 
-        Windows remember cumulative totals at slot boundaries
-        (:mod:`telemetry.aggregation.windows`), recorded at the first event after one.
-        """
-        if self._error_rate_window.due(now):
-            self._error_rate_window.record(now, snap.agent_totals(self.state))
-        if self._hour_window.due(now):
-            self._hour_window.record(now, snap.error_total(self.state))
-        self._set_next_roll()
-
-    def _set_next_roll(self) -> None:
-        """When a receiver must next call :meth:`_due`: the first window boundary while
-        connected, at once while not (so that an event that waited sees it).
-
-        ``_connected`` is read after the store, and :meth:`disconnect` clears it before
-        its own store of -inf, so whichever order a disconnect (from a signal handler,
-        say) interleaves with this, -inf is what stays once disconnected."""
-        self.next_roll = min(self._error_rate_window.next_boundary,
-                             self._hour_window.next_boundary)
-        if not self._connected:
-            self.next_roll = -math.inf
-
-    def _due(self, now: float) -> bool:
-        """A receiver found ``now`` past :attr:`next_roll` (under the lock): roll the
-        windows, or say that the event must be dropped (False: disconnected)."""
-        if not self._connected:
-            return False
-        self._roll_windows(now)
-        return True
+    def _agent_totals(self) -> dict[tuple[str, str], float]:
+        """:func:`telemetry.aggregation.snapshot.agent_totals`, read in short holds."""
+        state, lock = self.state, self._guard.lock
+        errors, decisions, handoffs = collection.copy_all(
+            [state.errors, state.decisions, state.handoffs], lock, collection.copy_series)
+        return snap.agent_totals_of(errors, decisions, handoffs)
 
     # -- updates that do not come from signals ---------------------------------
 
@@ -385,15 +365,40 @@ class Aggregator:
     # every event recorded before, and perhaps part of the one being recorded.
 
     def collect(self, specs: Iterable[MetricSpec] = cat.CATALOGUE) -> list[Family]:
-        """A consistent copy of every series, for exporters to translate."""
-        return [Family(spec, tuple(map(_sample, cells)))
-                for spec, cells in self.collect_copies(specs)]
+        """A copy of every series of ``specs``, for exporters to translate.
 
-    def collect_copies(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
-                       ) -> list[tuple[MetricSpec, list[CellCopy]]]:
-        """What :meth:`collect` builds its families from: each series' cells as plain
-        tuples, for a reader that formats them directly (the Prometheus exposition
-        writer) and so allocates no object per sample."""
+        The lock is never held across all series: the gauges filled at collection are
+        set under one short hold, then each series is copied a chunk of cells at a
+        time (:mod:`telemetry.aggregation.collection`, which says why that is as
+        consistent as readers need)."""
+        self._prepare_collection()
+        specs = list(specs)
+        copied = collection.copy_all([self._series[spec] for spec in specs], self._guard.lock,
+                                     collection.samples)
+        return [Family(spec, samples) for spec, samples in zip(specs, copied, strict=True)]
+
+    def copy_cells(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
+                   ) -> list[tuple[MetricSpec, list[CellCopy]]]:
+        """:meth:`collect`'s copies as raw numbers (:class:`CellCopy`), for a reader that
+        formats them itself; taken in the same short holds."""
+        self._prepare_collection()
+        specs = list(specs)
+        copied = collection.copy_all([self._series[spec] for spec in specs], self._guard.lock,
+                                     collection.copy_cells)
+        return list(zip(specs, copied, strict=True))
+
+    def copy_series(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
+                    ) -> list[collection.SeriesCopy]:
+        """:meth:`collect`'s copies as columns (:class:`~telemetry.aggregation.collection.
+        SeriesCopy`): no object per cell, for readers of many series (the exposition
+        writer, the alert history); taken in the same short holds."""
+        self._prepare_collection()
+        return collection.copy_all([self._series[spec] for spec in specs], self._guard.lock,
+                                   collection.copy_series)
+
+    def _prepare_collection(self) -> None:
+        """What every collection starts with: deferred events recorded, the process
+        and operations gauges filled, stale label sets purged, the windows rolled."""
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
@@ -406,9 +411,7 @@ class Aggregator:
                 ops.fill_gauges(self.state, now, wall_offset)
             if not reentrant:  # the interrupted update may hold a cell a purge would drop
                 self._purge_stale(now)
-            # Only plain copies under the lock, so senders wait as little as possible
-            # while a large scrape runs; the objects are built after releasing it.
-            return [(spec, _copy_cells(self._series[spec])) for spec in specs]
+        self._roll_windows(now)
 
     def _wall_offset(self, now: float) -> float:
         """Wall time minus monotonic time, measured at each collection but kept unless
@@ -460,16 +463,25 @@ class Aggregator:
             return 0.0 if cell is None else cell.value
 
     def snapshot(self) -> tuple[AgentMetrics, SystemMetrics]:
-        """Consistent copies of the story's dataclasses, taken under one lock."""
+        """The story's dataclasses, from copies taken in short holds of the lock
+        (:mod:`telemetry.aggregation.snapshot`)."""
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
-        with self._guard.lock:
-            self._roll_windows(now)
-            agent = snap.agent_metrics(self.state, now, self._error_rate_window,
-                                       self._hour_window)
-            system = snap.system_metrics(self.state, now - self._started_at, memory, cpu)
-            return agent, system
+        self._roll_windows(now)
+        lock = self._guard.lock
+        copied = collection.copy_all([self._series[spec] for spec in snap.SNAPSHOT_SPECS],
+                                     lock, collection.copy_series)
+        copies = dict(zip(snap.SNAPSHOT_SPECS, copied, strict=True))
+        totals = snap.agent_totals_of(copies[cat.ERRORS], copies[cat.DECISIONS],
+                                      copies[cat.HANDOFFS])
+        with lock:
+            known = snap.facts(self.state)
+            in_window = self._error_rate_window.totals(now, totals)
+            last_hour = self._hour_window.totals(now, {"errors": snap.errors_of(totals)})
+        agent = snap.agent_metrics(copies, known, in_window, last_hour["errors"])
+        system = snap.system_metrics(copies, known, now - self._started_at, memory, cpu)
+        return agent, system
 
     def invalid_events(self) -> dict[tuple[str, str], int]:
         self.run_pending()
@@ -477,19 +489,5 @@ class Aggregator:
             return snap.by_label(self.state, cat.INVALID_EVENTS, None)
 
 
-def _copy_cells(series: Series) -> list[CellCopy]:
-    if series.spec.kind is Kind.HISTOGRAM:
-        return [CellCopy(labels, (*cell.counts, cell.sum), cell.created,
-                         cell.exemplars and tuple(cell.exemplars),
-                         (cell.min, cell.max) if cell.min <= cell.max else None)
-                for labels, cell in series.cells.items()]
-    return [CellCopy(labels, cell.value, cell.created) for labels, cell in series.cells.items()]
 
-
-def _sample(copy: CellCopy) -> Sample:
-    if isinstance(copy.value, tuple):
-        counts = copy.value[:-1]
-        extremes = copy.extremes or (None, None)
-        return Sample(copy.labels, HistogramValue(counts, copy.value[-1], sum(counts),
-                                                  copy.exemplars, *extremes), copy.created)
-    return Sample(copy.labels, copy.value, copy.created)
+__all__ = ["Aggregator", "CellCopy", "EventListener"]

@@ -1,13 +1,17 @@
 """The story's dataclasses (:class:`AgentMetrics`, :class:`SystemMetrics`) made from the
-aggregates; called by the aggregator under its lock."""
+aggregates: from copies of the series taken a chunk of cells per hold of the lock
+(:mod:`telemetry.aggregation.collection`) and a few facts read under one short hold,
+so that a snapshot of 10,000 series (every /health) does not stall senders. Each
+series is consistent; two series may be copied a moment apart."""
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from telemetry import catalogue as cat
+from telemetry.aggregation.collection import SeriesCopy
 from telemetry.aggregation.state import AggregateState
-from telemetry.aggregation.windows import CumulativeWindow
 from telemetry.catalogue import MetricSpec
 from telemetry.metrics import AgentMetrics, DurationSummary, SystemMetrics
 
@@ -23,6 +27,24 @@ def agent_totals(state: AggregateState) -> dict[tuple[str, str], float]:
     return totals
 
 
+def agent_totals_of(errors: SeriesCopy, decisions: SeriesCopy,
+                    handoffs: SeriesCopy) -> dict[tuple[str, str], float]:
+    """:func:`agent_totals` from copies of the three series (taken without holding the
+    lock across them, :meth:`Aggregator._roll_windows`)."""
+    totals: dict[tuple[str, str], float] = {}
+    for copy, kind in ((errors, "errors"), (errors, "operations"),
+                       (decisions, "operations"), (handoffs, "operations")):
+        for labels, value in zip(copy.labels, copy.values, strict=True):
+            key = (kind, labels[0])
+            totals[key] = totals.get(key, 0.0) + value
+    return totals
+
+
+def errors_of(totals: dict[tuple[str, str], float]) -> float:
+    """All agents' errors, from :func:`agent_totals`."""
+    return sum(value for (kind, _), value in totals.items() if kind == "errors")
+
+
 def error_total(state: AggregateState) -> dict[str, float]:
     return {"errors": sum(cell.value for _, cell in state.errors.items())}
 
@@ -36,44 +58,81 @@ def by_label(state: AggregateState, spec: MetricSpec, index: int | None = 0) -> 
     return totals
 
 
-def _summary(state: AggregateState, spec: MetricSpec) -> DurationSummary:
-    summary = DurationSummary()
-    for _, cell in state.series[spec].items():
-        counts = tuple(cell.counts)
-        summary = summary.merged(DurationSummary(sum(counts), cell.sum, spec.buckets, counts))
-    return summary
+#: The series the dataclasses are made from, copied in short holds of the lock.
+SNAPSHOT_SPECS: tuple[MetricSpec, ...] = (
+    cat.HANDOFFS, cat.DECISIONS, cat.ERRORS, cat.SAFETY_BLOCKS, cat.CONTEXT_ITEMS,
+    cat.CONTEXT_TOKENS, cat.AGENT_ACTIVE_TIME, cat.HANDOFF_DURATION, cat.DECISION_DURATION,
+    cat.CONTEXT_REFRESH_DURATION, cat.WORKFLOWS, cat.WORKFLOW_DURATION,
+    cat.STATE_LOAD_DURATION, cat.EVENTS, cat.INVALID_EVENTS)
+
+Copies = dict[MetricSpec, SeriesCopy]
 
 
-def agent_metrics(state: AggregateState, now: float, error_rate_window: CumulativeWindow,
-                  hour_window: CumulativeWindow) -> AgentMetrics:
-    """Agent figures; the windows must have recorded every boundary up to ``now``."""
-    handoffs = by_label(state, cat.HANDOFFS, None)
-    decisions = by_label(state, cat.DECISIONS)
-    errors = by_label(state, cat.ERRORS)
-    blocks = by_label(state, cat.SAFETY_BLOCKS, 1)
-    items = by_label(state, cat.CONTEXT_ITEMS)
-    tokens = by_label(state, cat.CONTEXT_TOKENS)
-    in_window = error_rate_window.totals(now, agent_totals(state))
+class Facts(NamedTuple):
+    """What is not a series, read under one short hold of the lock."""
+
+    agents_active: int
+    current_agent: str | None
+    workflows_started: float
+    state_saves: float
+    last_load_ms: float
+    state_size: int
+    mode: str
+
+
+def facts(state: AggregateState) -> Facts:
+    """Call under the lock."""
+    return Facts(len(state.active), next(reversed(state.active), None),
+                 state.workflows_started.value, state.state_saves.value, state.last_load_ms,
+                 state.state_size, state.mode)
+
+
+def _by_label(copy: SeriesCopy, index: int | None = 0) -> dict:
+    totals: dict = {}
+    for labels, value in zip(copy.labels, copy.values, strict=True):
+        key = labels if index is None else labels[index]
+        totals[key] = totals.get(key, 0) + _as_number(value)
+    return totals
+
+
+def _summary(copy: SeriesCopy) -> DurationSummary:
+    """Every series of a histogram as one summary (bucket by bucket)."""
+    if not copy.values:
+        return DurationSummary()
+    columns = [sum(column) for column in zip(*copy.values, strict=True)]
+    counts = tuple(columns[:-1])
+    return DurationSummary(sum(counts), columns[-1], copy.spec.buckets, counts)
+
+
+def agent_metrics(copies: Copies, known: Facts, in_window: dict[tuple[str, str], float],
+                  errors_last_hour: float) -> AgentMetrics:
+    """Agent figures from the copies, the facts and the windows' totals (``in_window``:
+    errors and operations per agent over the error-rate window)."""
+    handoffs = _by_label(copies[cat.HANDOFFS], None)
+    decisions = _by_label(copies[cat.DECISIONS])
+    errors = _by_label(copies[cat.ERRORS])
+    blocks = _by_label(copies[cat.SAFETY_BLOCKS], 1)
+    items = _by_label(copies[cat.CONTEXT_ITEMS])
+    tokens = _by_label(copies[cat.CONTEXT_TOKENS])
     error_rate = {}
     for (kind, agent), operations in in_window.items():
         if kind == "operations":
             failed = in_window.get(("errors", agent), 0.0)
             error_rate[agent] = failed / operations if operations else 0.0
-    errors_last_hour = hour_window.totals(now, error_total(state))["errors"]
     return AgentMetrics(
         handoffs_total=sum(handoffs.values()),
         decisions_made=sum(decisions.values()),
         errors_total=sum(errors.values()),
         safety_blocks=sum(blocks.values()),
-        current_agents_active=len(state.active),
-        current_agent=next(reversed(state.active), None),
+        current_agents_active=known.agents_active,
+        current_agent=known.current_agent,
         context_items_total=sum(items.values()),
         context_tokens_used=sum(tokens.values()),
-        handoff_duration=_summary(state, cat.HANDOFF_DURATION),
-        decision_duration=_summary(state, cat.DECISION_DURATION),
-        context_refresh_duration=_summary(state, cat.CONTEXT_REFRESH_DURATION),
+        handoff_duration=_summary(copies[cat.HANDOFF_DURATION]),
+        decision_duration=_summary(copies[cat.DECISION_DURATION]),
+        context_refresh_duration=_summary(copies[cat.CONTEXT_REFRESH_DURATION]),
         agent_active_time={a: float(v)
-                           for a, v in by_label(state, cat.AGENT_ACTIVE_TIME).items()},
+                           for a, v in _by_label(copies[cat.AGENT_ACTIVE_TIME]).items()},
         agent_error_rate=error_rate,
         errors_last_hour=int(errors_last_hour),
         handoffs_by_pair=handoffs,
@@ -85,25 +144,25 @@ def agent_metrics(state: AggregateState, now: float, error_rate_window: Cumulati
     )
 
 
-def system_metrics(state: AggregateState, uptime_s: float, memory: float,
+def system_metrics(copies: Copies, known: Facts, uptime_s: float, memory: float,
                    cpu: float) -> SystemMetrics:
-    outcomes = by_label(state, cat.WORKFLOWS)
-    durations = _summary(state, cat.WORKFLOW_DURATION)
+    outcomes = _by_label(copies[cat.WORKFLOWS])
+    durations = _summary(copies[cat.WORKFLOW_DURATION])
     return SystemMetrics(
         memory_usage_mb=memory / (1024 * 1024),
         cpu_usage_percent=cpu,
-        workflows_started=int(state.workflows_started.value),
+        workflows_started=int(known.workflows_started),
         workflows_completed=outcomes.get("completed", 0),
         workflows_failed=outcomes.get("failed", 0),
         average_workflow_time=durations.mean,
-        state_saves_total=int(state.state_saves.value),
-        state_loads_total=_summary(state, cat.STATE_LOAD_DURATION).count,
-        state_load_time_ms=state.last_load_ms,
-        state_file_size_bytes=state.state_size,
-        mode=state.mode,
+        state_saves_total=int(known.state_saves),
+        state_loads_total=_summary(copies[cat.STATE_LOAD_DURATION]).count,
+        state_load_time_ms=known.last_load_ms,
+        state_file_size_bytes=known.state_size,
+        mode=known.mode,
         uptime_seconds=uptime_s,
-        events_total=sum(by_label(state, cat.EVENTS).values()),
-        invalid_events_total=sum(by_label(state, cat.INVALID_EVENTS).values()),
+        events_total=sum(_by_label(copies[cat.EVENTS]).values()),
+        invalid_events_total=sum(_by_label(copies[cat.INVALID_EVENTS]).values()),
     )
 
 

@@ -1,15 +1,18 @@
 """Sliding windows over cumulative counters, in fixed memory and no per-event cost.
 
 Rather than bucketing every event (a per-event cost), a window remembers the
-cumulative totals at slot boundaries, as Prometheus' ``increase()`` does with
-scrapes. The aggregator checks one float per event and records the totals lazily,
-at the first event after a boundary and before applying it: since nothing happened
-between the previous event and the boundary, the totals at that moment are exact for
-the boundary. One record then stands for every boundary up to the next record.
+cumulative totals taken at reads, as Prometheus' ``increase()`` does with scrapes:
+at most one record per slot, made by the first read (a collection, a snapshot) after
+a slot boundary. Senders never record: recording walks every series of the counters
+it totals, which a sender must never do (it would wait for it on whichever event
+came first after a boundary).
 
-The total over the window ending at ``now`` is ``current - totals at b``, where ``b``
-is the earliest slot boundary at or after ``now - length_s``: an event leaves the
-window between ``length_s - slot`` and ``length_s`` after it happened.
+The total over the window ending at ``now`` is ``current - totals at r``, where ``r``
+is the newest record taken at or before ``now - length_s``. An event therefore leaves
+the window between ``length_s`` and ``length_s`` plus the time between two records
+after it happened: one slot when something reads at least once a slot (the alert
+evaluator, a scrape, an exporter's timer), more when nothing does. The figure is
+never smaller than the exact window's: an event is never dropped early.
 """
 
 from __future__ import annotations
@@ -29,32 +32,31 @@ class CumulativeWindow:
             raise ValueError("a window needs a positive length and bucket count")
         self.length_s = float(length_s)
         self.slot_s = self.length_s / buckets
-        # The newest record at or before any boundary in the window is among the
-        # last ``buckets + 1`` records, since each record has its own boundary.
-        self._records: deque[tuple[float, Mapping[str, float]]] = deque(maxlen=buckets + 1)
-        self.next_boundary = self._boundary_after(start)
+        # Records sit in distinct slots, so the newest record at or before the window's
+        # start is always among the last ``buckets + 2``.
+        self._records: deque[tuple[float, Mapping[str, float]]] = deque(maxlen=buckets + 2)
+        self.next_boundary = start  # the first read records, whenever it comes
 
     def _boundary_after(self, now: float) -> float:
         return (math.floor(now / self.slot_s) + 1) * self.slot_s
 
     def due(self, now: float) -> bool:
+        """Whether nothing was recorded yet, or a slot boundary has passed since the
+        last record."""
         return now >= self.next_boundary
 
     def record(self, now: float, totals: Mapping[str, float]) -> None:
-        """Store ``totals`` (as they were before the event at ``now``) for the pending
-        boundary; call only when :meth:`due`."""
-        self._records.append((self.next_boundary, dict(totals)))
+        """Store ``totals``, read at ``now``; call only when :meth:`due`."""
+        self._records.append((now, dict(totals)))
         self.next_boundary = self._boundary_after(now)
 
     def totals(self, now: float, current: Mapping[str, float]) -> dict[str, float]:
-        """Increase of every counter over the window ending at ``now``.
-
-        ``now`` must not be past a boundary still due: record first.
-        """
-        start = math.ceil((now - self.length_s) / self.slot_s) * self.slot_s
+        """Increase of every counter over the window ending at ``now`` (see the module
+        doc for where its start falls)."""
+        start = now - self.length_s
         base: Mapping[str, float] = {}
-        for boundary, values in reversed(self._records):
-            if boundary <= start:
+        for taken, values in reversed(self._records):
+            if taken <= start:
                 base = values
                 break
         return {key: value - base.get(key, 0.0) for key, value in current.items()}

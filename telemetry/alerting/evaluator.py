@@ -32,11 +32,18 @@ from telemetry.alerting.query import (
     Labels,
     SampleRing,
     breaching,
+    current_read,
     metrics_read,
+    views_read,
     windows_by_metric,
 )
 
 log = logging.getLogger("telemetry.alerts")
+
+#: The most rows the alert history stores (one per label set an expression keeps, per
+#: sample): the built-in alerts keep a handful per agent and sample, however many
+#: handoff series there are (49 in all at 10,000 of them and no LLM calls).
+MAX_HISTORY_ROWS = 100_000
 
 
 class AlertEvaluator:
@@ -49,6 +56,7 @@ class AlertEvaluator:
         *,
         interval_s: float = 15.0,
         max_samples: int = 1000,
+        max_rows: int = MAX_HISTORY_ROWS,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -65,10 +73,14 @@ class AlertEvaluator:
         self.ring = SampleRing(max(windows.values(), default=0.0) + margin, max_samples,
                                windowed=metrics_read(self.alerts, windowed=True),
                                retention_by_spec={spec: window + margin
-                                                  for spec, window in windows.items()})
+                                                  for spec, window in windows.items()},
+                               views=views_read(self.alerts), current=current_read(self.alerts),
+                               track_values=aggregator.stale_after_s is not None,
+                               max_rows=max_rows, on_drop=self._history_dropped)
         self._active: dict[tuple[str, Labels], AlertInstance] = {}
         self._lock = threading.Lock()
         self._failed_alerts: set[str] = set()
+        self._logged_full = False
         self.evaluations = 0
         self.evaluation_errors = 0
         self.last_errors: dict[str, str] = {}
@@ -111,7 +123,7 @@ class AlertEvaluator:
         """One round: sample, evaluate every alert, publish. Returns what changed state
         (newly firing or resolved)."""
         now, wall = self._clock(), self._wall()
-        self.ring.add(now, self.aggregator.collect(self._specs), wall)
+        self.ring.add_copies(now, self.aggregator.copy_series(self._specs), wall)
         changed: list[AlertInstance] = []
         errors: dict[str, str] = {}
         with self._lock:
@@ -164,6 +176,15 @@ class AlertEvaluator:
         _log_changes(alert, changed)
         return changed
 
+    def _history_dropped(self, samples: int) -> None:
+        """The history was full (``max_rows``): its oldest samples were dropped."""
+        self.aggregator.count_dropped("alerting", "history_full", samples)
+        if not self._logged_full:
+            self._logged_full = True
+            log.warning("alert history full (%d rows): dropped its oldest samples; windows "
+                        "are shorter until it shrinks (further drops are only counted)",
+                        self.ring.max_rows)
+
     # -- reading -----------------------------------------------------------------
 
     def instances(self) -> list[AlertInstance]:
@@ -199,6 +220,7 @@ class AlertEvaluator:
             "last_evaluation": iso(self.last_evaluation),
             "evaluation_errors": self.evaluation_errors,
             "last_errors": dict(self.last_errors),
+            "history": self.ring.stats(),
         }
 
 

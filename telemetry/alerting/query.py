@@ -20,90 +20,29 @@ conditions and the ``or`` readings, as the generated rule's expression does.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from itertools import accumulate, islice
 
 from telemetry.alerting.definitions import AlertDefinition, Condition, Reading, on_labels
+from telemetry.alerting.history import Keep, Labels, SampleRing, Snapshot, Value
 from telemetry.alerting.promql import bucket_quantile, extrapolated_rate
 from telemetry.catalogue import MetricSpec
-from telemetry.model import Family, HistogramValue
+from telemetry.model import HistogramValue
 
-Labels = tuple[str, ...]
-Value = float | HistogramValue
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One collection: time (monotonic seconds), wall-clock time (epoch seconds, what
-    an age is measured from) and every series of the metrics read."""
-
-    t: float
-    series: dict[MetricSpec, dict[Labels, Value]]
-    wall: float | None = None
-
-
-class SampleRing:
-    """Past collections, newest last, kept for ``retention_s`` and at most ``max_samples``.
-
-    Only ``windowed`` metrics (those a rate, increase, ratio or quantile reads) are kept
-    in past samples, each for as long as the longest window that reads it
-    (``retention_by_spec``, else ``retention_s``): an hour-long token budget does not
-    make every other metric's history an hour long. The others are only needed as
-    they are now, in :meth:`latest`.
-    """
-
-    def __init__(self, retention_s: float, max_samples: int,
-                 windowed: Iterable[MetricSpec] | None = None,
-                 retention_by_spec: dict[MetricSpec, float] | None = None) -> None:
-        self.retention_s = retention_s
-        self.max_samples = max_samples
-        self.windowed = None if windowed is None else frozenset(windowed)
-        self.retention_by_spec = dict(retention_by_spec or {})
-        self._times: deque[float] = deque(maxlen=max_samples)
-        self._history: dict[MetricSpec, deque[tuple[float, dict[Labels, Value]]]] = {}
-        self._latest: Snapshot | None = None
-
-    def add(self, t: float, families: Iterable[Family], wall: float | None = None) -> None:
-        series = {family.spec: {sample.labels: sample.value for sample in family.samples}
-                  for family in families}
-        self._latest = Snapshot(t, series, wall)
-        for spec, values in series.items():
-            if self.windowed is not None and spec not in self.windowed:
-                continue
-            history = self._history.get(spec)
-            if history is None:
-                history = self._history[spec] = deque(maxlen=self.max_samples)
-            history.append((t, values))
-            oldest = t - self.retention_by_spec.get(spec, self.retention_s)
-            while history and history[0][0] < oldest:
-                history.popleft()
-        self._times.append(t)
-        while self._times and self._times[0] < t - self.retention_s:
-            self._times.popleft()
-
-    def __len__(self) -> int:
-        """Samples within ``retention_s`` (at most ``max_samples``)."""
-        return len(self._times)
-
-    def latest(self) -> Snapshot | None:
-        return self._latest
-
-    def points(self, spec: MetricSpec, start: float,
-               end: float) -> dict[Labels, list[tuple[float, Value]]]:
-        """Every series of ``spec`` sampled in ``[start, end]``, as (time, value) lists."""
-        found: dict[Labels, list[tuple[float, Value]]] = {}
-        get = found.get
-        for t, series in self._history.get(spec, ()):
-            if start <= t <= end:
-                for labels, value in series.items():
-                    points = get(labels)
-                    if points is None:
-                        found[labels] = [(t, value)]
-                    else:
-                        points.append((t, value))
-        return found
+__all__ = [
+    "Labels",
+    "SampleRing",
+    "Snapshot",
+    "Value",
+    "breaching",
+    "current_read",
+    "evaluate",
+    "kept",
+    "metrics_read",
+    "read",
+    "views_read",
+    "windows_by_metric",
+]
 
 
 def _matches(spec: MetricSpec, labels: Labels, match: dict[str, str | list[str]]) -> bool:
@@ -132,7 +71,7 @@ def _summed_rates(ring: SampleRing, spec: MetricSpec, match: dict[str, str | lis
     totals: dict[Labels, float] = {}
     start = now - window
     read = _as_sum if histogram_value == "sum" else _as_count
-    for labels, points in ring.points(spec, start, now).items():
+    for labels, points in ring.points(spec, start, now, kept(by, match)):
         if match and not _matches(spec, labels, match):
             continue
         rate = extrapolated_rate([(t, read(v)) for t, v in points], start, now,
@@ -202,7 +141,7 @@ def _quantile(alert: Reading, by: Sequence[str], ring: SampleRing,
     bounds = (*spec.buckets, math.inf)
     start = now - alert.window_s
     per_group: dict[Labels, list[float]] = {}
-    for labels, points in ring.points(spec, start, now).items():
+    for labels, points in ring.points(spec, start, now, kept(by, alert.match)):
         if alert.match and not _matches(spec, labels, alert.match):
             continue
         times = [t for t, v in points if isinstance(v, HistogramValue)]
@@ -279,6 +218,38 @@ def _condition_keys(condition: Condition, by: Sequence[str],
     keys = {key for key, value in _current(condition, on, ring).items()
             if condition.holds(value)}
     return keys, [list(by).index(label) for label in on]
+
+
+def kept(by: Sequence[str], match: dict[str, str | list[str]]) -> Keep:
+    """The labels a windowed reading needs kept: those it groups by or matches on."""
+    return frozenset(by) | frozenset(match)
+
+
+def views_read(alerts: Iterable[AlertDefinition]) -> dict[MetricSpec, set[Keep]]:
+    """Per metric read over a window, the label sets its readings keep (the
+    :class:`SampleRing`'s views)."""
+    views: dict[MetricSpec, set[Keep]] = {}
+    for alert in alerts:
+        for reading in alert.readings:
+            if reading.kind in ("value", "age"):
+                continue
+            views.setdefault(reading.spec, set()).add(kept(alert.by, reading.match))
+            if reading.kind == "ratio":
+                views.setdefault(reading.denominator_spec, set()).add(
+                    kept(alert.by, reading.denominator_match))
+    return views
+
+
+def current_read(alerts: Iterable[AlertDefinition]) -> list[MetricSpec]:
+    """The metrics the alerts read as they are now (values, ages, conditions)."""
+    specs: dict[MetricSpec, None] = {}
+    for alert in alerts:
+        for reading in alert.readings:
+            for condition in (*reading.and_, *reading.unless):
+                specs[condition.spec] = None
+            if reading.kind in ("value", "age"):
+                specs[reading.spec] = None
+    return list(specs)
 
 
 def windows_by_metric(alerts: Iterable[AlertDefinition]) -> dict[MetricSpec, float]:

@@ -241,9 +241,9 @@ def test_each_metric_keeps_only_the_history_its_longest_window_needs() -> None:
         ring.add(float(t), [Family(cat.ERRORS, (Sample(("a", "x"), float(t), 0.0),)),
                             Family(cat.DECISIONS, (Sample(("a", "y"), float(t), 0.0),)),
                             Family(cat.CONTEXT_TOKENS, (Sample(("a",), 1.0, 0.0),))])
-    assert len(ring.points(cat.ERRORS, 0, 299)[("a", "x")]) == 23
-    assert len(ring.points(cat.DECISIONS, 0, 299)[("a", "y")]) == 103
-    assert ring.points(cat.CONTEXT_TOKENS, 0, 299) == {}
+    assert len(dict(ring.points(cat.ERRORS, 0, 299))[("a", "x")]) == 23
+    assert len(dict(ring.points(cat.DECISIONS, 0, 299))[("a", "y")]) == 103
+    assert ring.points(cat.CONTEXT_TOKENS, 0, 299) == []
     assert ring.latest() is not None and cat.CONTEXT_TOKENS in ring.latest().series
     assert len(ring) == 103
 

@@ -99,7 +99,7 @@ def test_a_critical_value_alert_per_agent_makes_health_unhealthy(
     send("context_updated", agent="pm", items=3, tokens=100)
     evaluator.evaluate()
     # A value alert reads the present only: no history of the gauge is kept.
-    assert evaluator.ring.points(cat.CONTEXT_TOKENS, 0, clock()) == {}
+    assert evaluator.ring.points(cat.CONTEXT_TOKENS, 0, clock()) == []
     assert len(evaluator.ring.latest().series[cat.CONTEXT_TOKENS]) == 3
     health = evaluator.health()
     assert health["status"] == "unhealthy"

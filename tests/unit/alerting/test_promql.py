@@ -17,7 +17,7 @@ import yaml
 from telemetry import catalogue as cat
 from telemetry.alerting.definitions import AlertDefinition
 from telemetry.alerting.promql import bucket_quantile, extrapolated_rate
-from telemetry.alerting.query import SampleRing, evaluate
+from telemetry.alerting.query import SampleRing, current_read, evaluate, views_read
 from telemetry.alerting.rules import expression, number, render_rules
 from telemetry.alerting.templates import (
     humanize,
@@ -205,16 +205,48 @@ def _input_series(histories: dict) -> list[dict]:
     return series
 
 
-def test_expressions_evaluate_in_process_exactly_as_in_prometheus(tmp_path: Path) -> None:
-    steps = 16
-    histories = _histories(random.Random(7), steps)
-    ring = SampleRing(retention_s=3600, max_samples=1000)
+def _ring(planned: bool) -> SampleRing:
+    """Every series kept (as Prometheus does), or only what the checked expressions
+    need, summed before storing (as the evaluator does)."""
+    if not planned:
+        return SampleRing(retention_s=3600, max_samples=1000)
+    alerts = [AlertDefinition.model_validate({**fields, "threshold": 0, "summary": "x"})
+              for fields in CROSS_CHECKED]
+    return SampleRing(retention_s=3600, max_samples=1000, views=views_read(alerts),
+                      current=current_read(alerts))
+
+
+def _filled(planned: bool, histories: dict, steps: int) -> SampleRing:
+    ring = _ring(planned)
     for step in range(steps):
         families = [Family(spec, tuple(Sample(labels, values[step], 0.0)
                                        for labels, values in by_labels.items()
                                        if values[step] is not None))
                     for spec, by_labels in histories.items()]
         ring.add(float(step * STEP), families)
+    return ring
+
+
+def test_summed_views_evaluate_as_every_series_does() -> None:
+    """The evaluator's history (each expression's rows summed before storing) gives
+    what keeping every series gives, which the next test checks against Prometheus;
+    to the last bits only, as a sum of rates and a rate of sums round differently."""
+    steps = 16
+    histories = _histories(random.Random(7), steps)
+    every, summed = _filled(False, histories, steps), _filled(True, histories, steps)
+    for now in (float((steps - 1) * STEP), float((steps - 1) * STEP) - 3.0):
+        for fields in CROSS_CHECKED:
+            alert = AlertDefinition.model_validate({**fields, "threshold": 0, "summary": "x"})
+            expected = evaluate(alert, every, now)
+            assert expected, alert.name
+            got = evaluate(alert, summed, now)
+            assert got == pytest.approx(expected, rel=1e-12, nan_ok=True), alert.name
+
+
+def test_expressions_evaluate_in_process_exactly_as_in_prometheus(tmp_path: Path) -> None:
+    steps = 16
+    histories = _histories(random.Random(7), steps)
+    ring = _filled(False, histories, steps)
     now = float((steps - 1) * STEP)
     checks, compared = [], 0
     for fields in CROSS_CHECKED:

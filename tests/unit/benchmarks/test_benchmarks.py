@@ -35,6 +35,12 @@ REQUIRED = {
                    "full collections per 500-series render, OpenMetrics"],
     "threads": ["1 thread: events/s", "2 threads: events/s", "4 threads: events/s",
                 "lost updates (all runs)"],
+    "collection": ["no reader: longest send", "copy_series: longest send",
+                   "copy_series: full collections", "collect: longest send",
+                   "scrape: longest send", "scrape: full collections"],
+    "alert_history": ["summed views: memory per series",
+                      "summed views / every series: CPU per evaluation",
+                      "summed views: GC-tracked objects per series"],
 }
 
 

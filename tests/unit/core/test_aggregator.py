@@ -320,6 +320,7 @@ def test_error_rate_window_expires_with_the_clock(aggregator: Aggregator,
 
 def test_errors_last_hour_expires(aggregator: Aggregator, clock: FakeClock) -> None:
     send("error_occurred", agent="dev", error_type="X")
+    aggregator.collect([cat.ERRORS])  # a reader records the windows (the alert evaluator)
     clock.advance(1800)
     send("error_occurred", agent="qa", error_type="Y")
     assert aggregator.snapshot()[0].errors_last_hour == 2
@@ -329,22 +330,48 @@ def test_errors_last_hour_expires(aggregator: Aggregator, clock: FakeClock) -> N
     assert aggregator.snapshot()[0].errors_last_hour == 0
 
 
-def test_window_is_exact_at_slot_resolution(clock: FakeClock) -> None:
+def test_window_is_exact_at_read_resolution(clock: FakeClock) -> None:
     agg = Aggregator(clock=clock, error_rate_window_s=60, window_buckets=6)
     agg.connect()
     try:
         clock.now = 1000.0  # a slot boundary (slots of 10 s)
         send("error_occurred", agent="a", error_type="X")  # t=1000
+        agg.collect([cat.ERRORS])  # a read in every slot, as the alert evaluator does
+        clock.now = 1010.0
+        agg.collect([cat.ERRORS])
         clock.now = 1015.0
         send("error_occurred", agent="a", error_type="X")  # t=1015
         clock.now = 1059.0
         assert agg.snapshot()[0].agent_error_rate["a"] == 1.0
-        clock.now = 1061.0  # the event at 1000 left (between 50 and 60 s after)
+        clock.now = 1061.0  # the event at 1000 left (the record at 1000 is the base)
         rate_window = agg._error_rate_window.totals(1061.0, agent_totals(agg.state))
         assert rate_window[("errors", "a")] == 1
-        clock.now = 1081.0  # both left
+        clock.now = 1081.0  # no read between 1010 and 1059: the event at 1015 stays
         agg.snapshot()
-        assert agg._error_rate_window.totals(1081.0, agent_totals(agg.state))[("errors", "a")] == 0
+        assert agg._error_rate_window.totals(1081.0, agent_totals(agg.state))[("errors", "a")] == 1
+        clock.now = 1120.0  # both left: the record at 1059 has them
+        agg.snapshot()
+        assert agg._error_rate_window.totals(1120.0, agent_totals(agg.state))[("errors", "a")] == 0
+    finally:
+        agg.disconnect()
+
+
+def test_senders_never_record_the_windows(clock: FakeClock) -> None:
+    """Recording walks every series: only reads do it, at most once a slot."""
+    agg = Aggregator(clock=clock, error_rate_window_s=60, window_buckets=6)
+    agg.connect()
+    try:
+        window = agg._error_rate_window
+        for second in range(0, 120, 5):  # many boundaries pass between events
+            clock.now = 2000.0 + second
+            send("error_occurred", agent="a", error_type="X")
+        assert len(window._records) == 0
+        agg.collect([cat.ERRORS])
+        agg.collect([cat.ERRORS])  # the same slot: recorded once
+        assert len(window._records) == 1
+        clock.advance(10)
+        agg.collect([cat.ERRORS])
+        assert len(window._records) == 2
     finally:
         agg.disconnect()
 
