@@ -1,10 +1,11 @@
 """The aggregator: the one receiver of every signal, and the state exporters read.
 
-Per event, on the sender's thread: the payload check derived from the contract
-(:func:`telemetry.validation.payload_check`), then, under the lock, the signal's
-handler from :data:`~telemetry.aggregation.handlers.HANDLERS` making O(1) updates to
-cached cells. Exporters never run here: they call :meth:`Aggregator.collect` (or
-:meth:`Aggregator.take_timer_samples`) on their own schedule.
+Per event, on the sender's thread (:mod:`telemetry.aggregation.receiver`): the payload
+check derived from the contract (:func:`telemetry.validation.payload_check`), then,
+under the lock, the signal's handler from :data:`~telemetry.aggregation.handlers.HANDLERS`
+making O(1) updates to cached cells. Exporters never run here: they call
+:meth:`Aggregator.collect` (or :meth:`Aggregator.take_timer_samples`) on their own
+schedule.
 
 blinker propagates receiver exceptions to the sender and holds receivers weakly by
 default, so the aggregator connects strongly and catches every ``Exception``: an
@@ -26,13 +27,13 @@ from typing import Any
 import blinker
 
 from telemetry import catalogue as cat
-from telemetry import validation as check
 from telemetry.aggregation import collection
 from telemetry.aggregation import operations as ops
 from telemetry.aggregation import snapshot as snap
 from telemetry.aggregation.collection import CellCopy
-from telemetry.aggregation.handlers import FAST_PATHS, HANDLERS, Handler
+from telemetry.aggregation.handlers import HANDLERS
 from telemetry.aggregation.process import ProcessSampler
+from telemetry.aggregation.receiver import make_receiver
 from telemetry.aggregation.reentry import EventGuard
 from telemetry.aggregation.series import histogram_cell_class
 from telemetry.aggregation.state import AggregateState
@@ -40,13 +41,9 @@ from telemetry.aggregation.windows import CumulativeWindow
 from telemetry.catalogue import Kind, MetricSpec
 from telemetry.metrics import AgentMetrics, SystemMetrics
 from telemetry.model import Family, TimerSample
-from telemetry.signals import CONTRACT, SignalSpec
-from telemetry.validation import InvalidEvent
+from telemetry.signals import CONTRACT
 
 log = logging.getLogger("telemetry.aggregator")
-
-#: Every n-th event of a signal is timed to estimate the handlers' own cost cheaply.
-_HANDLER_SAMPLE_EVERY = 64
 
 #: Called after an event is accepted: (signal name, payload, event timestamp).
 EventListener = Callable[[str, dict[str, Any], float], None]
@@ -118,7 +115,7 @@ class Aggregator:
         for spec in CONTRACT:
             if spec.name in self._receivers:
                 continue
-            receiver = self._make_receiver(spec, HANDLERS[spec.name])
+            receiver = make_receiver(self, spec, HANDLERS[spec.name])
             self._receivers[spec.name] = receiver
             blinker.signal(spec.name).connect(receiver, weak=False)
 
@@ -161,93 +158,6 @@ class Aggregator:
             for spec, series in self._series.items():
                 if spec.kind is Kind.HISTOGRAM:
                     series.set_histogram_class(cls)
-
-    def _make_receiver(self, spec: SignalSpec, handler: Handler) -> Callable[..., None]:
-        signal_name = spec.name
-        check_payload = check.payload_check(spec)
-        fast_path = FAST_PATHS.get(signal_name)
-        events = self._series[cat.EVENTS].cell((signal_name,))
-        guard, state, clock = self._guard, self.state, self._clock
-        lock, held_here, pending = guard.lock, guard.held_here, guard.pending
-        acquire, release = lock.acquire, lock.release
-        countdown = _HANDLER_SAMPLE_EVERY
-        window_s = self.timestamp_window_s
-        # The last workflow id that passed its check. A workflow's events carry the same
-        # str object, so only a new one is checked (a str is immutable: the same object
-        # passes again). Only an id no longer than a label is remembered: a megabyte id
-        # must not stay alive in this closure after its event.
-        checked_workflow_id: str | None = None
-        remembered_length = self.state.max_label_length
-
-        def receive_fields(sender: Any, fields: dict[str, Any]) -> None:
-            nonlocal countdown, checked_workflow_id
-            if held_here():  # re-entry from this thread's own update: see the module doc
-                guard.defer(functools.partial(receive_fields, sender, fields))
-                return
-            try:
-                try:
-                    # The fields every signal accepts (signals.COMMON_OPTIONAL).
-                    workflow_id = fields.get("workflow_id")
-                    if workflow_id is not None and workflow_id is not checked_workflow_id:
-                        check.name(fields, "workflow_id")
-                        if type(workflow_id) is str and len(workflow_id) <= remembered_length:
-                            checked_workflow_id = workflow_id
-                    ts = fields.get("timestamp")
-                    if ts is not None and not (  # the plain case in line, as check.timestamp
-                            type(ts) is float and -window_s <= ts - time.time() <= window_s):
-                        ts = check.timestamp(fields, window_s)
-                    now = clock()
-                    countdown -= 1
-                    if countdown <= 0:  # not `== 0`: threads may race past zero
-                        countdown = _HANDLER_SAMPLE_EVERY
-                        record_timed(fields, ts, now)
-                    else:
-                        try:  # taken inside the `try`: see telemetry.aggregation.reentry
-                            acquire()
-                            if not self._connected:  # stopped while this event waited
-                                return
-                            if fast_path is None or not fast_path(state, fields, ts, now):
-                                handler(state, check_payload(fields), ts, now)
-                            events.value += 1
-                        finally:
-                            try:  # noqa: SIM105 (a `with` costs what the pair saves)
-                                release()
-                            except RuntimeError:  # interrupted before it was taken
-                                pass
-                except InvalidEvent as invalid:
-                    self._count_invalid(signal_name, invalid.reason)
-                    return
-                except Exception:
-                    self._count_invalid(signal_name, "internal_error")
-                    log.exception("telemetry failed to handle %s", signal_name)
-                    return
-                if self._listeners:
-                    self._notify(signal_name, fields, time.time() if ts is None else ts)
-            finally:
-                if pending:  # what a signal handler or finalizer deferred meanwhile
-                    self.run_pending()
-
-        def record_timed(fields: dict[str, Any], ts: float | None, now: float) -> None:
-            """Every n-th event: the same update, timed for the handlers' own cost."""
-            with lock:
-                started = time.perf_counter()
-                if not self._connected:
-                    return
-                if fast_path is None or not fast_path(state, fields, ts, now):
-                    handler(state, check_payload(fields), ts, now)
-                events.value += 1
-                self._handler_time.value += (
-                    (time.perf_counter() - started) * _HANDLER_SAMPLE_EVERY)
-
-        def receive(sender: Any, /, **fields: Any) -> None:
-            # ``sender`` is positional-only: a payload field named "sender" is a field.
-            receive_fields(sender, fields)
-
-        # YoloSignal calls this directly with the send's keyword arguments as one
-        # dict when the aggregator is the signal's only receiver.
-        receive.receive_fields = receive_fields  # type: ignore[attr-defined]
-        receive.__name__ = f"receive_{signal_name.replace('.', '_')}"
-        return receive
 
     def _notify(self, signal_name: str, fields: dict[str, Any], ts: float) -> None:
         for listener in self._listeners:
