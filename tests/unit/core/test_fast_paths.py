@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from telemetry import catalogue as cat
-from telemetry.aggregation import aggregator as aggregator_module
+from telemetry.aggregation import receiver as receiver_module
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.aggregation.handlers import FAST_PATHS
 from telemetry.signals import CONTRACT
@@ -98,7 +98,7 @@ def test_the_fast_path_signals_are_the_frequent_ones_of_the_contract() -> None:
 def test_fast_paths_record_what_the_checked_path_records(sent: list[tuple[str, dict]]) -> None:
     checked = Aggregator(clock=FakeClock(), max_series=20)
     fast = Aggregator(clock=FakeClock(), max_series=20)
-    with mock.patch.dict(aggregator_module.FAST_PATHS, clear=True):
+    with mock.patch.dict(receiver_module.FAST_PATHS, clear=True):
         checked.connect()  # its receivers are made without any fast path
     fast.connect()
     try:
