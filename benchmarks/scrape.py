@@ -111,9 +111,9 @@ def run(ctx: Context) -> Result:
     figures.append(figure(NAME, f"send latency during {counts[-1]:,}-series scrapes: p99",
                           p99 * 1e6, "us", note="informative"))
     figures.append(figure(NAME, f"send latency during {counts[-1]:,}-series scrapes: max",
-                          latencies[-1] * 1e3, "ms",
-                          note="informative: collect() holding the lock, and full collections "
-                               "the scrape's allocations trigger"))
+                          latencies[-1] * 1e3, "ms", target="<= 5",
+                          note="the reader's chunks of the lock, the interpreter's switches "
+                               "and the host"))
     figures.append(figure(NAME, f"full collections during {counts[-1]:,}-series scrapes",
                           collections[2], "", target="== 0",
                           note=f"{collections[0]} young, {collections[1]} middle, over "
@@ -137,6 +137,7 @@ def _latency_during_scrapes(url: str, scrapes: int) -> tuple[list[float], list[i
     send = blinker.signal("yolo.handoff_completed").send
     latencies: list[float] = []
     done = threading.Event()
+    scraping = threading.Event()
     collections = [0, 0, 0]
 
     def count(phase: str, info: dict[str, int]) -> None:
@@ -144,11 +145,16 @@ def _latency_during_scrapes(url: str, scrapes: int) -> tuple[list[float], list[i
             collections[info["generation"]] += 1
 
     def sender() -> None:
+        # Only sends made wholly while a scrape runs count: not those the benchmark's
+        # own gc.collect() between scrapes stops.
         clock = time.perf_counter
         while not done.is_set():
+            measuring = scraping.is_set()
             started = clock()
             send(None, from_agent="agent-00001", to_agent="dev", duration_s=0.3)
-            latencies.append(clock() - started)
+            elapsed = clock() - started
+            if measuring and scraping.is_set():
+                latencies.append(elapsed)
 
     thread = threading.Thread(target=sender, name="bench-sender")
     thread.start()
@@ -156,10 +162,12 @@ def _latency_during_scrapes(url: str, scrapes: int) -> tuple[list[float], list[i
         for _ in range(scrapes):
             gc.collect()  # every scrape starts from the same collector state (not counted)
             gc.callbacks.append(count)
+            scraping.set()
             try:
                 with urllib.request.urlopen(url, timeout=60) as response:
                     response.read()
             finally:
+                scraping.clear()
                 gc.callbacks.remove(count)
     finally:
         done.set()

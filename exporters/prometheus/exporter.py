@@ -52,7 +52,7 @@ class PrometheusExporter(Exporter):
         with ``names`` (``name[]`` in the query), only the samples so named."""
         openmetrics, content_type = negotiate(accept)
         try:
-            body = self.writer.write(self.aggregator.copy_cells(),
+            body = self.writer.write(self.aggregator.copy_series(),
                                      openmetrics=openmetrics, names=names)
         except Exception as error:
             self.status.failed(error, self.aggregator)

@@ -3,8 +3,9 @@
 prometheus_client's encoder wants a family object per metric and a sample tuple with
 a label dict per line, then formats each line label by label: about three quarters
 of a large scrape went there. This writer formats what
-:meth:`~telemetry.aggregation.aggregator.Aggregator.copy_cells` copied, and
-nothing else:
+:meth:`~telemetry.aggregation.aggregator.Aggregator.copy_series` copied (columns,
+no object per cell, so a large scrape does not make the garbage collector run a full
+collection), and nothing else:
 
 * every family's lines are one ``%`` template per (metric, format, samples asked
   for), built once: the sample names, the ``le`` labels, the braces and the newlines
@@ -32,11 +33,17 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from collections.abc import Callable, Collection, Iterable
-from itertools import accumulate
+from itertools import accumulate, repeat
 
-from telemetry.aggregation.aggregator import CellCopy
+from telemetry.aggregation.collection import SeriesCopy
 from telemetry.catalogue import Kind, MetricSpec
+
+#: Series written between two chances for a waiting sender to run (about 1.5 ms of
+#: formatting): without them a sender waits for the interpreter's forced switch
+#: (``sys.getswitchinterval()``, 5 ms), as in telemetry.aggregation.collection.
+YIELD_EVERY = 256
 
 #: The samples each kind has: the suffix of each sample name after the family name.
 _SUFFIXES = {
@@ -181,7 +188,7 @@ class ExpositionWriter:
                               FamilyTemplate | None] = {}
         self._labels: dict[MetricSpec, dict[tuple[str, ...], bytes]] = {}
 
-    def write(self, copies: Iterable[tuple[MetricSpec, list[CellCopy]]], *,
+    def write(self, copies: Iterable[SeriesCopy], *,
               openmetrics: bool, names: Collection[str] | None = None) -> bytes:
         """The exposition of ``copies``; with ``names`` (the ``name[]`` query), only
         the samples whose names are in it, and only families that have one, as
@@ -193,13 +200,13 @@ class ExpositionWriter:
         # whole exposition twice.
         buffer = io.BytesIO()
         write = buffer.write
-        for spec, rows in copies:
-            template = self._template(spec, openmetrics, wanted_names)
-            if template is None or (wanted_names is not None and not rows):
+        for series in copies:
+            template = self._template(series.spec, openmetrics, wanted_names)
+            if template is None or (wanted_names is not None and not series.labels):
                 continue
             write(template.header)
-            if rows:
-                self._write_rows(write, template, spec, rows)
+            if series.labels:
+                self._write_rows(write, template, series)
         if openmetrics:
             write(b"# EOF\n")
         return buffer.getvalue()
@@ -220,8 +227,8 @@ class ExpositionWriter:
         return found
 
     def _write_rows(self, write: Callable[[bytes], object], template: FamilyTemplate,
-                    spec: MetricSpec,
-                    rows: list[CellCopy]) -> None:
+                    series: SeriesCopy) -> None:
+        spec = series.spec
         cache = self._labels.get(spec)
         if cache is None:
             cache = self._labels[spec] = {}
@@ -230,28 +237,35 @@ class ExpositionWriter:
         created = template.writes_created
         histogram = template.kind is Kind.HISTOGRAM
         exemplars = template.openmetrics and histogram
-        for row in rows:
-            labels = cache.get(row.labels)
+        kept_exemplars = series.exemplars if exemplars else None
+        countdown = YIELD_EVERY
+        for key, value, born, kept in zip(series.labels, series.values, series.created,
+                                          kept_exemplars or repeat(None),
+                                          strict=False):  # repeat() is endless
+            countdown -= 1
+            if not countdown:
+                countdown = YIELD_EVERY
+                time.sleep(0)  # let a waiting sender run now
+            labels = cache.get(key)
             if labels is None:
-                labels = cache[row.labels] = label_part(names, row.labels)
+                labels = cache[key] = label_part(names, key)
             if histogram:
-                value = row.value
                 values: list = [*accumulate(value[:-1])]
                 values += (values[-1], number(value[-1]))
             else:
-                values = [number(row.value)]
+                values = [number(value)]
             if created:
-                values.append(number(row.created))
-            if exemplars and row.exemplars:
-                write(_with_exemplars(template, labels, values, row.exemplars))
+                values.append(number(born))
+            if kept:
+                write(_with_exemplars(template, labels, values, kept))
                 continue
             if picks is not None:
                 values = [values[index] for index in picks]
             args = [labels] * width
             args[1::2] = values
             write(line % tuple(args))
-        if len(cache) > 2 * len(rows) + 64:  # label sets gone since: keep the live ones
-            self._labels[spec] = {row.labels: cache[row.labels] for row in rows}
+        if len(cache) > 2 * len(series.labels) + 64:  # label sets gone: keep the live ones
+            self._labels[spec] = {key: cache[key] for key in series.labels}
 
 
 def _with_exemplars(template: FamilyTemplate, labels: bytes, values: list,
