@@ -40,7 +40,7 @@ from agent_framework import (
     FunctionMiddleware,
 )
 
-from benchmarks.harness import interleave, median, spread, start_telemetry
+from benchmarks.harness import interleave, print_adapter_rounds, start_telemetry
 from telemetry.adapters import agent_framework as adapter
 from tests.adapters.agent_framework import scenario
 
@@ -116,24 +116,11 @@ def main() -> None:
         events = telemetry.snapshot()[1].events_total - events_before
     finally:
         telemetry.stop()
-    print(f"agent-framework adapter: scripted handoff workflow (3 agent runs, 4 model calls, "
-          f"1 tool, 2 handoffs), {args.rounds} rounds of {args.runs} runs")
-    for label, samples in (("wall time", wall),
-                           ("CPU time", {k: v[1:] for k, v in cpu.items()})):  # no warm-up
-        without_ms = median(samples["without"]) / args.runs * 1e3
-        print(f"  {label}: run without {without_ms:.3f} ms")
-        for variant in ("with", "empty middleware"):
-            pairs = list(zip(samples[variant], samples["without"], strict=True))
-            ratios = [a / b for a, b in pairs]
-            extra_us = [(a - b) / args.runs * 1e6 for a, b in pairs]
-            per_hook = (f" ({median(extra_us) / HOOKS_PER_RUN:.1f} us per middleware call)"
-                        if variant == "with" else "")
-            print(f"    {variant + ' / without':28} {median(ratios):.4f} x ± "
-                  f"{spread(ratios):.4f}; extra per run {median(extra_us):7.1f} us ± "
-                  f"{spread(extra_us):.1f}{per_hook}")
-    print(f"  signals received: {events} ({events / ((args.rounds + 1) * args.runs):.0f}"
-          " per run with the adapter)")
-
+    print_adapter_rounds("agent-framework adapter: scripted handoff workflow (3 agent runs, "
+                         "4 model calls, 1 tool, 2 handoffs)",
+                         wall, cpu,
+                         runs=args.runs, rounds=args.rounds, calls_per_run=HOOKS_PER_RUN,
+                         call_name="middleware call", events=events)
 
 if __name__ == "__main__":
     main()

@@ -41,7 +41,7 @@ from google.adk.plugins.base_plugin import BasePlugin
 from google.adk.runners import InMemoryRunner
 from google.genai import types
 
-from benchmarks.harness import interleave, median, spread, start_telemetry
+from benchmarks.harness import interleave, print_adapter_rounds, start_telemetry
 from telemetry.adapters import google_adk as adapter
 
 #: Callbacks per run that do work: before/after run, 2 before_agent + 1 after_agent,
@@ -136,24 +136,11 @@ def main() -> None:
         events = telemetry.snapshot()[1].events_total - events_before
     finally:
         telemetry.stop()
-    print(f"google-adk adapter: scripted run (1 invocation, 2 agents, 3 model calls, 1 tool, "
-          f"1 transfer), {args.rounds} rounds of {args.runs} runs")
-    for label, samples in (("wall time", wall),
-                           ("CPU time", {k: v[1:] for k, v in cpu.items()})):  # no warm-up
-        without_ms = median(samples["without"]) / args.runs * 1e3
-        print(f"  {label}: run without {without_ms:.3f} ms")
-        for variant in ("with", "empty plugin", "no-op callbacks"):
-            pairs = list(zip(samples[variant], samples["without"], strict=True))
-            ratios = [a / b for a, b in pairs]
-            extra_us = [(a - b) / args.runs * 1e6 for a, b in pairs]
-            per_callback = (f" ({median(extra_us) / CALLBACKS_PER_RUN:.1f} us per callback)"
-                            if variant == "with" else "")
-            print(f"    {variant + ' / without':28} {median(ratios):.4f} x ± "
-                  f"{spread(ratios):.4f}; extra per run {median(extra_us):7.1f} us ± "
-                  f"{spread(extra_us):.1f}{per_callback}")
-    print(f"  signals received: {events} ({events / ((args.rounds + 1) * args.runs):.0f}"
-          " per run with the adapter)")
-
+    print_adapter_rounds("google-adk adapter: scripted run (1 invocation, 2 agents, "
+                         "3 model calls, 1 tool, 1 transfer)",
+                         wall, cpu,
+                         runs=args.runs, rounds=args.rounds, calls_per_run=CALLBACKS_PER_RUN,
+                         call_name="callback", events=events)
 
 if __name__ == "__main__":
     main()

@@ -39,7 +39,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.test import TestModel
 from pydantic_ai.usage import RequestUsage
 
-from benchmarks.harness import interleave, median, spread, start_telemetry
+from benchmarks.harness import interleave, print_adapter_rounds, start_telemetry
 from telemetry.adapters import pydantic_ai as adapter
 
 #: Hook calls per run: 2 runs, 3 model requests, 1 tool execution.
@@ -124,24 +124,11 @@ def main() -> None:
         events = telemetry.snapshot()[1].events_total - events_before
     finally:
         telemetry.stop()
-    print(f"pydantic-ai adapter: scripted run (2 agent runs, 3 model requests, 1 tool, "
-          f"1 delegation), {args.rounds} rounds of {args.runs} runs")
-    for label, samples in (("wall time", wall),
-                           ("CPU time", {k: v[1:] for k, v in cpu.items()})):  # no warm-up
-        without_ms = median(samples["without"]) / args.runs * 1e3
-        print(f"  {label}: run without {without_ms:.3f} ms")
-        for variant in ("with", "empty capability"):
-            pairs = list(zip(samples[variant], samples["without"], strict=True))
-            ratios = [a / b for a, b in pairs]
-            extra_us = [(a - b) / args.runs * 1e6 for a, b in pairs]
-            per_hook = (f" ({median(extra_us) / HOOKS_PER_RUN:.1f} us per hook call)"
-                        if variant == "with" else "")
-            print(f"    {variant + ' / without':28} {median(ratios):.4f} x ± "
-                  f"{spread(ratios):.4f}; extra per run {median(extra_us):7.1f} us ± "
-                  f"{spread(extra_us):.1f}{per_hook}")
-    print(f"  signals received: {events} ({events / ((args.rounds + 1) * args.runs):.0f}"
-          " per run with the adapter)")
-
+    print_adapter_rounds("pydantic-ai adapter: "
+                         "scripted run (2 agent runs, 3 model requests, 1 tool, 1 delegation)",
+                         wall, cpu,
+                         runs=args.runs, rounds=args.rounds, calls_per_run=HOOKS_PER_RUN,
+                         call_name="hook call", events=events)
 
 if __name__ == "__main__":
     main()
