@@ -1,5 +1,6 @@
-"""Shared by the frameworks' test folders: reading what the adapter tests scrape, and
-running the examples of docs/adapters/ as a user would."""
+"""Shared by the frameworks' test folders: recording the signals an adapter sends,
+reading what the adapter tests scrape, and running the examples of docs/adapters/ as a
+user would."""
 
 from __future__ import annotations
 
@@ -7,10 +8,66 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
+import blinker
+from prometheus_client.parser import text_string_to_metric_families
+
+from telemetry import Telemetry
+from telemetry.signals import CONTRACT
 from tests.support import ROOT
+from tests.support.faults import get_text
+
+#: A scrape's samples by (name, labels).
+Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+class Recorder:
+    """Every contract signal sent while connected, as (short name, fields)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._receivers: list[tuple[str, Any]] = []
+
+    def connect(self) -> None:
+        for spec in CONTRACT:
+            def receive(sender: Any, _name: str = spec.name[5:], **fields: Any) -> None:
+                self.events.append((_name, fields))
+            self._receivers.append((spec.name, receive))
+            blinker.signal(spec.name).connect(receive)
+
+    def disconnect(self) -> None:
+        for name, receive in self._receivers:
+            blinker.signal(name).disconnect(receive)
+        self._receivers.clear()
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [fields for event, fields in self.events if event == name]
+
+    def names(self) -> list[str]:
+        return [event for event, _ in self.events]
+
+
+def scrape(tel: Telemetry) -> tuple[str, Series]:
+    """``/metrics`` of ``tel``: the text, and its samples parsed by prometheus_client."""
+    text = get_text(f"{tel.url}/metrics")
+    series = {(sample.name, frozenset(sample.labels.items())): sample.value
+              for family in text_string_to_metric_families(text) for sample in family.samples}
+    return text, series
+
+
+def value(series: Series, name: str, **labels: str) -> float | None:
+    """The sample ``name{labels}`` of a :func:`scrape`, None when absent."""
+    return series.get((name, frozenset(labels.items())))
+
+
+def assert_none_of(secrets: Iterable[str], *texts: str) -> None:
+    """No prompt, output or tool-argument text (``secrets``) is in any of ``texts``."""
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text
 
 
 def sample(text: str, name: str, **labels: str) -> float:

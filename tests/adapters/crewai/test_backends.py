@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import Telemetry
 from tests.adapters.crewai.scenario import (
@@ -22,30 +21,13 @@ from tests.adapters.crewai.scenario import (
     guarded_crew,
     research_crew,
 )
+from tests.adapters.support import assert_none_of, scrape, value
 from tests.support.backends import rotel_receiver
-from tests.support.faults import get_json, get_text
+from tests.support.faults import get_json
 
 pytestmark = pytest.mark.backend
 
-Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 RESEARCH = {"agent": "researcher", "model": "scripted-research"}
-
-
-def scrape(tel: Telemetry) -> tuple[str, Series]:
-    text = get_text(f"{tel.url}/metrics")
-    series = {(sample.name, frozenset(sample.labels.items())): sample.value
-              for family in text_string_to_metric_families(text) for sample in family.samples}
-    return text, series
-
-
-def value(series: Series, name: str, **labels: str) -> float | None:
-    return series.get((name, frozenset(labels.items())))
-
-
-def assert_no_secrets(*texts: str) -> None:
-    for text in texts:
-        for secret in SECRETS:
-            assert secret not in text
 
 
 def test_metrics_and_health(instrumented, start_telemetry: Callable[..., Telemetry]) -> None:
@@ -79,7 +61,7 @@ def test_metrics_and_health(instrumented, start_telemetry: Callable[..., Telemet
                  reason="exception") in (None, 0)
     status, health = get_json(f"{tel.url}/health")
     assert status == 200 and health["agents_active"] == 0
-    assert_no_secrets(text, json.dumps(health))
+    assert_none_of(SECRETS, text, json.dumps(health))
 
 
 def test_spans_at_a_real_otlp_receiver_join_the_callers_trace(
@@ -111,4 +93,4 @@ def test_spans_at_a_real_otlp_receiver_join_the_callers_trace(
         assert by_id[chat["parent_span_id"]]["name"] == "invoke_agent researcher"
     (tool,) = [s for s in spans if s["name"] == "execute_tool lookup"]
     assert by_id[tool["parent_span_id"]]["name"] == "invoke_agent researcher"
-    assert_no_secrets(output)
+    assert_none_of(SECRETS, output)

@@ -14,7 +14,6 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import Telemetry
 from telemetry.artefacts.render import render
@@ -25,30 +24,13 @@ from tests.adapters.langgraph.graphs import (
     loop_graph,
     loop_input,
 )
+from tests.adapters.support import assert_none_of, scrape, value
 from tests.support.backends import prometheus_server, rotel_receiver
-from tests.support.faults import get_json, get_text
+from tests.support.faults import get_json
 
 pytestmark = pytest.mark.backend
 
-Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 MODEL = {"agent": "researcher", "model": "GenericFakeChatModel"}
-
-
-def scrape(tel: Telemetry) -> tuple[str, Series]:
-    text = get_text(f"{tel.url}/metrics")
-    series = {(sample.name, frozenset(sample.labels.items())): sample.value
-              for family in text_string_to_metric_families(text) for sample in family.samples}
-    return text, series
-
-
-def value(series: Series, name: str, **labels: str) -> float | None:
-    return series.get((name, frozenset(labels.items())))
-
-
-def assert_no_secrets(*texts: str) -> None:
-    for text in texts:
-        for secret in SECRETS:
-            assert secret not in text
 
 
 def test_metrics_health_and_the_in_process_handoff_loop_alert(
@@ -83,7 +65,7 @@ def test_metrics_health_and_the_in_process_handoff_loop_alert(
     assert status == 200 and health["agents_active"] == 0
     alerts = health["checks"]["alerts"]["firing"]
     assert {"HandoffLoop"} <= {alert["alertname"] for alert in alerts}
-    assert_no_secrets(text, json.dumps(health))
+    assert_none_of(SECRETS, text, json.dumps(health))
 
 
 def test_interrupt_resume_and_checkpoints_in_the_metrics(
@@ -160,4 +142,4 @@ def test_spans_at_a_real_otlp_receiver_join_the_callers_trace(
         assert attributes["gen_ai.usage.input_tokens"] in (TOOL_TURN[0], ANSWER_TURN[0])
     (tool,) = [s for s in spans if s["name"] == "execute_tool lookup"]
     assert by_id[tool["parent_span_id"]]["name"] == "invoke_agent researcher"
-    assert_no_secrets(output)
+    assert_none_of(SECRETS, output)

@@ -18,7 +18,6 @@ from langgraph.types import Command
 
 from telemetry.adapters import call_key
 from telemetry.adapters import langgraph as adapter
-from tests.adapters.langgraph.conftest import Recorder
 from tests.adapters.langgraph.graphs import (
     ANSWER_TURN,
     TOOL_INPUT,
@@ -27,6 +26,7 @@ from tests.adapters.langgraph.graphs import (
     loop_input,
     react_graph,
 )
+from tests.adapters.support import Recorder
 
 LOOP_AGENTS = ["planner", "researcher", "reviewer"]
 
