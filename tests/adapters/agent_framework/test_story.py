@@ -85,5 +85,5 @@ def test_the_handoff_story_shows_in_metrics_spans_and_health(tmp_path: Path, sta
 
     for where, text in {"metrics": metrics, "health": str(health), "rotel": raw}.items():
         for secret in (scenario.PROMPT, scenario.ANSWER, scenario.TOOL_OUTPUT, scenario.INVOICE,
-                       "4111"):
+                       "4111-1111"):
             assert secret not in text, f"{secret!r} reached {where}"

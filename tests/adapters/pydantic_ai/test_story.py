@@ -70,5 +70,5 @@ def test_the_delegation_shows_in_metrics_spans_and_health(tmp_path: Path, start_
     assert by_name["chat test"]["attributes"]["gen_ai.usage.input_tokens"] > 0
 
     for where, text in {"metrics": metrics, "health": str(health), "rotel": raw}.items():
-        for secret in (scenario.PROMPT, scenario.ANSWER, scenario.RESEARCH, "4111"):
+        for secret in (scenario.PROMPT, scenario.ANSWER, scenario.RESEARCH, "4111-1111"):
             assert secret not in text, f"{secret!r} reached {where}"
