@@ -128,13 +128,18 @@ def paired_ratios(samples: Mapping[str, list[float]], numerator: str,
     return [a / b for a, b in zip(samples[numerator], samples[denominator], strict=True)]
 
 
-def time_loop(body: Callable[[int], None], count: int) -> float:
-    """Seconds per iteration of ``body(count)``, with the collector paused (as timeit does)."""
+def time_loop(body: Callable[[int], None], count: int, telemetry: Any = None) -> float:
+    """Seconds per iteration of ``body(count)``, with the collector paused (as timeit does).
+
+    With ``telemetry``, the events its aggregator still has queued are recorded inside
+    the timing: their cost is the sends'."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         started = time.perf_counter()
         body(count)
+        if telemetry is not None:
+            telemetry.aggregator.run_pending()
         return (time.perf_counter() - started) / count
     finally:
         if enabled:

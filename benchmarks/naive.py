@@ -86,7 +86,7 @@ def run(ctx: Context) -> Result:
     try:
         def measure_ours() -> float:
             with connected(ours):
-                return time_loop(repeat(yolo_signals()[short], payload), count)
+                return time_loop(repeat(yolo_signals()[short], payload), count, ours)
 
         samples = interleave({
             "naive": lambda: time_loop(repeat(naive_signal, payload), count),

@@ -136,6 +136,8 @@ def _workflow_runner(pipeline: Pipeline | None, repeats: int,
                 pipeline.telemetry.aggregator.connect()
             wall, cpu = time.perf_counter(), time.thread_time()
             orchestrator.run(workflows=1)
+            if pipeline is not None:  # what is queued is the run's to record
+                pipeline.telemetry.aggregator.run_pending()
             cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
             if pipeline is not None:
                 pipeline.telemetry.aggregator.disconnect()
@@ -158,6 +160,8 @@ def _fast_runner(pipeline: Pipeline | None, workflows: int) -> Callable[[], floa
             pipeline.telemetry.aggregator.connect()
         started = time.thread_time()
         orchestrator.run(workflows=workflows)
+        if pipeline is not None:  # what is queued is the run's to record
+            pipeline.telemetry.aggregator.run_pending()
         took = time.thread_time() - started
         if pipeline is not None:
             pipeline.telemetry.aggregator.disconnect()

@@ -48,7 +48,7 @@ def run(ctx: Context) -> Result:
                 if telemetry is None:
                     return time_loop(body, events)
                 with connected(telemetry):
-                    return time_loop(body, events)
+                    return time_loop(body, events, telemetry)
             return once
 
         # Spans cost ~10x an event: a tenth of the events keeps the rounds as long.

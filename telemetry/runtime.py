@@ -240,8 +240,8 @@ class Telemetry:
         socket and becomes ``forked``; the child calls :func:`start` for telemetry of
         its own (its own port, its own counts, its own instance id).
         """
+        self.aggregator.renew_locks()  # first: disconnect() takes the lock
         self.aggregator.disconnect()
-        self.aggregator.renew_locks()
         self._stop_lock = threading.RLock()
         self.alerting = None  # its thread did not survive the fork
         if self.server is not None:

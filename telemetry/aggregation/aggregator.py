@@ -1,10 +1,11 @@
 """The aggregator: the one receiver of every signal, and the state exporters read.
 
-Per event, on the sender's thread (:mod:`telemetry.aggregation.receiver`): the payload
-check derived from the contract (:func:`telemetry.validation.payload_check`), then,
-under the lock, the signal's handler from :data:`~telemetry.aggregation.handlers.HANDLERS`
-making O(1) updates to cached cells. Exporters never run here: they call
-:meth:`Aggregator.collect` (or :meth:`Aggregator.take_timer_samples`) on their own
+Per event (:mod:`telemetry.aggregation.receiver`): the payload check derived from the
+contract (:func:`telemetry.validation.payload_check`), then, under the lock, the
+signal's handler from :data:`~telemetry.aggregation.handlers.HANDLERS` making O(1)
+updates to cached cells; queued and recorded in batches while no listener needs each
+event in line, and every read records the queue first. Exporters never run here: they
+call :meth:`Aggregator.collect` (or :meth:`Aggregator.take_timer_samples`) on their own
 schedule.
 
 blinker propagates receiver exceptions to the sender and holds receivers weakly by
@@ -18,6 +19,7 @@ right after the update it interrupted (:mod:`telemetry.aggregation.reentry`).
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import time
@@ -77,6 +79,9 @@ class Aggregator:
         prices: ops.Prices | None = None,
     ) -> None:
         self._guard = EventGuard()
+        #: Events waiting to be recorded: (record, fields, send time); see the receiver.
+        self._queue: collections.deque[tuple[Callable[..., Any], dict[str, Any], float]] = \
+            collections.deque()
         self._clock = clock
         self._wall_clock = wall_clock
         self._offset = wall_clock() - clock()
@@ -89,10 +94,13 @@ class Aggregator:
             repeat_threshold=repeat_threshold, max_workflows_in_flight=max_workflows_in_flight,
             prices=prices)
         self._series = self.state.series
+        self.state.wall_offset = self._offset
         self._window = (error_rate_window_s, window_buckets)
         self._listeners: tuple[EventListener, ...] = ()
         self._receivers: dict[str, Callable[..., None]] = {}
         self._connected = False
+        #: Queued events an interrupt cut short (see record_queued).
+        self._interrupted = 0
         self._logged_invalid: set[tuple[str, str]] = set()
         self._handler_time = self._series[cat.HANDLER_TIME].cell(())
         #: Who reads histogram exemplars and extremes now (histogram_features).
@@ -111,6 +119,7 @@ class Aggregator:
 
     def connect(self) -> None:
         """Subscribe to every signal of the contract (strongly: see the module doc)."""
+        self._queue.clear()  # what a send racing the last disconnect() left
         self._connected = True
         for spec in CONTRACT:
             if spec.name in self._receivers:
@@ -122,14 +131,17 @@ class Aggregator:
     def disconnect(self) -> None:
         """Stop receiving. An event a signal handler interrupted before it reached the
         lock is dropped too, so a final flush made after this call has every event
-        that will ever be recorded."""
-        self._connected = False
+        that will ever be recorded: the queued events are recorded first."""
         for name, receiver in self._receivers.items():
             blinker.signal(name).disconnect(receiver)
         self._receivers.clear()
+        self.record_queued()
+        self._connected = False
 
     def renew_locks(self) -> None:
-        """Fresh locks for a forked child, where a parent thread may have held them."""
+        """Fresh locks for a forked child, where a parent thread may have held them.
+        The queued events are the parent's to record: the child forgets its copy."""
+        self._queue.clear()
         self._guard.renew()
         self._process = ProcessSampler()
 
@@ -137,9 +149,11 @@ class Aggregator:
         """Also pass every accepted event to ``listener`` (the tracer, slow-op capture).
 
         Listeners run after the metrics update, outside the lock; their exceptions
-        are logged and counted, never raised.
+        are logged and counted, never raised. Events are recorded in line from now on
+        (:mod:`telemetry.aggregation.receiver`), after the queued ones.
         """
         self._listeners = (*self._listeners, listener)
+        self.record_queued()
 
     def remove_listener(self, listener: EventListener) -> None:
         self._listeners = tuple(item for item in self._listeners if item is not listener)
@@ -148,7 +162,9 @@ class Aggregator:
                            min_max: bool | None = None) -> None:
         """A reader of histogram exemplars (the tracer) or extremes (the OTLP exporter)
         starts (True) or stops (False): the histogram cells switch to the update that
-        keeps what is read, and back to the plain one when nobody reads it."""
+        keeps what is read, and back to the plain one when nobody reads it. Events
+        queued before were observed before the switch: they are recorded first."""
+        self.record_queued()
         with self._guard.lock:
             readers = self._histogram_readers
             for feature, on in (("exemplars", exemplars), ("min_max", min_max)):
@@ -186,15 +202,50 @@ class Aggregator:
         # Called from Series under the aggregator's lock already.
         self._series[cat.SERIES_OVERFLOW].cell((spec.name,)).inc(1, self._clock())
 
+    def record_queued(self) -> None:
+        """Record the queued events in order under one hold of the lock, unless this
+        thread is mid-update (the update it interrupted records them). Only the events
+        queued when it starts: senders on other threads cannot keep it here.
+
+        An interrupt (``KeyboardInterrupt``) landing here reaches the sender, as in any
+        code it calls; the event being recorded then is lost, perhaps half recorded,
+        and counted as dropped (aggregator, interrupted); the rest stay queued."""
+        queue, guard = self._queue, self._guard
+        if not queue or guard.held_here():
+            return
+        lock, take = guard.lock, queue.popleft
+        recording = False
+        try:  # taken inside the `try`: see telemetry.aggregation.reentry
+            lock.acquire()
+            started = time.perf_counter()
+            for _ in range(len(queue)):
+                record, fields, now = take()
+                if self._connected:  # else: sent while disconnect() ran
+                    recording = True
+                    record(fields, now)
+                    recording = False
+            self._handler_time.value += time.perf_counter() - started
+        finally:
+            if recording:
+                self._interrupted += 1
+            try:  # noqa: SIM105
+                lock.release()
+            except RuntimeError:  # interrupted before it was taken
+                pass
+
     def run_pending(self) -> None:
-        """Record what re-entrant calls deferred, unless this thread is mid-update;
-        reads call it first so they include it."""
+        """Record the queued events and what re-entrant calls deferred, unless this
+        thread is mid-update; reads call it first so they include it."""
+        self.record_queued()
         guard = self._guard
         if guard.pending and not guard.held_here():
             guard.run_pending()
         if guard.dropped:
             dropped, guard.dropped = guard.dropped, 0
             self.count_dropped("aggregator", "reentry_queue_full", dropped)
+        if self._interrupted:
+            interrupted, self._interrupted = self._interrupted, 0
+            self.count_dropped("aggregator", "interrupted", interrupted)
 
     # -- state ----------------------------------------------------------------
 
@@ -330,7 +381,7 @@ class Aggregator:
         only changed gauges rely on."""
         measured = self._wall_clock() - now
         if abs(measured - self._offset) > 1e-3:
-            self._offset = measured
+            self._offset = self.state.wall_offset = measured
         return self._offset
 
     def _purge_stale(self, now: float) -> None:
@@ -362,6 +413,7 @@ class Aggregator:
         return taken
 
     def series_count(self, spec: MetricSpec) -> int:
+        self.run_pending()
         with self._guard.lock:
             return len(self._series[spec])
 

@@ -15,7 +15,6 @@ they only update: an invalid event never reaches them and changes nothing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from telemetry.aggregation import calls
@@ -58,7 +57,7 @@ def agent_activated(state: AggregateState, values: list, ts: float | None,
         agent = sanitize_label_value(agent, state.max_label_length)
     active = state.active
     if agent not in active and len(active) < state.max_series:
-        active[agent] = time.time() if ts is None else ts
+        active[agent] = now + state.wall_offset if ts is None else ts
     state.agents_active.set(float(len(active)), now)
     if short and agent in active:  # a capped name is not what its events will say
         state.last_seen[agent] = now
@@ -71,7 +70,7 @@ def agent_deactivated(state: AggregateState, values: list, ts: float | None,
         agent = sanitize_label_value(agent, state.max_label_length)
     since = state.active.pop(agent, None)
     if since is not None:
-        until = time.time() if ts is None else ts
+        until = now + state.wall_offset if ts is None else ts
         state.agent_active_time.cell((agent,)).inc(max(until - since, 0.0), now)
     state.agents_active.set(float(len(state.active)), now)
     ops.agent_deactivated(state, agent)

@@ -80,6 +80,10 @@ class AggregateState:
     state_file_size: GaugeCell
     #: Active agents (by name, capped like a label) -> activation time (epoch s).
     active: dict[str, float] = field(default_factory=dict)
+    #: Wall time minus the monotonic clock (kept by the aggregator): an event sent
+    #: without a timestamp happened at epoch second ``now + wall_offset``, ``now``
+    #: being its send time, however much later it is recorded.
+    wall_offset: float = 0.0
     mode: str = "active"
     last_load_ms: float = 0.0
     state_size: int = 0

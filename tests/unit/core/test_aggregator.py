@@ -194,6 +194,7 @@ def test_invalid_events_are_logged_once_per_signal_and_reason(
     for _ in range(5):
         send("state_saved", duration_s=-1, size_bytes=1)
     send("state_saved", duration_s=1, size_bytes=-1)
+    aggregator.run_pending()  # queued events are checked when they are recorded
     warnings = [r for r in caplog.records if r.name == "telemetry.aggregator"]
     assert len(warnings) == 2
     assert aggregator.invalid_events() == {("yolo.state_saved", "duration_s:negative"): 5,

@@ -125,6 +125,7 @@ def test_a_stall_inside_a_tool_call_exports_the_oldest_open_start(
 def test_open_tool_calls_are_bounded_per_agent_and_counted(agg: Aggregator) -> None:
     for _ in range(MAX_OPEN_TOOL_CALLS + 5):
         send("tool_started", agent="pm", tool="build")
+    agg.run_pending()  # the queued events recorded before the tables are read
     assert len(agg.state.ops.open_tools["pm"]) == MAX_OPEN_TOOL_CALLS
     assert agg.value(cat.DROPPED, ("operations", "tool_calls_full")) == 5
 
@@ -198,6 +199,7 @@ def test_loop_windows_are_capped_oldest_first(clock: FakeClock) -> None:
     try:
         for number in range(5):
             handoff("A", "B", f"wf-{number}")
+        agg.run_pending()  # the queued events recorded before the tables are read
         assert list(agg.state.ops.loops.windows) == ["wf-2", "wf-3", "wf-4"]
         assert agg.value(cat.DROPPED, ("operations", "loop_window_evicted")) == 2
     finally:
@@ -450,6 +452,7 @@ def test_a_1mb_call_key_or_name_is_not_stored(agg: Aggregator) -> None:
                  workflow_id=key)
             send("tool_started", agent=key, tool=key)
             del key
+        agg.run_pending()  # a queued event's payload lives until its batch is recorded
         gc.collect()
         kept, _ = tracemalloc.get_traced_memory()
     finally:

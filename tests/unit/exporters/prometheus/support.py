@@ -107,6 +107,7 @@ def set_exemplar(aggregator: Aggregator, labels: tuple[str, str], bucket: int,
                  kept: tuple[float, float, int, int]) -> None:
     """Give a handoff histogram series an exemplar, as an observation in a sampled
     span does (tests/unit/tracing/test_exemplars.py shows that part)."""
+    aggregator.run_pending()  # the queued events recorded: the cell exists
     cell = aggregator.state.series[cat.HANDOFF_DURATION].cells[labels]
     if cell.exemplars is None:
         cell.exemplars = [None] * len(cell.counts)
