@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from telemetry.aggregation.operations import MAX_OPEN_TOOL_CALLS
+from telemetry.aggregation.state import remembered
 from telemetry.validation import MAX_NUMBER
 
 if TYPE_CHECKING:
@@ -125,9 +126,7 @@ def _record_llm(state: AggregateState, cells: LlmCells, agent: str, model: str,
         cell = cells.cost or _lazy(state.llm_cost, (agent, model), cells, "cost")
         cell.value += cost
         cell.updated = now
-    seen = state.last_seen
-    if agent in seen:
-        seen[agent] = now
+    state.touch(agent, now)
 
 
 def llm_called_seen(state: AggregateState, fields: dict, ts: float | None,
@@ -135,11 +134,8 @@ def llm_called_seen(state: AggregateState, fields: dict, ts: float | None,
     """A remembered (agent, model) without an error: the plain case of the other fields
     checked in line, then :func:`_record_llm`."""
     agent, model = fields.get("agent"), fields.get("model")
-    try:
-        cells = state.llm_cells.get((agent, model))
-    except TypeError:  # an unhashable name: the checked path names the problem
-        return False
-    if cells is None or type(agent) is not str or type(model) is not str:
+    cells = remembered(state.llm_cells, agent, model)
+    if cells is None:
         return False
     duration = fields.get("duration_s")
     input_tokens, output_tokens = fields.get("input_tokens"), fields.get("output_tokens")
@@ -194,22 +190,16 @@ def tool_started(state: AggregateState, values: list, ts: float | None, now: flo
             calls.append((_tool_cells(state, agent, tool).tool_key, now))
         else:
             state.count_dropped("operations", "tool_calls_full", now)
-    seen = state.last_seen
-    if agent in seen:
-        seen[agent] = now
+    state.touch(agent, now)
 
 
 def tool_started_seen(state: AggregateState, fields: dict, ts: float | None,
                       now: float) -> bool:
     """A remembered (agent, tool) whose agent has room in its open-call list."""
     agent, tool = fields.get("agent"), fields.get("tool")
-    try:
-        cells = state.tool_cells.get((agent, tool))
-    except TypeError:  # an unhashable name: the checked path names the problem
-        return False
+    cells = remembered(state.tool_cells, agent, tool)
     call_key = fields.get("call_key")
-    if (cells is None or type(agent) is not str or type(tool) is not str
-            or (call_key is not None and type(call_key) is not str)):
+    if cells is None or (call_key is not None and type(call_key) is not str):
         return False
     ops = state.ops
     calls = ops.open_tools.get(agent)  # a remembered name is short: its own key
@@ -220,9 +210,7 @@ def tool_started_seen(state: AggregateState, fields: dict, ts: float | None,
     elif len(calls) >= MAX_OPEN_TOOL_CALLS:
         return False
     calls.append((cells.tool_key, now))
-    seen = state.last_seen
-    if agent in seen:
-        seen[agent] = now
+    state.touch(agent, now)
     return True
 
 
@@ -255,20 +243,15 @@ def _record_tool(state: AggregateState, tool_key: str | int, calls: CounterCell,
                 break
     if ops.runs.run(agent, tool, call_key) >= ops.repeat_threshold:
         state.tool_repeats.cell((agent, tool)).inc(1, now)
-    seen = state.last_seen
-    if agent in seen:
-        seen[agent] = now
+    state.touch(agent, now)
 
 
 def tool_completed_seen(state: AggregateState, fields: dict, ts: float | None,
                         now: float) -> bool:
     """A remembered (agent, tool) completed before, without an error."""
     agent, tool = fields.get("agent"), fields.get("tool")
-    try:
-        cells = state.tool_cells.get((agent, tool))
-    except TypeError:  # an unhashable name: the checked path names the problem
-        return False
-    if cells is None or type(agent) is not str or type(tool) is not str:
+    cells = remembered(state.tool_cells, agent, tool)
+    if cells is None:
         return False
     calls, histogram = cells.calls, cells.duration
     duration, call_key = fields.get("duration_s"), fields.get("call_key")

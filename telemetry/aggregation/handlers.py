@@ -20,7 +20,7 @@ from collections.abc import Callable
 from telemetry.aggregation import calls
 from telemetry.aggregation import operations as ops
 from telemetry.aggregation.series import sanitize_label_value
-from telemetry.aggregation.state import AggregateState
+from telemetry.aggregation.state import AggregateState, remembered
 from telemetry.validation import MAX_NUMBER
 
 #: ``handler(state, values, timestamp, now)``; see the module doc.
@@ -80,11 +80,8 @@ def handoff_started(state: AggregateState, values: list, ts: float | None,
                     now: float) -> None:
     """Counted in the events total only; the handoff is counted when it completes."""
     from_agent, to_agent = values
-    seen = state.last_seen  # the agents' last event: dict stores, in line
-    if from_agent in seen:
-        seen[from_agent] = now
-    if to_agent in seen:
-        seen[to_agent] = now
+    state.touch(from_agent, now)
+    state.touch(to_agent, now)
 
 
 def handoff_completed(state: AggregateState, values: list, ts: float | None,
@@ -95,11 +92,8 @@ def handoff_completed(state: AggregateState, values: list, ts: float | None,
         state.handoff_cells, key, state.handoffs, state.handoff_duration, key)
     cells.counter.inc(1, now)
     cells.histogram.observe(duration, now)
-    seen = state.last_seen  # the agents' last event: dict stores, in line
-    if from_agent in seen:
-        seen[from_agent] = now
-    if to_agent in seen:
-        seen[to_agent] = now
+    state.touch(from_agent, now)
+    state.touch(to_agent, now)
     window = state.ops.loops.windows.get(workflow_id)  # the loop check, as the fast path
     limit = state.max_label_length
     if window is None or len(from_agent) > limit or len(to_agent) > limit:
@@ -118,27 +112,21 @@ def decision_made(state: AggregateState, values: list, ts: float | None,
         state.decision_cells, key, state.decisions, state.decision_duration, (agent,))
     cells.counter.inc(1, now)
     cells.histogram.observe(duration, now)
-    seen = state.last_seen  # the agent's last event: a dict store, in line
-    if agent in seen:
-        seen[agent] = now
+    state.touch(agent, now)
 
 
 def error_occurred(state: AggregateState, values: list, ts: float | None,
                    now: float) -> None:
     agent, error_type, _exception = values
     state.errors.cell((agent, error_type)).inc(1, now)
-    seen = state.last_seen  # the agent's last event: a dict store, in line
-    if agent in seen:
-        seen[agent] = now
+    state.touch(agent, now)
 
 
 def safety_blocked(state: AggregateState, values: list, ts: float | None,
                    now: float) -> None:
     agent, rule = values
     state.safety_blocks.cell((agent, rule)).inc(1, now)
-    seen = state.last_seen  # the agent's last event: a dict store, in line
-    if agent in seen:
-        seen[agent] = now
+    state.touch(agent, now)
 
 
 def context_updated(state: AggregateState, values: list, ts: float | None,
@@ -146,18 +134,14 @@ def context_updated(state: AggregateState, values: list, ts: float | None,
     agent, items, tokens = values
     state.context_items.cell((agent,)).set(float(items), now)
     state.context_tokens.cell((agent,)).set(float(tokens), now)
-    seen = state.last_seen  # the agent's last event: a dict store, in line
-    if agent in seen:
-        seen[agent] = now
+    state.touch(agent, now)
 
 
 def context_refreshed(state: AggregateState, values: list, ts: float | None,
                       now: float) -> None:
     agent, duration = values
     state.context_refresh_duration.cell((agent,)).observe(duration, now)
-    seen = state.last_seen  # the agent's last event: a dict store, in line
-    if agent in seen:
-        seen[agent] = now
+    state.touch(agent, now)
 
 
 def state_saved(state: AggregateState, values: list, ts: float | None, now: float) -> None:
@@ -209,10 +193,7 @@ FastPath = Callable[[AggregateState, dict, "float | None", float], bool]
 def handoff_completed_seen(state: AggregateState, fields: dict, ts: float | None,
                            now: float) -> bool:
     from_agent, to_agent = fields.get("from_agent"), fields.get("to_agent")
-    try:
-        cells = state.handoff_cells.get((from_agent, to_agent))
-    except TypeError:  # an unhashable name: the checked path names the problem
-        return False
+    cells = remembered(state.handoff_cells, from_agent, to_agent)
     duration = fields.get("duration_s")
     if cells is None or type(duration) is not float or not 0.0 <= duration < MAX_NUMBER:
         return False
@@ -224,11 +205,8 @@ def handoff_completed_seen(state: AggregateState, fields: dict, ts: float | None
     # Agent operations, in line (a call costs as much as the work): names of a
     # remembered pair are short, so they are table keys as they are.
     operations = state.ops
-    seen = state.last_seen
-    if from_agent in seen:
-        seen[from_agent] = now
-    if to_agent in seen:
-        seen[to_agent] = now
+    state.touch(from_agent, now)
+    state.touch(to_agent, now)
     window = operations.loops.windows.get(workflow_id)
     if window is None:  # a new workflow, or a long id (kept as its hash)
         ops.handoff(state, workflow_id, from_agent, to_agent, now)
@@ -242,18 +220,13 @@ def handoff_completed_seen(state: AggregateState, fields: dict, ts: float | None
 def decision_made_seen(state: AggregateState, fields: dict, ts: float | None,
                        now: float) -> bool:
     agent = fields.get("agent")
-    try:
-        cells = state.decision_cells.get((agent, fields.get("decision_type")))
-    except TypeError:  # an unhashable name: the checked path names the problem
-        return False
+    cells = remembered(state.decision_cells, agent, fields.get("decision_type"))
     duration = fields.get("duration_s")
     if cells is None or type(duration) is not float or not 0.0 <= duration < MAX_NUMBER:
         return False
     cells.counter.inc(1, now)
     cells.histogram.observe(duration, now)
-    seen = state.last_seen
-    if agent in seen:
-        seen[agent] = now
+    state.touch(agent, now)
     return True
 
 
@@ -262,16 +235,10 @@ def handoff_started_seen(state: AggregateState, fields: dict, ts: float | None,
     """A pair that completed a handoff before: its names passed the checks then, and
     a start records nothing but the event and the agents' last-event times."""
     from_agent, to_agent = fields.get("from_agent"), fields.get("to_agent")
-    try:
-        if (from_agent, to_agent) not in state.handoff_cells:
-            return False
-    except TypeError:  # an unhashable name: the checked path names the problem
+    if remembered(state.handoff_cells, from_agent, to_agent) is None:
         return False
-    seen = state.last_seen
-    if from_agent in seen:
-        seen[from_agent] = now
-    if to_agent in seen:
-        seen[to_agent] = now
+    state.touch(from_agent, now)
+    state.touch(to_agent, now)
     return True
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.operations import OperationsState, Prices
@@ -145,6 +145,13 @@ class AggregateState:
             state_file_size=series[cat.STATE_FILE_SIZE].cell(()),
         )
 
+    def touch(self, agent: str, now: float) -> None:
+        """Note ``now`` as the last event of ``agent``, when it is active (an agent is
+        in ``last_seen`` from its activation to its deactivation)."""
+        seen = self.last_seen
+        if agent in seen:
+            seen[agent] = now
+
     def pair(self, table: dict[tuple[str, str], CellPair], key: tuple[str, str],
              counters: Series, histograms: Series, histogram_key: tuple) -> CellPair:
         """The cells for ``key``, remembered in ``table`` unless either is an overflow
@@ -179,3 +186,16 @@ class AggregateState:
         for mode in MODES:
             self.mode_series.cell((mode,)).set(float(mode == self.mode), now)
         self.agents_active.set(0.0, now)
+
+
+Remembered = TypeVar("Remembered")
+
+
+def remembered(table: dict[tuple[str, str], Remembered], first: object,
+               second: object) -> Remembered | None:
+    """What ``table`` keeps for the pair of names (the fast paths' cell bundles), or None:
+    also when either is not a plain ``str`` (a subclass, another type, an unhashable),
+    which the checked path then records or names as invalid."""
+    if type(first) is str and type(second) is str:
+        return table.get((first, second))
+    return None

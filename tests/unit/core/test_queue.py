@@ -4,10 +4,13 @@ with a listener attached they are recorded in line. Nothing is lost silently."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
+from telemetry.aggregation.handlers import FAST_PATHS
 from telemetry.aggregation.receiver import QUEUE_BATCH
 from tests.conftest import FakeClock, send
 
@@ -87,23 +90,28 @@ def test_invalid_queued_events_are_counted_when_recorded(aggregator: Aggregator)
     assert handoffs(aggregator) == 1
 
 
-class Interrupting(str):
-    """A name whose hash raises an interrupt, as a Ctrl-C landing there would."""
-
-    def __hash__(self) -> int:
-        raise KeyboardInterrupt
-
-
 def test_an_interrupt_while_recording_reaches_the_caller_and_is_counted(
-        aggregator: Aggregator) -> None:
-    handoff()
-    send("handoff_completed", from_agent=Interrupting("pm"), to_agent="dev", duration_s=0.1)
-    handoff()
-    with pytest.raises(KeyboardInterrupt):
-        aggregator.run_pending()
-    assert not aggregator._guard.held_here()
-    assert aggregator._guard.lock.acquire(blocking=False)  # no lock survives it
-    aggregator._guard.lock.release()
-    # the event after it stayed queued and is recorded by the next read
-    assert handoffs(aggregator) == 2
-    assert aggregator.value(cat.DROPPED, ("aggregator", "interrupted")) == 1
+        clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = FAST_PATHS["yolo.handoff_completed"]
+
+    def interrupted(state: Any, fields: dict, ts: float | None, now: float) -> bool:
+        if fields["duration_s"] == 0.25:
+            raise KeyboardInterrupt  # as a Ctrl-C landing in the middle of it would
+        return recorded(state, fields, ts, now)
+
+    monkeypatch.setitem(FAST_PATHS, "yolo.handoff_completed", interrupted)
+    aggregator = Aggregator(clock=clock)
+    aggregator.connect()
+    try:
+        handoff()
+        handoff(0.25)
+        handoff()
+        with pytest.raises(KeyboardInterrupt):
+            aggregator.run_pending()
+        assert aggregator._guard.lock.acquire(blocking=False)  # no lock survives it
+        aggregator._guard.lock.release()
+        # the event after it stayed queued and is recorded by the next read
+        assert handoffs(aggregator) == 2
+        assert aggregator.value(cat.DROPPED, ("aggregator", "interrupted")) == 1
+    finally:
+        aggregator.disconnect()
