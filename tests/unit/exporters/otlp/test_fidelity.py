@@ -22,7 +22,7 @@ from exporters.otlp.metrics import SCHEMA_URL
 from telemetry import catalogue as cat
 from telemetry import load_config
 from telemetry.aggregation.aggregator import Aggregator
-from tests.conftest import send
+from tests.conftest import FakeClock, send
 from tests.support.http_sink import Collector
 
 DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
@@ -80,13 +80,14 @@ def dropped(aggregator: Aggregator, component: str, reason: str) -> float:
                if s.labels == (component, reason))
 
 
-def test_counts_are_sent_as_ints_and_seconds_as_doubles(started: Any,
-                                                        collector: Collector) -> None:
+def test_counts_are_sent_as_ints_and_seconds_as_doubles(started: Any, collector: Collector,
+                                                        clock: FakeClock) -> None:
     exporter = started()
     handoff()
     handoff()
     send("agent_activated", agent="pm", workflow_id="wf-1")
-    send("agent_deactivated", agent="pm", workflow_id="wf-1", duration_s=1.5)
+    clock.advance(1.5)  # active for 1.5 s of the aggregator's clock
+    send("agent_deactivated", agent="pm", workflow_id="wf-1")
     assert exporter.export_metrics()
     metrics = metrics_of(metric_requests(collector)[-1])
     [point] = metrics["yolo.handoffs"].sum.data_points
@@ -94,7 +95,7 @@ def test_counts_are_sent_as_ints_and_seconds_as_doubles(started: Any,
     for point in metrics["yolo.telemetry.events"].sum.data_points:
         assert point.WhichOneof("value") == "as_int"
     [active] = metrics["yolo.agent.active"].sum.data_points
-    assert active.WhichOneof("value") == "as_double"
+    assert (active.WhichOneof("value"), active.as_double) == ("as_double", 1.5)
 
 
 def test_series_never_recorded_are_not_sent(started: Any, collector: Collector) -> None:
