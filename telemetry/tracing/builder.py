@@ -161,6 +161,8 @@ class SpanBuilder:
         #: it: a finished span may be appended to it directly (see :meth:`_resolve_sink`).
         self.queue: Any = _NO_QUEUE
         self.quiet_below = -1
+        #: Called when the processors change (the tracer batches events only for ours).
+        self.on_sink_change: Callable[[], None] | None = None
         self._resolve_sink()
 
     # -- making spans ------------------------------------------------------------------
@@ -233,6 +235,12 @@ class SpanBuilder:
             self._takes_tuples = False
         #: ``emit(span)``: give a finished span to the provider's processors.
         self.emit = self._capped if self._check_lengths else self._sink
+        if self.on_sink_change is not None:
+            self.on_sink_change()
+
+    def batch_processor(self) -> Any:
+        """The one processor, when it takes finished tuples (else None)."""
+        return self._processors[0] if self._takes_tuples else None
 
     def _emit_readable(self, span: Finished) -> None:
         self._processor.on_end(to_readable(span))
