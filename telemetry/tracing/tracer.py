@@ -42,9 +42,9 @@ from opentelemetry import trace
 
 from telemetry.aggregation.reentry import EventGuard
 from telemetry.aggregation.series import sanitize_label_value, set_span_source
-from telemetry.tracing.builder import SpanBuilder, record_change, remote_parent
+from telemetry.tracing.builder import SpanBuilder, remote_parent
 from telemetry.tracing.events import SpanSignals
-from telemetry.tracing.live import LiveSpan, sampled_span_ids
+from telemetry.tracing.live import LiveSpan, record_change, sampled_span_ids
 from telemetry.tracing.table import UNFINISHED, OpenSpans
 
 if TYPE_CHECKING:
