@@ -24,7 +24,9 @@ it ends, with the provider's sampler, resource and id rules.
 The per-event path is kept short: one dictionary lookup picks the handler, names are
 made safe once per distinct value (a small cache, not a scan of every field on every
 event), a closing event is a table lookup, and a span that is not sampled costs only
-that bookkeeping.
+that bookkeeping. With the span batch processor (:mod:`exporters.otlp.batch`), the
+signals that set no live context wait in a queue and are handled in batches, in
+order, before anything needs their spans (:meth:`SignalTracer.on_event`).
 
 This module imports the OpenTelemetry SDK: it is only loaded when tracing is on.
 """
