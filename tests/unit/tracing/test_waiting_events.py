@@ -3,6 +3,7 @@ batches, yet every span is made, in order, before any export, flush or read."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,12 +29,13 @@ class Batched:
     """A tracer whose spans go to the span batch processor (never exporting on its own:
     the delay is an hour), then to an in-memory exporter."""
 
-    def __init__(self, aggregator: Aggregator, clock: FakeClock, batch_size: int = 512) -> None:
+    def __init__(self, aggregator: Aggregator, clock: FakeClock, batch_size: int = 512,
+                 delay_ms: int = 3_600_000) -> None:
         config = TracingConfig()
         self.exporter = InMemorySpanExporter()
         self.provider = TracerProvider(sampler=make_sampler(config), shutdown_on_exit=False)
         self.processor = SpanBatchProcessor(self.exporter, BatchConfig(
-            max_export_batch_size=batch_size, schedule_delay_ms=3_600_000), aggregator)
+            max_export_batch_size=batch_size, schedule_delay_ms=delay_ms), aggregator)
         self.provider.add_span_processor(self.processor)
         self.queue: Any = self.processor.direct_queue[0]
         self.tracer = SignalTracer(self.provider.get_tracer("test"), aggregator, config,
@@ -93,6 +95,20 @@ def test_waiting_events_are_handled_before_an_event_handled_on_arrival(batched: 
     assert len(agents) == 2
     assert by_name["decision d1"].parent.span_id == agents[0].context.span_id
     assert by_name["decision d3"].parent.span_id == agents[1].context.span_id
+
+
+def test_the_export_worker_handles_waiting_events_on_its_schedule(batched: Any) -> None:
+    """A program that sends a few events and goes quiet has their spans exported on
+    the worker's schedule, as it would without waiting: no flush needed."""
+    traced = batched(delay_ms=20)
+    send("workflow_started", workflow_id="wf-1", workflow_type="t", timestamp=T0)
+    for number in range(1, 4):
+        decision(number)
+    deadline = time.monotonic() + 10
+    while len(traced.exporter.get_finished_spans()) < 3 and time.monotonic() < deadline:
+        threading.Event().wait(0.01)  # polled: the worker exports on its own thread
+    names = sorted(span.name for span in traced.exporter.get_finished_spans())
+    assert names == ["decision d1", "decision d2", "decision d3"]
 
 
 def test_the_sender_handles_a_full_batch_of_waiting_events(batched: Any) -> None:
