@@ -46,6 +46,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,8 @@ class SpanBatchProcessor(SpanProcessor):
         self._shutdown = False
         #: Whether SDK spans were ever queued (``on_end``): only then may a batch mix them in.
         self._sdk_spans = False
+        #: Called before every export and flush: a tracer handles its waiting events.
+        self._feeders: tuple[Callable[[], None], ...] = ()
         self._worker = threading.Thread(target=self._work, name="yolo-span-export", daemon=True)
         self._worker.start()
         if hasattr(exporter, "on_give_up"):
@@ -124,6 +127,21 @@ class SpanBatchProcessor(SpanProcessor):
         if len(queue) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
+    def add_feeder(self, feeder: Callable[[], None]) -> None:
+        """Call ``feeder`` before every export and flush: a tracer whose events wait to
+        be handled in batches makes their spans then."""
+        self._feeders = (*self._feeders, feeder)
+
+    def remove_feeder(self, feeder: Callable[[], None]) -> None:
+        self._feeders = tuple(f for f in self._feeders if f != feeder)
+
+    def _feed(self) -> None:
+        for feeder in self._feeders:
+            try:
+                feeder()
+            except Exception:
+                log.exception("a span source failed before an export")
+
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         """Nothing to do when a span starts."""
 
@@ -146,6 +164,7 @@ class SpanBatchProcessor(SpanProcessor):
                 self._wake.clear()  # before exporting: spans queued meanwhile wake it again
                 if self._shutdown:
                     break
+                self._feed()
                 # Woken: full batches only. Timed out: what is queued, up to a batch, too.
                 self._export(full_only=woken)
                 failures = 0
@@ -202,6 +221,7 @@ class SpanBatchProcessor(SpanProcessor):
         if self._shutdown:
             return False
         timeout_s = self._timeout_s if timeout_millis is None else timeout_millis / 1000
+        self._feed()
         return self._export(full_only=False, drain=True,
                             deadline=time.monotonic() + timeout_s)
 
@@ -225,6 +245,7 @@ class SpanBatchProcessor(SpanProcessor):
         ``export_timeout_ms``), then shut the exporter down."""
         if self._shutdown:
             return
+        self._feed()
         self._shutdown = True
         self._wake.set()
         if self._worker.is_alive() and self._worker is not threading.current_thread():

@@ -1,5 +1,7 @@
 """Span attribute names and the parent/start helpers shared by the signal handlers
-(:mod:`telemetry.tracing.events`, :mod:`telemetry.tracing.handoffs`).
+(:mod:`telemetry.tracing.events`, :mod:`telemetry.tracing.handoffs`), and attribute
+values from elsewhere: an exception's (as the SDK's ``record_exception`` writes them)
+and values other code sets on a live span, checked as OpenTelemetry allows them.
 
 Attribute names follow the OpenTelemetry GenAI conventions where one fits, ``yolo.*``
 otherwise (docs/tracing.md lists them per span).
@@ -7,7 +9,8 @@ otherwise (docs/tracing.md lists them per span).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import traceback
+from typing import TYPE_CHECKING, Any
 
 from telemetry.tracing.table import LATEST_TS, ns
 
@@ -45,3 +48,46 @@ def start_ns(start: float, floor: float) -> int:
     if start < floor:
         start = floor
     return int(start * 1e9) if 0.0 <= start <= LATEST_TS else ns(start)
+
+
+_SCALARS = (str, bool, int, float)
+
+
+def clean_value(value: Any, limit: int) -> Any:
+    """``value`` as an OpenTelemetry attribute value (a str cut at ``limit``, a bool,
+    an int in 64 bits, a float, or a sequence of one of them), else None."""
+    kind = type(value)
+    if kind is str:
+        return value[:limit]
+    if kind is bool or kind is float:
+        return value
+    if kind is int:
+        return value if -(1 << 63) <= value < (1 << 63) else None
+    if kind in (tuple, list):
+        items = [clean_value(item, limit) for item in value]
+        kinds = {type(item) for item in items}
+        if None in items or len(kinds) > 1 or (kinds and kinds.pop() not in _SCALARS):
+            return None
+        return tuple(items)
+    return None
+
+
+def exception_type(exception: BaseException) -> str:
+    """``module.QualName`` as the SDK's record_exception spells ``exception.type``."""
+    cls = type(exception)
+    module = cls.__module__
+    return f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
+
+
+def exception_attributes(exception: BaseException) -> dict[str, str]:
+    """The attributes the SDK's ``Span.record_exception`` gives an exception event."""
+    return {"exception.type": exception_type(exception),
+            "exception.message": _encodable(str(exception)),
+            "exception.stacktrace": _encodable("".join(traceback.format_exception(exception))),
+            "exception.escaped": "False"}
+
+
+def _encodable(text: str) -> str:
+    """``text`` with lone surrogates as "?": an OSError about an undecodable file name
+    carries one, and a string that cannot be encoded fails its whole batch."""
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")

@@ -24,8 +24,8 @@ Processors' ``on_start`` is not called: spans are made whole at their end, and t
 processors used here ignore it.
 
 A ``traceparent`` field becomes a stub holding the remote context
-(:func:`remote_parent`), and an exception gets the event attributes the SDK's
-``record_exception`` gives it (:func:`exception_attributes`).
+(:func:`remote_parent`). What other code records on a live span is applied by
+:func:`telemetry.tracing.live.record_change`, with the limits kept here.
 
 Attribute values are the tracer's own (str, int, float, bool); strings are cut at
 ``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`` (``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` for
@@ -46,8 +46,6 @@ from __future__ import annotations
 
 import random
 import sys
-import time
-import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -62,9 +60,10 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanKind, StatusCode, TraceFlags
+from opentelemetry.trace import SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from telemetry.tracing.attributes import clean_value
 from telemetry.tracing.record import (
     EMPTY_CONTEXT,
     Finished,
@@ -161,6 +160,8 @@ class SpanBuilder:
         #: it: a finished span may be appended to it directly (see :meth:`_resolve_sink`).
         self.queue: Any = _NO_QUEUE
         self.quiet_below = -1
+        #: Called when the processors change (the tracer batches events only for ours).
+        self.on_sink_change: Callable[[], None] | None = None
         self._resolve_sink()
 
     # -- making spans ------------------------------------------------------------------
@@ -233,6 +234,12 @@ class SpanBuilder:
             self._takes_tuples = False
         #: ``emit(span)``: give a finished span to the provider's processors.
         self.emit = self._capped if self._check_lengths else self._sink
+        if self.on_sink_change is not None:
+            self.on_sink_change()
+
+    def batch_processor(self) -> Any:
+        """The one processor, when it takes finished tuples (else None)."""
+        return self._processors[0] if self._takes_tuples else None
 
     def _emit_readable(self, span: Finished) -> None:
         self._processor.on_end(to_readable(span))
@@ -308,7 +315,7 @@ class SpanBuilder:
         for key, value in attributes.items():
             if type(key) is not str or not key:
                 continue
-            value = _clean_value(value, limit)
+            value = clean_value(value, limit)
             if value is not None:
                 clean[key] = value
         return clean
@@ -320,27 +327,6 @@ class SpanBuilder:
             if type(value) is str and len(value) > limit:
                 attributes[key] = value[:limit]
         return attributes
-
-
-_SCALARS = (str, bool, int, float)
-
-
-def _clean_value(value: Any, limit: int) -> Any:
-    """``value`` as an attribute value (see :meth:`SpanBuilder.clean`), else None."""
-    kind = type(value)
-    if kind is str:
-        return value[:limit]
-    if kind is bool or kind is float:
-        return value
-    if kind is int:
-        return value if -(1 << 63) <= value < (1 << 63) else None
-    if kind in (tuple, list):
-        items = [_clean_value(item, limit) for item in value]
-        kinds = {type(item) for item in items}
-        if None in items or len(kinds) > 1 or (kinds and kinds.pop() not in _SCALARS):
-            return None
-        return tuple(items)
-    return None
 
 
 def new_span_id() -> int:
@@ -366,54 +352,3 @@ def remote_parent(fields: Mapping[str, Any]) -> SpanStub | None:
         return None
     return SpanStub(span_context.trace_id, span_context.span_id, int(span_context.trace_flags),
                     span_context.trace_state, span_context.is_remote, context)
-
-
-def record_change(record: Any, builder: SpanBuilder, capture: bool, what: str,
-                  args: tuple) -> None:
-    """Apply what other code recorded on a live span to its open ``record`` (see
-    :meth:`telemetry.tracing.tracer.SignalTracer.record_live`); ``capture``: whether an
-    exception's message and stack trace may be kept (``tracing.capture_content``)."""
-    if what == "attributes":
-        attributes = record.attributes
-        for key, value in builder.clean(args[0]).items():
-            if key in attributes or len(attributes) < builder.max_attributes:
-                attributes[key] = value
-    elif what == "event":
-        name, attributes, timestamp = args
-        record.add_event(str(name), builder.clean(attributes, event=True),
-                         timestamp if type(timestamp) is int else time.time_ns())
-    elif what == "status":
-        status, description = args
-        code = getattr(status, "status_code", status)
-        if code is StatusCode.ERROR:
-            record.set_error(str(description or getattr(status, "description", None) or ""))
-    elif what == "exception":
-        exception, attributes, timestamp = args
-        if not isinstance(exception, BaseException):
-            return
-        recorded = (exception_attributes(exception) if capture
-                    else {"exception.type": exception_type(exception)})
-        recorded.update(builder.clean(attributes, event=True))
-        record.add_event("exception", recorded,
-                         timestamp if type(timestamp) is int else time.time_ns())
-
-
-def exception_type(exception: BaseException) -> str:
-    """``module.QualName`` as the SDK's record_exception spells ``exception.type``."""
-    cls = type(exception)
-    module = cls.__module__
-    return f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
-
-
-def exception_attributes(exception: BaseException) -> dict[str, str]:
-    """The attributes the SDK's ``Span.record_exception`` gives an exception event."""
-    return {"exception.type": exception_type(exception),
-            "exception.message": _encodable(str(exception)),
-            "exception.stacktrace": _encodable("".join(traceback.format_exception(exception))),
-            "exception.escaped": "False"}
-
-
-def _encodable(text: str) -> str:
-    """``text`` with lone surrogates as "?": an OSError about an undecodable file name
-    carries one, and a string that cannot be encoded fails its whole batch."""
-    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")

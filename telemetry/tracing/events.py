@@ -45,9 +45,11 @@ from telemetry.tracing.attributes import (
     WORKFLOW_NAME,
     WORKFLOW_OUTCOME,
     Parent,
+    exception_attributes,
+    exception_type,
     start_ns,
 )
-from telemetry.tracing.builder import exception_attributes, exception_type, remote_parent
+from telemetry.tracing.builder import remote_parent
 from telemetry.tracing.calls import CallSignals
 from telemetry.tracing.handoffs import HandoffSignals
 from telemetry.tracing.live import current_parent, enter, leaf_span_id, leave

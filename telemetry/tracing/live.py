@@ -35,12 +35,15 @@ Imports OpenTelemetry's API: only loaded when it is installed.
 
 from __future__ import annotations
 
+import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, NonRecordingSpan
+from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, NonRecordingSpan, StatusCode
+
+from telemetry.tracing.attributes import exception_attributes, exception_type
 
 if TYPE_CHECKING:
     from opentelemetry.trace import SpanContext
@@ -250,3 +253,35 @@ def leaf_span_id(field: Any, trace_id: int) -> int:
         return int(field[36:52], 16)
     except ValueError:
         return 0
+
+
+def record_change(record: Any, builder: Any, capture: bool, what: str,
+                  args: tuple) -> None:
+    """Apply what other code recorded on a live span to its open ``record`` (see
+    :meth:`telemetry.tracing.tracer.SignalTracer.record_live`), within the limits of
+    ``builder`` (a :class:`telemetry.tracing.builder.SpanBuilder`); ``capture``:
+    whether an exception's message and stack trace may be kept
+    (``tracing.capture_content``)."""
+    if what == "attributes":
+        attributes = record.attributes
+        for key, value in builder.clean(args[0]).items():
+            if key in attributes or len(attributes) < builder.max_attributes:
+                attributes[key] = value
+    elif what == "event":
+        name, attributes, timestamp = args
+        record.add_event(str(name), builder.clean(attributes, event=True),
+                         timestamp if type(timestamp) is int else time.time_ns())
+    elif what == "status":
+        status, description = args
+        code = getattr(status, "status_code", status)
+        if code is StatusCode.ERROR:
+            record.set_error(str(description or getattr(status, "description", None) or ""))
+    elif what == "exception":
+        exception, attributes, timestamp = args
+        if not isinstance(exception, BaseException):
+            return
+        recorded = (exception_attributes(exception) if capture
+                    else {"exception.type": exception_type(exception)})
+        recorded.update(builder.clean(attributes, event=True))
+        record.add_event("exception", recorded,
+                         timestamp if type(timestamp) is int else time.time_ns())
