@@ -1,7 +1,7 @@
 """OTLP exporter: periodic push of the aggregates, and spans built from the signals.
 
 Metrics: every ``interval_s`` a :class:`~exporters.PeriodicWorker` encodes one
-:meth:`Aggregator.collect` as an OTLP request (:mod:`exporters.otlp.fastpath.metric_encoding`,
+:meth:`Aggregator.copy_series` as an OTLP request (:mod:`exporters.otlp.fastpath.metric_encoding`,
 the mapping of :mod:`exporters.otlp.metrics`) and sends it with the OpenTelemetry
 OTLP metric exporter (:mod:`exporters.otlp.fastpath.metric_http`,
 :mod:`exporters.otlp.fastpath.metric_grpc`). Nothing runs per event, so enabling OTLP metrics
@@ -183,8 +183,8 @@ class OtlpExporter(Exporter):
             if not delta:  # a cumulative point's min and max: those of the series' life
                 self.aggregator.histogram_features(min_max=True)
                 self._tracks_min_max = True
-            self._build = lambda families, now_ns: to_metrics_data(families, resource, scope,
-                                                                   now_ns, delta)
+            self._build = lambda series, now_ns: to_metrics_data(series, resource, scope,
+                                                                 now_ns, delta)
             self._metric_exporter = self.make_metric_exporter()
             self._export_paths["metrics"] = export_path(self._metric_exporter, "metrics")
             _watch_answers(self._metric_exporter, self.metric_rejects)
@@ -232,7 +232,7 @@ class OtlpExporter(Exporter):
 
     def make_metric_exporter(self) -> MetricExporter:
         """The OpenTelemetry OTLP metric exporter for the configured protocol, which
-        also encodes the families itself (:mod:`exporters.otlp.fastpath.metric_encoding`)."""
+        also encodes the series itself (:mod:`exporters.otlp.fastpath.metric_encoding`)."""
         cfg, endpoint = self.config, self.config.signal_endpoint("metrics")
         headers = cfg.signal_headers("metrics") or None
         if cfg.signal_protocol("metrics") == "grpc":
@@ -266,7 +266,7 @@ class OtlpExporter(Exporter):
             return True
         from opentelemetry.sdk.metrics.export import MetricExportResult
 
-        export_families = getattr(exporter, "export_families", None)
+        export_series = getattr(exporter, "export_series", None)
         timeout_millis = self.config.signal_timeout("metrics") * 1000
         from opentelemetry import context as otel_context
 
@@ -276,11 +276,11 @@ class OtlpExporter(Exporter):
             quiet = otel_context.attach(QUIET)  # no span of the export from instrumentation
             try:
                 now_ns = time.time_ns()
-                families = self._points.prepare(self.aggregator.collect(), now_ns)
-                if export_families is not None:  # encodes the families itself
-                    result = export_families(families, timeout_millis, now_ns=now_ns)
+                series = self._points.prepare(self.aggregator.copy_series(), now_ns)
+                if export_series is not None:  # encodes the series itself
+                    result = export_series(series, timeout_millis, now_ns=now_ns)
                 else:
-                    result = exporter.export(build(families, now_ns),
+                    result = exporter.export(build(series, now_ns),
                                              timeout_millis=timeout_millis)
             except Exception as error:  # encoding or transport bug: report, do not raise
                 self.status.failed(error, self.aggregator)
