@@ -30,7 +30,6 @@ from telemetry import catalogue as cat
 from telemetry.aggregation import collection
 from telemetry.aggregation import operations as ops
 from telemetry.aggregation import snapshot as snap
-from telemetry.aggregation.collection import CellCopy
 from telemetry.aggregation.handlers import HANDLERS
 from telemetry.aggregation.process import ProcessSampler
 from telemetry.aggregation.receiver import make_receiver
@@ -287,16 +286,6 @@ class Aggregator:
                                      collection.samples)
         return [Family(spec, samples) for spec, samples in zip(specs, copied, strict=True)]
 
-    def copy_cells(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
-                   ) -> list[tuple[MetricSpec, list[CellCopy]]]:
-        """:meth:`collect`'s copies as raw numbers (:class:`CellCopy`), for a reader that
-        formats them itself; taken in the same short holds."""
-        self._prepare_collection()
-        specs = list(specs)
-        copied = collection.copy_all([self._series[spec] for spec in specs], self._guard.lock,
-                                     collection.copy_cells)
-        return list(zip(specs, copied, strict=True))
-
     def copy_series(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
                     ) -> list[collection.SeriesCopy]:
         """:meth:`collect`'s copies as columns (:class:`~telemetry.aggregation.collection.
@@ -400,4 +389,4 @@ class Aggregator:
 
 
 
-__all__ = ["Aggregator", "CellCopy", "EventListener"]
+__all__ = ["Aggregator", "EventListener"]
