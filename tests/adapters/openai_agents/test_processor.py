@@ -110,7 +110,7 @@ def test_a_failing_adapter_path_is_counted_and_the_run_still_succeeds(
     def broken(usage: Any) -> None:
         raise RuntimeError("adapter bug")
 
-    monkeypatch.setattr(adapter, "_tokens", broken)
+    monkeypatch.setattr(adapter.processor, "usage_tokens", broken)
     tel: Telemetry = start_telemetry()
     assert scenario.story() == scenario.ANSWER
     text = get_text(f"{tel.url}/metrics")
@@ -165,7 +165,7 @@ def test_traces_that_never_end_are_forgotten_within_the_bound(instrumented) -> N
 
 def test_spans_past_the_bound_are_timed_from_the_sdk_timestamps(
         start_telemetry, instrumented, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adapter, "MAX_SPANS_PER_TRACE", 2)
+    monkeypatch.setattr(adapter.processor, "MAX_SPANS_PER_TRACE", 2)  # the module reading it
     tel: Telemetry = start_telemetry()
     with (trace("crowded"), agent_span(name="busy"), custom_span("step"),
           function_span(name="third_span", input='{"n": 1}')):  # the third: not remembered
