@@ -54,6 +54,10 @@ class Recorder:
         return [event for event, _ in self.events]
 
 
+class LookupFailed(Exception):
+    """A tool's own failure (its class name is the ``error_type`` the tests expect)."""
+
+
 @dataclass
 class StoryRun:
     """What a story test reads: the story's own result, ``/metrics`` and ``/health``
@@ -143,6 +147,18 @@ def assert_failed_tool_run(text: str, agent: str, tool: str, error_type: str, *,
     assert sample(text, "yolo_workflows_total", outcome="failed") == 1
     assert sample(text, "yolo_agents_active") == 0
     assert "4111-1111" not in text
+
+
+def assert_failed_model_run(text: str, agent: str, model: str, error_type: str, *,
+                            errors: int) -> None:
+    """A model call that raised ``error_type`` failed the run: the LLM error is
+    counted, the agent's errors are ``errors``, the workflow failed and no agent is left
+    active."""
+    assert sample(text, "yolo_llm_errors_total", agent=agent, model=model,
+                  error_type=error_type) == 1
+    assert sample(text, "yolo_errors_total", agent=agent, error_type=error_type) == errors
+    assert sample(text, "yolo_workflows_total", outcome="failed") == 1
+    assert sample(text, "yolo_agents_active") == 0
 
 
 def scrape(tel: Telemetry) -> tuple[str, Series]:

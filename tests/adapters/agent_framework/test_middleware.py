@@ -15,12 +15,15 @@ from agent_framework_orchestrations import HandoffAgentUserRequest, HandoffBuild
 from telemetry.adapters import agent_framework as adapter
 from tests.adapters.agent_framework import scenario
 from tests.adapters.agent_framework.scripted import ScriptedChatClient, Turn, call, say
-from tests.adapters.support import assert_failure_counted, break_adapter_path, metrics_text, sample
+from tests.adapters.support import (
+    LookupFailed,
+    assert_failed_model_run,
+    assert_failure_counted,
+    break_adapter_path,
+    metrics_text,
+    sample,
+)
 from tests.support.faults import get_json
-
-
-class LookupFailed(Exception):
-    """A tool's own failure."""
 
 
 @tool
@@ -74,13 +77,8 @@ def test_a_failing_model_call_is_an_llm_error_and_fails_the_run(start_telemetry,
     tel = start_telemetry()
     with pytest.raises(ConnectionError):
         run(agent)
-    text = metrics_text(tel)
-    assert sample(text, "yolo_llm_errors_total", agent="writer", model="flaky",
-                  error_type="ConnectionError") == 1
-    # once for the model call, once for the run it failed
-    assert sample(text, "yolo_errors_total", agent="writer", error_type="ConnectionError") == 2
-    assert sample(text, "yolo_workflows_total", outcome="failed") == 1
-    assert sample(text, "yolo_agents_active") == 0
+    # errors: once for the model call, once for the run it failed
+    assert_failed_model_run(metrics_text(tel), "writer", "flaky", "ConnectionError", errors=2)
 
 
 def test_a_streamed_run_is_counted_when_its_stream_is_read(start_telemetry,

@@ -16,16 +16,14 @@ from telemetry.adapters import google_adk as adapter
 from telemetry.signals import CONTRACT
 from tests.adapters.google_adk import scenario
 from tests.adapters.support import (
+    LookupFailed,
+    assert_failed_model_run,
     assert_failed_tool_run,
     assert_failure_counted,
     break_adapter_path,
     metrics_text,
     sample,
 )
-
-
-class LookupFailed(Exception):
-    """A tool's own failure."""
 
 
 @pytest.fixture
@@ -122,12 +120,8 @@ def test_a_failing_model_call_is_an_llm_error(start_telemetry, instrumented) -> 
     tel: Telemetry = start_telemetry()
     with pytest.raises(ConnectionError):
         scenario.run(scenario.agents(billing_script=[ConnectionError(scenario.PROMPT)]))
-    text = metrics_text(tel)
-    assert sample(text, "yolo_llm_errors_total", agent="billing", model="scripted-billing",
-                  error_type="ConnectionError") == 1
-    assert sample(text, "yolo_errors_total", agent="billing", error_type="ConnectionError") == 1
-    assert sample(text, "yolo_workflows_total", outcome="failed") == 1
-    assert sample(text, "yolo_agents_active") == 0
+    assert_failed_model_run(metrics_text(tel), "billing", "scripted-billing",
+                            "ConnectionError", errors=1)
 
 
 def test_the_plugin_given_by_hand_works_and_instrument_adds_no_second(

@@ -18,6 +18,7 @@ from telemetry import Telemetry
 from telemetry.adapters import pydantic_ai as adapter
 from tests.adapters.pydantic_ai import scenario
 from tests.adapters.support import (
+    LookupFailed,
     assert_failed_tool_run,
     assert_failure_counted,
     break_adapter_path,
@@ -25,10 +26,6 @@ from tests.adapters.support import (
     sample,
 )
 from tests.support.backends import rotel_receiver
-
-
-class LookupFailed(Exception):
-    """A tool's own failure."""
 
 
 def calling(tool: str, then: str = "done"):
