@@ -4,7 +4,7 @@ Per event, on the sender's thread (:mod:`telemetry.aggregation.receiver`): the p
 check derived from the contract (:func:`telemetry.validation.payload_check`), then,
 under the lock, the signal's handler from :data:`~telemetry.aggregation.handlers.HANDLERS`
 making O(1) updates to cached cells. Exporters never run here: they call
-:meth:`Aggregator.collect` (or :meth:`Aggregator.take_timer_samples`) on their own
+:meth:`Aggregator.copy_series` (or :meth:`Aggregator.take_timer_samples`) on their own
 schedule.
 
 blinker propagates receiver exceptions to the sender and holds receivers weakly by
@@ -274,7 +274,9 @@ class Aggregator:
     # every event recorded before, and perhaps part of the one being recorded.
 
     def collect(self, specs: Iterable[MetricSpec] = cat.CATALOGUE) -> list[Family]:
-        """A copy of every series of ``specs``, for exporters to translate.
+        """A copy of every series of ``specs``, one :class:`~telemetry.model.Sample` per
+        cell: for code that wants objects (prometheus_client's collector, kept for
+        comparison; applications). The exporters read :meth:`copy_series`.
 
         The lock is never held across all series: the gauges filled at collection are
         set under one short hold, then each series is copied a chunk of cells at a
