@@ -37,10 +37,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from itertools import compress
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from telemetry.aggregation.collection import SeriesCopy
 from telemetry.catalogue import Kind, MetricSpec
+
+if TYPE_CHECKING:
+    from telemetry.aggregation.collection import SeriesCopy
 
 _NS = 1_000_000_000
 _INT64 = 2**63
