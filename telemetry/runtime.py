@@ -171,7 +171,8 @@ class Telemetry:
             self.add_health_check("alert_webhook", notifier.health)
         evaluator = AlertEvaluator(alerts, self.aggregator,
                                    interval_s=config.alerting.evaluation_interval_s,
-                                   max_samples=config.alerting.max_samples, notifier=notifier)
+                                   max_samples=config.alerting.max_samples,
+                                   max_rows=config.alerting.max_history_rows, notifier=notifier)
         self.add_health_check("alerts", evaluator.health)
         return evaluator.start()
 

@@ -1,7 +1,7 @@
 """OTLP exporter: periodic push of the aggregates, and spans built from the signals.
 
 Metrics: every ``interval_s`` a :class:`~exporters.PeriodicWorker` encodes one
-:meth:`Aggregator.collect` as an OTLP request (:mod:`exporters.otlp.fastpath.metric_encoding`,
+:meth:`Aggregator.copy_series` as an OTLP request (:mod:`exporters.otlp.fastpath.metric_encoding`,
 the mapping of :mod:`exporters.otlp.metrics`) and sends it with the OpenTelemetry
 OTLP metric exporter (:mod:`exporters.otlp.fastpath.metric_http`,
 :mod:`exporters.otlp.fastpath.metric_grpc`). Nothing runs per event, so enabling OTLP metrics
@@ -28,13 +28,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ConfigDict, Field, field_validator
-
-from exporters import Exporter, ExporterConfig, ExporterStatus, PeriodicWorker
+from exporters import Exporter, ExporterStatus, PeriodicWorker
+from exporters.otlp.config import DEFAULT_ENDPOINTS, OtlpConfig
 from exporters.otlp.fastpath.sdk_path import export_path
-from exporters.otlp.partial import PartialSuccess, watch_grpc_answers, watch_http_answers
+from exporters.otlp.partial import PartialSuccess, watch_answers
 from exporters.otlp.points import ExportPoints
 
 if TYPE_CHECKING:
@@ -48,79 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("telemetry.exporters.otlp")
 SCOPE_NAME = "yolo-telemetry"
 
-
-Signal = Literal["metrics", "traces"]
-Protocol = Literal["grpc", "http/protobuf"]
-
-#: The OTLP specification's default collector address per protocol.
-DEFAULT_ENDPOINTS = {"grpc": "http://127.0.0.1:4317", "http/protobuf": "http://127.0.0.1:4318"}
-
-
-class OtlpConfig(ExporterConfig):
-    #: Infinite or NaN intervals pass ``gt=0`` and then break the export timer.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    #: Collector address. HTTP: the base URL (``/v1/metrics`` and ``/v1/traces`` are
-    #: appended). gRPC: ``http://host:4317`` (plain text) or ``https://...`` (TLS).
-    #: None: the specification's default for the protocol (port 4318, gRPC 4317).
-    endpoint: str | None = None
-    protocol: Protocol = "http/protobuf"
-    headers: dict[str, str] = Field(default_factory=dict)
-    metrics: bool = True
-    traces: bool = True
-    interval_s: float = Field(default=10.0, gt=0)
-    timeout_s: float = Field(default=10.0, gt=0)
-    #: Full URLs overriding ``endpoint`` for one signal (used as given, no path added).
-    metrics_endpoint: str | None = None
-    traces_endpoint: str | None = None
-    #: Per-signal protocol and headers, replacing ``protocol`` and ``headers`` for it.
-    metrics_protocol: Protocol | None = None
-    traces_protocol: Protocol | None = None
-    metrics_headers: dict[str, str] | None = None
-    traces_headers: dict[str, str] | None = None
-    #: Per-signal export timeouts, replacing ``timeout_s`` for that signal.
-    metrics_timeout_s: float | None = Field(default=None, gt=0)
-    traces_timeout_s: float | None = Field(default=None, gt=0)
-    #: ``delta`` (or ``lowmemory``): counters and histograms are sent as the change
-    #: since the last export that succeeded; gauges stay as they are.
-    temporality_preference: Literal["cumulative", "delta", "lowmemory"] = "cumulative"
-
-    @field_validator("endpoint", "metrics_endpoint", "traces_endpoint")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None and (not value.strip() or any(c.isspace() for c in value)):
-            raise ValueError("expected a URL such as http://127.0.0.1:4318")
-        return value
-
-    @property
-    def delta(self) -> bool:
-        return self.temporality_preference != "cumulative"
-
-    def signal_protocol(self, signal: Signal) -> Protocol:
-        explicit = self.metrics_protocol if signal == "metrics" else self.traces_protocol
-        return explicit or self.protocol
-
-    def signal_timeout(self, signal: Signal) -> float:
-        """The signal's own timeout when set, else ``timeout_s``."""
-        explicit = self.metrics_timeout_s if signal == "metrics" else self.traces_timeout_s
-        return explicit or self.timeout_s
-
-    def signal_headers(self, signal: Signal) -> dict[str, str]:
-        """The signal's own headers when set (the OTLP exporter spec: they replace the
-        generic ones), else ``headers``."""
-        explicit = self.metrics_headers if signal == "metrics" else self.traces_headers
-        return dict(self.headers if explicit is None else explicit)
-
-    def signal_endpoint(self, signal: Signal) -> str:
-        """Where one signal goes, following the OTLP exporter spec's rules."""
-        explicit = self.metrics_endpoint if signal == "metrics" else self.traces_endpoint
-        if explicit:
-            return explicit
-        protocol = self.signal_protocol(signal)
-        base = self.endpoint or DEFAULT_ENDPOINTS[protocol]
-        if protocol == "grpc":
-            return base
-        return f"{base.rstrip('/')}/v1/{signal}"
+__all__ = ["DEFAULT_ENDPOINTS", "SCOPE_NAME", "OtlpConfig", "OtlpExporter"]
 
 
 class OtlpExporter(Exporter):
@@ -183,11 +110,11 @@ class OtlpExporter(Exporter):
             if not delta:  # a cumulative point's min and max: those of the series' life
                 self.aggregator.histogram_features(min_max=True)
                 self._tracks_min_max = True
-            self._build = lambda families, now_ns: to_metrics_data(families, resource, scope,
-                                                                   now_ns, delta)
+            self._build = lambda series, now_ns: to_metrics_data(series, resource, scope,
+                                                                 now_ns, delta)
             self._metric_exporter = self.make_metric_exporter()
             self._export_paths["metrics"] = export_path(self._metric_exporter, "metrics")
-            _watch_answers(self._metric_exporter, self.metric_rejects)
+            watch_answers(self._metric_exporter, self.metric_rejects)
             self._worker = PeriodicWorker("otlp-metrics", self.config.interval_s,
                                           self.export_metrics, self.status, self.aggregator)
             self._worker.start()
@@ -216,7 +143,7 @@ class OtlpExporter(Exporter):
             return
         span_exporter = self.make_span_exporter()
         self._export_paths["traces"] = export_path(span_exporter, "traces")
-        _watch_answers(span_exporter, self.span_rejects)
+        watch_answers(span_exporter, self.span_rejects)
         self._span_exporter = GuardedSpanExporter(span_exporter, self.trace_status,
                                                   self.aggregator)
         self._span_exporter.genai_provider = getattr(tracing, "genai_provider", None)
@@ -232,7 +159,7 @@ class OtlpExporter(Exporter):
 
     def make_metric_exporter(self) -> MetricExporter:
         """The OpenTelemetry OTLP metric exporter for the configured protocol, which
-        also encodes the families itself (:mod:`exporters.otlp.fastpath.metric_encoding`)."""
+        also encodes the series itself (:mod:`exporters.otlp.fastpath.metric_encoding`)."""
         cfg, endpoint = self.config, self.config.signal_endpoint("metrics")
         headers = cfg.signal_headers("metrics") or None
         if cfg.signal_protocol("metrics") == "grpc":
@@ -266,7 +193,7 @@ class OtlpExporter(Exporter):
             return True
         from opentelemetry.sdk.metrics.export import MetricExportResult
 
-        export_families = getattr(exporter, "export_families", None)
+        export_series = getattr(exporter, "export_series", None)
         timeout_millis = self.config.signal_timeout("metrics") * 1000
         from opentelemetry import context as otel_context
 
@@ -276,11 +203,11 @@ class OtlpExporter(Exporter):
             quiet = otel_context.attach(QUIET)  # no span of the export from instrumentation
             try:
                 now_ns = time.time_ns()
-                families = self._points.prepare(self.aggregator.collect(), now_ns)
-                if export_families is not None:  # encodes the families itself
-                    result = export_families(families, timeout_millis, now_ns=now_ns)
+                series = self._points.prepare(self.aggregator.copy_series(), now_ns)
+                if export_series is not None:  # encodes the series itself
+                    result = export_series(series, timeout_millis, now_ns=now_ns)
                 else:
-                    result = exporter.export(build(families, now_ns),
+                    result = exporter.export(build(series, now_ns),
                                              timeout_millis=timeout_millis)
             except Exception as error:  # encoding or transport bug: report, do not raise
                 self.status.failed(error, self.aggregator)
@@ -368,18 +295,6 @@ class OtlpExporter(Exporter):
             "failures": sum(p["failures"] for p in parts.values()),
             **parts,
         }
-
-
-def _watch_answers(exporter: Any, partial: PartialSuccess) -> None:
-    """Have the exporter's plain HTTP transport, its gRPC stub, or the SDK's HTTP
-    transport, report the collector's answers to ``partial``."""
-    transport = getattr(exporter, "plain_transport", None)
-    if transport is not None:
-        transport.on_answer = partial.answer
-    elif getattr(exporter, "grpc", False):
-        watch_grpc_answers(exporter, partial.answer_response)
-    else:  # the SDK's own transport: HTTPS, a proxy or netrc for the endpoint
-        watch_http_answers(exporter, partial.answer)
 
 
 def _run_all(tasks: list[Callable[[], Any]], timeout_s: float) -> list[Any]:

@@ -1,10 +1,11 @@
-"""Translate the aggregator's families into OTLP metric data.
+"""Translate the aggregator's series into OTLP metric data.
 
 The aggregator already holds cumulative totals, so the OTLP exporter does not go
 through an OpenTelemetry ``MeterProvider`` (which would need an instrument call per
 event). Instead, on each export interval, :func:`to_metrics_data` builds the SDK's
-export data classes directly from one :meth:`Aggregator.collect` and hands them to
-the OTLP metric exporter, which only encodes and sends them.
+export data classes directly from one :meth:`Aggregator.copy_series` (the points of
+:mod:`exporters.otlp.points`) and hands them to the OTLP metric exporter, which only
+encodes and sends them.
 
 Mapping (one catalogue entry -> one OTLP metric):
 
@@ -15,16 +16,16 @@ Mapping (one catalogue entry -> one OTLP metric):
 * counter -> monotonic ``Sum``; gauge -> ``Gauge``; histogram -> explicit-bucket
   ``Histogram`` with the catalogue's bounds; cumulative, or delta when preferred
   (what the points hold is :mod:`exporters.otlp.points`' choice);
-* a cumulative point's start time is the series' creation time (``Sample.created``),
+* a cumulative point's start time is the series' creation time (``SeriesCopy.created``),
   which stays the same for the life of the series; a series purged as stale and seen
   again gets a new start time, which is a reset (gauges have no start time on the
   wire); a delta point starts at the previous export;
 * sums of counts are ints, other values doubles (:func:`~exporters.otlp.points.number`),
-  so a metric's point type never changes between exports. Histograms carry no min
-  and max: the aggregator's cells do not track them.
+  so a metric's point type never changes between exports. A histogram point carries
+  its min and max when the aggregator tracks them (cumulative exports).
 
 The exporters themselves send the same request encoded without these objects
-(:mod:`exporters.otlp.fastpath.metric_encoding`, :class:`FamilyExport`); this translation is
+(:mod:`exporters.otlp.fastpath.metric_encoding`, :class:`SeriesExport`); this translation is
 their fallback, and the reference the encoding is tested against.
 
 This module imports the OpenTelemetry SDK: import it only when OTLP is enabled.
@@ -52,9 +53,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from exporters.otlp.points import number, start_ns
+from exporters.otlp.points import ExportSeries, number
 from telemetry.catalogue import Kind, MetricSpec
-from telemetry.model import Family, HistogramValue, Sample
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
 _DELTA = AggregationTemporality.DELTA
@@ -82,39 +82,41 @@ def build_resource(service_name: str, instance_id: str, version: str) -> Resourc
     return Resource.create(attributes, SCHEMA_URL)
 
 
-def _attributes(spec: MetricSpec, sample: Sample) -> Mapping[str, str]:
+def _attributes(spec: MetricSpec, labels: tuple[str, ...]) -> Mapping[str, str]:
     # A semantic convention's attribute names where the catalogue declares one.
-    attributes = dict(zip(spec.otlp_attributes, sample.labels, strict=False))
+    attributes = dict(zip(spec.otlp_attributes, labels, strict=False))
     attributes.update(spec.otlp_constant_attributes)
     return attributes
 
 
-def _number_points(spec: MetricSpec, samples: Iterable[Sample],
-                   now_ns: int) -> list[NumberDataPoint]:
-    return [NumberDataPoint(_attributes(spec, s), start_ns(s), now_ns,
-                            number(spec, s.value))  # type: ignore[arg-type]
-            for s in samples]
+def _number_points(series: ExportSeries, now_ns: int) -> list[NumberDataPoint]:
+    spec = series.spec
+    return [NumberDataPoint(_attributes(spec, labels), start, now_ns,
+                            number(spec, value))  # type: ignore[arg-type]
+            for labels, value, start in zip(series.labels, series.values, series.starts,
+                                            strict=True)]
 
 
-def _histogram_points(spec: MetricSpec, samples: Iterable[Sample],
-                      now_ns: int) -> list[HistogramDataPoint]:
+def _histogram_points(series: ExportSeries, now_ns: int) -> list[HistogramDataPoint]:
+    spec = series.spec
     bounds = list(spec.buckets)
     points = []
-    for sample in samples:
-        value = sample.value
-        if not isinstance(value, HistogramValue):  # the catalogue guarantees it; be safe
-            continue
+    for index, (labels, value, start) in enumerate(zip(series.labels, series.values,
+                                                       series.starts, strict=True)):
+        counts = value[:-1]
+        extremes = series.extremes[index] if series.extremes else None
+        exemplars = series.exemplars[index] if series.exemplars else None
         points.append(HistogramDataPoint(
-            attributes=_attributes(spec, sample),
-            start_time_unix_nano=start_ns(sample),
+            attributes=_attributes(spec, labels),
+            start_time_unix_nano=start,
             time_unix_nano=now_ns,
-            count=int(value.count),
-            sum=float(value.sum),
-            bucket_counts=list(value.bucket_counts),
+            count=sum(counts),
+            sum=float(value[-1]),
+            bucket_counts=list(counts),
             explicit_bounds=bounds,
-            min=value.min,  # when tracked (cumulative exports): optional in OTLP
-            max=value.max,
-            exemplars=_exemplars(value.exemplars),
+            min=extremes[0] if extremes else None,  # when tracked: optional in OTLP
+            max=extremes[1] if extremes else None,
+            exemplars=_exemplars(exemplars),
         ))
     return points
 
@@ -129,28 +131,29 @@ def _exemplars(kept: tuple | None) -> list:
             for value, at, trace_id, span_id in filter(None, kept)]
 
 
-def to_metric(family: Family, now_ns: int, delta: bool = False) -> Metric | None:
-    """One OTLP metric for a family, or None when the family has no series yet."""
-    spec = family.spec
-    if not family.samples:
+def to_metric(series: ExportSeries, now_ns: int, delta: bool = False) -> Metric | None:
+    """One OTLP metric for a metric's points, or None when it has none."""
+    spec = series.spec
+    if not series.labels:
         return None
     temporality = _DELTA if delta else _CUMULATIVE
     if spec.kind is Kind.COUNTER:
-        data = Sum(_number_points(spec, family.samples, now_ns), temporality, is_monotonic=True)
+        data = Sum(_number_points(series, now_ns), temporality, is_monotonic=True)
     elif spec.kind is Kind.GAUGE:
-        data = Gauge(_number_points(spec, family.samples, now_ns))
+        data = Gauge(_number_points(series, now_ns))
     else:
-        data = Histogram(_histogram_points(spec, family.samples, now_ns), temporality)
+        data = Histogram(_histogram_points(series, now_ns), temporality)
     return Metric(name=spec.otlp_name, description=spec.help, unit=spec.unit, data=data)
 
 
-def to_metrics_data(families: Iterable[Family], resource: Resource, scope: InstrumentationScope,
-                    now_ns: int | None = None, delta: bool = False) -> MetricsData:
-    """The whole export request for one collection (``delta``: the families hold
+def to_metrics_data(series: Iterable[ExportSeries], resource: Resource,
+                    scope: InstrumentationScope, now_ns: int | None = None,
+                    delta: bool = False) -> MetricsData:
+    """The whole export request for one collection (``delta``: the points hold
     changes, :mod:`exporters.otlp.points`)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
-    metrics = [metric for family in families
-               if (metric := to_metric(family, now_ns, delta)) is not None]
+    metrics = [metric for one in series
+               if (metric := to_metric(one, now_ns, delta)) is not None]
     return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, metrics, "")], "")])
 
 
@@ -162,7 +165,7 @@ class EncodedMetrics:
     points: int
 
 
-class FamilyExport:
+class SeriesExport:
     """What the metric exporters of :mod:`exporters.otlp.fastpath.metric_http` and
     :mod:`exporters.otlp.fastpath.metric_grpc` share: the encoder, and the SDK data for when
     the fast path cannot be taken."""
@@ -174,8 +177,8 @@ class FamilyExport:
         self.resource, self.scope, self.delta = resource, scope, delta
         self.encoder = MetricsEncoder(*sdk_header(resource, scope), delta=delta)
 
-    def sdk_data(self, families: Iterable[Family], now_ns: int) -> MetricsData:
-        return to_metrics_data(families, self.resource, self.scope, now_ns, self.delta)
+    def sdk_data(self, series: Iterable[ExportSeries], now_ns: int) -> MetricsData:
+        return to_metrics_data(series, self.resource, self.scope, now_ns, self.delta)
 
-    def encode(self, families: Iterable[Family], now_ns: int) -> EncodedMetrics:
-        return EncodedMetrics(*self.encoder.encode(families, now_ns))
+    def encode(self, series: Iterable[ExportSeries], now_ns: int) -> EncodedMetrics:
+        return EncodedMetrics(*self.encoder.encode(series, now_ns))

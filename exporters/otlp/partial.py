@@ -179,3 +179,15 @@ def watch_grpc_answers(exporter: Any, on_response: Callable[[Any], None]) -> boo
     exporter._stub = lambda channel: _AnsweringStub(stub(channel), on_response)
     exporter._client = exporter._stub(channel)
     return True
+
+
+def watch_answers(exporter: Any, partial: PartialSuccess) -> None:
+    """Have the exporter's plain HTTP transport, its gRPC stub, or the SDK's HTTP
+    transport, report the collector's answers to ``partial``."""
+    transport = getattr(exporter, "plain_transport", None)
+    if transport is not None:
+        transport.on_answer = partial.answer
+    elif getattr(exporter, "grpc", False):
+        watch_grpc_answers(exporter, partial.answer_response)
+    else:  # the SDK's own transport: HTTPS, a proxy or netrc for the endpoint
+        watch_http_answers(exporter, partial.answer)

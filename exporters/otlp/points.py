@@ -22,6 +22,11 @@ Sums of counts (units like ``{handoff}``) are integers on the wire (``as_int``);
 sums of seconds stay doubles. The choice is the metric's, so a metric's point type
 never changes between exports.
 
+An export reads the aggregator's columns (:meth:`Aggregator.copy_series`) and gives
+columns on (:class:`ExportSeries`): no object per series, so an export of 10,000
+series makes the garbage collector run no full collection (``benchmarks/``,
+collection).
+
 No OpenTelemetry import: the encoders and the SDK mapping
 (:mod:`exporters.otlp.fastpath.metric_encoding`, :mod:`exporters.otlp.metrics`)
 both read what this module gives them.
@@ -31,27 +36,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from itertools import compress
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from telemetry.catalogue import Kind, MetricSpec
-from telemetry.model import Family, HistogramValue, Sample
+
+if TYPE_CHECKING:
+    from telemetry.aggregation.collection import SeriesCopy
 
 _NS = 1_000_000_000
 _INT64 = 2**63
 
 
-@dataclass(frozen=True)
-class IntervalSample(Sample):
-    """A delta point: the change since ``start_ns``, the previous export's time."""
+class ExportSeries(NamedTuple):
+    """One metric's points of one export, as columns: ``labels[i]``, ``values[i]`` and
+    ``starts[i]`` are one point's. A value is a number, or for a histogram a tuple of
+    its bucket counts (non-cumulative, +Inf last) then its sum, as in
+    :class:`~telemetry.aggregation.collection.SeriesCopy`. A start is in nanoseconds:
+    the series' creation, or for a delta point the previous export's time. A
+    histogram's ``extremes[i]`` is its (min, max) or None, ``exemplars[i]`` its
+    per-bucket exemplars or None; both columns are None for counters and gauges."""
 
-    start_ns: int = 0
-
-
-def start_ns(sample: Sample) -> int:
-    """A sum or histogram point's start time: the series' creation, or for a delta
-    point the previous export's time, exactly as that export sent it."""
-    start = getattr(sample, "start_ns", 0)
-    return start or int(sample.created * _NS)
+    spec: MetricSpec
+    labels: list[tuple[str, ...]]
+    values: list[Any]
+    starts: list[int]
+    extremes: list[tuple[float, float] | None] | None = None
+    exemplars: list[tuple | None] | None = None
 
 
 def is_integer(spec: MetricSpec) -> bool:
@@ -69,30 +80,30 @@ def number(spec: MetricSpec, value: float) -> int | float:
     return float(value)
 
 
-def recorded(spec: MetricSpec, sample: Sample) -> bool:
-    """False for a counter or histogram cell made in advance and never recorded in; a
-    gauge's value is always news, 0 included."""
-    value = sample.value
-    if isinstance(value, HistogramValue):
-        return value.count > 0
+def recorded(spec: MetricSpec, value: Any) -> bool:
+    """False for a counter or histogram cell made in advance and never recorded in
+    (``value`` as in :class:`ExportSeries`); a gauge's value is always news, 0 included."""
+    if spec.kind is Kind.HISTOGRAM:
+        return any(value[:-1])
     return spec.kind is Kind.GAUGE or value != 0
 
 
-def _recorded_only(family: Family) -> Family:
-    """``family`` without its samples never recorded in (itself when it has none)."""
-    kind, samples = family.spec.kind, family.samples
-    if kind is Kind.GAUGE:
-        return family
-    if kind is Kind.HISTOGRAM:
-        kept = tuple(s for s in samples
-                     if not isinstance(s.value, HistogramValue) or s.value.count)
-    else:
-        kept = tuple(s for s in samples if s.value)
-    return family if len(kept) == len(samples) else Family(family.spec, kept)
+def _recorded_only(copy: SeriesCopy) -> ExportSeries:
+    """``copy``'s points without those never recorded in, starting at their creation."""
+    spec = copy.spec
+    starts = [int(created * _NS) for created in copy.created]
+    columns = (copy.labels, copy.values, starts, copy.extremes, copy.exemplars)
+    if spec.kind is Kind.GAUGE:
+        return ExportSeries(spec, *columns)
+    keep = [recorded(spec, value) for value in copy.values]
+    if all(keep):
+        return ExportSeries(spec, *columns)
+    return ExportSeries(spec, *(None if column is None else list(compress(column, keep))
+                                for column in columns))
 
 
-#: Per series (metric, labels): its creation time, the value last sent, and when.
-_Sent = dict[tuple[MetricSpec, tuple[str, ...]], tuple[float, float | HistogramValue, int]]
+#: Per metric, per label values: the series' creation time, the value last sent, and when.
+_Sent = dict[MetricSpec, dict[tuple[str, ...], tuple[float, Any, int]]]
 
 
 class ExportPoints:
@@ -106,30 +117,19 @@ class ExportPoints:
         self._sent: _Sent = {}
         self._pending: _Sent | None = None
 
-    def prepare(self, families: Iterable[Family], now_ns: int) -> list[Family]:
-        """The families to encode at ``now_ns``; :meth:`commit` once they are sent."""
+    def prepare(self, copies: Iterable[SeriesCopy], now_ns: int) -> list[ExportSeries]:
+        """The points to encode at ``now_ns``; :meth:`commit` once they are sent."""
         if not self.delta:
-            return [_recorded_only(family) for family in families]
-        sent, pending, out = self._sent, {}, []
-        for family in families:
-            spec = family.spec
-            if spec.kind is Kind.GAUGE:
-                out.append(family)
+            return [_recorded_only(copy) for copy in copies]
+        pending: _Sent = {}
+        out = []
+        for copy in copies:
+            if copy.spec.kind is Kind.GAUGE:
+                out.append(_recorded_only(copy))
                 continue
-            samples = []
-            for sample in family.samples:
-                key = (spec, sample.labels)
-                last = sent.get(key)
-                if last is not None and last[0] != sample.created:
-                    last = None  # purged and made again: a new series
-                point = _delta(spec, sample, last)
-                if point is None:
-                    if last is not None:
-                        pending[key] = last
-                    continue
-                samples.append(point)
-                pending[key] = (sample.created, sample.value, now_ns)
-            out.append(Family(spec, tuple(samples)))
+            last_sent = self._sent.get(copy.spec, {})
+            now_sent = pending[copy.spec] = {}
+            out.append(_changes(copy, last_sent, now_sent, now_ns))
         self._pending = pending
         return out
 
@@ -139,6 +139,55 @@ class ExportPoints:
             self._sent, self._pending = self._pending, None
 
 
+def _changes(copy: SeriesCopy, last_sent: dict[tuple[str, ...], tuple[float, Any, int]],
+             now_sent: dict[tuple[str, ...], tuple[float, Any, int]],
+             now_ns: int) -> ExportSeries:
+    """The delta points of one counter or histogram since ``last_sent``; what is sent
+    (or still owed, for series without a change) is recorded in ``now_sent``."""
+    spec = copy.spec
+    histogram = spec.kind is Kind.HISTOGRAM
+    out = ExportSeries(spec, [], [], [], [] if histogram else None, [] if histogram else None)
+    for index, (labels, value, created) in enumerate(zip(copy.labels, copy.values,
+                                                         copy.created, strict=True)):
+        last = last_sent.get(labels)
+        if last is not None and last[0] != created:
+            last = None  # purged and made again: a new series
+        if last is None:  # new since the last export: all of it, from its creation
+            if not recorded(spec, value):
+                continue
+            change, start = value, int(created * _NS)
+            extremes = copy.extremes[index] if histogram else None  # type: ignore[index]
+            exemplars = copy.exemplars[index] if histogram else None  # type: ignore[index]
+        else:
+            _, before, start = last
+            change = _delta(histogram, value, before)
+            if change is None:
+                now_sent[labels] = last
+                continue
+            extremes = None  # a series' min and max are not those of an interval
+            exemplars = (_since(copy.exemplars[index], start)  # type: ignore[index]
+                         if histogram else None)
+        now_sent[labels] = (created, value, now_ns)
+        out.labels.append(labels)
+        out.values.append(change)
+        out.starts.append(start)
+        if histogram:
+            out.extremes.append(extremes)  # type: ignore[union-attr]
+            out.exemplars.append(exemplars)  # type: ignore[union-attr]
+    return out
+
+
+def _delta(histogram: bool, value: Any, before: Any) -> Any:
+    """The change from ``before`` to ``value``; None when there is none."""
+    if histogram:
+        counts = tuple(now - then for now, then in zip(value[:-1], before[:-1], strict=True))
+        if sum(counts) <= 0:
+            return None
+        return (*counts, value[-1] - before[-1])
+    change = value - before
+    return change if change > 0 else None  # unchanged (a counter never goes down)
+
+
 def _since(exemplars: tuple | None, sent_ns: int) -> tuple | None:
     """The exemplars kept since the last export (older ones belong to an earlier delta)."""
     if not exemplars:
@@ -146,25 +195,3 @@ def _since(exemplars: tuple | None, sent_ns: int) -> tuple | None:
     after = sent_ns / 1e9
     kept = tuple(e if e is not None and e[1] >= after else None for e in exemplars)
     return kept if any(kept) else None
-
-
-def _delta(spec: MetricSpec, sample: Sample,
-           last: tuple[float, float | HistogramValue, int] | None) -> Sample | None:
-    """The change since ``last`` (None: since the series was made); None if none."""
-    if last is None:
-        return sample if recorded(spec, sample) else None
-    _, before, sent_ns = last
-    value = sample.value
-    if isinstance(value, HistogramValue) and isinstance(before, HistogramValue):
-        count = value.count - before.count
-        if count <= 0:
-            return None
-        change: float | HistogramValue = HistogramValue(
-            tuple(now - then for now, then in zip(value.bucket_counts, before.bucket_counts,
-                                                  strict=True)),
-            value.sum - before.sum, count, _since(value.exemplars, sent_ns))
-    else:
-        change = value - before  # type: ignore[operator]
-        if change <= 0:  # unchanged (a counter never goes down)
-            return None
-    return IntervalSample(sample.labels, change, sample.created, sent_ns)

@@ -1,7 +1,8 @@
 """StatsD exporter: periodic, batched push of counter deltas, gauges and timers.
 
 Nothing runs per event. Every ``flush_interval_s`` the exporter reads
-:meth:`Aggregator.collect` and :meth:`Aggregator.take_timer_samples` and sends:
+:meth:`Aggregator.copy_series` (columns: no object per series) and
+:meth:`Aggregator.take_timer_samples` and sends:
 
 * **counters** as the delta since the last *delivered* value of each series (a
   StatsD server adds up what it receives and resets at its own flush). A series
@@ -217,16 +218,15 @@ class StatsdExporter(Exporter):
         """This flush's lines, in groups, and what each group records once delivered."""
         flavor, all_gauges = self.config.flavor, self.config.send_all_gauges
         # Histograms are sent from their reservoirs alone: their buckets are not read.
-        families = self.aggregator.collect(_PLAIN_SPECS)
+        copies = self.aggregator.copy_series(_PLAIN_SPECS)
         self._generation += 1
         batch = _Batch()
         invalid = 0
-        for family in families:
-            spec = family.spec
+        for copy in copies:
+            spec = copy.spec
             kind = spec.kind.value
-            for sample in family.samples:
-                state = self._state(spec, sample.labels)
-                value = sample.value
+            for labels, value in zip(copy.labels, copy.values, strict=True):
+                state = self._state(spec, labels)
                 if not is_finite(value):
                     invalid += 1
                 elif kind == "counter":

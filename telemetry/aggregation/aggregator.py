@@ -5,7 +5,7 @@ contract (:func:`telemetry.validation.payload_check`), then, under the lock, the
 signal's handler from :data:`~telemetry.aggregation.handlers.HANDLERS` making O(1)
 updates to cached cells; queued and recorded in batches while no listener needs each
 event in line, and every read records the queue first. Exporters never run here: they
-call :meth:`Aggregator.collect` (or :meth:`Aggregator.take_timer_samples`) on their own
+call :meth:`Aggregator.copy_series` (or :meth:`Aggregator.take_timer_samples`) on their own
 schedule.
 
 blinker propagates receiver exceptions to the sender and holds receivers weakly by
@@ -32,7 +32,6 @@ from telemetry import catalogue as cat
 from telemetry.aggregation import collection
 from telemetry.aggregation import operations as ops
 from telemetry.aggregation import snapshot as snap
-from telemetry.aggregation.collection import CellCopy
 from telemetry.aggregation.handlers import HANDLERS
 from telemetry.aggregation.process import ProcessSampler
 from telemetry.aggregation.receiver import make_receiver
@@ -326,7 +325,9 @@ class Aggregator:
     # every event recorded before, and perhaps part of the one being recorded.
 
     def collect(self, specs: Iterable[MetricSpec] = cat.CATALOGUE) -> list[Family]:
-        """A copy of every series of ``specs``, for exporters to translate.
+        """A copy of every series of ``specs``, one :class:`~telemetry.model.Sample` per
+        cell: for code that wants objects (prometheus_client's collector, kept for
+        comparison; applications). The exporters read :meth:`copy_series`.
 
         The lock is never held across all series: the gauges filled at collection are
         set under one short hold, then each series is copied a chunk of cells at a
@@ -337,16 +338,6 @@ class Aggregator:
         copied = collection.copy_all([self._series[spec] for spec in specs], self._guard.lock,
                                      collection.samples)
         return [Family(spec, samples) for spec, samples in zip(specs, copied, strict=True)]
-
-    def copy_cells(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
-                   ) -> list[tuple[MetricSpec, list[CellCopy]]]:
-        """:meth:`collect`'s copies as raw numbers (:class:`CellCopy`), for a reader that
-        formats them itself; taken in the same short holds."""
-        self._prepare_collection()
-        specs = list(specs)
-        copied = collection.copy_all([self._series[spec] for spec in specs], self._guard.lock,
-                                     collection.copy_cells)
-        return list(zip(specs, copied, strict=True))
 
     def copy_series(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
                     ) -> list[collection.SeriesCopy]:
@@ -452,4 +443,4 @@ class Aggregator:
 
 
 
-__all__ = ["Aggregator", "CellCopy", "EventListener"]
+__all__ = ["Aggregator", "EventListener"]

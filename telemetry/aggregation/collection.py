@@ -27,11 +27,12 @@ A cell created after the list was taken is in the next collection; a cell purged
 after it was taken (``limits.stale_series_after_s``, done by ``collect`` itself) is
 copied one last time. Both are as if the collection had run a moment earlier or later.
 
-Each copy is one frozen object per cell (a :class:`~telemetry.model.Sample`, or a
-:class:`CellCopy` for readers that format the values themselves) and a tuple of
-numbers, which the garbage collector stops tracking: little enough that a
-10,000-series collection does not make the collector run a full collection
-(``benchmarks/``, collection).
+A copy is either a series' columns (:class:`SeriesCopy`, :func:`copy_series`: no
+object per cell but the tuples of numbers of histogram values, which the garbage
+collector stops tracking), what the exporters, the exposition writer, the alert
+history and the snapshot read, so that a 10,000-series read makes the collector run no
+full collection (``benchmarks/``, collection); or, for :meth:`Aggregator.collect`,
+one frozen :class:`~telemetry.model.Sample` per cell.
 """
 
 from __future__ import annotations
@@ -54,16 +55,6 @@ CHUNK = 128
 ONE_HOLD = 1024
 
 T = TypeVar("T")
-
-
-class CellCopy(NamedTuple):
-    """One cell as :func:`copy_cells` copies it under the lock."""
-
-    labels: tuple[str, ...]
-    value: float | tuple[float, ...]  # a histogram: bucket counts, then the sum
-    created: float
-    exemplars: tuple | None = None  # a histogram's, per bucket (HistogramValue.exemplars)
-    extremes: tuple[float, float] | None = None  # a histogram's (min, max), when tracked
 
 
 class SeriesCopy(NamedTuple):
@@ -141,29 +132,11 @@ def chunked(series: Series, lock: Any, copy: Callable[[tuple[str, ...], Any], T]
     return copies
 
 
-def copy_cells(series: Series, lock: Any, chunk: int = CHUNK) -> list[CellCopy]:
-    """Every cell of ``series`` as a :class:`CellCopy`, in short holds of ``lock``: the
-    raw numbers, for a reader that formats them itself (an exposition writer)."""
-    histogram = series.spec.kind is Kind.HISTOGRAM
-    return chunked(series, lock, _histogram_copy if histogram else _plain_copy, chunk)
-
-
 def samples(series: Series, lock: Any, chunk: int = CHUNK) -> tuple[Sample, ...]:
     """Every cell of ``series`` as a :class:`~telemetry.model.Sample`, in short holds."""
     histogram = series.spec.kind is Kind.HISTOGRAM
     return tuple(chunked(series, lock, _histogram_sample if histogram else _plain_sample,
                          chunk))
-
-
-def _plain_copy(labels: tuple[str, ...], cell: Cell) -> CellCopy:
-    return CellCopy(labels, cell.value, cell.created)
-
-
-def _histogram_copy(labels: tuple[str, ...], cell: HistogramCell) -> CellCopy:
-    low, high = cell.min, cell.max
-    return CellCopy(labels, (*cell.counts, cell.sum), cell.created,
-                    cell.exemplars and tuple(cell.exemplars),
-                    (low, high) if low <= high else None)
 
 
 def _plain_sample(labels: tuple[str, ...], cell: Cell) -> Sample:
@@ -180,13 +153,3 @@ def _histogram_sample(labels: tuple[str, ...], cell: HistogramCell) -> Sample:
         value = HistogramValue(counts, cell.sum, sum(counts),
                                cell.exemplars and tuple(cell.exemplars))
     return Sample(labels, value, cell.created)
-
-
-def sample_of(copy: CellCopy) -> Sample:
-    """The :class:`~telemetry.model.Sample` of a :class:`CellCopy`."""
-    if isinstance(copy.value, tuple):
-        counts = copy.value[:-1]
-        extremes = copy.extremes or (None, None)
-        return Sample(copy.labels, HistogramValue(counts, copy.value[-1], sum(counts),
-                                                  copy.exemplars, *extremes), copy.created)
-    return Sample(copy.labels, copy.value, copy.created)

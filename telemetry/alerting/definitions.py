@@ -326,6 +326,10 @@ class AlertingConfig(BaseModel):
     evaluation_interval_s: float = Field(default=15.0, gt=0, le=3600)
     #: Samples of the aggregator kept for windows; bounds memory.
     max_samples: int = Field(default=1000, ge=2, le=100_000)
+    #: Rows the history stores in all (a row: one label set an expression keeps, at
+    #: one sample); past it, the oldest samples are dropped and counted. The built-in
+    #: alerts keep a handful per agent and sample, however many series there are.
+    max_history_rows: int = Field(default=100_000, ge=100, le=100_000_000)
     #: Names of alerts to turn off (built-in or listed).
     disable: list[str] = []
     #: Alerts added to the built-in ones (or to ``alerts`` when that is a list).

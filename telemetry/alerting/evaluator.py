@@ -26,7 +26,7 @@ from typing import Any
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
-from telemetry.alerting.definitions import AlertDefinition
+from telemetry.alerting.definitions import AlertDefinition, AlertingConfig
 from telemetry.alerting.instances import AlertInstance, Notifier, iso
 from telemetry.alerting.query import (
     Labels,
@@ -40,10 +40,11 @@ from telemetry.alerting.query import (
 
 log = logging.getLogger("telemetry.alerts")
 
-#: The most rows the alert history stores (one per label set an expression keeps, per
-#: sample): the built-in alerts keep a handful per agent and sample, however many
-#: handoff series there are (49 in all at 10,000 of them and no LLM calls).
-MAX_HISTORY_ROWS = 100_000
+#: The most rows the alert history stores by default (``alerting.max_history_rows``;
+#: one per label set an expression keeps, per sample): the built-in alerts keep a
+#: handful per agent and sample, however many handoff series there are (49 in all at
+#: 10,000 of them and no LLM calls).
+MAX_HISTORY_ROWS = AlertingConfig.model_fields["max_history_rows"].default
 
 
 class AlertEvaluator:

@@ -1,6 +1,7 @@
 """Shared by the frameworks' test folders: recording the signals an adapter sends,
-reading what the adapter tests scrape, and running the examples of docs/adapters/ as a
-user would."""
+running a story test against real backends, reading what the adapter tests scrape,
+the checks every adapter's failure tests make, and running the examples of
+docs/adapters/ as a user would."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import blinker
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import Telemetry
 from telemetry.signals import CONTRACT
 from tests.support import ROOT
-from tests.support.faults import get_text
+from tests.support.backends import rotel_receiver
+from tests.support.faults import get_json, get_text
 
 #: A scrape's samples by (name, labels).
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -48,6 +52,113 @@ class Recorder:
 
     def names(self) -> list[str]:
         return [event for event, _ in self.events]
+
+
+class LookupFailed(Exception):
+    """A tool's own failure (its class name is the ``error_type`` the tests expect)."""
+
+
+@dataclass
+class StoryRun:
+    """What a story test reads: the story's own result, ``/metrics`` and ``/health``
+    right after it, ``/health`` inside each tool call (``during``), and what reached
+    the rotel receiver once telemetry stopped."""
+
+    result: Any
+    metrics: str
+    status: int
+    health: dict[str, Any]
+    spans: list[dict[str, Any]]
+    raw: str
+    during: list[dict[str, Any]] = field(default_factory=list)
+
+    def assert_no_secrets(self, *secrets: str) -> None:
+        """No prompt, answer or tool text (``secrets``) in the metrics, the health
+        document or anything rotel received."""
+        for where, text in {"metrics": self.metrics, "health": str(self.health),
+                            "rotel": self.raw}.items():
+            for secret in secrets:
+                assert secret not in text, f"{secret!r} reached {where}"
+
+
+def run_story(tmp_path: Path, start_telemetry: Callable[..., Telemetry],
+              story: Callable[[], Any], *, workflows: int = 1,
+              tool_observers: list[Callable[[], None]] | None = None) -> StoryRun:
+    """Run ``story`` with telemetry on (``/metrics`` and OTLP spans to a real rotel
+    receiver), then stop telemetry and wait for ``workflows`` workflow spans.
+
+    ``tool_observers``: the scenario's list of callbacks its tools run; ``/health`` is
+    read there too, while the tool runs (:attr:`StoryRun.during`).
+    """
+    with rotel_receiver(tmp_path) as rotel:
+        tel = start_telemetry({"exporters": {"otlp": {
+            "enabled": True, "endpoint": rotel.http_endpoint, "interval_s": 3600}}})
+        during: list[dict[str, Any]] = []
+        if tool_observers is not None:
+            tool_observers.append(lambda: during.append(get_json(f"{tel.url}/health")[1]))
+        try:
+            result = story()
+        finally:
+            if tool_observers is not None:
+                tool_observers.clear()
+        metrics = get_text(f"{tel.url}/metrics")
+        status, health = get_json(f"{tel.url}/health")
+        tel.stop()
+        rotel.wait_for_spans(lambda s: s["name"].startswith("invoke_workflow"),
+                             count=workflows)
+        return StoryRun(result, metrics, status, health, rotel.spans(), rotel.output(),
+                        during)
+
+
+def metrics_text(tel: Telemetry) -> str:
+    """``/metrics`` of ``tel``, as text."""
+    return get_text(f"{tel.url}/metrics")
+
+
+def break_adapter_path(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
+    """Make ``module.name`` raise, as a bug in the adapter would."""
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("adapter bug")
+
+    monkeypatch.setattr(module, name, broken)
+
+
+def assert_failure_counted(text: str, framework: str, failures: int,
+                           handoff: tuple[str, str]) -> None:
+    """A failing adapter path was counted (``dropped{adapter_<framework>,exception}``)
+    and the rest of the mapping carried on: the story's ``handoff`` and its completed
+    workflow are there."""
+    assert sample(text, "yolo_telemetry_dropped_total", component=f"adapter_{framework}",
+                  reason="exception") == failures
+    assert sample(text, "yolo_handoffs_total", from_agent=handoff[0], to_agent=handoff[1]) == 1
+    assert sample(text, "yolo_workflows_total", outcome="completed") == 1
+
+
+def assert_failed_tool_run(text: str, agent: str, tool: str, error_type: str, *,
+                           errors: int) -> None:
+    """A tool that raised ``error_type`` failed the run: the call and its error are
+    counted, the agent's errors are ``errors``, the workflow failed and no agent is left
+    active; the card number of the prompt (with its dash: bare digits turn up in
+    timestamps) is nowhere in the scrape."""
+    assert sample(text, "yolo_tool_calls_total", agent=agent, tool=tool) == 1
+    assert sample(text, "yolo_tool_errors_total", agent=agent, tool=tool,
+                  error_type=error_type) == 1
+    assert sample(text, "yolo_errors_total", agent=agent, error_type=error_type) == errors
+    assert sample(text, "yolo_workflows_total", outcome="failed") == 1
+    assert sample(text, "yolo_agents_active") == 0
+    assert "4111-1111" not in text
+
+
+def assert_failed_model_run(text: str, agent: str, model: str, error_type: str, *,
+                            errors: int) -> None:
+    """A model call that raised ``error_type`` failed the run: the LLM error is
+    counted, the agent's errors are ``errors``, the workflow failed and no agent is left
+    active."""
+    assert sample(text, "yolo_llm_errors_total", agent=agent, model=model,
+                  error_type=error_type) == 1
+    assert sample(text, "yolo_errors_total", agent=agent, error_type=error_type) == errors
+    assert sample(text, "yolo_workflows_total", outcome="failed") == 1
+    assert sample(text, "yolo_agents_active") == 0
 
 
 def scrape(tel: Telemetry) -> tuple[str, Series]:

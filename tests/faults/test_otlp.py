@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from exporters.otlp.batch import SpanBatchProcessor
-from exporters.otlp.points import recorded
 from telemetry import Telemetry
 from telemetry import catalogue as cat
 from telemetry.model import HistogramValue
 from tests.conftest import send
 from tests.support.backends import RotelReceiver, rotel_receiver, wait_until
+from tests.support.backends.rotel import sent_over_otlp
 from tests.support.faults import (
     EXPORTERS_DECIDE_HEALTH,
     Sampler,
@@ -108,7 +108,7 @@ def assert_collector_holds_the_totals(rotel: RotelReceiver, tel: Telemetry) -> i
         if spec in RESAMPLED or (spec.self_metric and spec is not cat.EVENTS):
             continue  # self-metrics (drops, errors) still move during the final export
         for sample in family.samples:
-            if not recorded(spec, sample):
+            if not sent_over_otlp(spec, sample):
                 continue  # a counter or histogram cell never recorded in is not sent
             attributes = tuple(sorted((*zip(spec.otlp_attributes, sample.labels, strict=True),
                                        *spec.otlp_constant_attributes)))

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from exporters.otlp.points import recorded
 from telemetry import Telemetry
 from telemetry import catalogue as cat
 from telemetry.catalogue import Kind
@@ -23,6 +22,7 @@ from telemetry.runtime import package_version
 from tests.conftest import send
 from tests.support import ROOT
 from tests.support.backends import RotelReceiver, rotel_receiver
+from tests.support.backends.rotel import sent_over_otlp
 
 pytestmark = pytest.mark.backend
 
@@ -74,7 +74,7 @@ def assert_metrics_equal_aggregates(rotel: RotelReceiver, tel: Telemetry) -> int
         if spec.name in PROCESS_GAUGES:
             continue
         for sample in family.samples:
-            if not recorded(spec, sample):
+            if not sent_over_otlp(spec, sample):
                 continue
             labels = dict(zip(spec.otlp_attributes, sample.labels, strict=True))
             labels.update(spec.otlp_constant_attributes)

@@ -1,4 +1,4 @@
-"""OTLP protobuf encoding of the aggregator's families, written straight to bytes.
+"""OTLP protobuf encoding of the aggregator's series, written straight to bytes.
 
 Going through the SDK costs, every export interval, one ``Metric`` and one data point
 object per series (:func:`exporters.otlp.metrics.to_metrics_data`), then one protobuf
@@ -17,9 +17,10 @@ counts) with one ``struct`` call, and joins the request once.
 
 The mapping is :mod:`exporters.otlp.metrics`' (counter: monotonic sum; gauge:
 gauge; histogram: explicit-bucket histogram; cumulative, or delta when the encoder
-is made with ``delta``; integer sums as ints, other values as doubles; start time
-:func:`exporters.otlp.points.start_ns`). The bytes are those of the SDK's
-``encode_metrics(to_metrics_data(...)).SerializeToString()`` for the same families;
+is made with ``delta``; integer sums as ints, other values as doubles; start times
+from :class:`exporters.otlp.points.ExportSeries`). It reads the series' columns,
+so an export makes no object per series. The bytes are those of the SDK's
+``encode_metrics(to_metrics_data(...)).SerializeToString()`` for the same series;
 ``tests/unit/exporters/otlp/test_metric_encoding.py`` compares them.
 
 Used by :mod:`exporters.otlp.metrics` on the metric export thread; imports the
@@ -30,14 +31,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any
 
 from exporters.otlp.fastpath.span_encoding import _field, _head, _pair
-from exporters.otlp.points import is_integer, number, start_ns
+from exporters.otlp.points import ExportSeries, is_integer, number
 from telemetry.catalogue import Kind, MetricSpec
-from telemetry.model import Family, HistogramValue, Sample
 
-_NS = 1_000_000_000
 #: Sum and Histogram: aggregation_temporality (field 2) = CUMULATIVE, or DELTA.
 _CUMULATIVE = b"\x10\x02"
 _DELTA = b"\x10\x01"
@@ -117,7 +117,7 @@ class MetricsEncoder:
     ``resource_bytes`` and ``scope_bytes`` are the encoded ``Resource`` and
     ``InstrumentationScope`` messages (:func:`sdk_header` gives them), with the
     schema URLs of the resource and the scope; ``delta``: sums and histograms are
-    marked delta (the families hold the changes, :mod:`exporters.otlp.points`).
+    marked delta (the series hold the changes, :mod:`exporters.otlp.points`).
     Not thread-safe: the exporter serializes its exports.
     """
 
@@ -133,22 +133,19 @@ class MetricsEncoder:
                                if resource_schema_url else b"")
         self._codecs: dict[MetricSpec, _MetricCodec] = {}
 
-    def encode(self, families: Iterable[Family], now_ns: int) -> tuple[bytes, int]:
+    def encode(self, series: Iterable[ExportSeries], now_ns: int) -> tuple[bytes, int]:
         """The serialized ``ExportMetricsServiceRequest`` and its number of data points."""
         metrics: list[bytes] = []
         points = 0
-        for family in families:
-            if not family.samples:
+        for one in series:
+            if not one.labels:
                 continue
-            codec = self._codecs.get(family.spec)
+            codec = self._codecs.get(one.spec)
             if codec is None:
-                codec = self._codecs[family.spec] = _MetricCodec(family.spec, self._delta)
-            encoded = (self._histogram_points(codec, family, now_ns)
+                codec = self._codecs[one.spec] = _MetricCodec(one.spec, self._delta)
+            encoded = (self._histogram_points(codec, one, now_ns)
                        if codec.kind is Kind.HISTOGRAM
-                       else self._number_points(codec, family, now_ns))
-            if not encoded:  # no histogram values: as the SDK, a metric without data
-                metrics.append(_field(b"\x12", codec.header))
-                continue
+                       else self._number_points(codec, one, now_ns))
             points += len(encoded)
             data = b"".join(encoded) + codec.tail
             metrics.append(_field(b"\x12", codec.header + _head(codec.data_tag, len(data))
@@ -157,14 +154,13 @@ class MetricsEncoder:
         resource = self._resource + _head(b"\x12", len(scope)) + scope + self._resource_tail
         return _head(b"\x0a", len(resource)) + resource, points
 
-    def _number_points(self, codec: _MetricCodec, family: Family, now_ns: int) -> list[bytes]:
+    def _number_points(self, codec: _MetricCodec, series: ExportSeries,
+                       now_ns: int) -> list[bytes]:
         attributes_of = codec.attributes_of
         out = []
-        gauge, integer = codec.kind is Kind.GAUGE, codec.integer
-        for sample in family.samples:
-            start = (0 if gauge else int(sample.created * _NS) if type(sample) is Sample
-                     else start_ns(sample))
-            raw: Any = sample.value
+        integer = codec.integer
+        starts = repeat(0) if codec.kind is Kind.GAUGE else series.starts
+        for labels, raw, start in zip(series.labels, series.values, starts, strict=False):
             value = number(codec.spec, raw) if integer else float(raw)
             if type(value) is int:
                 if start and now_ns:
@@ -173,7 +169,7 @@ class MetricsEncoder:
                     body = b"".join(_FIXED64(tag, n) for tag, n in ((0x11, start),
                                                                     (0x19, now_ns)) if n)
                     body += _INT(0x31, value)  # a oneof member: written even when 0
-                body += attributes_of(sample.labels)
+                body += attributes_of(labels)
                 out.append(_head(b"\x0a", len(body)) + body)
                 continue
             if start and now_ns:
@@ -182,33 +178,31 @@ class MetricsEncoder:
                 body = _GAUGE(0x19, now_ns, 0x21, value)
             else:
                 body = (_FIXED64(0x11, start) if start else b"") + _DOUBLE(0x21, value)
-            body += attributes_of(sample.labels)
+            body += attributes_of(labels)
             out.append(_head(b"\x0a", len(body)) + body)
         return out
 
-    def _histogram_points(self, codec: _MetricCodec, family: Family,
+    def _histogram_points(self, codec: _MetricCodec, series: ExportSeries,
                           now_ns: int) -> list[bytes]:
         attributes_of, bounds = codec.attributes_of, codec.bounds
         out = []
-        for sample in family.samples:
-            value = sample.value
-            if not isinstance(value, HistogramValue):  # as to_metrics_data: left out
-                continue
-            start = (int(sample.created * _NS) if type(sample) is Sample
-                     else start_ns(sample))
-            count = int(value.count)
+        for labels, value, start, extremes, exemplars in zip(
+                series.labels, series.values, series.starts,
+                series.extremes or repeat(None), series.exemplars or repeat(None),
+                strict=False):  # the optional columns may be repeat(None)
+            counts = value[:-1]
+            count, total = sum(counts), float(value[-1])
             if start and now_ns and count:
-                body = _HISTOGRAM(0x11, start, 0x19, now_ns, 0x21, count, 0x29,
-                                  float(value.sum))
+                body = _HISTOGRAM(0x11, start, 0x19, now_ns, 0x21, count, 0x29, total)
             else:
                 body = b"".join(_FIXED64(tag, number) for tag, number in
                                 ((0x11, start), (0x19, now_ns), (0x21, count)) if number)
-                body += _DOUBLE(0x29, float(value.sum))
-            body = b"".join((body, codec.bucket_counts(value.bucket_counts), bounds,
-                             _exemplars(value.exemplars) if value.exemplars else b"",
-                             attributes_of(sample.labels)))
-            if value.min is not None and value.max is not None:  # min (11), max (12)
-                body += _DOUBLE(0x59, value.min) + _DOUBLE(0x61, value.max)
+                body += _DOUBLE(0x29, total)
+            body = b"".join((body, codec.bucket_counts(counts), bounds,
+                             _exemplars(exemplars) if exemplars else b"",
+                             attributes_of(labels)))
+            if extremes is not None:  # min (11), max (12)
+                body += _DOUBLE(0x59, extremes[0]) + _DOUBLE(0x61, extremes[1])
             out.append(_head(b"\x0a", len(body)) + body)
         return out
 

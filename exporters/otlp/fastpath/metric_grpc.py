@@ -1,12 +1,12 @@
-"""The OTLP/gRPC metric exporter sending the aggregator's families encoded by
+"""The OTLP/gRPC metric exporter sending the aggregator's series encoded by
 :class:`~exporters.otlp.fastpath.metric_encoding.MetricsEncoder`.
 
 :class:`FastGrpcMetricExporter` is the SDK's gRPC ``OTLPMetricExporter`` (same
 channel, retries, headers, TLS, its own metrics) with one more method,
-:meth:`~FastGrpcMetricExporter.export_families`: the request is parsed from the
+:meth:`~FastGrpcMetricExporter.export_series`: the request is parsed from the
 encoder's bytes (in C by protobuf, cheap) instead of built by the SDK's encoder from
 SDK data objects, and sent through the SDK's retrying ``_export``. With
-``max_export_batch_size`` set, the families go through the SDK's ``export``.
+``max_export_batch_size`` set, the series go through the SDK's ``export``.
 
 Imports gRPC: import it only when sending metrics over gRPC.
 """
@@ -25,11 +25,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.sdk.metrics.export import MetricExportResult
 
-from exporters.otlp.metrics import EncodedMetrics, FamilyExport
-from telemetry.model import Family
+from exporters.otlp.metrics import EncodedMetrics, SeriesExport
+from exporters.otlp.points import ExportSeries
 
 
-class FastGrpcMetricExporter(GrpcMetricExporter, FamilyExport):
+class FastGrpcMetricExporter(GrpcMetricExporter, SeriesExport):
     """``OTLPMetricExporter`` (gRPC) whose request is parsed from
     :class:`MetricsEncoder`'s bytes."""
 
@@ -40,12 +40,12 @@ class FastGrpcMetricExporter(GrpcMetricExporter, FamilyExport):
         super().__init__(**kwargs)
         self.setup_encoding(resource, scope, delta)
 
-    def export_families(self, families: Iterable[Family], timeout_millis: float = 10_000,
+    def export_series(self, series: Iterable[ExportSeries], timeout_millis: float = 10_000,
                         now_ns: int | None = None) -> MetricExportResult:
         now_ns = time.time_ns() if now_ns is None else now_ns
         if self._max_export_batch_size is not None:
-            return self.export(self.sdk_data(families, now_ns), timeout_millis)
-        return self._export(self.encode(families, now_ns))
+            return self.export(self.sdk_data(series, now_ns), timeout_millis)
+        return self._export(self.encode(series, now_ns))
 
     def _translate_data(self, data: Any) -> ExportMetricsServiceRequest:
         """The request for a batch (asked again on each retry)."""

@@ -1,17 +1,17 @@
-"""The OTLP/HTTP metric exporter sending the aggregator's families encoded by
+"""The OTLP/HTTP metric exporter sending the aggregator's series encoded by
 :class:`~exporters.otlp.fastpath.metric_encoding.MetricsEncoder`.
 
 :class:`FastHttpMetricExporter` is the SDK's ``OTLPMetricExporter`` (same endpoint,
 headers, TLS, compression, timeouts, retries, environment variables, its own
-metrics) with one more method, :meth:`~FastHttpMetricExporter.export_families`,
-which the OTLP exporter calls each interval with one :meth:`Aggregator.collect`. It
+metrics) with one more method, :meth:`~FastHttpMetricExporter.export_series`,
+which the OTLP exporter calls each interval with one :meth:`Aggregator.copy_series`. It
 hands the encoded bytes to the SDK's HTTP client, as the SDK's own ``export`` does
 with the bytes of its encoder. For a plain ``http://`` endpoint the client sends
 through :class:`~exporters.otlp.fastpath.span_transport.PlainHTTPTransport` instead of
 ``requests`` (see that module for when, and why).
 
 With an SDK whose internals differ (no such HTTP client), or with
-``max_export_batch_size`` set, the families go through
+``max_export_batch_size`` set, the series go through
 :func:`~exporters.otlp.metrics.to_metrics_data` and the SDK's ``export`` instead:
 slower, same request. ``tests/unit/exporters/otlp/test_metric_encoding.py`` fails if the fast path
 is not taken with the installed SDK.
@@ -32,8 +32,8 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
 from opentelemetry.sdk.metrics.export import MetricExportResult
 
 from exporters.otlp.fastpath.plain_http import init_with_plain_transport
-from exporters.otlp.metrics import FamilyExport
-from telemetry.model import Family
+from exporters.otlp.metrics import SeriesExport
+from exporters.otlp.points import ExportSeries
 
 log = logging.getLogger("telemetry.exporters.otlp")
 
@@ -46,7 +46,7 @@ class RequestPayloadTooLargeError(Exception):
     internal to it); recorded, as the SDK does, in the exporter's own metrics."""
 
 
-class FastHttpMetricExporter(HttpMetricExporter, FamilyExport):
+class FastHttpMetricExporter(HttpMetricExporter, SeriesExport):
     """``OTLPMetricExporter`` (HTTP) sending :class:`MetricsEncoder`'s bytes."""
 
     def __init__(self, resource: Any, scope: Any, delta: bool = False, **kwargs: Any) -> None:
@@ -60,17 +60,17 @@ class FastHttpMetricExporter(HttpMetricExporter, FamilyExport):
                      and hasattr(getattr(self, "_metrics", None), "export_operation")
                      and isinstance(getattr(self, "_max_request_size", None), int))
 
-    def export_families(self, families: Iterable[Family], timeout_millis: float = 10_000,
+    def export_series(self, series: Iterable[ExportSeries], timeout_millis: float = 10_000,
                         now_ns: int | None = None) -> MetricExportResult:
         """Encode and send one collection; the SDK's ``export`` when the fast path
         is not available."""
         now_ns = time.time_ns() if now_ns is None else now_ns
         if not self.fast or self._max_export_batch_size is not None:
-            return self.export(self.sdk_data(families, now_ns), timeout_millis)
+            return self.export(self.sdk_data(series, now_ns), timeout_millis)
         if self._shutdown:
             log.warning("metric exporter already shut down, ignoring a batch")
             return MetricExportResult.FAILURE
-        encoded = self.encode(families, now_ns)
+        encoded = self.encode(series, now_ns)
         with self._metrics.export_operation(encoded.points) as result:
             limit = self._max_request_size
             if 0 < limit < len(encoded.payload):

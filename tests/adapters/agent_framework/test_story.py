@@ -7,11 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from telemetry import Telemetry
 from tests.adapters.agent_framework import scenario
-from tests.adapters.support import sample
-from tests.support.backends import rotel_receiver
-from tests.support.faults import get_json, get_text
+from tests.adapters.support import run_story, sample
 
 pytestmark = pytest.mark.backend
 
@@ -22,22 +19,10 @@ TOKENS = {"triage": scenario.TRIAGE_TOKENS, "billing": scenario.BILLING_TOKENS,
 
 def test_the_handoff_story_shows_in_metrics_spans_and_health(tmp_path: Path, start_telemetry,
                                                               instrumented) -> None:
-    with rotel_receiver(tmp_path) as rotel:
-        tel: Telemetry = start_telemetry({"exporters": {"otlp": {
-            "enabled": True, "endpoint": rotel.http_endpoint, "interval_s": 3600}}})
-        during: list[dict] = []
-        scenario.tool_observers.append(lambda: during.append(get_json(f"{tel.url}/health")[1]))
-        try:
-            answer = scenario.story()
-        finally:
-            scenario.tool_observers.clear()
-        metrics = get_text(f"{tel.url}/metrics")
-        status, health = get_json(f"{tel.url}/health")
-        tel.stop()
-        rotel.wait_for_spans(lambda s: s["name"].startswith("invoke_workflow"))
-        spans = rotel.spans()
-        raw = rotel.output()
-    assert answer == scenario.ANSWER
+    run = run_story(tmp_path, start_telemetry, scenario.story,
+                    tool_observers=scenario.tool_observers)
+    metrics, health, spans, during = run.metrics, run.health, run.spans, run.during
+    assert run.result == scenario.ANSWER
 
     # two handoffs, each counted and timed; one workflow
     for source, target in (("triage", "billing"), ("billing", "refunds")):
@@ -62,7 +47,7 @@ def test_the_handoff_story_shows_in_metrics_spans_and_health(tmp_path: Path, sta
 
     # /health: inside the tool, billing is the agent at work
     assert [(h["current_agent"], h["agents_active"]) for h in during] == [("billing", 1)]
-    assert status == 200 and health["status"] == "healthy"
+    assert run.status == 200 and health["status"] == "healthy"
     assert health["agents_active"] == 0
     # workflow 2, agents 6, handoffs 4, LLM calls 4, tool 2
     assert health["events_total"] == 18
@@ -83,7 +68,5 @@ def test_the_handoff_story_shows_in_metrics_spans_and_health(tmp_path: Path, sta
     handoffs = sorted(s["name"] for s in spans if s["name"].startswith("handoff"))
     assert handoffs == ["handoff billing -> refunds", "handoff triage -> billing"]
 
-    for where, text in {"metrics": metrics, "health": str(health), "rotel": raw}.items():
-        for secret in (scenario.PROMPT, scenario.ANSWER, scenario.TOOL_OUTPUT, scenario.INVOICE,
-                       "4111-1111"):
-            assert secret not in text, f"{secret!r} reached {where}"
+    run.assert_no_secrets(scenario.PROMPT, scenario.ANSWER, scenario.TOOL_OUTPUT,
+                          scenario.INVOICE, "4111-1111")

@@ -1,4 +1,5 @@
-"""Fixtures of the CrewAI adapter tests: offline, instrumented, signals recorded.
+"""Fixtures of the CrewAI adapter tests: offline and instrumented (``recorder``:
+tests/adapters/conftest.py).
 
 CrewAI's own telemetry (an OpenTelemetry exporter to its servers), its run tracing,
 its first-run tracing prompt and its PyPI version check are switched off before crewai
@@ -34,15 +35,6 @@ from collections.abc import Iterator  # noqa: E402
 import pytest  # noqa: E402
 
 from telemetry.adapters import crewai as adapter  # noqa: E402
-from tests.adapters.support import Recorder  # noqa: E402
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    rec = Recorder()
-    rec.connect()
-    yield rec
-    rec.disconnect()
 
 
 @pytest.fixture

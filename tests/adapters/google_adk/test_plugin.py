@@ -15,12 +15,15 @@ from telemetry import Telemetry
 from telemetry.adapters import google_adk as adapter
 from telemetry.signals import CONTRACT
 from tests.adapters.google_adk import scenario
-from tests.adapters.support import sample
-from tests.support.faults import get_text
-
-
-class LookupFailed(Exception):
-    """A tool's own failure."""
+from tests.adapters.support import (
+    LookupFailed,
+    assert_failed_model_run,
+    assert_failed_tool_run,
+    assert_failure_counted,
+    break_adapter_path,
+    metrics_text,
+    sample,
+)
 
 
 @pytest.fixture
@@ -108,27 +111,17 @@ def test_a_failing_tool_is_a_tool_error_and_fails_the_run_once(
     tel: Telemetry = start_telemetry()
     with pytest.raises(LookupFailed):
         scenario.run(scenario.agents(tools=[lookup_order]))
-    text = get_text(f"{tel.url}/metrics")
-    assert sample(text, "yolo_tool_calls_total", agent="billing", tool="lookup_order") == 1
-    assert sample(text, "yolo_tool_errors_total", agent="billing", tool="lookup_order",
-                  error_type="LookupFailed") == 1
     # one exception, reported by the tool, agent and run callbacks: one error
-    assert sample(text, "yolo_errors_total", agent="billing", error_type="LookupFailed") == 1
-    assert sample(text, "yolo_workflows_total", outcome="failed") == 1
-    assert sample(text, "yolo_agents_active") == 0
-    assert "4111-1111" not in text  # the card number, not digits a timestamp may hold
+    assert_failed_tool_run(metrics_text(tel), "billing", "lookup_order", "LookupFailed",
+                           errors=1)
 
 
 def test_a_failing_model_call_is_an_llm_error(start_telemetry, instrumented) -> None:
     tel: Telemetry = start_telemetry()
     with pytest.raises(ConnectionError):
         scenario.run(scenario.agents(billing_script=[ConnectionError(scenario.PROMPT)]))
-    text = get_text(f"{tel.url}/metrics")
-    assert sample(text, "yolo_llm_errors_total", agent="billing", model="scripted-billing",
-                  error_type="ConnectionError") == 1
-    assert sample(text, "yolo_errors_total", agent="billing", error_type="ConnectionError") == 1
-    assert sample(text, "yolo_workflows_total", outcome="failed") == 1
-    assert sample(text, "yolo_agents_active") == 0
+    assert_failed_model_run(metrics_text(tel), "billing", "scripted-billing",
+                            "ConnectionError", errors=1)
 
 
 def test_the_plugin_given_by_hand_works_and_instrument_adds_no_second(
@@ -138,7 +131,7 @@ def test_the_plugin_given_by_hand_works_and_instrument_adds_no_second(
     scenario.run(scenario.agents(), plugins=[plugin])  # no instrument()
     with adapter.instrument():  # the runner has ours already: reported once
         scenario.run(scenario.agents(), plugins=[adapter.TelemetryPlugin()])
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     assert sample(text, "yolo_handoffs_total", from_agent="triage", to_agent="billing") == 2
     assert sample(text, "yolo_workflows_total", outcome="completed") == 2
     assert sample(text, "yolo_llm_calls_total", agent="billing", model="scripted-billing") == 4
@@ -164,7 +157,7 @@ def test_instrument_twice_is_one_plugin_and_uninstrument_stops_the_signals(
     first.uninstrument()
     first.uninstrument()  # idempotent
     scenario.run(scenario.agents(), plugins=[mine])
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     assert sample(text, "yolo_workflows_total", outcome="completed") == 1
     assert sample(text, "yolo_llm_calls_total", agent="triage", model="scripted-triage") == 1
     assert mine.runs == 2
@@ -185,23 +178,17 @@ def test_a_runner_made_while_instrumented_goes_quiet_on_uninstrument(
     assert handle.plugin in runner.plugin_manager.plugins  # type: ignore[attr-defined]
     handle.uninstrument()
     scenario.run(scenario.agents())
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     assert sample(text, "yolo_workflows_total", outcome="completed") == 0
 
 
 def test_a_failing_adapter_path_is_counted_and_the_run_still_succeeds(
         start_telemetry, instrumented, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(arguments: Any) -> None:
-        raise RuntimeError("adapter bug")
-
-    monkeypatch.setattr(adapter, "_call_key", broken)
+    break_adapter_path(monkeypatch, adapter, "_call_key")
     tel: Telemetry = start_telemetry()
     assert scenario.final_text(scenario.story()) == scenario.ANSWER
-    text = get_text(f"{tel.url}/metrics")
-    assert sample(text, "yolo_telemetry_dropped_total", component="adapter_google_adk",
-                  reason="exception") == 1  # the one tool completion
-    assert sample(text, "yolo_handoffs_total", from_agent="triage", to_agent="billing") == 1
-    assert sample(text, "yolo_workflows_total", outcome="completed") == 1
+    # one failure: the one tool completion
+    assert_failure_counted(metrics_text(tel), "google_adk", 1, ("triage", "billing"))
 
 
 def test_no_callback_returns_anything_adk_would_act_on(instrumented) -> None:

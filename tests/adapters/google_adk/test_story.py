@@ -7,28 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from telemetry import Telemetry
 from tests.adapters.google_adk import scenario
-from tests.adapters.support import sample
-from tests.support.backends import rotel_receiver
-from tests.support.faults import get_json, get_text
+from tests.adapters.support import run_story, sample
 
 pytestmark = pytest.mark.backend
 
 
 def test_the_transfer_shows_in_metrics_spans_and_health(tmp_path: Path, start_telemetry,
                                                         instrumented) -> None:
-    with rotel_receiver(tmp_path) as rotel:
-        tel: Telemetry = start_telemetry({"exporters": {"otlp": {
-            "enabled": True, "endpoint": rotel.http_endpoint, "interval_s": 3600}}})
-        events = scenario.story()
-        metrics = get_text(f"{tel.url}/metrics")
-        status, health = get_json(f"{tel.url}/health")
-        tel.stop()
-        rotel.wait_for_spans(lambda s: s["name"].startswith("invoke_workflow"))
-        spans = rotel.spans()
-        raw = rotel.output()
-    assert scenario.final_text(events) == scenario.ANSWER
+    run = run_story(tmp_path, start_telemetry, scenario.story)
+    metrics, health, spans = run.metrics, run.health, run.spans
+    assert scenario.final_text(run.result) == scenario.ANSWER
 
     # the transfer is a handoff, and the invocation one workflow
     assert sample(metrics, "yolo_handoffs_total", from_agent="triage", to_agent="billing") == 1
@@ -51,7 +40,7 @@ def test_the_transfer_shows_in_metrics_spans_and_health(tmp_path: Path, start_te
     assert sample(metrics, "yolo_telemetry_invalid_events_total") == 0
 
     # /health: workflow 2, agents 4, handoff 2, LLM 3, tool 2
-    assert status == 200 and health["status"] == "healthy"
+    assert run.status == 200 and health["status"] == "healthy"
     assert health["events_total"] == 13
     assert health["agents_active"] == 0
     otlp = health["checks"]["exporter:otlp"]
@@ -72,8 +61,6 @@ def test_the_transfer_shows_in_metrics_spans_and_health(tmp_path: Path, start_te
     assert ours["execute_tool lookup_order"]["parent_span_id"] == billing["span_id"]
     assert ours["chat scripted-triage"]["attributes"]["gen_ai.usage.input_tokens"] == 40
 
-    for where, text in {"metrics": metrics, "health": str(health), "rotel": raw}.items():
-        # the card number with its dash: bare digits turn up in nanosecond timestamps
-        for secret in (scenario.PROMPT, scenario.ANSWER, scenario.TOOL_RESULT, scenario.ORDER,
-                       "4111-1111"):
-            assert secret not in text, f"{secret!r} reached {where}"
+    # the card number with its dash: bare digits turn up in nanosecond timestamps
+    run.assert_no_secrets(scenario.PROMPT, scenario.ANSWER, scenario.TOOL_RESULT, scenario.ORDER,
+                          "4111-1111")

@@ -1,4 +1,5 @@
-"""Fixtures of the LangGraph adapter tests: offline, instrumented, signals recorded.
+"""Fixtures of the LangGraph adapter tests: offline and instrumented (``recorder``:
+tests/adapters/conftest.py).
 
 langsmith tracing (the only thing langchain sends anywhere) is switched off before
 langchain is imported; LangGraph itself sends nothing.
@@ -18,15 +19,6 @@ from collections.abc import Iterator  # noqa: E402
 import pytest  # noqa: E402
 
 from telemetry.adapters import langgraph as adapter  # noqa: E402
-from tests.adapters.support import Recorder  # noqa: E402
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    rec = Recorder()
-    rec.connect()
-    yield rec
-    rec.disconnect()
 
 
 @pytest.fixture

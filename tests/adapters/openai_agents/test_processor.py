@@ -27,8 +27,7 @@ from telemetry import Telemetry
 from telemetry.adapters import openai_agents as adapter
 from tests.adapters.openai_agents import scenario
 from tests.adapters.openai_agents.conftest import registered_processors
-from tests.adapters.support import sample
-from tests.support.faults import get_text
+from tests.adapters.support import break_adapter_path, metrics_text, sample
 
 
 class Recorder(TracingProcessor):
@@ -59,7 +58,7 @@ def test_model_spans_with_usage_are_llm_calls_and_a_late_to_agent_is_a_handoff(
             failed.set_error(SpanError(message="Error getting response", data={}))
         with handoff_span(from_agent="planner") as handoff:  # to_agent: only known later
             handoff.span_data.to_agent = "coder"
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     labels = {"agent": "planner", "model": "gpt-test"}
     assert sample(text, "yolo_llm_calls_total", **labels) == 2
     assert sample(text, "yolo_llm_errors_total", **labels, error_type="model_error") == 1
@@ -82,7 +81,7 @@ def test_a_failing_tool_is_a_tool_error_and_its_message_stays_out(start_telemetr
         [assistant_message("done")]]))
     tel: Telemetry = start_telemetry()
     assert asyncio.run(Runner.run(agent, "look it up")).final_output == "done"
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     assert sample(text, "yolo_tool_calls_total", agent="clerk", tool="lookup") == 1
     assert sample(text, "yolo_tool_errors_total", agent="clerk", tool="lookup",
                   error_type="tool_error") == 1
@@ -100,20 +99,17 @@ def test_the_same_tool_call_three_times_is_a_repeat(start_telemetry, instrumente
                   model=ScriptedModel([*calls, [assistant_message("gave up")]]))
     tel: Telemetry = start_telemetry()
     asyncio.run(Runner.run(agent, "wait for job 42"))
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     assert sample(text, "yolo_tool_calls_total", agent="poller", tool="poll") == 3
     assert sample(text, "yolo_tool_call_repeats_total", agent="poller", tool="poll") == 1
 
 
 def test_a_failing_adapter_path_is_counted_and_the_run_still_succeeds(
         start_telemetry, instrumented, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(usage: Any) -> None:
-        raise RuntimeError("adapter bug")
-
-    monkeypatch.setattr(adapter, "_tokens", broken)
+    break_adapter_path(monkeypatch, adapter.processor, "usage_tokens")
     tel: Telemetry = start_telemetry()
     assert scenario.story() == scenario.ANSWER
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     # one failure per turn, which reads its usage (three turns in run 1, one in run 2)
     assert sample(text, "yolo_telemetry_dropped_total", component="adapter_openai_agents",
                   reason="exception") == 4
@@ -137,9 +133,9 @@ def test_instrument_is_idempotent_keeps_user_processors_and_uninstrument_stops(
     handle.uninstrument()
     handle.uninstrument()
     assert registered_processors() == (recorder,)  # the user's processor, and only it
-    first = get_text(f"{tel.url}/metrics")
+    first = metrics_text(tel)
     scenario.story()
-    second = get_text(f"{tel.url}/metrics")
+    second = metrics_text(tel)
     for name, labels in (("yolo_handoffs_total", {"from_agent": "triage",
                                                   "to_agent": "weather"}),
                          ("yolo_workflows_total", {"outcome": "completed"})):
@@ -165,12 +161,12 @@ def test_traces_that_never_end_are_forgotten_within_the_bound(instrumented) -> N
 
 def test_spans_past_the_bound_are_timed_from_the_sdk_timestamps(
         start_telemetry, instrumented, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adapter, "MAX_SPANS_PER_TRACE", 2)
+    monkeypatch.setattr(adapter.processor, "MAX_SPANS_PER_TRACE", 2)  # the module reading it
     tel: Telemetry = start_telemetry()
     with (trace("crowded"), agent_span(name="busy"), custom_span("step"),
           function_span(name="third_span", input='{"n": 1}')):  # the third: not remembered
         pass
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     assert sample(text, "yolo_tool_calls_total", agent="busy", tool="third_span") == 1
     assert sample(text, "yolo_tool_call_duration_seconds_count", agent="busy",
                   tool="third_span") == 1
@@ -183,7 +179,7 @@ def test_tool_and_agent_names_a_model_invents_stay_within_the_series_cap(
         for number in range(500):
             with agent_span(name=f"agent-{number}"), function_span(name=f"tool-{number}"):
                 pass
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     tool_series = [line for line in text.splitlines()
                    if line.startswith("yolo_tool_calls_total{")]
     assert len(tool_series) == 51  # the cap, and the overflow series
@@ -200,7 +196,7 @@ def test_a_streamed_run_maps_like_a_plain_one(start_telemetry, instrumented) -> 
 
     tel: Telemetry = start_telemetry()
     assert asyncio.run(streamed()) == scenario.ANSWER
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     assert sample(text, "yolo_handoffs_total", from_agent="triage", to_agent="weather") == 1
     assert sample(text, "yolo_tool_calls_total", agent="weather", tool="get_weather") == 1
     assert sample(text, "yolo_llm_token_usage_sum", agent="weather", model="unknown",

@@ -7,38 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from telemetry import Telemetry
 from tests.adapters.openai_agents import scenario
-from tests.adapters.support import sample
-from tests.support.backends import rotel_receiver
-from tests.support.faults import get_json, get_text
+from tests.adapters.support import run_story, sample
 
 pytestmark = pytest.mark.backend
 
 
-def otlp(rotel) -> dict:
-    return {"exporters": {"otlp": {"enabled": True, "endpoint": rotel.http_endpoint,
-                                   "interval_s": 3600}}}
-
-
 def test_the_story_shows_in_metrics_spans_and_health(tmp_path: Path, start_telemetry,
                                                       instrumented) -> None:
-    with rotel_receiver(tmp_path) as rotel:
-        tel: Telemetry = start_telemetry(otlp(rotel))
-        during: list[dict] = []
-        scenario.tool_observers.append(lambda: during.append(get_json(f"{tel.url}/health")[1]))
-        try:
-            answer = scenario.story()
-        finally:
-            scenario.tool_observers.clear()
-        metrics = get_text(f"{tel.url}/metrics")
-        status, health = get_json(f"{tel.url}/health")
-        tel.stop()
-        spans = rotel.wait_for_spans(lambda s: s["name"].startswith("invoke_workflow"),
-                                     count=2)
-        spans = rotel.spans()
-        raw = rotel.output()
-    assert answer == scenario.ANSWER
+    run = run_story(tmp_path, start_telemetry, scenario.story, workflows=2,
+                    tool_observers=scenario.tool_observers)
+    metrics, health, spans, during = run.metrics, run.health, run.spans, run.during
+    assert run.result == scenario.ANSWER
 
     # metrics
     assert sample(metrics, "yolo_handoffs_total", from_agent="triage", to_agent="weather") == 1
@@ -64,7 +44,7 @@ def test_the_story_shows_in_metrics_spans_and_health(tmp_path: Path, start_telem
 
     # /health: inside the tool, the agent handed off to is the one at work
     assert [(h["current_agent"], h["agents_active"]) for h in during] == [("weather", 1)]
-    assert status == 200 and health["status"] == "healthy"
+    assert run.status == 200 and health["status"] == "healthy"
     assert health["agents_active"] == 0
     assert health["invalid_events_total"] == 0
     # run 1: workflow 2, agents 4, handoff, 3 LLM calls, tool 2; run 2: workflow 2,
@@ -92,6 +72,4 @@ def test_the_story_shows_in_metrics_spans_and_health(tmp_path: Path, start_telem
     assert [e["name"] for e in guarded["events"]] == ["yolo.safety_blocked"]
 
     # no prompt, answer or tool output anywhere
-    for where, text in {"metrics": metrics, "health": str(health), "rotel": raw}.items():
-        for secret in (scenario.PROMPT, scenario.ANSWER, scenario.TOOL_OUTPUT, "Paris"):
-            assert secret not in text, f"{secret!r} reached {where}"
+    run.assert_no_secrets(scenario.PROMPT, scenario.ANSWER, scenario.TOOL_OUTPUT, "Paris")

@@ -17,13 +17,15 @@ from pydantic_ai.models.test import TestModel
 from telemetry import Telemetry
 from telemetry.adapters import pydantic_ai as adapter
 from tests.adapters.pydantic_ai import scenario
-from tests.adapters.support import sample
+from tests.adapters.support import (
+    LookupFailed,
+    assert_failed_tool_run,
+    assert_failure_counted,
+    break_adapter_path,
+    metrics_text,
+    sample,
+)
 from tests.support.backends import rotel_receiver
-from tests.support.faults import get_text
-
-
-class LookupFailed(Exception):
-    """A tool's own failure."""
 
 
 def calling(tool: str, then: str = "done"):
@@ -46,15 +48,8 @@ def test_a_failing_tool_fails_the_run_and_counts_as_tool_and_agent_error(
     tel: Telemetry = start_telemetry()
     with pytest.raises(LookupFailed):
         clerk.run_sync(scenario.PROMPT)
-    text = get_text(f"{tel.url}/metrics")
-    assert sample(text, "yolo_tool_calls_total", agent="clerk", tool="lookup") == 1
-    assert sample(text, "yolo_tool_errors_total", agent="clerk", tool="lookup",
-                  error_type="LookupFailed") == 1
-    # once for the tool call, once for the run it failed
-    assert sample(text, "yolo_errors_total", agent="clerk", error_type="LookupFailed") == 2
-    assert sample(text, "yolo_workflows_total", outcome="failed") == 1
-    assert sample(text, "yolo_agents_active") == 0
-    assert "4111-1111" not in text  # the card number, not digits a timestamp may hold
+    # errors: once for the tool call, once for the run it failed
+    assert_failed_tool_run(metrics_text(tel), "clerk", "lookup", "LookupFailed", errors=2)
 
 
 def test_a_failing_model_request_is_an_llm_error(start_telemetry, instrumented) -> None:
@@ -65,7 +60,7 @@ def test_a_failing_model_request_is_an_llm_error(start_telemetry, instrumented) 
     tel: Telemetry = start_telemetry()
     with pytest.raises(ConnectionError):
         agent.run_sync("write")
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     assert sample(text, "yolo_llm_errors_total", agent="writer", model="flaky",
                   error_type="ConnectionError") == 1
     assert sample(text, "yolo_workflows_total", outcome="failed") == 1
@@ -80,7 +75,7 @@ def test_a_streamed_run_is_counted_like_any_other(start_telemetry, instrumented)
 
     tel: Telemetry = start_telemetry()
     assert asyncio.run(stream()) == "streamed words"
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     assert sample(text, "yolo_llm_calls_total", agent="streamer", model="test") == 1
     assert sample(text, "yolo_llm_token_usage_sum", agent="streamer", model="test",
                   token_type="output") > 0
@@ -105,7 +100,7 @@ def test_concurrent_delegations_keep_their_own_stacks(start_telemetry, instrumen
 
     tel: Telemetry = start_telemetry()
     assert [r.output for r in asyncio.run(both())] == ["done", "done"]
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     for name in ("lead_a", "lead_b"):
         assert sample(text, "yolo_handoffs_total", from_agent=name, to_agent="researcher") == 1
         assert sample(text, "yolo_tool_calls_total", agent=name, tool="ask") == 1
@@ -119,7 +114,7 @@ def test_the_capability_alone_works_and_with_instrument_counts_once(start_teleme
     assert result.output == scenario.ANSWER
     with adapter.instrument():  # the lead's own and the instrumentation's: reported once
         scenario.story(capabilities=[adapter.TelemetryCapability()])
-    text = get_text(f"{tel.url}/metrics")
+    text = metrics_text(tel)
     assert sample(text, "yolo_llm_calls_total", agent="lead", model="function:lead_model:") == 4
     assert sample(text, "yolo_workflows_total", outcome="completed") == 2
     # the researcher had no capability of its own: seen only while instrumented
@@ -128,17 +123,11 @@ def test_the_capability_alone_works_and_with_instrument_counts_once(start_teleme
 
 def test_a_failing_adapter_path_is_counted_and_the_run_still_succeeds(
         start_telemetry, instrumented, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(arguments: Any) -> None:
-        raise RuntimeError("adapter bug")
-
-    monkeypatch.setattr(adapter, "_call_key", broken)
+    break_adapter_path(monkeypatch, adapter, "_call_key")
     tel: Telemetry = start_telemetry()
     assert scenario.story().output == scenario.ANSWER
-    text = get_text(f"{tel.url}/metrics")
-    assert sample(text, "yolo_telemetry_dropped_total", component="adapter_pydantic_ai",
-                  reason="exception") == 1  # the one tool completion
-    assert sample(text, "yolo_handoffs_total", from_agent="lead", to_agent="researcher") == 1
-    assert sample(text, "yolo_workflows_total", outcome="completed") == 1
+    # one failure: the one tool completion
+    assert_failure_counted(metrics_text(tel), "pydantic_ai", 1, ("lead", "researcher"))
 
 
 def test_instrument_is_idempotent_and_uninstrument_restores_and_stops(start_telemetry) -> None:
@@ -151,9 +140,9 @@ def test_instrument_is_idempotent_and_uninstrument_restores_and_stops(start_tele
     handle.uninstrument()
     handle.uninstrument()
     assert Agent.__dict__["iter"] is original
-    first = get_text(f"{tel.url}/metrics")
+    first = metrics_text(tel)
     scenario.story()
-    second = get_text(f"{tel.url}/metrics")
+    second = metrics_text(tel)
     for metrics in (first, second):
         assert sample(metrics, "yolo_workflows_total", outcome="completed") == 1
         assert sample(metrics, "yolo_handoffs_total", from_agent="lead",

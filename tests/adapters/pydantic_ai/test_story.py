@@ -7,27 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from telemetry import Telemetry
 from tests.adapters.pydantic_ai import scenario
-from tests.adapters.support import sample
-from tests.support.backends import rotel_receiver
-from tests.support.faults import get_json, get_text
+from tests.adapters.support import run_story, sample
 
 pytestmark = pytest.mark.backend
 
 
 def test_the_delegation_shows_in_metrics_spans_and_health(tmp_path: Path, start_telemetry,
                                                           instrumented) -> None:
-    with rotel_receiver(tmp_path) as rotel:
-        tel: Telemetry = start_telemetry({"exporters": {"otlp": {
-            "enabled": True, "endpoint": rotel.http_endpoint, "interval_s": 3600}}})
-        result = scenario.story()
-        metrics = get_text(f"{tel.url}/metrics")
-        status, health = get_json(f"{tel.url}/health")
-        tel.stop()
-        rotel.wait_for_spans(lambda s: s["name"].startswith("invoke_workflow"))
-        spans = rotel.spans()
-        raw = rotel.output()
+    run = run_story(tmp_path, start_telemetry, scenario.story)
+    result, metrics, health, spans = run.result, run.metrics, run.health, run.spans
     assert result.output == scenario.ANSWER
 
     # the delegation is a handoff, and the run is one workflow
@@ -55,7 +44,7 @@ def test_the_delegation_shows_in_metrics_spans_and_health(tmp_path: Path, start_
     assert sample(metrics, "yolo_telemetry_invalid_events_total") == 0
 
     # /health: workflow 2, agents 4, handoff 2, LLM 3, tool 2
-    assert status == 200 and health["status"] == "healthy"
+    assert run.status == 200 and health["status"] == "healthy"
     assert health["events_total"] == 13
     assert health["agents_active"] == 0
 
@@ -69,6 +58,4 @@ def test_the_delegation_shows_in_metrics_spans_and_health(tmp_path: Path, start_
     assert by_name["execute_tool ask_researcher"]["parent_span_id"] == lead["span_id"]
     assert by_name["chat test"]["attributes"]["gen_ai.usage.input_tokens"] > 0
 
-    for where, text in {"metrics": metrics, "health": str(health), "rotel": raw}.items():
-        for secret in (scenario.PROMPT, scenario.ANSWER, scenario.RESEARCH, "4111-1111"):
-            assert secret not in text, f"{secret!r} reached {where}"
+    run.assert_no_secrets(scenario.PROMPT, scenario.ANSWER, scenario.RESEARCH, "4111-1111")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from exporters.otlp.points import recorded
 from tests.support.backends.common import (
     DEFAULT_TIMEOUT,
     LOOPBACK,
@@ -24,6 +25,16 @@ from tests.support.backends.common import (
     wait_until,
 )
 from tests.support.backends.rotel_parser import _ANSI, parse_rotel_output
+
+
+def sent_over_otlp(spec: Any, sample: Any) -> bool:
+    """Whether an OTLP export sends this sample of ``Aggregator.collect()``: not a
+    counter or histogram cell never recorded in (:func:`exporters.otlp.points.recorded`,
+    which reads the columns of ``copy_series``)."""
+    value = sample.value
+    if spec.kind.value == "histogram":
+        return recorded(spec, (*value.bucket_counts, value.sum))
+    return recorded(spec, value)
 
 
 def _rotel_binary() -> Path | None:

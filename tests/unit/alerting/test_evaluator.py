@@ -207,3 +207,21 @@ def test_the_evaluator_can_be_turned_off() -> None:
         assert "alerts" not in tel.health()["checks"]
     finally:
         tel.stop()
+
+
+def test_the_history_cap_is_the_config_key(start_telemetry) -> None:
+    tel = start_telemetry(alerting={"evaluation_interval_s": 0.05, "max_history_rows": 100})
+    assert tel.alerting is not None and tel.alerting.ring.max_rows == 100
+    for index in range(150):  # rows of 150 agents in each sample: past the cap
+        errors(1, agent=f"agent-{index}")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not tel.alerting.ring.dropped:
+        time.sleep(0.02)
+    assert tel.alerting.ring.dropped > 0
+    assert tel.aggregator.value(cat.DROPPED, ("alerting", "history_full")) > 0
+    assert tel.alerting.ring.stats()["rows"] <= 100
+
+
+def test_the_default_history_cap_is_the_documented_one() -> None:
+    assert load_config({}, environ={}).alerting.max_history_rows == 100_000
+    assert AlertEvaluator([alert()], Aggregator()).ring.max_rows == 100_000

@@ -36,6 +36,7 @@ def test_check_config_accepts_the_shipped_file() -> None:
     ("tracing:\n  unknown_key: 1\n", "tracing.unknown_key"),
     ("server:\n  port: 65536\n", "server.port"),
     ("exporters:\n  statsd:\n    port: -1\n", "exporters.statsd.port"),
+    ("alerting:\n  max_history_rows: 10\n", "alerting.max_history_rows"),
 ])
 def test_check_config_rejects_bad_files_with_status_2(tmp_path: Path, text: str,
                                                       key: str) -> None:

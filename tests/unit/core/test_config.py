@@ -273,3 +273,20 @@ def test_the_timestamp_window_is_not_bounded_by_a_year_but_must_be_finite() -> N
     for value in (float("inf"), 2.0**54):
         with pytest.raises(ConfigError, match=r"limits\.timestamp_window_s"):
             load({"limits": {"timestamp_window_s": value}}, environ={})
+
+
+@pytest.mark.parametrize(("value", "expected", "found"), [
+    ("10", "greater than or equal to 100", "found 10"),
+    ("lots", "valid integer", "found 'lots'"),
+    ("1000000000", "less than or equal to 100000000", "found 1000000000"),
+])
+def test_the_alert_history_cap_is_checked(tmp_path: Path, value: str, expected: str,
+                                          found: str) -> None:
+    path = _write(tmp_path, f"alerting:\n  max_history_rows: {value}\n")
+    with pytest.raises(ConfigError) as error:
+        load(path, environ={})
+    message = str(error.value)
+    assert message.startswith(f"{path}: alerting.max_history_rows: ")
+    assert expected in message and found in message
+    assert load(_write(tmp_path, "alerting:\n  max_history_rows: 5000\n"),
+                environ={}).alerting.max_history_rows == 5000

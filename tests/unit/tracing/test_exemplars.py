@@ -13,9 +13,10 @@ from exporters.otlp.points import ExportPoints
 from exporters.prometheus import PrometheusConfig, PrometheusExporter
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
+from telemetry.aggregation.collection import SeriesCopy
 from telemetry.aggregation.series import HistogramCell
 from telemetry.catalogue import Kind
-from telemetry.model import Family, HistogramValue, Sample
+from telemetry.model import HistogramValue
 from tests.conftest import FakeClock, send
 from tests.unit.tracing.test_tracing import Traced
 
@@ -120,11 +121,12 @@ def test_delta_exports_send_the_exemplars_kept_since_the_last_one() -> None:
     old, new = (0.1, now - 100, 1, 2), (0.2, now, 3, 4)
     points = ExportPoints(delta=True)
     spec = cat.HANDOFF_DURATION
-    first = HistogramValue((1, 0) + (0,) * 14, 0.1, 1, (old,) + (None,) * 15)
-    second = HistogramValue((1, 1) + (0,) * 14, 0.3, 2, (old, new) + (None,) * 14)
-    points.prepare([Family(spec, (Sample(("pm", "dev"), first, now - 200),))],
-                   int((now - 50) * 1e9))
+    first = SeriesCopy(spec, [("pm", "dev")], [(1, 0) + (0,) * 14 + (0.1,)], [now - 200],
+                       [None], [(old,) + (None,) * 15])
+    second = SeriesCopy(spec, [("pm", "dev")], [(1, 1) + (0,) * 14 + (0.3,)], [now - 200],
+                        [None], [(old, new) + (None,) * 14])
+    points.prepare([first], int((now - 50) * 1e9))
     points.commit()
-    [family] = points.prepare([Family(spec, (Sample(("pm", "dev"), second, now - 200),))],
-                              int(now * 1e9) + 1)
-    assert family.samples[0].value.exemplars == (None, new) + (None,) * 14
+    [series] = points.prepare([second], int(now * 1e9) + 1)
+    assert series.values == [(0, 1) + (0,) * 14 + (0.3 - 0.1,)]
+    assert series.exemplars == [(None, new) + (None,) * 14]

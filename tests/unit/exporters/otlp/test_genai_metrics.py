@@ -12,8 +12,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from exporters.otlp.fastpath.metric_encoding import MetricsEncoder, sdk_header
 from exporters.otlp.metrics import build_resource, to_metrics_data
+from exporters.otlp.points import ExportPoints, ExportSeries
 from telemetry.aggregation.aggregator import Aggregator
-from telemetry.model import Family
 from tests.conftest import send
 
 RESOURCE = build_resource("yolo", "instance-1", "1.2.3")
@@ -21,7 +21,7 @@ SCOPE = InstrumentationScope("yolo-telemetry", "1.2.3")
 NOW = 1_700_000_000_000_000_000
 
 
-def agent_operation_families() -> list[Family]:
+def agent_operation_families() -> list[ExportSeries]:
     aggregator = Aggregator()
     aggregator.connect()
     try:
@@ -32,7 +32,7 @@ def agent_operation_families() -> list[Family]:
         send("tool_completed", agent="dev", tool="pytest", duration_s=2.0, error_type="Exit1")
     finally:
         aggregator.disconnect()
-    return aggregator.collect()
+    return ExportPoints().prepare(aggregator.copy_series(), NOW)
 
 
 def points(request: ExportMetricsServiceRequest) -> dict[str, list[dict[str, object]]]:

@@ -1,4 +1,4 @@
-"""The metric encoding writes what the SDK's encoder writes for the same families, byte
+"""The metric encoding writes what the SDK's encoder writes for the same series, byte
 for byte, and the OTLP metric exporters send it (falling back to the SDK when they
 cannot)."""
 
@@ -26,12 +26,11 @@ from exporters.otlp.fastpath.metric_grpc import FastGrpcMetricExporter
 from exporters.otlp.fastpath.metric_http import FastHttpMetricExporter
 from exporters.otlp.fastpath.sdk_path import http_client_available
 from exporters.otlp.metrics import build_resource, to_metrics_data
-from exporters.otlp.points import IntervalSample
+from exporters.otlp.points import ExportPoints, ExportSeries
 from telemetry import load_config
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.catalogue import Kind, MetricSpec
 from telemetry.cli.simulator import ReferenceOrchestrator
-from telemetry.model import Family, HistogramValue, Sample
 from tests.support.http_sink import Collector
 
 RESOURCE = Resource.create({"service.name": "yolo", "n": -5, "big": 2**62, "f": 1.5,
@@ -46,7 +45,7 @@ HEADERS = [
 NOW = 1_700_000_000_123_456_789
 
 
-def sdk_bytes(families: list[Family], resource: Resource, scope: InstrumentationScope,
+def sdk_bytes(families: list[ExportSeries], resource: Resource, scope: InstrumentationScope,
               now_ns: int, delta: bool = False) -> bytes:
     return encode_metrics(to_metrics_data(families, resource, scope, now_ns, delta)
                           ).SerializeToString()
@@ -58,9 +57,9 @@ def encoder_for(resource: Resource, scope: InstrumentationScope,
 
 
 @pytest.fixture(scope="module")
-def families() -> list[Family]:
-    """Every catalogue family after reference workflows with errors, safety blocks,
-    failures and refreshes."""
+def families() -> list[ExportSeries]:
+    """Every catalogue metric's recorded series after reference workflows with errors,
+    safety blocks, failures and refreshes, as an export reads them."""
     aggregator = Aggregator()
     aggregator.connect()
     try:
@@ -68,22 +67,22 @@ def families() -> list[Family]:
                               context_tokens_per_step=4000).run(workflows=30)
     finally:
         aggregator.disconnect()
-    return aggregator.collect()
+    return ExportPoints().prepare(aggregator.copy_series(), NOW)
 
 
 @pytest.mark.parametrize(("resource", "scope"), HEADERS)
 def test_reference_families_encode_as_the_sdk_encodes_them(
-        families: list[Family], resource: Resource, scope: InstrumentationScope) -> None:
+        families: list[ExportSeries], resource: Resource, scope: InstrumentationScope) -> None:
     encoder = encoder_for(resource, scope)
-    assert sum(bool(f.samples) for f in families) > 10
+    assert sum(bool(f.labels) for f in families) > 10
     for now_ns in (NOW, NOW + 10_000_000_000, 1):  # again: from the caches
         payload, points = encoder.encode(families, now_ns)
         assert payload == sdk_bytes(families, resource, scope, now_ns)
-        assert points == sum(len(f.samples) for f in families)
+        assert points == sum(len(f.labels) for f in families)
 
 
 def test_no_series_is_a_request_without_metrics() -> None:
-    empty = [Family(MetricSpec("yolo.x", Kind.COUNTER, "1", "x"), ())]
+    empty = [ExportSeries(MetricSpec("yolo.x", Kind.COUNTER, "1", "x"), [], [], [])]
     for resource, scope in HEADERS:
         assert encoder_for(resource, scope).encode(empty, NOW) == (
             sdk_bytes(empty, resource, scope, NOW), 0)
@@ -93,6 +92,7 @@ _TEXT = st.text(max_size=6)
 _NUMBER = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
                     st.integers(-(2**53), 2**53), st.just(-0.0))
 _CREATED = st.one_of(st.just(0.0), st.floats(0, 4e9, allow_nan=False))
+_START = st.one_of(st.just(0), st.integers(1, 2**63 - 1))
 
 
 def _exemplars(buckets: int) -> st.SearchStrategy:
@@ -103,14 +103,15 @@ def _exemplars(buckets: int) -> st.SearchStrategy:
 
 
 @st.composite
-def _family(draw: st.DrawFn) -> Family:
+def _family(draw: st.DrawFn) -> ExportSeries:
     kind = draw(st.sampled_from(list(Kind)))
     labels = tuple(draw(st.lists(st.text(min_size=1, max_size=5), max_size=3, unique=True)))
     buckets = tuple(sorted(draw(st.lists(st.floats(0, 1e6), max_size=4, unique=True))))
     unit = draw(st.one_of(_TEXT, st.just("{item}")))  # a counter of things: ints
     spec = MetricSpec(draw(st.text(min_size=1, max_size=8)), kind, unit, draw(_TEXT),
                       labels, buckets if kind is Kind.HISTOGRAM else ())
-    samples = []
+    histogram = kind is Kind.HISTOGRAM
+    series = ExportSeries(spec, [], [], [], [] if histogram else None, [] if histogram else None)
     for _ in range(draw(st.integers(0, 4))):
         values = tuple(draw(_TEXT) for _ in range(draw(st.sampled_from(
             [len(labels), max(len(labels) - 1, 0)]))))  # a short label tuple: zip truncates
@@ -118,23 +119,22 @@ def _family(draw: st.DrawFn) -> Family:
             counts = tuple(draw(st.lists(st.one_of(st.just(0), st.integers(0, 2**40)),
                                          min_size=len(buckets) + 1,
                                          max_size=len(buckets) + 1)))
-            extremes = draw(st.none() | st.tuples(_NUMBER, _NUMBER))
-            value: Any = HistogramValue(counts, draw(_NUMBER), sum(counts),
-                                        draw(st.none() | _exemplars(len(counts))),
-                                        *(extremes or (None, None)))
+            value: Any = (*counts, draw(_NUMBER))
+            series.extremes.append(draw(st.none() | st.tuples(_NUMBER, _NUMBER)))
+            series.exemplars.append(draw(st.none() | _exemplars(len(counts))))
         else:
             value = draw(_NUMBER)
-        start = draw(st.one_of(st.just(0), st.integers(1, 2**63 - 1)))
-        samples.append(IntervalSample(values, value, draw(_CREATED), start) if start
-                       else Sample(values, value, draw(_CREATED)))
-    return Family(spec, tuple(samples))
+        series.labels.append(values)
+        series.values.append(value)
+        series.starts.append(draw(_START))
+    return series
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_family(), max_size=5), st.sampled_from(HEADERS),
        st.sampled_from([NOW, 0, 1]), st.booleans())
 def test_any_families_encode_as_the_sdk_encodes_them(
-        families: list[Family], header: tuple[Resource, InstrumentationScope],
+        families: list[ExportSeries], header: tuple[Resource, InstrumentationScope],
         now_ns: int, delta: bool) -> None:
     """Cumulative or delta, counts as ints (when whole) or doubles, any start time."""
     resource, scope = header
@@ -146,11 +146,10 @@ def test_zero_times_counts_and_values_are_left_out_as_the_sdk_leaves_them_out() 
     histogram = MetricSpec("yolo.h", Kind.HISTOGRAM, "s", "h", ("a",), (0.5, 1.0))
     counter = MetricSpec("yolo.c", Kind.COUNTER, "", "", ("a",))
     families = [
-        Family(histogram, (Sample(("x",), HistogramValue((0, 0, 0), 0.0, 0), 3.0),
-                           Sample(("w",), HistogramValue((1, 0, 0), 0.2, 1), 0.0),
-                           Sample(("y",), HistogramValue((1, 0, 2), -0.0, 3), 5.5),
-                           Sample(("z",), 7.0, 1.0))),  # not a histogram value: left out
-        Family(counter, (Sample(("",), 0.0, 0.0), Sample(("é",), -0.0, 2.0))),
+        ExportSeries(histogram, [("x",), ("w",), ("y",)],
+                     [(0, 0, 0, 0.0), (1, 0, 0, 0.2), (1, 0, 2, -0.0)],
+                     [3_000_000_000, 0, 5_500_000_000], [None] * 3, [None] * 3),
+        ExportSeries(counter, [("",), ("é",)], [0.0, -0.0], [0, 2_000_000_000]),
     ]
     for now_ns in (NOW, 0):
         for resource, scope in HEADERS:
@@ -163,8 +162,8 @@ def test_the_label_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = MetricSpec("yolo.c", Kind.COUNTER, "1", "c", ("agent",))
     encoder = encoder_for(*HEADERS[0])
     for round_ in range(5):
-        family = Family(spec, tuple(Sample((f"a{round_}-{n}",), float(n), 1.0)
-                                    for n in range(5)))
+        family = ExportSeries(spec, [(f"a{round_}-{n}",) for n in range(5)],
+                              [float(n) for n in range(5)], [1_000_000_000] * 5)
         assert encoder.encode([family], NOW)[0] == sdk_bytes([family], *HEADERS[0], NOW)
     assert len(encoder._codecs[spec].attributes) <= 8
 
@@ -183,7 +182,8 @@ def sent_at(body: bytes) -> int:
     return getattr(metric, metric.WhichOneof("data")).data_points[0].time_unix_nano
 
 
-def test_http_exporter_sends_the_encoding(collector: Collector, families: list[Family]) -> None:
+def test_http_exporter_sends_the_encoding(collector: Collector,
+                                          families: list[ExportSeries]) -> None:
     resource, scope = HEADERS[1]
     exporter = FastHttpMetricExporter(resource, scope, endpoint=collector.url, timeout=5)
     # the fast path is taken wherever the SDK has the HTTP client it needs (1.45.1 on);
@@ -191,11 +191,11 @@ def test_http_exporter_sends_the_encoding(collector: Collector, families: list[F
     assert exporter.fast is http_client_available()
     try:
         before = time.time_ns()
-        assert exporter.export_families(families) is MetricExportResult.SUCCESS
+        assert exporter.export_series(families) is MetricExportResult.SUCCESS
         exporter._max_export_batch_size = 10_000  # splitting: the SDK's own export
-        assert exporter.export_families(families) is MetricExportResult.SUCCESS
+        assert exporter.export_series(families) is MetricExportResult.SUCCESS
         collector.status = 400
-        assert exporter.export_families(families) is MetricExportResult.FAILURE
+        assert exporter.export_series(families) is MetricExportResult.FAILURE
     finally:
         exporter.shutdown()
     assert len(collector.bodies) == 3
@@ -208,7 +208,7 @@ def test_http_exporter_sends_the_encoding(collector: Collector, families: list[F
 
 @pytest.mark.parametrize("missing", ["opentelemetry.exporter.http.transport._base", "h11"])
 def test_http_exporter_without_the_plain_transport_sends_through_the_sdks_own(
-        collector: Collector, families: list[Family], monkeypatch: pytest.MonkeyPatch,
+        collector: Collector, families: list[ExportSeries], monkeypatch: pytest.MonkeyPatch,
         missing: str) -> None:
     """An SDK before 1.45 (no pluggable transports) or an install without h11."""
     import sys
@@ -225,7 +225,7 @@ def test_http_exporter_without_the_plain_transport_sends_through_the_sdks_own(
         assert "exporters.otlp.fastpath.span_transport" not in sys.modules  # the import failed
         client = getattr(exporter, "_client", None)  # none before SDK 1.45.1
         assert not isinstance(getattr(client, "_transport", None), PlainHTTPTransport)
-        assert exporter.export_families(families) is MetricExportResult.SUCCESS
+        assert exporter.export_series(families) is MetricExportResult.SUCCESS
     finally:
         exporter.shutdown()
     assert len(collector.bodies) == 1
@@ -235,17 +235,17 @@ def test_http_exporter_without_the_plain_transport_sends_through_the_sdks_own(
 @pytest.mark.skipif(not http_client_available(),
                     reason="max_request_size came with SDK 1.45.1's HTTP client")
 def test_http_exporter_refuses_a_request_over_its_size_limit(
-        collector: Collector, families: list[Family]) -> None:
+        collector: Collector, families: list[ExportSeries]) -> None:
     exporter = FastHttpMetricExporter(*HEADERS[0], endpoint=collector.url, timeout=5,
                                       max_request_size=100)
     try:
-        assert exporter.export_families(families) is MetricExportResult.FAILURE
+        assert exporter.export_series(families) is MetricExportResult.FAILURE
     finally:
         exporter.shutdown()
     assert collector.bodies == []
 
 
-def test_grpc_exporter_builds_the_sdks_request(families: list[Family]) -> None:
+def test_grpc_exporter_builds_the_sdks_request(families: list[ExportSeries]) -> None:
     resource, scope = HEADERS[1]
     exporter = FastGrpcMetricExporter(resource, scope, endpoint="http://127.0.0.1:1",
                                       insecure=True)
@@ -253,7 +253,7 @@ def test_grpc_exporter_builds_the_sdks_request(families: list[Family]) -> None:
         encoded = exporter.encode(families, NOW)
         assert exporter._translate_data(encoded) == encode_metrics(
             to_metrics_data(families, resource, scope, NOW))
-        assert exporter._count_data(encoded) == sum(len(f.samples) for f in families)
+        assert exporter._count_data(encoded) == sum(len(f.labels) for f in families)
         sdk_data = to_metrics_data(families, resource, scope, NOW)
         assert exporter._translate_data(sdk_data) == encode_metrics(sdk_data)
     finally:

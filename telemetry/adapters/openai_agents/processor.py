@@ -1,37 +1,24 @@
-"""OpenAI Agents SDK adapter: the SDK's traces and spans become our signals.
+"""The OpenAI Agents SDK's traces and spans as our signals: :class:`TelemetryProcessor`.
 
-``instrument()`` adds one :class:`TelemetryProcessor` with ``agents.add_trace_processor``
-next to the processors already registered (the user's, the SDK's own exporter), so
-every run in the process is seen; ``RunHooks`` would have to be passed to each
-``Runner.run``. Traces become workflows, agent spans agent activations, handoff,
-guardrail (triggered), function and model (generation, response) spans handoffs,
-safety blocks, tool calls and LLM calls, and span errors errors; a turn's usage is an
-LLM call when no model span of the turn reported one (``ScriptedModel``, custom
-models). docs/adapters/openai_agents.md has the table and what is not mapped.
-
-The workflow id is the SDK's trace id, so our spans group as the SDK's trace does.
-Only names cross over: agent, tool, guardrail and model names, and error types from a
-fixed table. Inputs, outputs and error messages stay in the SDK's span data.
+A trace is a workflow (its id the workflow id); an agent span is an activation, a
+function span a tool call, a model span (generation, response) an LLM call, a handoff
+span a handoff, a triggered guardrail a safety block, a span's error an error; a
+turn's usage is an LLM call when no model span of the turn reported one. What the
+span data says (tokens, error types, durations) is read by
+:mod:`telemetry.adapters.openai_agents.spans`. The processor remembers at most
+``MAX_TRACES`` traces in flight and ``MAX_SPANS_PER_TRACE`` open spans each.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from agents.tracing import TracingProcessor, add_trace_processor, get_trace_provider
-from agents.tracing import set_trace_processors as _set_trace_processors
+from agents.tracing import TracingProcessor
 
-from telemetry.adapters.base import (
-    AdapterEmitter,
-    Instrumentation,
-    active_trace_fields,
-    call_key,
-    token_count,
-)
+from telemetry.adapters.base import AdapterEmitter, active_trace_fields, call_key
+from telemetry.adapters.openai_agents.spans import error_type_of, iso_duration, usage_tokens
 
 FRAMEWORK = "openai_agents"
 
@@ -41,27 +28,6 @@ MAX_SPANS_PER_TRACE = 4096
 
 #: The model name of an LLM call known only from a turn's usage (no model span named it).
 UNKNOWN_MODEL = "unknown"
-
-#: SDK span error messages -> our error_type. A message not listed (some carry the
-#: application's own text) becomes the exception class the SDK names, else "error".
-ERROR_TYPES = {
-    "Error running tool": "tool_error",
-    "Error running tool (non-fatal)": "tool_error",
-    "Error running Codex tool (non-fatal)": "tool_error",
-    "Tool execution cancelled": "tool_cancelled",
-    "Tool execution rejected": "tool_rejected",
-    "Tool not found": "tool_not_found",
-    "Invalid JSON provided": "invalid_json",
-    "Max turns exceeded": "max_turns_exceeded",
-    "Guardrail tripwire triggered": "guardrail_tripwire",
-    "Multiple handoffs requested": "multiple_handoffs",
-    "Error getting response": "model_error",
-    "Error streaming response": "model_error",
-    "Error in call_model_input_filter": "input_filter_error",
-    "Error in agent run": "agent_error",
-    "Invalid input filter": "input_filter_error",
-    "Invalid input filter result": "input_filter_error",
-}
 
 #: Span types whose error is the run's own failure (the run raises it).
 RUN_SPANS = frozenset({"agent", "turn", "task"})
@@ -201,7 +167,7 @@ class TelemetryProcessor(TracingProcessor):
         now = time.perf_counter()
         opened = run.spans.pop(span.span_id, None)
         if opened is None:  # started before instrument() or past the bound
-            opened = _Open(run.last_agent, None, now - _iso_duration(span))
+            opened = _Open(run.last_agent, None, now - iso_duration(span))
         ender = self._enders.get(span.span_data.type)
         if ender is not None:
             ender(run, span, opened, now)
@@ -220,7 +186,7 @@ class TelemetryProcessor(TracingProcessor):
         self._run_error(run, span, agent)
         if opened.llm_counted or agent is None:
             return
-        tokens = _tokens(span.span_data.usage)
+        tokens = usage_tokens(span.span_data.usage)
         if tokens is None:
             return
         # the model is called first in a turn; its tools and handoffs come after it
@@ -235,8 +201,8 @@ class TelemetryProcessor(TracingProcessor):
         response = getattr(data, "response", None)
         model = getattr(data, "model", None) or getattr(response, "model", None)
         usage = getattr(data, "usage", None) or getattr(response, "usage", None)
-        tokens = _tokens(usage)
-        error_type = _error_type(span.error)
+        tokens = usage_tokens(usage)
+        error_type = error_type_of(span.error)
         turn = run.spans.get(opened.turn) if opened.turn is not None else None
         agent = opened.agent
         if error_type is not None and agent is not None:
@@ -259,7 +225,7 @@ class TelemetryProcessor(TracingProcessor):
         fields: dict[str, Any] = {"workflow_id": run.workflow_id}
         if isinstance(data.input, str) and data.input:
             fields["call_key"] = call_key(data.input)
-        error_type = _error_type(span.error)
+        error_type = error_type_of(span.error)
         if error_type is not None:
             fields["error_type"] = error_type
             self._error(run, agent, error_type)
@@ -273,7 +239,7 @@ class TelemetryProcessor(TracingProcessor):
             self.emitter.send("yolo.handoff_completed", from_agent=from_agent,
                               to_agent=data.to_agent, duration_s=now - opened.started,
                               workflow_id=run.workflow_id)
-        error_type = _error_type(span.error)
+        error_type = error_type_of(span.error)
         if error_type is not None and from_agent:
             self._error(run, from_agent, error_type)
 
@@ -305,7 +271,7 @@ class TelemetryProcessor(TracingProcessor):
     def _run_error(self, run: _Run, span: Any, agent: str | None) -> None:
         """A run span's error fails the workflow; counted once per type and trace (the
         same error is set on the turn, agent and task spans it passes through)."""
-        error_type = _error_type(span.error)
+        error_type = error_type_of(span.error)
         if error_type is None:
             return
         if run.failure is None:
@@ -323,97 +289,3 @@ class TelemetryProcessor(TracingProcessor):
             run.errors.add(key)
         self.emitter.send("yolo.error_occurred", agent=agent, error_type=error_type,
                           workflow_id=run.workflow_id)
-
-
-
-def _tokens(usage: Any) -> tuple[int, int, int] | None:
-    """(input, output, cached input) tokens from a span's usage (a dict, or the
-    ``ResponseUsage`` of a ``Response``); None when it carries no tokens."""
-    if usage is None:
-        return None
-    if isinstance(usage, dict):
-        get = usage.get
-        details = get("input_tokens_details")
-        cached = get("cached_input_tokens")
-    else:
-        def get(name: str) -> Any:
-            return getattr(usage, name, None)
-        details = get("input_tokens_details")
-        cached = None
-    input_tokens, output_tokens = get("input_tokens"), get("output_tokens")
-    if input_tokens is None and output_tokens is None:
-        return None
-    if cached is None:
-        if isinstance(details, list):
-            details = details[0] if details else None
-        cached = (details.get("cached_tokens") if isinstance(details, dict)
-                  else getattr(details, "cached_tokens", None))
-    input_tokens, output_tokens = token_count(input_tokens), token_count(output_tokens)
-    cached = token_count(cached)
-    return input_tokens, output_tokens, min(cached, input_tokens)
-
-
-def _error_type(error: Any) -> str | None:
-    """Our error_type for an SDK span error (``{"message", "data"}``), or None."""
-    if not error:
-        return None
-    message = error.get("message") if isinstance(error, dict) else None
-    known = ERROR_TYPES.get(message) if isinstance(message, str) else None
-    if known is not None:
-        return known
-    data = error.get("data") if isinstance(error, dict) else None
-    name = data.get("name") if isinstance(data, dict) else None
-    if isinstance(name, str) and name.isidentifier() and len(name) <= 64:
-        return name  # the exception class the SDK recorded
-    return "error"
-
-
-def _iso_duration(span: Any) -> float:
-    """A span's duration from the SDK's own ISO timestamps (for spans whose start this
-    processor did not see); 0 when they are missing."""
-    try:
-        started = datetime.fromisoformat(span.started_at)
-        ended = datetime.fromisoformat(span.ended_at)
-    except (TypeError, ValueError):
-        return 0.0
-    return max((ended - started).total_seconds(), 0.0)
-
-
-# -- instrument / uninstrument ----------------------------------------------------------
-
-_lock = threading.Lock()
-_current: Instrumentation | None = None
-
-
-def instrument(**options: Any) -> Instrumentation:
-    """Add our processor to the SDK's trace provider and return its handle; the
-    processors already registered stay. Calling it again while instrumented returns
-    the same handle. Options: ``sender`` (what blinker passes as the sender)."""
-    global _current
-    with _lock:
-        if _current is not None and _current.active:
-            processor = _current.processor  # type: ignore[attr-defined]
-            if _registered() is not None and processor not in _registered():
-                add_trace_processor(processor)  # set_trace_processors() dropped it
-            return _current
-        processor = TelemetryProcessor(AdapterEmitter(FRAMEWORK, options.get("sender")))
-        add_trace_processor(processor)
-        _current = Instrumentation(FRAMEWORK, lambda: _remove(processor))
-        _current.processor = processor  # type: ignore[attr-defined]
-        return _current
-
-
-def _registered() -> tuple | None:
-    """The processors the SDK's provider holds (None if it does not say)."""
-    multi = getattr(get_trace_provider(), "_multi_processor", None)
-    registered = getattr(multi, "_processors", None)
-    return registered if isinstance(registered, tuple) else None
-
-
-def _remove(processor: TelemetryProcessor) -> None:
-    """Take our processor out, leaving every other one registered in its place."""
-    processor.enabled = False  # inert at once, even if it cannot be taken out
-    processor.shutdown()
-    registered = _registered()
-    if registered is not None and processor in registered:
-        _set_trace_processors([p for p in registered if p is not processor])
