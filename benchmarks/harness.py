@@ -250,23 +250,23 @@ def calibrate_burn(target_s: float = 0.001) -> int:
     # count in the process's. A busy neighbour slows the loop for a while (shared
     # caches and cores), so the fastest of many short samples is the machine's speed.
     loops = max(1, loops // 5)
-    samples = []
-    for _ in range(25):
-        started = time.thread_time()
-        _burn(loops)
-        samples.append(time.thread_time() - started)
-    loops = max(1, int(loops * target_s / min(samples)))
+    loops = max(1, int(loops * target_s / min(_burn_times(loops, 25))))
     # The fastest sample is a lucky one: burns of that count take about 9 % less
     # than the target in steady use. The median of target-long burns corrects it
     # (twice: the first correction runs before the loop is at its steady speed).
     for _ in range(2):
-        samples = []
-        for _ in range(101):
-            started = time.thread_time()
-            _burn(loops)
-            samples.append(time.thread_time() - started)
-        loops = max(1, int(loops * target_s / median(samples)))
+        loops = max(1, int(loops * target_s / median(_burn_times(loops, 101))))
     return loops
+
+
+def _burn_times(loops: int, count: int) -> list[float]:
+    """The calling thread's CPU seconds of each of ``count`` burns of ``loops``."""
+    samples = []
+    for _ in range(count):
+        started = time.thread_time()
+        _burn(loops)
+        samples.append(time.thread_time() - started)
+    return samples
 
 
 def _burn(loops: int) -> int:
