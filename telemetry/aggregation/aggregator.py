@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -203,8 +204,8 @@ class Aggregator:
 
     def record_queued(self) -> None:
         """Record the queued events in order under one hold of the lock, unless this
-        thread is mid-update (the update it interrupted records them). Only the events
-        queued when it starts: senders on other threads cannot keep it here.
+        thread is mid-update (the events wait for the next batch or read). Only the
+        events queued when it starts: senders on other threads cannot keep it here.
 
         An interrupt (``KeyboardInterrupt``) landing here reaches the sender, as in any
         code it calls; the event being recorded then is lost, perhaps half recorded,
@@ -354,7 +355,7 @@ class Aggregator:
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
-        wall_offset = self._wall_offset(now)
+        wall_offset = self._wall_offset()
         reentrant = self._guard.held_here()
         with self._guard.lock:
             self._series[cat.PROCESS_MEMORY].cell(()).set(memory, now)
@@ -365,15 +366,29 @@ class Aggregator:
                 self._purge_stale(now)
         self._roll_windows(now)
 
-    def _wall_offset(self, now: float) -> float:
+    def _wall_offset(self) -> float:
         """Wall time minus monotonic time, measured at each collection but kept unless
         it moved by more than a millisecond (the wall clock was set): the timestamp
         gauges then stay the same between collections, which push exporters that send
         only changed gauges rely on."""
-        measured = self._wall_clock() - now
+        measured = self._measured_offset()
         if abs(measured - self._offset) > 1e-3:
             self._offset = self.state.wall_offset = measured
         return self._offset
+
+    def _measured_offset(self) -> float:
+        """Wall time minus monotonic time, the wall clock read between two reads of the
+        monotonic one: another thread taking the interpreter between two reads (up to
+        its switch interval, 5 ms) would otherwise move it by milliseconds and every
+        timestamp gauge with it. The closest of three pairs is kept."""
+        closest, offset = math.inf, 0.0
+        for _ in range(3):
+            before = self._clock()
+            wall = self._wall_clock()
+            after = self._clock()
+            if after - before < closest:
+                closest, offset = after - before, wall - (before + after) / 2
+        return offset
 
     def _purge_stale(self, now: float) -> None:
         if not self.stale_after_s:
