@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ from telemetry import load_config
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.config import ConfigError
 from telemetry.model import Family, HistogramValue, Sample
-from tests.conftest import send
+from tests.conftest import FakeClock, send
 
 
 class FakeMetricExporter(MetricExporter):
@@ -94,7 +95,19 @@ def _recorded(spec: cat.MetricSpec, sample: Sample) -> bool:
     return spec.kind is cat.Kind.GAUGE or sample.value != 0
 
 
-def test_translation_matches_the_catalogue_and_the_aggregates(aggregator: Aggregator) -> None:
+@pytest.fixture
+def still(clock: FakeClock) -> Iterator[Aggregator]:
+    """An aggregator whose wall clock stands still as its monotonic one does: the
+    timestamp gauges (monotonic time plus the wall offset) then read the same in two
+    collections, however long the translation between them takes."""
+    agg = Aggregator(clock=clock, wall_clock=lambda: 1_800_000_000.0)
+    agg.connect()
+    yield agg
+    agg.disconnect()
+
+
+def test_translation_matches_the_catalogue_and_the_aggregates(still: Aggregator) -> None:
+    aggregator = still
     feed()
     resource = build_resource("yolo", "instance-1", "1.2.3")
     data = to_metrics_data(ExportPoints().prepare(aggregator.copy_series(), 123), resource,
