@@ -343,8 +343,9 @@ def start_telemetry(config: Mapping[str, Any], *, receiving: bool = True):
 
 
 def listener_count(telemetry: Any) -> int:
-    """Per-event consumers hooked to the aggregator (the tracer is one)."""
-    return len(getattr(telemetry.aggregator, "_listeners", ()))
+    """Per-event consumers hooked to the aggregator (the tracer follows it)."""
+    aggregator = telemetry.aggregator
+    return len(getattr(aggregator, "_listeners", ())) + len(getattr(aggregator, "_followers", ()))
 
 
 def dropped(telemetry: Any) -> dict[str, float]:

@@ -3,9 +3,10 @@
 Not part of the suite's table: a diagnostic for whoever works on the span path. With
 a real OTLP receiver (rotel, discarding), it measures
 
-* **in-line**: the tracer's work on the sending thread, replaying the aggregator's
-  listener calls of reference workflows into the tracer (span building, the table,
-  queueing), CPU time of the replaying thread per event;
+* **in-line**: the tracer's work on the recording thread, replaying the accepted
+  events of reference workflows into the tracer's handlers as the aggregator calls
+  them (span building, the table, queueing), CPU time of the replaying thread per
+  event;
 * **worker**: what the span export thread does per batch (encode, then send over
   HTTP), CPU time per span and per event, for full batches of the spans the replay
   made; then, for the split, the same batch encoded again and sent again, timed
@@ -64,10 +65,20 @@ def measure(endpoint: str, workflows: int, rounds: int, batch_size: int) -> dict
         tel.aggregator.add_listener(record)
         ReferenceOrchestrator(seed=SEED).run(workflows=workflows)
         tel.aggregator.remove_listener(record)
-        tracer.close()  # not listening any more; the replay calls it directly
+        tracer.close()  # not following any more; the replay calls it directly
         queue.clear()
+        at_send, handlers, lock = tracer.send_handlers, tracer.follower_handlers, tracer._lock
 
-        on_event = tracer.on_event
+        def on_event(name: str, fields: dict[str, Any], ts: float) -> None:
+            """What the aggregator runs for the tracer on one accepted event."""
+            with lock:
+                handler = at_send.get(name)
+                if handler is not None:
+                    handler(fields, ts, True)
+                handler = handlers.get(name)
+                if handler is not None:
+                    handler(fields, ts)
+
         inline, worker, encode, send, spans_per_event = [], [], [], [], []
         for _ in range(rounds):
             gc.collect()

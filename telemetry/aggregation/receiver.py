@@ -4,22 +4,27 @@ An event is recorded by one function, ``record`` (made per signal, below): the f
 every signal accepts (``workflow_id`` checked once per workflow, ``timestamp`` in line
 for the plain case), then the signal's fast path or its payload check and handler
 (:data:`~telemetry.aggregation.handlers.FAST_PATHS`, ``HANDLERS``), then the event
-counter, all under the aggregator's lock. When it runs depends on who listens:
+counter, then the follower's handler of the signal (the tracer's), all under the
+aggregator's lock. When it runs depends on who follows or listens:
 
-* **Queued** while no per-event listener is attached (metrics only): the receiver
-  appends ``(record, fields, monotonic time of the send)`` to the aggregator's queue
-  and returns. The queue is recorded in order, under one hold of the lock, by the
-  sender whose event fills it to :data:`QUEUE_BATCH` and by every read first
+* **Queued**, the common case: the receiver appends ``(record, fields, monotonic time
+  of the send, exemplar ids)`` to the aggregator's queue and returns. The queue is
+  recorded in order, under one hold of the lock (:func:`record_queue`), by the sender
+  whose event fills it to :data:`QUEUE_BATCH` and by every read first
   (:meth:`~telemetry.aggregation.aggregator.Aggregator.run_pending`), so a read sees
   every event sent before it. Recording events back to back, rather than one between
   every few lines of the orchestrator's own work, keeps the interpreter's working set
   in the CPU caches: on the reference workflow that takes about a third off the
   in-line cost per event (``benchmarks/``, overhead). A send is then one append: no
   lock, nothing a signal handler or finalizer sending on this thread could interrupt.
-* **In line** while a listener is attached (the tracer): it needs each event recorded
-  before it sees it, and the live trace context current when ``send()`` returns. The
-  receiver records the event under the lock, then notifies the listeners; re-entry
-  from this thread is deferred (:mod:`telemetry.aggregation.reentry`).
+  While a follower keeps exemplars, the span current at the send is read then and
+  queued with the event (:class:`~telemetry.aggregation.series.ExemplarSource`).
+* **In line**, for the signals a :class:`Follower` must handle on the sender's thread
+  as they are sent (the tracer's workflow and agent signals set that thread's live
+  trace context), and for every signal while a plain listener is attached (it is
+  called on the sender's thread after the update): the events queued before are
+  recorded first, then this one, under the lock; re-entry from this thread is
+  deferred (:mod:`telemetry.aggregation.reentry`).
 
 Nothing here raises into the sender but an interrupt, and no lock survives one.
 Everything a receiver needs per event is bound once, in the closure, when it is made.
@@ -31,7 +36,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telemetry import catalogue as cat
 from telemetry import validation as check
@@ -46,7 +51,8 @@ log = logging.getLogger("telemetry.aggregator")
 
 #: The queue length at which the sender records the queue (its events' payloads stay
 #: alive until then). Past about 256 events a batch gains nothing measurable, and a
-#: batch holds the lock for a few hundred microseconds.
+#: batch holds the lock for a few hundred microseconds. A follower may ask for less
+#: (:attr:`Follower.wait_limit`).
 QUEUE_BATCH = 256
 
 #: In line, every n-th event of a signal is timed to estimate the handlers' own cost
@@ -55,6 +61,43 @@ HANDLER_SAMPLE_EVERY = 64
 
 #: What ``record`` returns for an event it dropped (invalid, or a handler failed).
 DROPPED = object()
+
+#: A follower's handler of one signal: (payload, event timestamp in epoch seconds).
+FollowerHandler = Callable[[dict[str, Any], float], None]
+#: A follower's handler of a signal when it is sent, on the sending thread: (payload,
+#: timestamp, ready) -> done. ``ready``: no event sent before it waits to be
+#: recorded. It returns False, having changed nothing, when it cannot run before the
+#: waiting events are followed; it is then called again with ``ready`` True.
+SendHandler = Callable[[dict[str, Any], float, bool], bool]
+
+
+class Follower(Protocol):
+    """What runs after the metrics update of each accepted event, under the
+    aggregator's lock and in the order the events were recorded: the tracer
+    (:class:`telemetry.tracing.tracer.SignalTracer`), which builds spans from the same
+    events. Its handlers run wherever the event is recorded (queued, or in line for
+    the signals in :attr:`in_line`); they must not take another lock the aggregator's
+    readers could hold. See :meth:`~telemetry.aggregation.aggregator.Aggregator.follow`.
+    """
+
+    #: Signal name -> handler (signals it does not handle are absent).
+    follower_handlers: dict[str, FollowerHandler]
+    #: Signal name -> what it does when the signal is sent, on the sending thread,
+    #: under the lock, before the event is queued (:data:`SendHandler`): what must
+    #: happen there and then (the tracer sets the live trace context), the rest left
+    #: to its ``follower_handlers``, in order.
+    send_handlers: dict[str, SendHandler]
+    #: Signals recorded and followed in line, after the queued events.
+    in_line: frozenset[str]
+    #: The most events that may wait in the queue (<= 1: every event in line).
+    wait_limit: int
+
+    def span_ids(self) -> tuple[int, int] | None:
+        """(trace id, span id) of the sampled span current here, or None: read when an
+        event is sent, kept as its observations' exemplar."""
+
+    def before_events(self) -> None:
+        """Called under the lock before each batch and each event recorded in line."""
 
 
 def make_receiver(aggregator: Aggregator, spec: SignalSpec,
@@ -77,40 +120,120 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
     # must not stay alive in this closure after its event.
     checked_workflow_id: str | None = None
     remembered_length = aggregator.state.max_label_length
+    # How this signal is received now (see the module doc), set by ``configure``.
+    in_line = False
+    follow: FollowerHandler | None = None
+    at_send: SendHandler | None = None
+    span_ids: Callable[[], Any] | None = None
+    batch = QUEUE_BATCH
+    exemplar = aggregator._exemplar
+    to_follow = aggregator._to_follow.append
+
+    def configure(*, record_in_line: bool, handler: FollowerHandler | None,
+                  send_handler: SendHandler | None, capture: Callable[[], Any] | None,
+                  queue_limit: int) -> None:
+        """Receive in line or queued; ``handler`` follows each accepted event in order,
+        ``send_handler`` when it is sent; ``capture`` reads the span each event's
+        exemplars link to, when sent."""
+        nonlocal in_line, follow, at_send, span_ids, batch
+        in_line, follow, at_send = record_in_line, handler, send_handler
+        span_ids, batch = capture, queue_limit
+
+    def checked_timestamp(fields: dict[str, Any]) -> float | None:
+        """The checks of the fields every signal accepts; the event's timestamp (None:
+        now). Raises InvalidEvent."""
+        nonlocal checked_workflow_id
+        workflow_id = fields.get("workflow_id")
+        if workflow_id is not None and workflow_id is not checked_workflow_id:
+            check.name(fields, "workflow_id")
+            if type(workflow_id) is str and len(workflow_id) <= remembered_length:
+                checked_workflow_id = workflow_id
+        ts = fields.get("timestamp")
+        if ts is not None and not (  # the plain case in line, as check.timestamp
+                type(ts) is float and -window_s <= ts - time.time() <= window_s):
+            ts = check.timestamp(fields, window_s)
+        return ts
 
     def record(fields: dict[str, Any], now: float) -> Any:
         """Record one event (the caller holds the lock); its timestamp (None: now), or
         :data:`DROPPED` when it was invalid or its handler failed (counted, logged
         once per reason)."""
-        nonlocal checked_workflow_id
         try:
-            workflow_id = fields.get("workflow_id")
-            if workflow_id is not None and workflow_id is not checked_workflow_id:
-                check.name(fields, "workflow_id")
-                if type(workflow_id) is str and len(workflow_id) <= remembered_length:
-                    checked_workflow_id = workflow_id
-            ts = fields.get("timestamp")
-            if ts is not None and not (  # the plain case in line, as check.timestamp
-                    type(ts) is float and -window_s <= ts - time.time() <= window_s):
-                ts = check.timestamp(fields, window_s)
+            ts = checked_timestamp(fields)
             if fast_path is None or not fast_path(state, fields, ts, now):
                 handler(state, check_payload(fields), ts, now)
             events.value += 1
-            return ts
         except InvalidEvent as invalid:
             aggregator._count_invalid(signal_name, invalid.reason)
+            return DROPPED
         except Exception:
             aggregator._count_invalid(signal_name, "internal_error")
             log.exception("telemetry failed to handle %s", signal_name)
-        return DROPPED
+            return DROPPED
+        if follow is not None:  # run by the caller once its events are recorded
+            to_follow((follow, fields, now + state.wall_offset if ts is None else ts))
+        return ts
 
     def receive_fields(sender: Any, fields: dict[str, Any]) -> None:
-        if not aggregator._listeners:
-            enqueue((record, fields, clock()))
-            if len(queue) >= QUEUE_BATCH:
+        if not in_line:
+            now = clock()
+            ids = span_ids and span_ids()  # before the send handler changes the span
+            if at_send is not None and not handle_at_send(fields, now):
+                return  # re-entry: received again once this thread's update is over
+            enqueue((record, fields, now, ids))
+            if len(queue) >= batch:
                 aggregator.run_pending()
         else:
             record_in_line(fields)
+
+    def send_time(fields: dict[str, Any], now: float) -> float | None:
+        """The event's timestamp if it will be accepted (checked as ``record`` checks
+        it, which counts it if not), else None."""
+        try:
+            ts = checked_timestamp(fields)
+            check_payload(fields)
+        except Exception:
+            return None
+        return now + state.wall_offset if ts is None else ts
+
+    def run_send_handler(fields: dict[str, Any], ts: float, ready: bool) -> bool:
+        """The follower's send handler (the caller holds the lock); see :data:`SendHandler`."""
+        aggregator._before_follower_events()
+        try:
+            return at_send(fields, ts, ready)  # type: ignore[misc]
+        except Exception:
+            aggregator._follower_failed()
+            return True
+
+    def handle_at_send(fields: dict[str, Any], now: float) -> bool:
+        """Run the send handler on this thread now, under the lock, the queued events
+        recorded first only if it asks for them; False when deferred (re-entry)."""
+        if held_here():
+            guard.defer(functools.partial(receive_fields, None, fields))
+            return False
+        ts = send_time(fields, now)
+        if ts is None:
+            return True
+        done = False
+        try:
+            for ready in (not queue, True):
+                if ready and queue:
+                    aggregator.record_queued()
+                try:  # taken inside the `try`: see telemetry.aggregation.reentry
+                    acquire()
+                    if aggregator._connected:
+                        done = run_send_handler(fields, ts, ready)
+                finally:
+                    try:  # noqa: SIM105
+                        release()
+                    except RuntimeError:  # interrupted before it was taken
+                        pass
+                if done:
+                    break
+        finally:
+            if pending:
+                aggregator.run_pending()
+        return True
 
     def record_in_line(fields: dict[str, Any]) -> None:
         nonlocal countdown
@@ -118,7 +241,11 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
             guard.defer(functools.partial(record_in_line, fields))
             return
         try:
+            if queue:  # the events sent before this one first
+                aggregator.record_queued()
             now = clock()
+            ids = span_ids and span_ids()
+            sent_at = send_time(fields, now) if at_send is not None else None
             countdown -= 1
             timed = countdown <= 0  # not `== 0`: threads may race past zero
             if timed:
@@ -128,7 +255,13 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
                 acquire()
                 if not aggregator._connected:  # stopped while this event waited
                     return
+                if follow is not None or at_send is not None:
+                    aggregator._before_follower_events()
+                if sent_at is not None:
+                    run_send_handler(fields, sent_at, True)
+                exemplar.ids, exemplar.at = ids, now + state.wall_offset
                 ts = record(fields, now)
+                aggregator._follow_recorded()
                 if timed:
                     aggregator._handler_time.value += (
                         (time.perf_counter() - started) * HANDLER_SAMPLE_EVERY)
@@ -150,5 +283,6 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
     # YoloSignal calls this directly with the send's keyword arguments as one
     # dict when the aggregator is the signal's only receiver.
     receive.receive_fields = receive_fields  # type: ignore[attr-defined]
+    receive.configure = configure  # type: ignore[attr-defined]
     receive.__name__ = f"receive_{signal_name.replace('.', '_')}"
     return receive

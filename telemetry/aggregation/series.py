@@ -16,7 +16,6 @@ import random
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from telemetry.catalogue import Kind, MetricSpec
 
@@ -87,8 +86,9 @@ class HistogramCell:
     all of an aggregator's cells at once (``Aggregator.histogram_features``), so the
     plain ``observe`` below costs what it always did when nobody reads more:
 
-    * exemplars, while a tracer listens: an observation made while a sampled span is
-      current becomes its bucket's exemplar; ``exemplars`` is then one
+    * exemplars, while a tracer follows the events: an observation made for an event
+      sent while a sampled span was current becomes its bucket's exemplar (the span is
+      read when the event is sent: :class:`ExemplarSource`); ``exemplars`` is then one
       ``(value, epoch seconds, trace id, span id)`` or None per bucket, the latest
       observation of each, so a latency bucket on a dashboard leads to a trace;
     * extremes, while an exporter sends them: ``min`` and ``max`` are the smallest
@@ -142,8 +142,9 @@ class HistogramCell:
                 reservoir[int(slot)] = value
 
     def observe_keeping_exemplar(self, value: float, now: float) -> None:
-        """:meth:`observe`, and the bucket's exemplar when a sampled span is current
-        (the ``observe`` of cells that keep exemplars, :func:`histogram_cell_class`)."""
+        """:meth:`observe`, and the bucket's exemplar when the event being recorded was
+        sent while a sampled span was current (the ``observe`` of cells that keep
+        exemplars, :func:`histogram_cell_class`)."""
         index = bisect_left(self.bounds, value)
         self.counts[index] += 1
         self.sum += value
@@ -151,12 +152,13 @@ class HistogramCell:
         if self.reservoir_size:
             self.interval_count += 1
             self._keep(value)
-        ids = _current_span_ids()
+        source = self.exemplar_source  # type: ignore[attr-defined]
+        ids = source.ids
         if ids is not None:
             exemplars = self.exemplars
             if exemplars is None:
                 exemplars = self.exemplars = [None] * len(self.counts)
-            exemplars[index] = (value, time.time(), ids[0], ids[1])
+            exemplars[index] = (value, source.at, ids[0], ids[1])
 
     @property
     def count(self) -> int:
@@ -236,30 +238,46 @@ Cell = CounterCell | GaugeCell | HistogramCell
 Exemplar = tuple[float, float, int, int]
 
 _exemplar_observe = HistogramCell.observe_keeping_exemplar
-_CELL_CLASSES = {(False, False): HistogramCell, (True, False): _ExemplarCell,
-                 (False, True): _MinMaxCell, (True, True): _MinMaxExemplarCell}
 
 
-def histogram_cell_class(exemplars: bool, min_max: bool) -> type[HistogramCell]:
+class ExemplarSource:
+    """The span the event being recorded links its observations to: what cells that
+    keep exemplars read (:func:`histogram_cell_class`), one per aggregator.
+
+    The aggregator sets it before each event it records (under its lock): ``ids`` is
+    (trace id, span id) of the sampled span that was current where and when the event
+    was sent, or None, and ``at`` the send's epoch time. Read at the send, not when the
+    event is recorded: a queued event is recorded later, on whichever thread records
+    the queue, where another span (or none) is current.
+    """
+
+    __slots__ = ("at", "cell_classes", "ids")
+
+    def __init__(self) -> None:
+        self.ids: tuple[int, int] | None = None
+        self.at = 0.0
+        #: min_max -> this source's cell class that keeps exemplars.
+        self.cell_classes: dict[bool, type[HistogramCell]] = {}
+
+
+_PLAIN_CLASSES = {False: HistogramCell, True: _MinMaxCell}
+_EXEMPLAR_CLASSES = {False: _ExemplarCell, True: _MinMaxExemplarCell}
+
+
+def histogram_cell_class(exemplars: ExemplarSource | None,
+                         min_max: bool) -> type[HistogramCell]:
     """The histogram cell whose ``observe`` does what is asked and nothing more: the
-    plain update when nobody reads exemplars or extremes."""
-    return _CELL_CLASSES[exemplars, min_max]
-
-
-def _no_span() -> None:
-    return None
-
-
-#: ``() -> (trace id, span id) | None``: the sampled span current on this thread or task
-#: (:func:`telemetry.tracing.live.sampled_span_ids` once tracing has run).
-_current_span_ids: Callable[[], Any] = _no_span
-
-
-def set_span_source(current_span_ids: Callable[[], Any]) -> None:
-    """Where cells that keep exemplars read the current span (the context is the
-    process's, so one source serves every aggregator)."""
-    global _current_span_ids
-    _current_span_ids = current_span_ids
+    plain update when nobody reads exemplars (``exemplars`` None) or extremes. Cells
+    that keep exemplars read them from ``exemplars``: a subclass per source, whose
+    class attribute it is, so a cell needs no reference of its own."""
+    if exemplars is None:
+        return _PLAIN_CLASSES[min_max]
+    cls = exemplars.cell_classes.get(min_max)
+    if cls is None:
+        base = _EXEMPLAR_CLASSES[min_max]
+        cls = exemplars.cell_classes[min_max] = type(
+            base.__name__, (base,), {"__slots__": (), "exemplar_source": exemplars})
+    return cls
 
 
 class Series:

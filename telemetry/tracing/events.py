@@ -95,6 +95,51 @@ class SpanSignals(CallSignals, HandoffSignals):
             **self.call_handlers(),  # LLM and tool calls, loop events: tracing/calls.py
         }
 
+    def live_handlers(self) -> dict[str, Callable[[dict, float, bool], bool]]:
+        """What the signals that open or close a live context do when they are sent, on
+        the sending thread (:data:`telemetry.aggregation.receiver.SendHandler`): a
+        workflow or an agent span is opened and made current there and then; a closing
+        signal puts back what was current, and its span is ended later, in order with
+        the events sent before it, by its handler in :meth:`handlers`."""
+        return {
+            "yolo.workflow_started": self._open_workflow_now,
+            "yolo.agent_activated": self._open_agent_now,
+            "yolo.workflow_completed": self._leave_workflow_now,
+            "yolo.workflow_failed": self._leave_workflow_now,
+            "yolo.agent_deactivated": self._leave_agent_now,
+        }
+
+    def _open_workflow_now(self, f: dict, ts: float, ready: bool) -> bool:
+        if not ready and self._workflow(self._names(f, "workflow_id")[0]) is not None:
+            return False  # a workflow of that id ends in the waiting events: them first
+        self._workflow_started(f, ts)
+        return True
+
+    def _open_agent_now(self, f: dict, ts: float, ready: bool) -> bool:
+        if not ready:
+            agent, wf = self._names(f, "agent")
+            if self._open.get(("a", wf, agent)) is not None:
+                return False  # its last activation ends in the waiting events
+        self._agent_activated(f, ts)
+        return True
+
+    def _leave_workflow_now(self, f: dict, ts: float, ready: bool) -> bool:
+        self._leave(self._workflow(self._names(f, "workflow_id")[0]))
+        return True
+
+    def _leave_agent_now(self, f: dict, ts: float, ready: bool) -> bool:
+        agent, wf = self._names(f, "agent")
+        self._leave(self._agent(wf, agent))
+        return True
+
+    @staticmethod
+    def _leave(entry: OpenSpan | None) -> None:
+        """``entry``'s span is no longer current here (on the thread or task that closes
+        it), nor anywhere (:func:`telemetry.tracing.live.leave`)."""
+        if entry is not None and entry.live is not None:
+            leave(entry.live)
+            entry.live = None
+
     # -- spans ------------------------------------------------------------------------
 
     def _open_span(self, key: tuple, name: str, parent: SpanStub | None, attributes: dict,
@@ -177,8 +222,7 @@ class SpanSignals(CallSignals, HandoffSignals):
             start_ns = ns(ts - f["duration_s"])
         else:
             span, start_ns = entry.span, entry.start_ns
-            if entry.live is not None:
-                leave(entry.live)
+            self._leave(entry)
         if span.recording:
             span.set_attribute(WORKFLOW_OUTCOME, "failed" if error_type else "completed")
             if error_type:
@@ -241,8 +285,7 @@ class SpanSignals(CallSignals, HandoffSignals):
             if entry is None:
                 return
             self._open.pop(entry.key)
-        if entry.live is not None:
-            leave(entry.live)
+        self._leave(entry)
         end_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
         entry.span.end(end_ns if end_ns > entry.start_ns else entry.start_ns)
 

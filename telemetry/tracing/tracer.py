@@ -1,10 +1,12 @@
 """Spans built from the same signals the metrics come from.
 
-:class:`SignalTracer` is an aggregator listener: it sees every accepted event with
-its timestamp and turns the workflow's life into spans, so an orchestrator gets
-traces without writing any tracing code. Every span uses the signals' own
-timestamps (``start_time``/``end_time``), so a trace is exact even though it is
-built after the fact, on whatever thread sent the signal.
+:class:`SignalTracer` follows the aggregator
+(:class:`telemetry.aggregation.receiver.Follower`): its handler of each signal runs
+after the metrics update of every accepted event, under the aggregator's lock, with
+the event's timestamp, and turns the workflow's life into spans, so an orchestrator
+gets traces without writing any tracing code. Every span uses the signals' own
+timestamps (``start_time``/``end_time``), so a trace is exact even though it is built
+after the fact, on whichever thread records the event.
 
 What each signal does is in :mod:`telemetry.tracing.events` (docs/tracing.md lists
 every span, attribute and event).
@@ -21,12 +23,13 @@ Spans are not SDK ``Span`` objects: they are made after the fact, so
 finished tuple (:mod:`telemetry.tracing.record`) to the provider's span processor when
 it ends, with the provider's sampler, resource and id rules.
 
-The per-event path is kept short: one dictionary lookup picks the handler, names are
-made safe once per distinct value (a small cache, not a scan of every field on every
-event), a closing event is a table lookup, and a span that is not sampled costs only
-that bookkeeping. With the span batch processor (:mod:`exporters.otlp.batch`), the
-signals that set no live context wait in a queue and are handled in batches, in
-order, before anything needs their spans (:meth:`SignalTracer.on_event`).
+The per-event path is kept short: names are made safe once per distinct value (a
+small cache, not a scan of every field on every event), a closing event is a table
+lookup, and a span that is not sampled costs only that bookkeeping. With the span
+batch processor (:mod:`exporters.otlp.batch`), the signals that set no live context
+wait in the aggregator's queue with the others and are handled with them, in batches,
+in order, before anything needs their spans (:meth:`SignalTracer._batch_with`); the
+span current at each send is read then, for the exemplars.
 
 This module imports the OpenTelemetry SDK: it is only loaded when tracing is on.
 """
@@ -36,14 +39,12 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
-from telemetry.aggregation.reentry import EventGuard
-from telemetry.aggregation.series import sanitize_label_value, set_span_source
+from telemetry.aggregation.series import sanitize_label_value
 from telemetry.tracing.builder import SpanBuilder, remote_parent
 from telemetry.tracing.events import SpanSignals
 from telemetry.tracing.live import LiveSpan, record_change, sampled_span_ids
@@ -59,15 +60,12 @@ __all__ = ["UNFINISHED", "SignalTracer", "active_tracer", "remote_parent"]
 
 #: Distinct names remembered as safe (or with their safe form); emptied when full.
 _TEXT_CACHE_SIZE = 4096
-#: Signals handled when they arrive: they set or clear the live context of the thread
-#: or task that sends them (:mod:`telemetry.tracing.live`), or carry an exception,
-#: whose frames should not stay alive while it waits. The others may wait.
-_IN_LINE = frozenset({"yolo.workflow_started", "yolo.workflow_completed",
-                      "yolo.workflow_failed", "yolo.agent_activated", "yolo.agent_deactivated",
-                      "yolo.error_occurred"})
-#: The most events that wait to be handled together (fewer when the span batches are
-#: smaller: see :meth:`SignalTracer._batch_with`).
-WAITING_EVENTS = 64
+#: Signals handled when they arrive: an error carries an exception, whose frames
+#: should not stay alive while it waits. The signals that open or close a live context
+#: do that part when they are sent (:meth:`SpanSignals.live_handlers`); the rest waits.
+IN_LINE = frozenset({"yolo.error_occurred"})
+#: Signals whose whole work is done when they are sent, with the live context.
+_OPENING = frozenset({"yolo.workflow_started", "yolo.agent_activated"})
 
 
 class SignalTracer(SpanSignals):
@@ -75,9 +73,15 @@ class SignalTracer(SpanSignals):
     provider's sampler, resource, id generator and span processors); register with
     :meth:`attach`.
 
-    Thread-safe: one lock around each event's bookkeeping (an ended span is only
-    appended to the span processor's queue under it), always taken with ``with``.
+    Thread-safe: its state is guarded by the aggregator's lock (its handlers run under
+    it; its reads take it with ``with``), and an ended span is only appended to the
+    span processor's queue under it.
     """
+
+    #: Signals handled in line (:class:`telemetry.aggregation.receiver.Follower`).
+    in_line = IN_LINE
+    #: Where an event's exemplars link to, read when it is sent.
+    span_ids = staticmethod(sampled_span_ids)
 
     def __init__(self, tracer: Tracer, aggregator: Aggregator, config: TracingConfig,
                  clock: Callable[[], float] = time.monotonic, max_text_length: int = 128) -> None:
@@ -98,21 +102,22 @@ class SignalTracer(SpanSignals):
         #: With a parent-based sampler a child of an unsampled span is unsampled too,
         #: so we skip creating it at all.
         self._inherit = config.sampler.startswith("parentbased_") or config.sampler == "always_off"
-        self._guard = EventGuard()
+        self._guard = aggregator._guard
         self._clock = clock
         self._open = OpenSpans(config.max_open_spans, config.open_span_ttl_s, clock,
                                lambda reason: aggregator.count_dropped("tracer", reason))
-        self._handlers: dict[str, Callable[[dict, float], None]] = self.handlers()
+        #: Signal name -> handler, what the aggregator runs after each event's update,
+        #: and what runs when a signal is sent (the live context): see
+        #: :class:`telemetry.aggregation.receiver.Follower`.
+        self.send_handlers = self.live_handlers() if self._live else {}
+        self.follower_handlers: dict[str, Callable[[dict, float], None]] = {
+            name: handler for name, handler in self.handlers().items()
+            if name not in self.send_handlers or name not in _OPENING}
         self._tracer.on_sink_change = lambda: self._batch_with(self._tracer.batch_processor())
-        #: What the aggregator calls: a bound method is cheaper to call than ``self``.
-        self._listener = self.on_event
         self._attached = False
-        #: Events waiting to be handled, in arrival order: (handler, fields, timestamp).
-        self._waiting: deque[tuple[Callable[[dict, float], None], dict, float]] = deque()
-        #: The handlers of the signals that may wait: none unless the spans go to a
-        #: batch processor that asks for them before it exports (:meth:`_batch_with`).
-        self._may_wait: dict[str, Callable[[dict, float], None]] = {}
-        self._wait_limit = 0
+        #: How many events may wait in the aggregator's queue: none unless the spans go
+        #: to a batch processor that asks for them before it exports (:meth:`_batch_with`).
+        self.wait_limit = 0
         self._feeding: Any = None
 
     # -- wiring --------------------------------------------------------------------
@@ -121,10 +126,8 @@ class SignalTracer(SpanSignals):
         """Start receiving events, and answer :func:`telemetry.tracing.propagation.inject`."""
         if not self._attached:
             self._attached = True
-            self._aggregator.add_listener(self._listener)
             _ACTIVE.append(self)
-            set_span_source(sampled_span_ids)  # histograms link to the current trace
-            self._aggregator.histogram_features(exemplars=True)
+            self._aggregator.histogram_features(exemplars=True)  # link to the trace
             self._batch_with(self._tracer.batch_processor())
 
     def close(self) -> None:
@@ -136,7 +139,7 @@ class SignalTracer(SpanSignals):
         """
         if self._attached:
             self._attached = False
-            self._aggregator.remove_listener(self._listener)
+            self._aggregator.unfollow(self)  # the queued events are followed first
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
             self._aggregator.histogram_features(exemplars=False)
@@ -145,98 +148,36 @@ class SignalTracer(SpanSignals):
             self._guard.defer(self.close)
             return
         with self._guard.lock:
-            self._handle_waiting()
             self._open.end_all("unfinished")
 
     # -- waiting events ------------------------------------------------------------
 
     def _batch_with(self, processor: Any) -> None:
-        """Let events wait when ``processor`` (the provider's only one) takes a
-        *feeder*: a function it calls before every export and flush, which handles the
-        waiting events so that their spans are in that export. Fewer events wait than
-        fill one of its batches, so a span is queued no later than it would have been
-        exported. None, or another processor: every event is handled on arrival."""
+        """Let events wait in the aggregator's queue when ``processor`` (the provider's
+        only one) takes a *feeder*: a function it calls before every export and flush,
+        here the aggregator's :meth:`~telemetry.aggregation.aggregator.Aggregator.run_pending`,
+        which records the queue and so makes the waiting events' spans in time for that
+        export. Fewer events wait than fill one of its batches, so a span is queued no
+        later than it would have been exported. None, or another processor: every
+        event is handled on arrival."""
+        run_pending = self._aggregator.run_pending
         if self._feeding is not None:
-            self._feeding.remove_feeder(self.handle_waiting)
+            self._feeding.remove_feeder(run_pending)
             self._feeding = None
-        limit = min(WAITING_EVENTS, getattr(processor, "direct_queue", ((), 0))[1])
+        limit = getattr(processor, "direct_queue", ((), 0))[1]
         if limit > 1 and callable(getattr(processor, "add_feeder", None)):
-            processor.add_feeder(self.handle_waiting)
+            processor.add_feeder(run_pending)
             self._feeding = processor
-            self._may_wait = {name: handler for name, handler in self._handlers.items()
-                              if name not in _IN_LINE}
-            self._wait_limit = limit
+            self.wait_limit = limit
         else:
-            self._may_wait = {}
-        self.handle_waiting()
+            self.wait_limit = 0
+        if self._attached:
+            self._aggregator.follow(self)
 
-    def handle_waiting(self) -> None:
-        """Handle the events waiting now (any thread; inside one of this thread's
-        events, they are left for the end of that event)."""
-        if self._waiting and not self._guard.held_here():
-            with self._guard.lock:
-                self._handle_waiting()
-
-    def _handle_waiting(self) -> None:
-        """The waiting events, in order (under the lock). One whose handler raises is
-        counted as the aggregator counts a failed listener; the rest still run."""
-        waiting = self._waiting
-        while waiting:
-            try:
-                handler, fields, timestamp = waiting.popleft()
-            except IndexError:  # another thread took the last one
-                return
-            try:
-                handler(fields, timestamp)
-            except Exception:
-                self._aggregator._listener_failed(self._listener)
-
-    def on_event(self, signal_name: str, fields: dict[str, Any], timestamp: float) -> None:
-        """An accepted event (the aggregator's listener).
-
-        A signal that may wait (see :meth:`_batch_with`) is queued, without the lock,
-        and the queue is handled in order once it is full, before any signal handled
-        on arrival (workflows, agents, errors), before any read of the tracer's state,
-        and before the span processor exports or flushes. Handling a few dozen events
-        in one go costs less than one at a time, between the aggregator's work and the
-        orchestrator's: the code and tables stay in the CPU's caches.
-
-        Re-entry from this thread (a finalizer that sends while a handler allocates)
-        is queued and handled right after the event it interrupted, as in the
-        aggregator (:mod:`telemetry.aggregation.reentry`).
-        """
-        waiting = self._waiting
-        handler = self._may_wait.get(signal_name)
-        if handler is not None:
-            waiting.append((handler, fields, timestamp))
-            if len(waiting) < self._wait_limit:
-                return
-            handler = None  # it waits no more: the batch is handled now
-        else:
-            handler = self._handlers.get(signal_name)
-            if handler is None:
-                return
-        guard = self._guard
-        if guard.held_here():
-            if handler is not None:
-                guard.defer(functools.partial(self.on_event, signal_name, fields, timestamp))
-            return
-        try:
-            with guard.lock:
-                if waiting:
-                    self._handle_waiting()
-                if self._open.next_expiry <= self._clock():
-                    self._open.expire_due()
-                if handler is not None:
-                    handler(fields, timestamp)
-        finally:
-            if guard.pending:
-                guard.run_pending()
-                if guard.dropped:
-                    dropped, guard.dropped = guard.dropped, 0
-                    self._aggregator.count_dropped("tracer", "reentry_queue_full", dropped)
-
-    __call__ = on_event
+    def before_events(self) -> None:
+        """End the open spans whose time is up, before the next events are handled."""
+        if self._open.next_expiry <= self._clock():
+            self._open.expire_due()
 
     def _learn(self, value: Any) -> Any:
         """``value`` made safe for span names and attributes, remembered for next time.
@@ -281,7 +222,6 @@ class SignalTracer(SpanSignals):
             guard.defer(functools.partial(self.record_live, live, what, *args))
             return
         with guard.lock:
-            self._handle_waiting()
             if live.open and live.stub.recording:
                 record_change(live.stub, self._tracer, self._capture, what, args)
 
@@ -300,15 +240,15 @@ class SignalTracer(SpanSignals):
 
     @property
     def open_spans(self) -> int:
-        self.handle_waiting()
+        self._aggregator.run_pending()
         return len(self._open)
 
     def current_span_context(self, workflow_id: str | None,
                              agent: str | None = None) -> trace.SpanContext | None:
         """The most specific open span of a workflow: its latest open handoff, else the
         agent's (or latest) open agent span, else the workflow span."""
+        self._aggregator.run_pending()
         with self._lock:
-            self._handle_waiting()
             texts = self._texts
             if workflow_id is not None:
                 workflow_id = texts.get(workflow_id) or self._learn(workflow_id)

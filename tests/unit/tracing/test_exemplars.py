@@ -49,7 +49,7 @@ def handoff_value(aggregator: Aggregator) -> HistogramValue:
 def test_an_observation_inside_a_sampled_span_keeps_its_ids(traced,
                                                            aggregator: Aggregator) -> None:
     t = traced()
-    before = time.time()
+    sent_at = aggregator._clock() + aggregator.state.wall_offset  # a fake clock: still
     send("workflow_started", workflow_id="wf")
     send("agent_activated", agent="pm", workflow_id="wf")
     send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.3,
@@ -64,7 +64,7 @@ def test_an_observation_inside_a_sampled_span_keeps_its_ids(traced,
     assert len(kept) == 1
     observed, at, trace_id, span_id = kept[0]
     assert observed == 0.31
-    assert before <= at <= time.time()
+    assert at == sent_at  # the send's time: its monotonic time plus the wall offset
     assert (trace_id, span_id) == (pm.context.trace_id, pm.context.span_id)
     bucket = value.exemplars.index(kept[0])
     assert value.bucket_counts[bucket] == 2

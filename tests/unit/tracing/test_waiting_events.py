@@ -17,8 +17,9 @@ from exporters.otlp.batch import SpanBatchProcessor
 from exporters.otlp.traces import make_sampler
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
+from telemetry.aggregation.receiver import QUEUE_BATCH
 from telemetry.config import BatchConfig, TracingConfig
-from telemetry.tracing.tracer import WAITING_EVENTS, SignalTracer
+from telemetry.tracing.tracer import SignalTracer
 from tests.conftest import FakeClock, send
 
 #: A whole second an hour ago: within the accepted timestamp window of now.
@@ -114,17 +115,18 @@ def test_the_export_worker_handles_waiting_events_on_its_schedule(batched: Any) 
 def test_the_sender_handles_a_full_batch_of_waiting_events(batched: Any) -> None:
     traced = batched(batch_size=8)  # fewer wait than fill one span batch: 7
     send("workflow_started", workflow_id="wf-1", workflow_type="t", timestamp=T0)
-    for number in range(1, 7):
+    for number in range(1, 6):  # the workflow's event waits too (its span is open)
         decision(number)
     assert len(traced.queue) == 0
-    decision(7)
-    assert len(traced.queue) == 7
+    decision(6)
+    assert len(traced.queue) == 6
+    traced.tracer.close()  # two tracers would wait no longer than the smaller batch
     big = batched()
-    for number in range(1, WAITING_EVENTS):
+    for number in range(1, QUEUE_BATCH):
         decision(number, agent="dev")
     assert len(big.queue) == 0
-    decision(WAITING_EVENTS, agent="dev")
-    assert len(big.queue) == WAITING_EVENTS
+    decision(QUEUE_BATCH, agent="dev")
+    assert len(big.queue) == QUEUE_BATCH
 
 
 def test_reads_and_close_handle_the_waiting_events(batched: Any) -> None:
