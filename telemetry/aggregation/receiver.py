@@ -198,7 +198,6 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
 
     def run_send_handler(fields: dict[str, Any], ts: float, ready: bool) -> bool:
         """The follower's send handler (the caller holds the lock); see :data:`SendHandler`."""
-        aggregator._before_follower_events()
         try:
             return at_send(fields, ts, ready)  # type: ignore[misc]
         except Exception:
@@ -222,6 +221,7 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
                 try:  # taken inside the `try`: see telemetry.aggregation.reentry
                     acquire()
                     if aggregator._connected:
+                        aggregator._before_follower_events()
                         done = run_send_handler(fields, ts, ready)
                 finally:
                     try:  # noqa: SIM105

@@ -59,6 +59,11 @@ if TYPE_CHECKING:
     from telemetry.tracing.builder import SpanBuilder
     from telemetry.tracing.record import SpanStub
 
+#: The payload key under which an opening signal's send handler leaves the span it made
+#: and made current, (span, live span), for the signal's handler.
+OPENED = "\x00yolo.tracing.opened"
+
+
 class SpanSignals(CallSignals, HandoffSignals):
     """The signal handlers; :class:`telemetry.tracing.tracer.SignalTracer` provides the state
     they work on."""
@@ -71,6 +76,8 @@ class SpanSignals(CallSignals, HandoffSignals):
     _capture: bool
     #: Whether open workflows and agents become the current OpenTelemetry span.
     _live: bool
+    #: The live spans opened at a send and not closed at one, by table key.
+    _lives: dict[tuple, Any]
     _decision_names: dict[str, str]
     _agent_names: dict[str, str]
     _span_name: Callable[[dict[Any, str], Any, str], str]
@@ -97,10 +104,16 @@ class SpanSignals(CallSignals, HandoffSignals):
 
     def live_handlers(self) -> dict[str, Callable[[dict, float, bool], bool]]:
         """What the signals that open or close a live context do when they are sent, on
-        the sending thread (:data:`telemetry.aggregation.receiver.SendHandler`): a
-        workflow or an agent span is opened and made current there and then; a closing
-        signal puts back what was current, and its span is ended later, in order with
-        the events sent before it, by its handler in :meth:`handlers`."""
+        the sending thread (:data:`telemetry.aggregation.receiver.SendHandler`).
+
+        An opening signal makes its span (ids, sampling, record) and makes it current
+        there and then, and leaves both in the payload (:data:`OPENED`) for its handler
+        in :meth:`handlers`, which puts the span in the open-span table in order with
+        the events sent before it: those events never find it open, so the events
+        waiting in the queue need not be recorded first. A closing signal puts back what
+        was current; its span ends in order too. Spans made current are found at the
+        next send by :attr:`_lives` (the table lags behind by the waiting events).
+        """
         return {
             "yolo.workflow_started": self._open_workflow_now,
             "yolo.agent_activated": self._open_agent_now,
@@ -110,35 +123,56 @@ class SpanSignals(CallSignals, HandoffSignals):
         }
 
     def _open_workflow_now(self, f: dict, ts: float, ready: bool) -> bool:
-        if not ready and self._workflow(self._names(f, "workflow_id")[0]) is not None:
-            return False  # a workflow of that id ends in the waiting events: them first
-        self._workflow_started(f, ts)
+        wf = self._names(f, "workflow_id")[0]
+        span = self._workflow_span(f, wf, ts, current_parent)
+        self._opened(f, ("w", wf), span)
         return True
 
     def _open_agent_now(self, f: dict, ts: float, ready: bool) -> bool:
-        if not ready:
-            agent, wf = self._names(f, "agent")
-            if self._open.get(("a", wf, agent)) is not None:
-                return False  # its last activation ends in the waiting events
-        self._agent_activated(f, ts)
+        agent, wf = self._names(f, "agent")
+        if "traceparent" in f:
+            parent = remote_parent(f) or self._sent_workflow(wf)
+        else:
+            parent = self._sent_workflow(wf)
+        self._opened(f, ("a", wf, agent), self._agent_span(agent, wf, parent, ts))
         return True
 
+    def _sent_workflow(self, wf: str | None) -> SpanStub | None:
+        """The span of workflow ``wf`` as of the latest send: opened at a send, or in
+        the table (opened before tracing followed the events)."""
+        if wf is None:
+            return None
+        live = self._lives.get(("w", wf))
+        if live is not None and live.open:
+            return live.stub
+        entry = self._workflow(wf)
+        return entry.span if entry is not None else None
+
+    def _opened(self, f: dict, key: tuple, span: SpanStub) -> None:
+        """Make ``span`` current here, remember it under ``key`` for the closing send,
+        and leave it for the event's handler."""
+        live = enter(span, self)
+        lives = self._lives
+        lives.pop(key, None)
+        if len(lives) >= self._open.max_open:  # closing signals that never came
+            del lives[next(iter(lives))]
+        lives[key] = live
+        f[OPENED] = (span, live)
+
     def _leave_workflow_now(self, f: dict, ts: float, ready: bool) -> bool:
-        self._leave(self._workflow(self._names(f, "workflow_id")[0]))
+        live = self._lives.pop(("w", self._names(f, "workflow_id")[0]), None)
+        if live is not None:
+            leave(live)
         return True
 
     def _leave_agent_now(self, f: dict, ts: float, ready: bool) -> bool:
         agent, wf = self._names(f, "agent")
-        self._leave(self._agent(wf, agent))
+        live = self._lives.pop(("a", wf, agent), None)
+        if live is None and wf is not None:
+            live = self._lives.pop(("a", None, agent), None)
+        if live is not None:
+            leave(live)
         return True
-
-    @staticmethod
-    def _leave(entry: OpenSpan | None) -> None:
-        """``entry``'s span is no longer current here (on the thread or task that closes
-        it), nor anywhere (:func:`telemetry.tracing.live.leave`)."""
-        if entry is not None and entry.live is not None:
-            leave(entry.live)
-            entry.live = None
 
     # -- spans ------------------------------------------------------------------------
 
@@ -198,6 +232,17 @@ class SpanSignals(CallSignals, HandoffSignals):
 
     def _workflow_started(self, f: dict, ts: float) -> None:
         wf = self._names(f, "workflow_id")[0]
+        opened = f.pop(OPENED, None)  # made when sent: see live_handlers
+        if opened is None:
+            span, live = self._workflow_span(f, wf, ts, None), None
+        else:
+            span, live = opened
+        self._open.add(("w", wf), span, wf, None, ts).live = live
+
+    def _workflow_span(self, f: dict, wf: str, ts: float,
+                       around: Callable[[], SpanStub | None] | None) -> SpanStub:
+        """A workflow's span: under its ``traceparent``, else under what ``around``
+        finds (an application span current when it is sent), else a root."""
         workflow_type = f.get("workflow_type")
         attributes = {OPERATION: "invoke_workflow", WORKFLOW_ID: wf, CONVERSATION_ID: wf}
         if workflow_type:
@@ -205,11 +250,9 @@ class SpanSignals(CallSignals, HandoffSignals):
             attributes[WORKFLOW_NAME] = workflow_type
         name = f"invoke_workflow {workflow_type}" if workflow_type else "invoke_workflow"
         parent = remote_parent(f)
-        if parent is None and self._live:  # an application span around the workflow
-            parent = current_parent()
-        entry = self._open_span(("w", wf), name, parent, attributes, ts, wf)
-        if self._live:
-            entry.live = enter(entry.span, self)
+        if parent is None and around is not None:
+            parent = around()
+        return self._start(name, parent, attributes, ts)
 
     def _finish_workflow(self, f: dict, ts: float, error_type: str | None) -> None:
         wf = self._names(f, "workflow_id")[0]
@@ -222,7 +265,8 @@ class SpanSignals(CallSignals, HandoffSignals):
             start_ns = ns(ts - f["duration_s"])
         else:
             span, start_ns = entry.span, entry.start_ns
-            self._leave(entry)
+            if entry.live is not None:  # current nowhere now (put back when sent)
+                entry.live.open = False
         if span.recording:
             span.set_attribute(WORKFLOW_OUTCOME, "failed" if error_type else "completed")
             if error_type:
@@ -254,6 +298,7 @@ class SpanSignals(CallSignals, HandoffSignals):
             entry = self._open.get(("w", wf))
         else:
             entry = None
+        opened = f.pop(OPENED, None)  # made when sent: see live_handlers
         if "traceparent" in f:
             parent = self._scope(f, entry, ts)[0]
         elif entry is not None:  # _scope, inline: the workflow span
@@ -261,17 +306,21 @@ class SpanSignals(CallSignals, HandoffSignals):
             entry.touch(ts)
         else:
             parent = None
-        if parent is not None and not parent.sampled and self._inherit:
-            span = parent  # unsampled subtree: no new span
+        if opened is None:
+            span, live = self._agent_span(agent, wf, parent, ts), None
         else:
-            name = self._agent_names.get(agent) or self._span_name(
-                self._agent_names, agent, "invoke_agent " + agent)
-            span = self._tracer.start_span(
-                name, parent, self._agent_attributes(agent, wf),
-                int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
-        entry = self._open.add(("a", wf, agent), span, wf, agent, ts)
-        if self._live:
-            entry.live = enter(span, self)
+            span, live = opened
+        self._open.add(("a", wf, agent), span, wf, agent, ts).live = live
+
+    def _agent_span(self, agent: str, wf: str | None, parent: SpanStub | None,
+                    ts: float) -> SpanStub:
+        if parent is not None and not parent.sampled and self._inherit:
+            return parent  # unsampled subtree: no new span
+        name = self._agent_names.get(agent) or self._span_name(
+            self._agent_names, agent, "invoke_agent " + agent)
+        return self._tracer.start_span(
+            name, parent, self._agent_attributes(agent, wf),
+            int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts))
 
     def _agent_deactivated(self, f: dict, ts: float) -> None:
         texts = self._texts
@@ -285,7 +334,8 @@ class SpanSignals(CallSignals, HandoffSignals):
             if entry is None:
                 return
             self._open.pop(entry.key)
-        self._leave(entry)
+        if entry.live is not None:  # current nowhere now (put back when sent)
+            entry.live.open = False
         end_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
         entry.span.end(end_ns if end_ns > entry.start_ns else entry.start_ns)
 

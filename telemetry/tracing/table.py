@@ -84,7 +84,8 @@ class OpenSpans:
 
     def __init__(self, max_open: int, ttl_s: float, clock: Callable[[], float],
                  on_unfinished: Callable[[str], None]) -> None:
-        self._max_open = max_open
+        #: The most entries held at once (``tracing.max_open_spans``).
+        self.max_open = max_open
         self._ttl = ttl_s
         self._clock = clock
         self._on_unfinished = on_unfinished
@@ -122,7 +123,7 @@ class OpenSpans:
         if previous is not None:
             self._unindex(previous)
             self.end_unfinished(previous, ts, "abandoned")
-        while len(table) >= self._max_open:
+        while len(table) >= self.max_open:
             _, oldest = table.popitem(last=False)
             self._unindex(oldest)
             self.end_unfinished(oldest, oldest.last_ts, "abandoned")

@@ -64,8 +64,6 @@ _TEXT_CACHE_SIZE = 4096
 #: should not stay alive while it waits. The signals that open or close a live context
 #: do that part when they are sent (:meth:`SpanSignals.live_handlers`); the rest waits.
 IN_LINE = frozenset({"yolo.error_occurred"})
-#: Signals whose whole work is done when they are sent, with the live context.
-_OPENING = frozenset({"yolo.workflow_started", "yolo.agent_activated"})
 
 
 class SignalTracer(SpanSignals):
@@ -110,9 +108,8 @@ class SignalTracer(SpanSignals):
         #: and what runs when a signal is sent (the live context): see
         #: :class:`telemetry.aggregation.receiver.Follower`.
         self.send_handlers = self.live_handlers() if self._live else {}
-        self.follower_handlers: dict[str, Callable[[dict, float], None]] = {
-            name: handler for name, handler in self.handlers().items()
-            if name not in self.send_handlers or name not in _OPENING}
+        self.follower_handlers: dict[str, Callable[[dict, float], None]] = self.handlers()
+        self._lives: dict[tuple, LiveSpan] = {}
         self._tracer.on_sink_change = lambda: self._batch_with(self._tracer.batch_processor())
         self._attached = False
         #: How many events may wait in the aggregator's queue: none unless the spans go
@@ -149,6 +146,9 @@ class SignalTracer(SpanSignals):
             return
         with self._guard.lock:
             self._open.end_all("unfinished")
+            for live in self._lives.values():
+                live.open = False
+            self._lives.clear()
 
     # -- waiting events ------------------------------------------------------------
 
