@@ -59,11 +59,6 @@ if TYPE_CHECKING:
     from telemetry.tracing.builder import SpanBuilder
     from telemetry.tracing.record import SpanStub
 
-#: The payload key under which an opening signal's send handler leaves the span it made
-#: and made current, (span, live span), for the signal's handler.
-OPENED = "\x00yolo.tracing.opened"
-
-
 class SpanSignals(CallSignals, HandoffSignals):
     """The signal handlers; :class:`telemetry.tracing.tracer.SignalTracer` provides the state
     they work on."""
@@ -78,6 +73,9 @@ class SpanSignals(CallSignals, HandoffSignals):
     _live: bool
     #: The live spans opened at a send and not closed at one, by table key.
     _lives: dict[tuple, Any]
+    #: The payload key under which an opening signal's send handler leaves the span it
+    #: made and made current, (span, live span), for this tracer's handler of the signal.
+    _opened_key: str
     _decision_names: dict[str, str]
     _agent_names: dict[str, str]
     _span_name: Callable[[dict[Any, str], Any, str], str]
@@ -107,7 +105,7 @@ class SpanSignals(CallSignals, HandoffSignals):
         the sending thread (:data:`telemetry.aggregation.receiver.SendHandler`).
 
         An opening signal makes its span (ids, sampling, record) and makes it current
-        there and then, and leaves both in the payload (:data:`OPENED`) for its handler
+        there and then, and leaves both in the payload (:attr:`_opened_key`) for its handler
         in :meth:`handlers`, which puts the span in the open-span table in order with
         the events sent before it: those events never find it open, so the events
         waiting in the queue need not be recorded first. A closing signal puts back what
@@ -157,7 +155,7 @@ class SpanSignals(CallSignals, HandoffSignals):
         if len(lives) >= self._open.max_open:  # closing signals that never came
             del lives[next(iter(lives))]
         lives[key] = live
-        f[OPENED] = (span, live)
+        f[self._opened_key] = (span, live)
 
     def _leave_workflow_now(self, f: dict, ts: float, ready: bool) -> bool:
         live = self._lives.pop(("w", self._names(f, "workflow_id")[0]), None)
@@ -232,7 +230,7 @@ class SpanSignals(CallSignals, HandoffSignals):
 
     def _workflow_started(self, f: dict, ts: float) -> None:
         wf = self._names(f, "workflow_id")[0]
-        opened = f.pop(OPENED, None)  # made when sent: see live_handlers
+        opened = f.pop(self._opened_key, None)  # made when sent: see live_handlers
         if opened is None:
             span, live = self._workflow_span(f, wf, ts, None), None
         else:
@@ -298,7 +296,7 @@ class SpanSignals(CallSignals, HandoffSignals):
             entry = self._open.get(("w", wf))
         else:
             entry = None
-        opened = f.pop(OPENED, None)  # made when sent: see live_handlers
+        opened = f.pop(self._opened_key, None)  # made when sent: see live_handlers
         if "traceparent" in f:
             parent = self._scope(f, entry, ts)[0]
         elif entry is not None:  # _scope, inline: the workflow span

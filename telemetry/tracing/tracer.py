@@ -110,6 +110,7 @@ class SignalTracer(SpanSignals):
         self.send_handlers = self.live_handlers() if self._live else {}
         self.follower_handlers: dict[str, Callable[[dict, float], None]] = self.handlers()
         self._lives: dict[tuple, LiveSpan] = {}
+        self._opened_key = f"\x00yolo.tracing.opened.{id(self):x}"  # this tracer's own
         self._tracer.on_sink_change = lambda: self._batch_with(self._tracer.batch_processor())
         self._attached = False
         #: How many events may wait in the aggregator's queue: none unless the spans go
