@@ -194,8 +194,8 @@ def leave(live: LiveSpan) -> None:
 
 def sampled_span_ids() -> tuple[int, int] | None:
     """(trace id, span id) of the current span if it is sampled (ours or any other
-    instrumentation's): what a histogram observation keeps as its exemplar
-    (:func:`telemetry.aggregation.series.set_span_source`)."""
+    instrumentation's): what a histogram observation of an event sent now keeps as
+    its exemplar (:class:`telemetry.aggregation.series.ExemplarSource`)."""
     span = _VAR.get().get(_SPAN_KEY) if _VAR is not None else _get_span()
     while type(span) is LiveSpan:
         if span.open:

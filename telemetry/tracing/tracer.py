@@ -26,10 +26,10 @@ it ends, with the provider's sampler, resource and id rules.
 The per-event path is kept short: names are made safe once per distinct value (a
 small cache, not a scan of every field on every event), a closing event is a table
 lookup, and a span that is not sampled costs only that bookkeeping. With the span
-batch processor (:mod:`exporters.otlp.batch`), the signals that set no live context
-wait in the aggregator's queue with the others and are handled with them, in batches,
-in order, before anything needs their spans (:meth:`SignalTracer._batch_with`); the
-span current at each send is read then, for the exemplars.
+batch processor (:mod:`exporters.otlp.batch`), events wait in the aggregator's queue as
+they do for the metrics alone and are traced with them, in batches, in order, before
+anything needs their spans (:meth:`SignalTracer._batch_with`); what must happen when a
+signal is sent (the live context, the span current for exemplars) happens then.
 
 This module imports the OpenTelemetry SDK: it is only loaded when tracing is on.
 """
