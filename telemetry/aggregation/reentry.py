@@ -83,19 +83,22 @@ class EventGuard:
         meanwhile (by a finalizer during this very loop) run too.
         """
         pending, me = self.pending, threading.get_ident()
-        while any(owner == me or not _alive(owner) for owner, _ in list(pending)):
-            for _ in range(len(pending)):
-                try:
-                    owner, work = pending.popleft()
-                except IndexError:  # another thread took the last one
-                    return
-                if owner != me and _alive(owner):
-                    pending.append((owner, work))
-                    continue
-                try:
-                    work()
-                except Exception:
-                    log.exception("deferred telemetry work failed")
+        while True:
+            # The first item this thread may run. Items of other live threads stay
+            # where they are: taken out even for a moment, their own thread could look
+            # at the queue then, find nothing of its own, and leave them behind.
+            item = next((item for item in list(pending)
+                         if item[0] == me or not _alive(item[0])), None)
+            if item is None:
+                return
+            try:
+                pending.remove(item)
+            except ValueError:  # another thread took it (its owner had ended)
+                continue
+            try:
+                item[1]()
+            except Exception:
+                log.exception("deferred telemetry work failed")
 
     def renew(self) -> None:
         """A fresh lock for a forked child, where another parent thread may have held it."""
