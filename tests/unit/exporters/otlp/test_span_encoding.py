@@ -56,11 +56,14 @@ def workflow_spans(aggregator: Aggregator, capture: bool,
     try:
         ReferenceOrchestrator(seed=2, error_probability=0.5, safety_block_probability=0.5,
                               context_tokens_per_step=4000).run(workflows=6)
-        tracer._handlers["yolo.agent_activated"](
-            {"agent": "far", "traceparent":
-             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-             "tracestate": "a=1,b=2"}, 1.0)
-        tracer._handlers["yolo.safety_blocked"]({"agent": "late", "rule": "r"}, 0.0)
+        aggregator.run_pending()
+        with tracer._lock:  # the handlers as the aggregator runs them, with odd times
+            handlers = tracer.follower_handlers
+            handlers["yolo.agent_activated"](
+                {"agent": "far", "traceparent":
+                 "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                 "tracestate": "a=1,b=2"}, 1.0)
+            handlers["yolo.safety_blocked"]({"agent": "late", "rule": "r"}, 0.0)
     finally:
         tracer.close()
         provider.shutdown()
