@@ -5,10 +5,11 @@ the answer read straight off the socket.
 request again and again (a POST of protobuf bytes to the same path with the same
 headers) and gets small answers back. Written by a general HTTP library (``h11``: an
 event object per part of each message, a state machine, every header checked again
-on every request), the HTTP part cost about 400 µs of the span export thread's CPU
-per 512-span batch while the orchestrator ran beside it, a fifth of that thread's
-work; here it is a cached head, the body's length, one send, and a parse of the
-answer's few lines.
+on every request), a 512-span batch's send cost 430-660 µs of the span export
+thread's CPU while the orchestrator ran beside it, a quarter of that thread's work;
+written here (a cached head, the body's length, one send, and a parse of the
+answer's few lines) it costs 270-350 µs, most of it the socket calls and the SDK's
+client around them (docs/otlp.md, "Span export: where a span's CPU goes").
 
 * :func:`request_head` validates the request line and headers once and returns the
   head up to the ``Content-Length`` value; the caller caches it and appends the
@@ -142,7 +143,7 @@ def read_answer(sock: socket.socket, method: str, max_body: int) -> Answer:
     keep_alive = version == b"HTTP/1.1"
     length = coding = None
     for name, value in fields:
-        if name == b"connection" and b"close" in value.lower():
+        if name == b"connection" and b"close" in _tokens(value):
             keep_alive = False
         elif name == b"content-length":
             length = _content_length(value, length)
@@ -151,7 +152,7 @@ def read_answer(sock: socket.socket, method: str, max_body: int) -> Answer:
     if status in _NO_BODY or method == "HEAD":
         body = b""
     elif coding is not None:  # it wins over any Content-Length (RFC 9112, 6.3)
-        if coding.rsplit(b",", 1)[-1].strip() == b"chunked":
+        if _tokens(coding)[-1] == b"chunked":
             body = _chunked(reader, max_body)
         else:
             body, keep_alive = reader.to_the_end(max_body), False
@@ -180,6 +181,11 @@ def _head(head: bytes) -> tuple[bytes, int, str, list[tuple[bytes, bytes]]]:
             raise AnswerError(f"a malformed header line: {line[:64]!r}")
         fields.append((name.lower(), value.strip(b" \t")))
     return version, int(code), reason.decode("latin-1"), fields
+
+
+def _tokens(value: bytes) -> list[bytes]:
+    """A comma-separated header value's tokens, lower-case."""
+    return [token.strip(b" \t") for token in value.lower().split(b",")]
 
 
 def _content_length(value: bytes, before: int | None) -> int:

@@ -17,7 +17,7 @@ the body's length and the body, in one ``sendall``, and the answer is usually on
 thread runs: every blocking call gives up the interpreter lock, and taking it back
 from a busy thread costs CPU, as does every line of Python the worker runs with its
 caches cold. Measured on the span export thread of the overhead benchmark's traced
-pipeline (512-span batches of 68 KB, rotel discarding), the SDK client's send took
+pipeline (512-span batches of 134 KB, rotel discarding), the SDK client's send took
 about 600 µs of CPU per batch through ``h11`` (an event object per message part, a
 state machine, the headers validated on every request) and takes about 330 µs
 this way; through ``http.client`` (head and body in two sends, the answer read

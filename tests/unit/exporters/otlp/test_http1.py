@@ -143,7 +143,8 @@ def test_interim_answers_are_skipped(transport: PlainHTTPTransport,
     b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",  # framed by the close
     b"HTTP/1.1 200 OK\r\n\r\nuntil the end",  # no length: the close ends it too
     b"HTTP/1.0 200 OK\r\nContent-Length: 13\r\n\r\nuntil the end",  # 1.0: not kept alive
-    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nConnection: Close\r\n\r\nuntil the end",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nConnection: keep-alive, Close\r\n\r\n"
+    b"until the end",
 ])
 def test_an_answer_ending_the_connection_is_read_whole_and_the_next_request_reconnects(
         transport: PlainHTTPTransport, collector: ScriptedCollector, answer: bytes) -> None:
