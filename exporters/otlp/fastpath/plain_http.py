@@ -2,9 +2,8 @@
 
 :class:`~exporters.otlp.fastpath.span_transport.PlainHTTPTransport` is built on the SDK's
 pluggable transport interface (``opentelemetry.exporter.http.transport``, from
-opentelemetry-exporter-otlp-proto-http 1.45) and on ``h11``. It is imported only
-when an exporter is made, so an older SDK, or an install without ``h11``, still
-exports: through the SDK's own ``requests`` transport.
+opentelemetry-exporter-otlp-proto-http 1.45). It is imported only when an exporter is
+made, so an older SDK still exports: through the SDK's own ``requests`` transport.
 """
 
 from __future__ import annotations
@@ -38,6 +37,6 @@ def plain_transport(endpoint: str | None, signal: str) -> Any:
     :func:`~exporters.otlp.fastpath.span_transport.plain_transport_for`) or is all there is."""
     try:
         from exporters.otlp.fastpath.span_transport import plain_transport_for
-    except ImportError:  # an SDK before 1.45, or no h11
+    except ImportError:  # an SDK before 1.45
         return None
     return plain_transport_for(endpoint, signal=signal)

@@ -12,7 +12,7 @@ own ``export`` instead (slower, same result). SDK spans (``export``) always do.
 For a plain ``http://`` endpoint the SDK's client sends through
 :class:`~exporters.otlp.fastpath.span_transport.PlainHTTPTransport` rather than ``requests``
 (see that module for when, and why; :mod:`exporters.otlp.fastpath.plain_http` for what an older
-SDK or an install without ``h11`` uses).
+SDK uses).
 
 Imports the OTLP HTTP exporter: import it only when tracing over HTTP.
 """

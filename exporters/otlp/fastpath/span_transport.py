@@ -1,5 +1,5 @@
 """A plain HTTP transport for the OTLP/HTTP span and metric exporters: one kept-alive
-connection, HTTP/1.1 spoken by ``h11``.
+connection, HTTP/1.1 written and read by :mod:`exporters.otlp.fastpath.http1`.
 
 The SDK's OTLP/HTTP exporters send through ``requests``, which reads the proxy
 variables and ``~/.netrc`` again on every request and builds several objects around
@@ -11,14 +11,17 @@ none of that matters, so :func:`plain_transport_for` gives the SDK's HTTP client
 (headers, compression, timeouts, retries with backoff, ``Retry-After``): the
 transport only sends one request and reads its answer.
 
-``h11`` writes and parses the messages and leaves the socket to us, so a request's
-head and body go out in one ``sendall`` and the answer is usually one ``recv``. That
-matters on the span worker, which exports while the orchestrator's thread runs:
-every blocking call gives up the interpreter lock, and taking it back from a busy
-thread costs CPU. With a thread busy beside it, a batch of 512 spans (68 KB) cost
-about 280 µs of the worker's CPU this way against 400 µs through ``http.client``
-(head and body in two sends, the answer read through a buffered file); on an idle
-process both cost about 130 µs.
+The request head is made once per URL and set of headers; a request is that head,
+the body's length and the body, in one ``sendall``, and the answer is usually one
+``recv``. That matters on the span worker, which exports while the orchestrator's
+thread runs: every blocking call gives up the interpreter lock, and taking it back
+from a busy thread costs CPU, as does every line of Python the worker runs with its
+caches cold. Measured on the span export thread of the overhead benchmark's traced
+pipeline (512-span batches of 134 KB, rotel discarding), the SDK client's send took
+about 600 µs of CPU per batch through ``h11`` (an event object per message part, a
+state machine, the headers validated on every request) and takes about 330 µs
+this way; through ``http.client`` (head and body in two sends, the answer read
+through a buffered file) it had been more still.
 
 HTTPS endpoints, proxies, netrc credentials and credential-provider sessions keep
 the SDK's ``requests`` transport.
@@ -35,8 +38,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import h11
 from opentelemetry.exporter.http.transport._base import BaseHTTPResult, BaseHTTPTransport
+
+from exporters.otlp.fastpath.http1 import read_answer, request_head
 
 #: Variables naming a credential provider: it supplies a requests session of its own.
 _CREDENTIAL_VARIABLES = ("OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
@@ -79,7 +83,8 @@ class PlainHTTPResult(BaseHTTPResult):
 
 
 class _Headers(Mapping[str, str]):
-    """Response headers as h11 gives them (lower-case names, bytes), read as a
+    """Response headers as :func:`~exporters.otlp.fastpath.http1.read_answer` gives them
+    (lower-case names, bytes), read as a
     case-insensitive mapping; repeated headers are joined with commas."""
 
     __slots__ = ("_fields", "_map")
@@ -113,7 +118,8 @@ class _Headers(Mapping[str, str]):
         return len(self._mapping())
 
 
-#: The longest answer body read (h11 bounds the head itself).
+#: The longest answer body read (:data:`~exporters.otlp.fastpath.http1.MAX_HEAD`
+#: bounds the head).
 _MAX_ANSWER_BODY = 16 * 1024 * 1024
 
 #: Request headers the transport writes itself: the caller's are not repeated.
@@ -135,114 +141,88 @@ class PlainHTTPTransport(BaseHTTPTransport):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
-        self._protocol: h11.Connection | None = None
         self._address: tuple[str, int] | None = None
-        self._targets: dict[str, tuple[tuple[str, int], str, str]] = {}
+        #: (method, url, headers) -> the collector's address and the request head.
+        self._heads: dict[tuple[str, str, tuple[tuple[str, str], ...]],
+                          tuple[tuple[str, int], bytes]] = {}
         self._closed = False
         #: Given the body of every 2xx answer that has one: an OTLP partial success
         #: (:class:`exporters.otlp.partial.PartialSuccess`), which the SDK's client
         #: does not read.
         self.on_answer: Callable[[bytes], None] | None = None
 
-    def _target(self, url: str) -> tuple[tuple[str, int], str, str]:
-        """(host, port), the request path and the Host header of ``url``; parsed once."""
-        target = self._targets.get(url)
-        if target is None:
+    def _head(self, method: str, url: str,
+              headers: dict[str, str] | None) -> tuple[tuple[str, int], bytes]:
+        """The collector's (host, port) and the request head up to the
+        ``Content-Length`` value (:func:`~exporters.otlp.fastpath.http1.request_head`),
+        made once for each URL and set of headers."""
+        key = (method, url, tuple(headers.items()) if headers else ())
+        cached = self._heads.get(key)
+        if cached is None:
             parts = urllib.parse.urlsplit(url)
             path = parts.path or "/"
             if parts.query:
                 path = f"{path}?{parts.query}"
             host, port = parts.hostname or "localhost", parts.port or 80
             name = f"[{host}]" if ":" in host else host
-            target = ((host, port), path, name if port == 80 else f"{name}:{port}")
-            if len(self._targets) >= 16:
-                self._targets.clear()
-            self._targets[url] = target
-        return target
+            own = [(field, value) for field, value in key[2]
+                   if field.lower() not in _OWN_HEADERS]
+            cached = ((host, port),
+                      request_head(method, path, name if port == 80 else f"{name}:{port}", own))
+            if len(self._heads) >= 16:
+                self._heads.clear()
+            self._heads[key] = cached
+        return cached
 
     def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
                 timeout: float | None = None, data: bytes | None = None) -> BaseHTTPResult:
-        address, path, host = self._target(url)
         body = data or b""
-        fields = [("Host", host), ("Content-Length", str(len(body)))]
-        fields += [(key, value) for key, value in (headers or {}).items()
-                   if key.lower() not in _OWN_HEADERS]
         with self._lock:
             try:
-                sock, protocol = self._sock, self._protocol
-                if sock is None or protocol is None or self._address != address:
+                address, head = self._head(method, url, headers)
+                sock = self._sock
+                if sock is None or self._address != address:
                     self._drop()
                     self._check_open()
                     sock = socket.create_connection(address, timeout)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    protocol = h11.Connection(h11.CLIENT)
-                    self._sock, self._protocol, self._address = sock, protocol, address
+                    self._sock, self._address = sock, address
                     self._check_open()  # closed while connecting: close saw no socket
                 else:
                     sock.settimeout(timeout)
-                head = protocol.send(h11.Request(method=method, target=path, headers=fields))
-                if body:
-                    protocol.send(h11.Data(data=body))  # framing only: the bytes are body
-                protocol.send(h11.EndOfMessage())
-                # The head and the body in one send: one system call, and on a busy
-                # process one wait for the interpreter lock fewer.
-                sock.sendall(head + body)
-                response, chunks = self._answer(sock, protocol)
+                # Head and body in one send: one system call, and on a busy process
+                # one wait for the interpreter lock fewer.
+                sock.sendall(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+                answer = read_answer(sock, method, _MAX_ANSWER_BODY)
             except Exception as error:  # reported to the SDK's client, which retries
                 self._drop()
                 return PlainHTTPResult(error=error)
-            if protocol.our_state is h11.DONE and protocol.their_state is h11.DONE:
-                protocol.start_next_cycle()
-            else:  # the collector closes the connection (or did not say it keeps it)
+            if not answer.keep_alive:  # the collector closes it, or may
                 self._drop()
-            result = PlainHTTPResult(status_code=response.status_code,
-                                     reason=response.reason.decode("latin-1"),
-                                     body=b"".join(chunks),
-                                     response_headers=_Headers(response.headers))
+        result = PlainHTTPResult(status_code=answer.status, reason=answer.reason,
+                                 body=answer.body, response_headers=_Headers(answer.fields))
         on_answer = self.on_answer
-        if on_answer is not None and 200 <= response.status_code < 300 and result.body:
+        if on_answer is not None and 200 <= answer.status < 300 and answer.body:
             with contextlib.suppress(Exception):  # reading the answer must not fail the send
-                on_answer(result.body)
+                on_answer(answer.body)
         return result
-
-    @staticmethod
-    def _answer(sock: socket.socket, protocol: h11.Connection) -> tuple[Any, list[bytes]]:
-        """Read the final response and its body (1xx answers are skipped)."""
-        response, chunks, size = None, [], 0
-        while True:
-            event = protocol.next_event()
-            if event is h11.NEED_DATA:
-                protocol.receive_data(sock.recv(65536))  # b"": the peer closed
-                continue
-            kind = type(event)
-            if kind is h11.Response:
-                response = event
-            elif kind is h11.Data:
-                size += len(event.data)
-                if size > _MAX_ANSWER_BODY:  # a collector answers with a few bytes
-                    raise h11.RemoteProtocolError("the collector's answer is too long")
-                chunks.append(event.data)
-            elif kind is h11.EndOfMessage:
-                return response, chunks
-            elif kind is h11.ConnectionClosed:
-                raise ConnectionResetError("the collector closed the connection")
 
     def _check_open(self) -> None:
         if self._closed:
             raise ConnectionAbortedError("the exporter is shut down")
 
     def _drop(self) -> None:
-        sock, self._sock, self._protocol = self._sock, None, None
+        sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
 
     def close(self) -> None:
         self._closed = True  # before taking the socket: request() checks in that order
-        sock, self._sock, self._protocol = self._sock, None, None
+        sock, self._sock = self._sock, None
         if sock is not None:
             with contextlib.suppress(OSError):  # wakes a request blocked on it: it fails
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
     def is_connection_error(self, exception: Exception | None) -> bool:
-        return isinstance(exception, OSError | h11.RemoteProtocolError)
+        return isinstance(exception, OSError)  # AnswerError is one

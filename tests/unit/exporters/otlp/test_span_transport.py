@@ -282,15 +282,14 @@ def test_close_interrupts_a_request_a_hung_collector_holds() -> None:
         assert results[0].error is not None and transport.is_connection_error(results[0].error)
 
 
-@pytest.mark.parametrize("missing", ["opentelemetry.exporter.http.transport._base", "h11"])
 def test_an_sdk_without_pluggable_transports_keeps_its_own(
-        collector: Collector, monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+        collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:
     """Before opentelemetry-exporter-otlp-proto-http 1.45 the transport interface the
-    plain transport builds on does not exist (nor may h11, outside the otlp extra):
-    the exporter still works, through the SDK's own transport."""
+    plain transport builds on does not exist: the exporter still works, through the
+    SDK's own transport."""
     import sys
 
-    monkeypatch.setitem(sys.modules, missing, None)
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.http.transport._base", None)
     monkeypatch.delitem(sys.modules, "exporters.otlp.fastpath.span_transport")
     exporter = FastHttpSpanExporter(endpoint=collector.url, timeout=5)
     try:
