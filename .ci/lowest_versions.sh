@@ -24,7 +24,7 @@ python -m uv pip install --quiet --python "$venv/bin/python" --resolution lowest
 
 # The versions under test, for the log.
 python -m uv pip freeze --python "$venv/bin/python" | grep -i -E \
-    '^(blinker|prometheus-client|psutil|pydantic|pyyaml|opentelemetry-(api|sdk|exporter-otlp|exporter-http-transport)|h11|statsd|pyinstrument|grafana-foundation-sdk|pytest|hypothesis)=' \
+    '^(blinker|prometheus-client|psutil|pydantic|pyyaml|opentelemetry-(api|sdk|exporter-otlp|exporter-http-transport)|statsd|pyinstrument|grafana-foundation-sdk|pytest|hypothesis)=' \
     | sed 's/^/  - /'
 
 "$venv/bin/python" -m pytest tests/unit -q -p no:cacheprovider
