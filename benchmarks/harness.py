@@ -344,8 +344,8 @@ def start_telemetry(config: Mapping[str, Any], *, receiving: bool = True):
 
 def listener_count(telemetry: Any) -> int:
     """Per-event consumers hooked to the aggregator (the tracer follows it)."""
-    aggregator = telemetry.aggregator
-    return len(getattr(aggregator, "_listeners", ())) + len(getattr(aggregator, "_followers", ()))
+    followers = telemetry.aggregator._followers
+    return len(followers.listeners) + len(followers.followers)
 
 
 def dropped(telemetry: Any) -> dict[str, float]:

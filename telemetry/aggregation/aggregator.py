@@ -33,15 +33,10 @@ from telemetry import catalogue as cat
 from telemetry.aggregation import collection
 from telemetry.aggregation import operations as ops
 from telemetry.aggregation import snapshot as snap
+from telemetry.aggregation.followers import EventListener, Follower, Followers
 from telemetry.aggregation.handlers import HANDLERS
 from telemetry.aggregation.process import ProcessSampler
-from telemetry.aggregation.receiver import (
-    QUEUE_BATCH,
-    Follower,
-    FollowerHandler,
-    SendHandler,
-    make_receiver,
-)
+from telemetry.aggregation.receiver import QUEUE_BATCH, make_receiver
 from telemetry.aggregation.reentry import EventGuard
 from telemetry.aggregation.series import ExemplarSource, histogram_cell_class
 from telemetry.aggregation.state import AggregateState
@@ -52,9 +47,6 @@ from telemetry.model import Family, TimerSample
 from telemetry.signals import CONTRACT
 
 log = logging.getLogger("telemetry.aggregator")
-
-#: Called after an event is accepted: (signal name, payload, event timestamp).
-EventListener = Callable[[str, dict[str, Any], float], None]
 
 
 class Aggregator:
@@ -105,12 +97,8 @@ class Aggregator:
         self._series = self.state.series
         self.state.wall_offset = self._offset
         self._window = (error_rate_window_s, window_buckets)
-        self._listeners: tuple[EventListener, ...] = ()
-        self._followers: tuple[Follower, ...] = ()
-        #: (follower's handler, fields, timestamp) of the events just recorded, run once
-        #: the batch's metrics are: see _follow_recorded.
-        self._to_follow: collections.deque[tuple[FollowerHandler, dict[str, Any], float]] = \
-            collections.deque()
+        #: Who follows and who listens (the tracer, profiling).
+        self._followers = Followers(self._listener_failed)
         self._receivers: dict[str, Callable[..., None]] = {}
         self._connected = False
         #: Queued events an interrupt cut short (see record_queued).
@@ -134,7 +122,7 @@ class Aggregator:
     def connect(self) -> None:
         """Subscribe to every signal of the contract (strongly: see the module doc)."""
         self._queue.clear()  # what a send racing the last disconnect() left
-        self._to_follow.clear()
+        self._followers.pending.clear()
         self._connected = True
         for spec in CONTRACT:
             if spec.name in self._receivers:
@@ -158,7 +146,7 @@ class Aggregator:
         """Fresh locks for a forked child, where a parent thread may have held them.
         The queued events are the parent's to record: the child forgets its copy."""
         self._queue.clear()
-        self._to_follow.clear()
+        self._followers.pending.clear()
         self._guard.renew()
         self._process = ProcessSampler()
 
@@ -170,100 +158,37 @@ class Aggregator:
         (:mod:`telemetry.aggregation.receiver`), after the queued ones.
         """
         self.record_queued()
-        self._listeners = (*self._listeners, listener)
+        followers = self._followers
+        followers.listeners = (*followers.listeners, listener)
         self._configure_receivers()
 
     def remove_listener(self, listener: EventListener) -> None:
-        self._listeners = tuple(item for item in self._listeners if item is not listener)
+        followers = self._followers
+        followers.listeners = tuple(item for item in followers.listeners
+                                    if item is not listener)
         self._configure_receivers()
 
     def follow(self, follower: Follower) -> None:
         """Run ``follower``'s handlers after the metrics update of every accepted event,
-        under this aggregator's lock, in order. Its events are queued as the others
-        are, but for the signals it handles in line; while histograms keep exemplars,
-        the span current at each send is read then (:class:`Follower`). Events queued
-        before are recorded first, not followed; call it again when the follower's
-        settings change."""
+        under this aggregator's lock, in order (:mod:`telemetry.aggregation.followers`).
+        Events queued before are recorded first, not followed; call it again when the
+        follower's settings change."""
         self.record_queued()
-        if follower not in self._followers:
-            self._followers = (*self._followers, follower)
+        followers = self._followers
+        if follower not in followers.followers:
+            followers.followers = (*followers.followers, follower)
         self._configure_receivers()
 
     def unfollow(self, follower: Follower) -> None:
         """Stop running ``follower``'s handlers, once the queued events are followed."""
         self.record_queued()
-        self._followers = tuple(item for item in self._followers if item is not follower)
+        followers = self._followers
+        followers.followers = tuple(f for f in followers.followers if f is not follower)
         self._configure_receivers()
 
     def _configure_receivers(self) -> None:
-        """Tell each receiver how to receive now: queued or in line, and what follows."""
-        followers = self._followers
-        all_in_line = bool(self._listeners) or any(f.wait_limit <= 1 for f in followers)
-        in_line = frozenset().union(*(f.in_line for f in followers))
-        capture = (followers[0].span_ids if followers
-                   and self._histogram_readers["exemplars"] > 0 else None)
-        limit = min([QUEUE_BATCH, *(f.wait_limit for f in followers)])
-        for name, receiver in self._receivers.items():
-            receiver.configure(
-                record_in_line=all_in_line or name in in_line,
-                handler=self._one_handler([f.follower_handlers[name] for f in followers
-                                           if name in f.follower_handlers]),
-                send_handler=self._one_send_handler([f.send_handlers[name] for f in followers
-                                                     if name in f.send_handlers]),
-                capture=capture, queue_limit=limit)
-
-    def _one_handler(self, handlers: list[FollowerHandler]) -> FollowerHandler | None:
-        """The followers' handlers of one signal as one (None when there is none)."""
-        if len(handlers) <= 1:
-            return handlers[0] if handlers else None
-
-        def each(fields: dict[str, Any], ts: float) -> None:
-            for handler in handlers:
-                try:
-                    handler(fields, ts)
-                except Exception:
-                    self._follower_failed()
-        return each
-
-    def _one_send_handler(self, handlers: list[SendHandler]) -> SendHandler | None:
-        """The followers' send handlers of one signal as one; several run only once the
-        queued events are followed (``ready``), so none of them runs twice."""
-        if len(handlers) <= 1:
-            return handlers[0] if handlers else None
-
-        def each(fields: dict[str, Any], ts: float, ready: bool) -> bool:
-            if not ready:
-                return False
-            for handler in handlers:
-                try:
-                    handler(fields, ts, True)
-                except Exception:
-                    self._follower_failed()
-            return True
-        return each
-
-    def _follower_failed(self) -> None:
-        """A follower's handler raised (being handled): counted as a failed listener."""
-        self._listener_failed(self._follower_failed)
-
-    def _follow_recorded(self) -> None:
-        """Run the followers' handlers of the events just recorded, in order (under the
-        lock). A batch's metrics are recorded first, then its spans: each loop keeps its
-        own code and tables in the CPU's caches, which costs less than alternating."""
-        items = self._to_follow
-        while items:
-            follow, fields, ts = items.popleft()
-            try:
-                follow(fields, ts)
-            except Exception:
-                self._follower_failed()
-
-    def _before_follower_events(self) -> None:
-        for follower in self._followers:
-            try:
-                follower.before_events()
-            except Exception:
-                self._follower_failed()
+        self._followers.configure(self._receivers.items(),
+                                  self._histogram_readers["exemplars"] > 0, QUEUE_BATCH)
 
     def histogram_features(self, *, exemplars: bool | None = None,
                            min_max: bool | None = None) -> None:
@@ -283,13 +208,6 @@ class Aggregator:
                 if spec.kind is Kind.HISTOGRAM:
                     series.set_histogram_class(cls)
         self._configure_receivers()
-
-    def _notify(self, signal_name: str, fields: dict[str, Any], ts: float) -> None:
-        for listener in self._listeners:
-            try:
-                listener(signal_name, fields, ts)
-            except Exception:
-                self._listener_failed(listener)
 
     def _listener_failed(self, listener: EventListener) -> None:
         """Count a listener's exception (being handled) and log the first of each."""
@@ -327,9 +245,10 @@ class Aggregator:
         try:  # taken inside the `try`: see telemetry.aggregation.reentry
             lock.acquire()
             started = time.perf_counter()
-            exemplar = self._exemplar if self._followers else None
+            followers = self._followers
+            exemplar = self._exemplar if followers.followers else None
             if exemplar is not None:
-                self._before_follower_events()
+                followers.before_events()
             offset = self.state.wall_offset
             for _ in range(len(queue)):
                 record, fields, now, ids = take()
@@ -339,7 +258,7 @@ class Aggregator:
                         exemplar.ids, exemplar.at = ids, now + offset
                     record(fields, now)
                     recording = False
-            self._follow_recorded()
+            followers.run_recorded()
             self._handler_time.value += time.perf_counter() - started
         finally:
             if recording:

@@ -9,7 +9,7 @@ aggregator's lock. When it runs depends on who follows or listens:
 
 * **Queued**, the common case: the receiver appends ``(record, fields, monotonic time
   of the send, exemplar ids)`` to the aggregator's queue and returns. The queue is
-  recorded in order, under one hold of the lock (:func:`record_queue`), by the sender
+  recorded in order, under one hold of the lock (``Aggregator.record_queued``), by the sender
   whose event fills it to :data:`QUEUE_BATCH` and by every read first
   (:meth:`~telemetry.aggregation.aggregator.Aggregator.run_pending`), so a read sees
   every event sent before it. Recording events back to back, rather than one between
@@ -18,13 +18,15 @@ aggregator's lock. When it runs depends on who follows or listens:
   in-line cost per event (``benchmarks/``, overhead). A send is then one append: no
   lock, nothing a signal handler or finalizer sending on this thread could interrupt.
   While a follower keeps exemplars, the span current at the send is read then and
-  queued with the event (:class:`~telemetry.aggregation.series.ExemplarSource`).
-* **In line**, for the signals a :class:`Follower` must handle on the sender's thread
-  as they are sent (the tracer's workflow and agent signals set that thread's live
-  trace context), and for every signal while a plain listener is attached (it is
-  called on the sender's thread after the update): the events queued before are
-  recorded first, then this one, under the lock; re-entry from this thread is
-  deferred (:mod:`telemetry.aggregation.reentry`).
+  queued with the event (:class:`~telemetry.aggregation.series.ExemplarSource`); a
+  follower's send handler of the signal runs then too, under the lock (the tracer
+  opens or leaves the sending thread's live trace context).
+* **In line**, for the signals a follower needs whole on the sender's thread (the
+  tracer's errors), and for every signal while a listener is attached (it is called
+  on the sender's thread after the update): the events queued before are recorded
+  first, then this one, under the lock; re-entry from this thread is deferred
+  (:mod:`telemetry.aggregation.reentry`). Followers and listeners:
+  :mod:`telemetry.aggregation.followers`.
 
 Nothing here raises into the sender but an interrupt, and no lock survives one.
 Everything a receiver needs per event is bound once, in the closure, when it is made.
@@ -36,10 +38,11 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from telemetry import catalogue as cat
 from telemetry import validation as check
+from telemetry.aggregation.followers import FollowerHandler, SendHandler
 from telemetry.aggregation.handlers import FAST_PATHS, Handler
 from telemetry.signals import SignalSpec
 from telemetry.validation import InvalidEvent
@@ -52,7 +55,7 @@ log = logging.getLogger("telemetry.aggregator")
 #: The queue length at which the sender records the queue (its events' payloads stay
 #: alive until then). Past about 256 events a batch gains nothing measurable, and a
 #: batch holds the lock for a few hundred microseconds. A follower may ask for less
-#: (:attr:`Follower.wait_limit`).
+#: (:attr:`~telemetry.aggregation.followers.Follower.wait_limit`).
 QUEUE_BATCH = 256
 
 #: In line, every n-th event of a signal is timed to estimate the handlers' own cost
@@ -61,44 +64,6 @@ HANDLER_SAMPLE_EVERY = 64
 
 #: What ``record`` returns for an event it dropped (invalid, or a handler failed).
 DROPPED = object()
-
-#: A follower's handler of one signal: (payload, event timestamp in epoch seconds).
-FollowerHandler = Callable[[dict[str, Any], float], None]
-#: A follower's handler of a signal when it is sent, on the sending thread: (payload,
-#: timestamp, ready) -> done. ``ready``: no event sent before it waits to be
-#: recorded. It returns False, having changed nothing, when it cannot run before the
-#: waiting events are followed; it is then called again with ``ready`` True.
-SendHandler = Callable[[dict[str, Any], float, bool], bool]
-
-
-class Follower(Protocol):
-    """What runs after the metrics update of each accepted event, under the
-    aggregator's lock and in the order the events were recorded: the tracer
-    (:class:`telemetry.tracing.tracer.SignalTracer`), which builds spans from the same
-    events. Its handlers run wherever the event is recorded (queued, or in line for
-    the signals in :attr:`in_line`); they must not take another lock the aggregator's
-    readers could hold. See :meth:`~telemetry.aggregation.aggregator.Aggregator.follow`.
-    """
-
-    #: Signal name -> handler (signals it does not handle are absent).
-    follower_handlers: dict[str, FollowerHandler]
-    #: Signal name -> what it does when the signal is sent, on the sending thread,
-    #: under the lock, before the event is queued (:data:`SendHandler`): what must
-    #: happen there and then (the tracer sets the live trace context), the rest left
-    #: to its ``follower_handlers``, in order.
-    send_handlers: dict[str, SendHandler]
-    #: Signals recorded and followed in line, after the queued events.
-    in_line: frozenset[str]
-    #: The most events that may wait in the queue (<= 1: every event in line).
-    wait_limit: int
-
-    def span_ids(self) -> tuple[int, int] | None:
-        """(trace id, span id) of the sampled span current here, or None: read when an
-        event is sent, kept as its observations' exemplar."""
-
-    def before_events(self) -> None:
-        """Called under the lock before each batch and each event recorded in line."""
-
 
 def make_receiver(aggregator: Aggregator, spec: SignalSpec,
                   handler: Handler) -> Callable[..., None]:
@@ -127,7 +92,8 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
     span_ids: Callable[[], Any] | None = None
     batch = QUEUE_BATCH
     exemplar = aggregator._exemplar
-    to_follow = aggregator._to_follow.append
+    followers = aggregator._followers
+    to_follow = followers.pending.append
 
     def configure(*, record_in_line: bool, handler: FollowerHandler | None,
                   send_handler: SendHandler | None, capture: Callable[[], Any] | None,
@@ -197,11 +163,12 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
         return now + state.wall_offset if ts is None else ts
 
     def run_send_handler(fields: dict[str, Any], ts: float, ready: bool) -> bool:
-        """The follower's send handler (the caller holds the lock); see :data:`SendHandler`."""
+        """The followers' send handler (the caller holds the lock): done, or False when
+        it needs the queued events recorded first (``followers.SendHandler``)."""
         try:
             return at_send(fields, ts, ready)  # type: ignore[misc]
         except Exception:
-            aggregator._follower_failed()
+            followers.failed()
             return True
 
     def handle_at_send(fields: dict[str, Any], now: float) -> bool:
@@ -221,7 +188,7 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
                 try:  # taken inside the `try`: see telemetry.aggregation.reentry
                     acquire()
                     if aggregator._connected:
-                        aggregator._before_follower_events()
+                        followers.before_events()
                         done = run_send_handler(fields, ts, ready)
                 finally:
                     try:  # noqa: SIM105
@@ -256,12 +223,12 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
                 if not aggregator._connected:  # stopped while this event waited
                     return
                 if follow is not None or at_send is not None:
-                    aggregator._before_follower_events()
+                    followers.before_events()
                 if sent_at is not None:
                     run_send_handler(fields, sent_at, True)
                 exemplar.ids, exemplar.at = ids, now + state.wall_offset
                 ts = record(fields, now)
-                aggregator._follow_recorded()
+                followers.run_recorded()
                 if timed:
                     aggregator._handler_time.value += (
                         (time.perf_counter() - started) * HANDLER_SAMPLE_EVERY)
@@ -270,8 +237,8 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
                     release()
                 except RuntimeError:  # interrupted before it was taken
                     pass
-            if ts is not DROPPED and aggregator._listeners:
-                aggregator._notify(signal_name, fields, time.time() if ts is None else ts)
+            if ts is not DROPPED and followers.listeners:
+                followers.notify(signal_name, fields, time.time() if ts is None else ts)
         finally:
             if pending:  # what a signal handler or finalizer deferred meanwhile
                 aggregator.run_pending()

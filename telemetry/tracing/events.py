@@ -102,7 +102,7 @@ class SpanSignals(CallSignals, HandoffSignals):
 
     def live_handlers(self) -> dict[str, Callable[[dict, float, bool], bool]]:
         """What the signals that open or close a live context do when they are sent, on
-        the sending thread (:data:`telemetry.aggregation.receiver.SendHandler`).
+        the sending thread (:data:`telemetry.aggregation.followers.SendHandler`).
 
         An opening signal makes its span (ids, sampling, record) and makes it current
         there and then, and leaves both in the payload (:attr:`_opened_key`) for its handler

@@ -1,7 +1,7 @@
 """Spans built from the same signals the metrics come from.
 
 :class:`SignalTracer` follows the aggregator
-(:class:`telemetry.aggregation.receiver.Follower`): its handler of each signal runs
+(:class:`telemetry.aggregation.followers.Follower`): its handler of each signal runs
 after the metrics update of every accepted event, under the aggregator's lock, with
 the event's timestamp, and turns the workflow's life into spans, so an orchestrator
 gets traces without writing any tracing code. Every span uses the signals' own
@@ -76,7 +76,7 @@ class SignalTracer(SpanSignals):
     span processor's queue under it.
     """
 
-    #: Signals handled in line (:class:`telemetry.aggregation.receiver.Follower`).
+    #: Signals handled in line (:class:`telemetry.aggregation.followers.Follower`).
     in_line = IN_LINE
     #: Where an event's exemplars link to, read when it is sent.
     span_ids = staticmethod(sampled_span_ids)
@@ -106,7 +106,7 @@ class SignalTracer(SpanSignals):
                                lambda reason: aggregator.count_dropped("tracer", reason))
         #: Signal name -> handler, what the aggregator runs after each event's update,
         #: and what runs when a signal is sent (the live context): see
-        #: :class:`telemetry.aggregation.receiver.Follower`.
+        #: :class:`telemetry.aggregation.followers.Follower`.
         self.send_handlers = self.live_handlers() if self._live else {}
         self.follower_handlers: dict[str, Callable[[dict, float], None]] = self.handlers()
         self._lives: dict[tuple, LiveSpan] = {}

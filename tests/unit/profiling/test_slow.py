@@ -222,10 +222,10 @@ def test_stopping_telemetry_stops_the_sampler(start_telemetry):
     tel = start_telemetry(slow_config())
     sampler_thread = tel.profiling.slow.sampler._thread
     assert sampler_thread is not None and sampler_thread.is_alive()
-    assert tel.profiling._listener in tel.aggregator._listeners
+    assert tel.profiling._listener in tel.aggregator._followers.listeners
     tel.stop()
     assert not sampler_thread.is_alive()
-    assert tel.profiling._listener not in tel.aggregator._listeners
+    assert tel.profiling._listener not in tel.aggregator._followers.listeners
 
 
 def test_thread_registry_makes_room_when_threads_end():
