@@ -151,7 +151,8 @@ class Aggregator:
         self._process = ProcessSampler()
 
     def add_listener(self, listener: EventListener) -> None:
-        """Also pass every accepted event to ``listener`` (the tracer, slow-op capture).
+        """Also pass every accepted event to ``listener`` (profiling's thread notes,
+        slow-operation capture; the tracer follows instead: :meth:`follow`).
 
         Listeners run after the metrics update, outside the lock; their exceptions
         are logged and counted, never raised. Events are recorded in line from now on
