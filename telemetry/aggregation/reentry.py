@@ -28,8 +28,9 @@ lock was taken; never ``acquire()`` before the ``try`` (an interrupt right after
 call would leave the lock held). A component checks :meth:`held_here`
 before taking the lock; when it is true the call appends its work to the queue
 instead, and the frame that holds the lock runs the queue as soon as it has released
-it (:meth:`run_pending`). If that frame is unwound by the interrupt instead, the
-next call on that thread runs the queue (any thread, once that one has ended). The
+it (:meth:`run_pending`). If that frame is unwound by the interrupt instead, or the
+frame was a read that does not look at the queue, the next call on any thread runs
+it once no thread holds the lock. The
 queue is bounded: past :data:`MAX_PENDING` entries, work is dropped and counted (:attr:`dropped`).
 """
 
@@ -73,41 +74,55 @@ class EventGuard:
         self.pending.append((threading.get_ident(), work))
 
     def run_pending(self) -> None:
-        """Run the work this thread deferred (call it without holding :attr:`lock`).
+        """Run the deferred work this thread may run (call it without holding
+        :attr:`lock`).
 
-        Work deferred by another thread is left to that thread, which is about to
-        run it (it is finishing the update it interrupted), unless that thread has
-        ended: a stop deferred by a signal handler must run where the handler ran,
-        after the interrupted update, not concurrently with it. Each item runs on its
-        own: one that raises is logged and the rest still run; items deferred
-        meanwhile (by a finalizer during this very loop) run too.
+        Its own, and another thread's once no thread holds the lock: that thread
+        has finished the update it interrupted (or has ended), so the work is due,
+        and it may not come back soon (a read on the alert evaluator's thread that a
+        finalizer interrupted comes back an evaluation interval later). Work of a
+        thread still mid-update stays where it is: a stop deferred by a signal
+        handler must not run concurrently with the update it interrupted. Each item
+        runs on its own: one that raises is logged and the rest still run; items
+        deferred meanwhile (by a finalizer during this very loop) run too.
         """
         pending, me = self.pending, threading.get_ident()
         while True:
-            # The first item this thread may run. Items of other live threads stay
-            # where they are: taken out even for a moment, their own thread could look
-            # at the queue then, find nothing of its own, and leave them behind.
-            item = next((item for item in list(pending)
-                         if item[0] == me or not _alive(item[0])), None)
+            # The first item this thread may run. Items it may not run stay where
+            # they are: taken out even for a moment, their own thread could look at
+            # the queue then, find nothing of its own, and leave them behind.
+            item = next((item for item in list(pending) if item[0] == me), None)
+            if item is None and pending and self._free():
+                item = next(iter(list(pending)), None)
             if item is None:
                 return
             try:
                 pending.remove(item)
-            except ValueError:  # another thread took it (its owner had ended)
+            except ValueError:  # another thread took it
                 continue
             try:
                 item[1]()
             except Exception:
                 log.exception("deferred telemetry work failed")
 
+    def _free(self) -> bool:
+        """Whether no thread holds :attr:`lock` (the caller does not): taken and
+        released at once, and released even if an interrupt lands in between."""
+        released = False
+        try:
+            self.lock.acquire(blocking=False)
+        finally:
+            try:
+                self.lock.release()
+                released = True
+            except RuntimeError:  # another thread holds it
+                pass
+        return released
+
     def renew(self) -> None:
         """A fresh lock for a forked child, where another parent thread may have held it."""
         self.lock = threading.RLock()
         self.held_here = self.lock._is_owned  # type: ignore[attr-defined]
-
-
-def _alive(ident: int) -> bool:
-    return any(thread.ident == ident for thread in threading.enumerate())
 
 
 def held_by_this_thread() -> EventGuard | None:

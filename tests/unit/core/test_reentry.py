@@ -176,3 +176,27 @@ def test_another_threads_deferred_work_waits_for_that_thread() -> None:
     release.set()
     thread.join(10)
     assert ran == ["owner"]
+
+
+def test_work_deferred_inside_a_read_runs_at_the_next_call_of_any_thread(
+        aggregator: Aggregator) -> None:
+    """A finalizer that counts while the alert evaluator's thread holds the lock for a
+    read is deferred; a read does not look at the queue after it, and that thread may
+    not read again for an evaluation interval. The next call on any thread runs it."""
+    read, checked = threading.Event(), threading.Event()
+
+    def reader() -> None:
+        with aggregator._lock:  # a read's hold, interrupted by a finalizer
+            aggregator.count_dropped("test", "in_read")
+        read.set()
+        checked.wait(10)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        assert read.wait(10)
+        assert aggregator.value(cat.DROPPED, ("test", "in_read")) == 1
+        assert not aggregator._guard.pending
+    finally:
+        checked.set()
+        thread.join(10)
