@@ -74,7 +74,7 @@ def measure(endpoint: str, workflows: int, rounds: int, batch_size: int) -> dict
             with lock:
                 handler = at_send.get(name)
                 if handler is not None:
-                    handler(fields, ts, True)
+                    handler(fields, ts)
                 handler = handlers.get(name)
                 if handler is not None:
                     handler(fields, ts)

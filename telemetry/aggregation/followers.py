@@ -29,11 +29,9 @@ EventListener = Callable[[str, dict[str, Any], float], None]
 
 #: A follower's handler of one signal: (payload, event timestamp in epoch seconds).
 FollowerHandler = Callable[[dict[str, Any], float], None]
-#: A follower's handler of a signal when it is sent, on the sending thread: (payload,
-#: timestamp, ready) -> done. ``ready``: no event sent before it waits to be
-#: recorded. It returns False, having changed nothing, when it cannot run before the
-#: waiting events are followed; it is then called again with ``ready`` True.
-SendHandler = Callable[[dict[str, Any], float, bool], bool]
+#: A follower's handler of a signal when it is sent, on the sending thread, under the
+#: lock, before the event is queued: (payload, event timestamp in epoch seconds).
+SendHandler = Callable[[dict[str, Any], float], None]
 
 
 class Follower(Protocol):
@@ -111,20 +109,16 @@ class Followers:
         return each
 
     def _one_send_handler(self, handlers: list[SendHandler]) -> SendHandler | None:
-        """The followers' send handlers of one signal as one; several run only once the
-        queued events are followed (``ready``), so none of them runs twice."""
+        """The followers' send handlers of one signal as one (None when there is none)."""
         if len(handlers) <= 1:
             return handlers[0] if handlers else None
 
-        def each(fields: dict[str, Any], ts: float, ready: bool) -> bool:
-            if not ready:
-                return False
+        def each(fields: dict[str, Any], ts: float) -> None:
             for handler in handlers:
                 try:
-                    handler(fields, ts, True)
+                    handler(fields, ts)
                 except Exception:
                     self.failed()
-            return True
         return each
 
     def failed(self) -> None:

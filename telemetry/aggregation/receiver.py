@@ -162,41 +162,33 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
             return None
         return now + state.wall_offset if ts is None else ts
 
-    def run_send_handler(fields: dict[str, Any], ts: float, ready: bool) -> bool:
-        """The followers' send handler (the caller holds the lock): done, or False when
-        it needs the queued events recorded first (``followers.SendHandler``)."""
+    def run_send_handler(fields: dict[str, Any], ts: float) -> None:
+        """The followers' send handler (the caller holds the lock)."""
         try:
-            return at_send(fields, ts, ready)  # type: ignore[misc]
+            at_send(fields, ts)  # type: ignore[misc]
         except Exception:
             followers.failed()
-            return True
 
     def handle_at_send(fields: dict[str, Any], now: float) -> bool:
-        """Run the send handler on this thread now, under the lock, the queued events
-        recorded first only if it asks for them; False when deferred (re-entry)."""
+        """Run the send handler on this thread now, under the lock, without recording
+        the queued events first; False when deferred (re-entry)."""
         if held_here():
             guard.defer(functools.partial(receive_fields, None, fields))
             return False
         ts = send_time(fields, now)
         if ts is None:
             return True
-        done = False
         try:
-            for ready in (not queue, True):
-                if ready and queue:
-                    aggregator.record_queued()
-                try:  # taken inside the `try`: see telemetry.aggregation.reentry
-                    acquire()
-                    if aggregator._connected:
-                        followers.before_events()
-                        done = run_send_handler(fields, ts, ready)
-                finally:
-                    try:  # noqa: SIM105
-                        release()
-                    except RuntimeError:  # interrupted before it was taken
-                        pass
-                if done:
-                    break
+            try:  # taken inside the `try`: see telemetry.aggregation.reentry
+                acquire()
+                if aggregator._connected:
+                    followers.before_events()
+                    run_send_handler(fields, ts)
+            finally:
+                try:  # noqa: SIM105
+                    release()
+                except RuntimeError:  # interrupted before it was taken
+                    pass
         finally:
             if pending:
                 aggregator.run_pending()
@@ -225,7 +217,7 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
                 if follow is not None or at_send is not None:
                     followers.before_events()
                 if sent_at is not None:
-                    run_send_handler(fields, sent_at, True)
+                    run_send_handler(fields, sent_at)
                 exemplar.ids, exemplar.at = ids, now + state.wall_offset
                 ts = record(fields, now)
                 followers.run_recorded()

@@ -100,7 +100,7 @@ class SpanSignals(CallSignals, HandoffSignals):
             **self.call_handlers(),  # LLM and tool calls, loop events: tracing/calls.py
         }
 
-    def live_handlers(self) -> dict[str, Callable[[dict, float, bool], bool]]:
+    def live_handlers(self) -> dict[str, Callable[[dict, float], None]]:
         """What the signals that open or close a live context do when they are sent, on
         the sending thread (:data:`telemetry.aggregation.followers.SendHandler`).
 
@@ -120,20 +120,18 @@ class SpanSignals(CallSignals, HandoffSignals):
             "yolo.agent_deactivated": self._leave_agent_now,
         }
 
-    def _open_workflow_now(self, f: dict, ts: float, ready: bool) -> bool:
+    def _open_workflow_now(self, f: dict, ts: float) -> None:
         wf = self._names(f, "workflow_id")[0]
         span = self._workflow_span(f, wf, ts, current_parent)
         self._opened(f, ("w", wf), span)
-        return True
 
-    def _open_agent_now(self, f: dict, ts: float, ready: bool) -> bool:
+    def _open_agent_now(self, f: dict, ts: float) -> None:
         agent, wf = self._names(f, "agent")
         if "traceparent" in f:
             parent = remote_parent(f) or self._sent_workflow(wf)
         else:
             parent = self._sent_workflow(wf)
         self._opened(f, ("a", wf, agent), self._agent_span(agent, wf, parent, ts))
-        return True
 
     def _sent_workflow(self, wf: str | None) -> SpanStub | None:
         """The span of workflow ``wf`` as of the latest send: opened at a send, or in
@@ -157,20 +155,18 @@ class SpanSignals(CallSignals, HandoffSignals):
         lives[key] = live
         f[self._opened_key] = (span, live)
 
-    def _leave_workflow_now(self, f: dict, ts: float, ready: bool) -> bool:
+    def _leave_workflow_now(self, f: dict, ts: float) -> None:
         live = self._lives.pop(("w", self._names(f, "workflow_id")[0]), None)
         if live is not None:
             leave(live)
-        return True
 
-    def _leave_agent_now(self, f: dict, ts: float, ready: bool) -> bool:
+    def _leave_agent_now(self, f: dict, ts: float) -> None:
         agent, wf = self._names(f, "agent")
         live = self._lives.pop(("a", wf, agent), None)
         if live is None and wf is not None:
             live = self._lives.pop(("a", None, agent), None)
         if live is not None:
             leave(live)
-        return True
 
     # -- spans ------------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ class Recorder:
         self.seen: list[tuple[str, Any, bool]] = []
         self.sent: list[tuple[str, Any, bool]] = []
         self.current: tuple[int, int] | None = None
-        self.busy_agents: set[str] = set()
         self.follower_handlers = {
             "yolo.handoff_completed": self._noting("handoff", "duration_s"),
             "yolo.agent_deactivated": self._noting("deactivated", "agent"),
@@ -38,16 +37,11 @@ class Recorder:
         def handler(fields: dict[str, Any], ts: float) -> None:
             held = self.aggregator._guard.held_here()
             self.seen.append((kind, fields[key], held))
-            if kind == "deactivated":
-                self.busy_agents.discard(fields["agent"])
         return handler
 
-    def _activated(self, fields: dict[str, Any], ts: float, ready: bool) -> bool:
-        if not ready and fields["agent"] in self.busy_agents:
-            return False  # its last activation's end waits in the queue
-        self.sent.append(("activated", fields["agent"], ready))
-        self.busy_agents.add(fields["agent"])
-        return True
+    def _activated(self, fields: dict[str, Any], ts: float) -> None:
+        held = self.aggregator._guard.held_here()
+        self.sent.append(("activated", fields["agent"], held))
 
     def span_ids(self) -> tuple[int, int] | None:
         return self.current
@@ -79,20 +73,17 @@ def test_an_in_line_signal_is_followed_after_the_queued_ones(aggregator: Aggrega
     assert [kind for kind, _, _ in follower.seen] == ["handoff", "error"]
 
 
-def test_a_send_handler_runs_when_sent_and_waits_for_the_queue_only_when_asked(
+def test_a_send_handler_runs_when_sent_under_the_lock_before_the_queue_is_recorded(
         aggregator: Aggregator) -> None:
     follower = Recorder(aggregator)
     aggregator.follow(follower)
-    send("agent_activated", agent="pm")
-    assert follower.sent == [("activated", "pm", True)]  # nothing queued before it
     handoff(0.1)
-    send("agent_activated", agent="qa")  # no need for the queue: it stays
-    assert follower.sent[-1] == ("activated", "qa", False)
-    assert follower.seen == []
+    send("agent_activated", agent="pm")
+    assert follower.sent == [("activated", "pm", True)]
+    assert follower.seen == []  # the handoff sent before it still waits
     send("agent_deactivated", agent="pm")
-    send("agent_activated", agent="pm")  # its last end waits: the queue first
+    aggregator.run_pending()
     assert [kind for kind, _, _ in follower.seen] == ["handoff", "deactivated"]
-    assert follower.sent[-1] == ("activated", "pm", True)
 
 
 def test_a_send_handler_sees_only_events_that_will_be_accepted(
