@@ -34,7 +34,7 @@ from benchmarks.harness import (
 def stages(count: int, rounds: int) -> dict[str, float]:
     """Nanoseconds per event of each layer, cheapest first."""
     from telemetry.aggregation.aggregator import Aggregator
-    from telemetry.aggregation.handlers import HANDLERS
+    from telemetry.aggregation.handlers.table import HANDLERS
     from telemetry.signals import BY_NAME
     from telemetry.validation import payload_check
 

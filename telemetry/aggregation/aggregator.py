@@ -2,7 +2,7 @@
 
 Per event (:mod:`telemetry.aggregation.receiver`): the payload check derived from the
 contract (:func:`telemetry.validation.payload_check`), then, under the lock, the
-signal's handler from :data:`~telemetry.aggregation.handlers.HANDLERS` making O(1)
+signal's handler from :data:`~telemetry.aggregation.handlers.table.HANDLERS` making O(1)
 updates to cached cells; queued and recorded in batches while no listener needs each
 event in line, and every read records the queue first. Exporters never run here: they
 call :meth:`Aggregator.copy_series` (or :meth:`Aggregator.take_timer_samples`) on their own
@@ -31,10 +31,10 @@ import blinker
 
 from telemetry import catalogue as cat
 from telemetry.aggregation import collection
-from telemetry.aggregation import operations as ops
 from telemetry.aggregation import snapshot as snap
 from telemetry.aggregation.followers import EventListener, Follower, Followers
-from telemetry.aggregation.handlers import HANDLERS
+from telemetry.aggregation.handlers import operations as ops
+from telemetry.aggregation.handlers.table import HANDLERS
 from telemetry.aggregation.process import ProcessSampler
 from telemetry.aggregation.receiver import QUEUE_BATCH, make_receiver
 from telemetry.aggregation.reentry import EventGuard
@@ -57,7 +57,7 @@ class Aggregator:
     come from the signals themselves and are accepted within ``timestamp_window_s``
     of the wall clock. ``loop_window``, ``repeat_threshold``,
     ``max_workflows_in_flight`` and ``prices`` are the ``operations`` settings
-    (:mod:`telemetry.aggregation.operations`).
+    (:mod:`telemetry.aggregation.handlers.operations`).
     """
 
     def __init__(

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from telemetry import catalogue as cat
 from telemetry import validation as check
 from telemetry.aggregation.followers import FollowerHandler, SendHandler
-from telemetry.aggregation.handlers import FAST_PATHS, Handler
+from telemetry.aggregation.handlers.table import FAST_PATHS, Handler
 from telemetry.signals import SignalSpec
 from telemetry.validation import InvalidEvent
 

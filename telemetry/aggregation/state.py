@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from telemetry import catalogue as cat
-from telemetry.aggregation.operations import OperationsState, Prices
+from telemetry.aggregation.handlers.operations import OperationsState, Prices
 from telemetry.aggregation.series import CounterCell, GaugeCell, HistogramCell, Series
 from telemetry.catalogue import MetricSpec
 from telemetry.signals import MODES
 
 if TYPE_CHECKING:
-    from telemetry.aggregation.calls import LlmCells, ToolCells
+    from telemetry.aggregation.handlers.calls import LlmCells, ToolCells
 
 #: The least cap of telemetry's own series (signals x reasons, exporters, metrics).
 SELF_METRIC_SERIES = 1000
@@ -93,7 +93,7 @@ class AggregateState:
     handoff_cells: dict[tuple[str, str], CellPair] = field(default_factory=dict)
     decision_cells: dict[tuple[str, str], CellPair] = field(default_factory=dict)
     #: (agent, model) and (agent, tool) -> the cell bundle of their calls
-    #: (:mod:`telemetry.aggregation.calls`), remembered under the same rules.
+    #: (:mod:`telemetry.aggregation.handlers.calls`), remembered under the same rules.
     llm_cells: dict[tuple[str, str], LlmCells] = field(default_factory=dict)
     tool_cells: dict[tuple[str, str], ToolCells] = field(default_factory=dict)
 
@@ -104,7 +104,7 @@ class AggregateState:
               max_workflows_in_flight: int = 10000,
               prices: Prices | None = None) -> AggregateState:
         """Every catalogue metric's series, with their limits, and the operator state
-        (:mod:`telemetry.aggregation.operations`) with its settings."""
+        (:mod:`telemetry.aggregation.handlers.operations`) with its settings."""
         ops = OperationsState(max_agents=max_series, max_label_length=max_label_length,
                               loop_window=loop_window, repeat_threshold=repeat_threshold,
                               max_workflows_in_flight=max_workflows_in_flight, prices=prices,

@@ -16,8 +16,8 @@ adds ``tracing.genai_provider``; ``error.type`` and an error status for a failed
 call). A ``call_key`` is never an attribute.
 
 Loops and repeats are decided as the aggregator decides them
-(:class:`telemetry.aggregation.operations.HandoffWindows` and
-:class:`~telemetry.aggregation.operations.CallRuns`, with its settings), from the
+(:class:`telemetry.aggregation.handlers.operations.HandoffWindows` and
+:class:`~telemetry.aggregation.handlers.operations.CallRuns`, with its settings), from the
 tracer's own bounded copy, so a trace shows where a loop closed or a run repeated.
 """
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from telemetry.aggregation.operations import CallRuns, HandoffWindows
+from telemetry.aggregation.handlers.operations import CallRuns, HandoffWindows
 from telemetry.tracing.attributes import (
     AGENT_NAME,
     CONVERSATION_ID,

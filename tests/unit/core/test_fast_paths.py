@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from telemetry import catalogue as cat
 from telemetry.aggregation import receiver as receiver_module
 from telemetry.aggregation.aggregator import Aggregator
-from telemetry.aggregation.handlers import FAST_PATHS
+from telemetry.aggregation.handlers.table import FAST_PATHS
 from telemetry.signals import CONTRACT
 from tests.conftest import FakeClock
 

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
-from telemetry.aggregation.operations import MAX_OPEN_TOOL_CALLS
+from telemetry.aggregation.handlers.operations import MAX_OPEN_TOOL_CALLS
 from telemetry.catalogue import MetricSpec
 from telemetry.model import HistogramValue
 from tests.conftest import FakeClock, send

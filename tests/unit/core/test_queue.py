@@ -10,7 +10,7 @@ import pytest
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
-from telemetry.aggregation.handlers import FAST_PATHS
+from telemetry.aggregation.handlers.table import FAST_PATHS
 from telemetry.aggregation.receiver import QUEUE_BATCH
 from tests.conftest import FakeClock, send
 

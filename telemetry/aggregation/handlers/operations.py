@@ -1,5 +1,5 @@
 """Agent operations: the operator state derived from the signals (the handlers of the
-LLM and tool call signals are in :mod:`telemetry.aggregation.calls`).
+LLM and tool call signals are in :mod:`telemetry.aggregation.handlers.calls`).
 
 What an operator of agents asks and no counter answers: which agent has gone quiet
 (and whether it is inside a tool call, where quiet is expected for longer), which
@@ -14,7 +14,7 @@ plain values that answer them, updated in O(1) per event with bounded memory:
   to its capped name at a cost every event would pay);
 * ``open_tools``: agent -> its open tool calls (tool, start), at most
   :data:`MAX_OPEN_TOOL_CALLS` per agent; an agent's list stays, empty, once its calls
-  have closed (:mod:`telemetry.aggregation.calls` appends to it in place);
+  have closed (:mod:`telemetry.aggregation.handlers.calls` appends to it in place);
 * ``runs`` (:class:`CallRuns`): agent -> (hash of (tool, call_key), run length) of its
   last completed tool call, for repeats; a call_key itself is never kept (only its hash);
 * ``loops`` (:class:`HandoffWindows`): workflow -> the last ``loop_window`` agents a

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from telemetry.aggregation import calls
-from telemetry.aggregation import operations as ops
+from telemetry.aggregation.handlers import calls
+from telemetry.aggregation.handlers import operations as ops
 from telemetry.aggregation.series import sanitize_label_value
 from telemetry.aggregation.state import AggregateState, remembered
 from telemetry.validation import MAX_NUMBER

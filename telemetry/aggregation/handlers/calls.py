@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from telemetry.aggregation.operations import MAX_OPEN_TOOL_CALLS
+from telemetry.aggregation.handlers.operations import MAX_OPEN_TOOL_CALLS
 from telemetry.aggregation.state import remembered
 from telemetry.validation import MAX_NUMBER
 
