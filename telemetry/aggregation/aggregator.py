@@ -22,7 +22,6 @@ from __future__ import annotations
 import collections
 import functools
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -35,13 +34,12 @@ from telemetry.aggregation import snapshot as snap
 from telemetry.aggregation.followers import EventListener, Follower, Followers
 from telemetry.aggregation.handlers import operations as ops
 from telemetry.aggregation.handlers.table import HANDLERS
-from telemetry.aggregation.process import ProcessSampler
+from telemetry.aggregation.process import ProcessSampler, WallOffset
 from telemetry.aggregation.receiver import QUEUE_BATCH, make_receiver
 from telemetry.aggregation.reentry import EventGuard
 from telemetry.aggregation.series import ExemplarSource, histogram_cell_class
 from telemetry.aggregation.state import AggregateState
-from telemetry.aggregation.windows import CumulativeWindow
-from telemetry.catalogue import Kind, MetricSpec
+from telemetry.catalogue import MetricSpec
 from telemetry.metrics import AgentMetrics, SystemMetrics
 from telemetry.model import Family, TimerSample
 from telemetry.signals import CONTRACT
@@ -84,8 +82,7 @@ class Aggregator:
         #: What histogram cells that keep exemplars read (set per recorded event).
         self._exemplar = ExemplarSource()
         self._clock = clock
-        self._wall_clock = wall_clock
-        self._offset = wall_clock() - clock()
+        self._wall = WallOffset(clock, wall_clock)
         self.max_series = max_series
         self.stale_after_s = stale_after_s
         self.timestamp_window_s = timestamp_window_s
@@ -95,8 +92,8 @@ class Aggregator:
             repeat_threshold=repeat_threshold, max_workflows_in_flight=max_workflows_in_flight,
             prices=prices)
         self._series = self.state.series
-        self.state.wall_offset = self._offset
-        self._window = (error_rate_window_s, window_buckets)
+        self.state.wall_offset = self._wall.offset
+        self._windows = snap.AgentWindows(error_rate_window_s, window_buckets, start=clock())
         #: Who follows and who listens (the tracer, profiling).
         self._followers = Followers(self._listener_failed)
         self._receivers: dict[str, Callable[..., None]] = {}
@@ -109,7 +106,7 @@ class Aggregator:
         self._histogram_readers = {"exemplars": 0, "min_max": 0}
         self._process = ProcessSampler()
         self._started_at = clock()
-        self._reset_state()
+        self.state.reset(clock())
 
     @property
     def _lock(self) -> Any:
@@ -159,14 +156,12 @@ class Aggregator:
         (:mod:`telemetry.aggregation.receiver`), after the queued ones.
         """
         self.record_queued()
-        followers = self._followers
-        followers.listeners = (*followers.listeners, listener)
+        self._followers.listeners += (listener,)
         self._configure_receivers()
 
     def remove_listener(self, listener: EventListener) -> None:
-        followers = self._followers
-        followers.listeners = tuple(item for item in followers.listeners
-                                    if item is not listener)
+        self._followers.listeners = tuple(
+            item for item in self._followers.listeners if item is not listener)
         self._configure_receivers()
 
     def follow(self, follower: Follower) -> None:
@@ -175,16 +170,15 @@ class Aggregator:
         Events queued before are recorded first, not followed; call it again when the
         follower's settings change."""
         self.record_queued()
-        followers = self._followers
-        if follower not in followers.followers:
-            followers.followers = (*followers.followers, follower)
+        if follower not in self._followers.followers:
+            self._followers.followers += (follower,)
         self._configure_receivers()
 
     def unfollow(self, follower: Follower) -> None:
         """Stop running ``follower``'s handlers, once the queued events are followed."""
         self.record_queued()
-        followers = self._followers
-        followers.followers = tuple(f for f in followers.followers if f is not follower)
+        self._followers.followers = tuple(
+            item for item in self._followers.followers if item is not follower)
         self._configure_receivers()
 
     def _configure_receivers(self) -> None:
@@ -205,26 +199,29 @@ class Aggregator:
                     readers[feature] = max(readers[feature] + (1 if on else -1), 0)
             cls = histogram_cell_class(self._exemplar if readers["exemplars"] > 0 else None,
                                        readers["min_max"] > 0)
-            for spec, series in self._series.items():
-                if spec.kind is Kind.HISTOGRAM:
-                    series.set_histogram_class(cls)
+            self.state.set_histogram_class(cls)
         self._configure_receivers()
 
     def _listener_failed(self, listener: EventListener) -> None:
         """Count a listener's exception (being handled) and log the first of each."""
         self.count_dropped("listener", "exception")
-        key = ("listener", getattr(listener, "__qualname__", repr(listener)))
-        if key not in self._logged_invalid:
-            self._logged_invalid.add(key)
+        name = getattr(listener, "__qualname__", repr(listener))
+        if self._first(("listener", name)):
             log.exception("telemetry listener %s failed; further failures are only counted",
-                          key[1])
+                          name)
 
     def _count_invalid(self, signal_name: str, reason: str) -> None:
         self.inc(cat.INVALID_EVENTS, (signal_name, reason))
-        if (signal_name, reason) not in self._logged_invalid:
-            self._logged_invalid.add((signal_name, reason))
+        if self._first((signal_name, reason)):
             log.warning("dropped invalid %s event (%s); further ones are only counted",
                         signal_name, reason)
+
+    def _first(self, key: tuple[str, str]) -> bool:
+        """Whether ``key`` is seen for the first time (then logged; later only counted)."""
+        if key in self._logged_invalid:
+            return False
+        self._logged_invalid.add(key)
+        return True
 
     def _count_overflow(self, spec: MetricSpec) -> None:
         # Called from Series under the aggregator's lock already.
@@ -283,30 +280,19 @@ class Aggregator:
             interrupted, self._interrupted = self._interrupted, 0
             self.count_dropped("aggregator", "interrupted", interrupted)
 
-    # -- state ----------------------------------------------------------------
-
-    def _reset_state(self) -> None:
-        now = self._clock()
-        self._error_rate_window = CumulativeWindow(*self._window, start=now)
-        self._hour_window = CumulativeWindow(3600.0, 60, start=now)
-        self.state.reset(now)
+    # -- windows --------------------------------------------------------------
 
     def _roll_windows(self, now: float) -> None:
         """Record the windows' totals if a slot boundary has passed since their last
         record (:mod:`telemetry.aggregation.windows`). Reads call it, never senders:
         the totals are read a chunk of cells per hold of the lock."""
-        lock = self._guard.lock
-        with lock:
-            errors_due = self._error_rate_window.due(now)
-            hour_due = self._hour_window.due(now)
-        if not (errors_due or hour_due) or self._guard.held_here():
+        with self._guard.lock:
+            due = self._windows.due(now)
+        if not due or self._guard.held_here():
             return  # nothing due, or a re-entrant read: the next read records
         totals = self._agent_totals()
-        with lock:
-            if errors_due and self._error_rate_window.due(now):
-                self._error_rate_window.record(now, totals)
-            if hour_due and self._hour_window.due(now):
-                self._hour_window.record(now, {"errors": snap.errors_of(totals)})
+        with self._guard.lock:
+            self._windows.record(now, totals)
 
     def _agent_totals(self) -> dict[tuple[str, str], float]:
         """:func:`telemetry.aggregation.snapshot.agent_totals`, read in short holds."""
@@ -319,25 +305,22 @@ class Aggregator:
 
     def inc(self, spec: MetricSpec, labels: tuple = (), amount: float = 1.0) -> None:
         """Add to a counter directly (exporter errors, drops, profiled operations)."""
-        if self._guard.held_here():
-            self._guard.defer(functools.partial(self.inc, spec, labels, amount))
-            return
-        with self._guard.lock:
-            self._series[spec].cell(labels).inc(amount, self._clock())
+        self._update(spec, labels, lambda cell, now: cell.inc(amount, now))
 
     def set(self, spec: MetricSpec, labels: tuple, value: float) -> None:
-        if self._guard.held_here():
-            self._guard.defer(functools.partial(self.set, spec, labels, value))
-            return
-        with self._guard.lock:
-            self._series[spec].cell(labels).set(value, self._clock())
+        self._update(spec, labels, lambda cell, now: cell.set(value, now))
 
     def observe(self, spec: MetricSpec, labels: tuple, value: float) -> None:
+        self._update(spec, labels, lambda cell, now: cell.observe(value, now))
+
+    def _update(self, spec: MetricSpec, labels: tuple,
+                change: Callable[[Any, float], None]) -> None:
+        """``change(cell, now)`` under the lock, or deferred on re-entry."""
         if self._guard.held_here():
-            self._guard.defer(functools.partial(self.observe, spec, labels, value))
+            self._guard.defer(functools.partial(self._update, spec, labels, change))
             return
         with self._guard.lock:
-            self._series[spec].cell(labels).observe(value, self._clock())
+            change(self._series[spec].cell(labels), self._clock())
 
     def count_exporter_error(self, exporter: str) -> None:
         self.inc(cat.EXPORTER_ERRORS, (exporter,))
@@ -350,11 +333,7 @@ class Aggregator:
         exporters that send raw timers (StatsD). Off (0) by default, as it costs a
         little per observation."""
         with self._guard.lock:
-            for series in self._series.values():
-                if series.spec.kind is Kind.HISTOGRAM:
-                    series.reservoir_size = max(series.reservoir_size, size)
-                    for _, cell in series.items():
-                        cell.reservoir_size = series.reservoir_size
+            self.state.keep_reservoirs(size)
 
     # -- reading ----------------------------------------------------------------
     # A read from a signal handler or finalizer that interrupted an update on this
@@ -391,49 +370,18 @@ class Aggregator:
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
-        wall_offset = self._wall_offset()
+        if self._wall.update():
+            self.state.wall_offset = self._wall.offset
+        wall_offset = self._wall.offset
         reentrant = self._guard.held_here()
         with self._guard.lock:
             self._series[cat.PROCESS_MEMORY].cell(()).set(memory, now)
             self._series[cat.PROCESS_CPU].cell(()).set(cpu, now)
             if not reentrant:  # an interrupted update may be changing the tables
                 ops.fill_gauges(self.state, now, wall_offset)
-            if not reentrant:  # the interrupted update may hold a cell a purge would drop
-                self._purge_stale(now)
+            if not reentrant and self.stale_after_s:  # it may hold a cell a purge drops
+                self.state.purge_stale(now - self.stale_after_s)
         self._roll_windows(now)
-
-    def _wall_offset(self) -> float:
-        """Wall time minus monotonic time, measured at each collection but kept unless
-        it moved by more than a millisecond (the wall clock was set): the timestamp
-        gauges then stay the same between collections, which push exporters that send
-        only changed gauges rely on."""
-        measured = self._measured_offset()
-        if abs(measured - self._offset) > 1e-3:
-            self._offset = self.state.wall_offset = measured
-        return self._offset
-
-    def _measured_offset(self) -> float:
-        """Wall time minus monotonic time, the wall clock read between two reads of the
-        monotonic one: another thread taking the interpreter between two reads (up to
-        its switch interval, 5 ms) would otherwise move it by milliseconds and every
-        timestamp gauge with it. The closest of three pairs is kept."""
-        closest, offset = math.inf, 0.0
-        for _ in range(3):
-            before = self._clock()
-            wall = self._wall_clock()
-            after = self._clock()
-            if after - before < closest:
-                closest, offset = after - before, wall - (before + after) / 2
-        return offset
-
-    def _purge_stale(self, now: float) -> None:
-        if not self.stale_after_s:
-            return
-        for spec, series in self._series.items():
-            if (spec.labels and not spec.self_metric
-                    and spec not in (cat.MODE, cat.ALERTS_FIRING)
-                    and series.purge_stale(now - self.stale_after_s)):
-                self.state.forget_cells()
 
     def take_timer_samples(self) -> list[TimerSample]:
         """Hand over every histogram series' reservoir for this interval and reset it.
@@ -441,18 +389,10 @@ class Aggregator:
         Nothing is taken by a re-entrant call: an interrupted observation may be
         writing into a reservoir; its values wait for the next call."""
         self.run_pending()
-        taken: list[TimerSample] = []
         if self._guard.held_here():
-            return taken
+            return []
         with self._guard.lock:
-            for spec, series in self._series.items():
-                if spec.kind is not Kind.HISTOGRAM:
-                    continue
-                for labels, cell in series.items():
-                    values, count = cell.take_interval()
-                    if count:
-                        taken.append(TimerSample(spec, labels, tuple(values), count))
-        return taken
+            return self.state.take_timer_samples()
 
     def series_count(self, spec: MetricSpec) -> int:
         self.run_pending()
@@ -481,9 +421,8 @@ class Aggregator:
                                       copies[cat.HANDOFFS])
         with lock:
             known = snap.facts(self.state)
-            in_window = self._error_rate_window.totals(now, totals)
-            last_hour = self._hour_window.totals(now, {"errors": snap.errors_of(totals)})
-        agent = snap.agent_metrics(copies, known, in_window, last_hour["errors"])
+            in_window, last_hour_errors = self._windows.totals(now, totals)
+        agent = snap.agent_metrics(copies, known, in_window, last_hour_errors)
         system = snap.system_metrics(copies, known, now - self._started_at, memory, cpu)
         return agent, system
 

@@ -1,10 +1,13 @@
-"""Process memory and CPU, sampled with psutil when metrics are collected, never per event."""
+"""What is sampled when metrics are collected, never per event: process memory and CPU
+(psutil), and the offset from the monotonic clock to the wall clock."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
+from collections.abc import Callable
 
 import psutil
 
@@ -45,3 +48,38 @@ class ProcessSampler:
             self._process = psutil.Process(self._pid)
             self._process.cpu_percent(None)  # primes the CPU counter
         return self._process
+
+
+class WallOffset:
+    """Wall time minus monotonic time, measured at each collection but kept unless it
+    moved by more than a millisecond (the wall clock was set): the timestamp gauges
+    then stay the same between collections, which push exporters that send only
+    changed gauges rely on."""
+
+    def __init__(self, clock: Callable[[], float], wall_clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._wall_clock = wall_clock
+        #: The offset kept.
+        self.offset = wall_clock() - clock()
+
+    def update(self) -> bool:
+        """Measure the offset; keep it (and say True) if it moved."""
+        measured = self._measured()
+        if abs(measured - self.offset) <= 1e-3:
+            return False
+        self.offset = measured
+        return True
+
+    def _measured(self) -> float:
+        """The wall clock read between two reads of the monotonic one: another thread
+        taking the interpreter between two reads (up to its switch interval, 5 ms)
+        would otherwise move it by milliseconds and every timestamp gauge with it.
+        The closest of three pairs is kept."""
+        closest, offset = math.inf, 0.0
+        for _ in range(3):
+            before = self._clock()
+            wall = self._wall_clock()
+            after = self._clock()
+            if after - before < closest:
+                closest, offset = after - before, wall - (before + after) / 2
+        return offset

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from telemetry import catalogue as cat
 from telemetry.aggregation.collection import SeriesCopy
 from telemetry.aggregation.state import AggregateState
+from telemetry.aggregation.windows import CumulativeWindow
 from telemetry.catalogue import MetricSpec
 from telemetry.metrics import AgentMetrics, DurationSummary, SystemMetrics
 
@@ -43,6 +44,34 @@ def agent_totals_of(errors: SeriesCopy, decisions: SeriesCopy,
 def errors_of(totals: dict[tuple[str, str], float]) -> float:
     """All agents' errors, from :func:`agent_totals`."""
     return sum(value for (kind, _), value in totals.items() if kind == "errors")
+
+
+class AgentWindows:
+    """The two windows a snapshot reads (:mod:`telemetry.aggregation.windows`): every
+    agent's errors and operations over the error-rate window (its error rate), and
+    all agents' errors over the last hour. Recorded by reads, never by senders."""
+
+    def __init__(self, length_s: float, buckets: int, start: float) -> None:
+        self.error_rate = CumulativeWindow(length_s, buckets, start=start)
+        self.hour = CumulativeWindow(3600.0, 60, start=start)
+
+    def due(self, now: float) -> bool:
+        """Whether either window wants a record at ``now``."""
+        return self.error_rate.due(now) or self.hour.due(now)
+
+    def record(self, now: float, totals: dict[tuple[str, str], float]) -> None:
+        """Record :func:`agent_totals` read at ``now`` in the windows that are due
+        (a record made meanwhile by another reader leaves them not due)."""
+        if self.error_rate.due(now):
+            self.error_rate.record(now, totals)
+        if self.hour.due(now):
+            self.hour.record(now, {"errors": errors_of(totals)})
+
+    def totals(self, now: float, totals: dict[tuple[str, str], float],
+               ) -> tuple[dict[tuple[str, str], float], float]:
+        """The error-rate window's totals per (kind, agent), and the last hour's errors."""
+        last_hour = self.hour.totals(now, {"errors": errors_of(totals)})
+        return self.error_rate.totals(now, totals), last_hour["errors"]
 
 
 def error_total(state: AggregateState) -> dict[str, float]:

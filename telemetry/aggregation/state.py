@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from telemetry import catalogue as cat
 from telemetry.aggregation.handlers.operations import OperationsState, Prices
 from telemetry.aggregation.series import CounterCell, GaugeCell, HistogramCell, Series
-from telemetry.catalogue import MetricSpec
+from telemetry.catalogue import Kind, MetricSpec
+from telemetry.model import TimerSample
 from telemetry.signals import MODES
 
 if TYPE_CHECKING:
@@ -175,6 +176,41 @@ class AggregateState:
         self.decision_cells.clear()
         self.llm_cells.clear()
         self.tool_cells.clear()
+
+    def keep_reservoirs(self, size: int) -> None:
+        """Keep up to ``size`` observations per histogram cell and interval (at least)."""
+        for series in self.histograms():
+            series.reservoir_size = max(series.reservoir_size, size)
+            for _, cell in series.items():
+                cell.reservoir_size = series.reservoir_size
+
+    def take_timer_samples(self) -> list[TimerSample]:
+        """Every histogram cell's reservoir of this interval, each then reset."""
+        taken: list[TimerSample] = []
+        for series in self.histograms():
+            for labels, cell in series.items():
+                values, count = cell.take_interval()
+                if count:
+                    taken.append(TimerSample(series.spec, labels, tuple(values), count))
+        return taken
+
+    def set_histogram_class(self, cls: type[HistogramCell]) -> None:
+        """Switch every histogram cell to ``cls`` (:func:`~telemetry.aggregation.series.
+        histogram_cell_class`)."""
+        for series in self.histograms():
+            series.set_histogram_class(cls)
+
+    def histograms(self) -> list[Series]:
+        return [series for spec, series in self.series.items() if spec.kind is Kind.HISTOGRAM]
+
+    def purge_stale(self, before: float) -> None:
+        """Drop the label sets of the orchestrator's series not updated since ``before``
+        (not telemetry's own, the mode or the firing alerts), and the remembered cells."""
+        for spec, series in self.series.items():
+            if (spec.labels and not spec.self_metric
+                    and spec not in (cat.MODE, cat.ALERTS_FIRING)
+                    and series.purge_stale(before)):
+                self.forget_cells()
 
     def reset(self, now: float) -> None:
         """Forget who is active and the mode (the mode gauge starts at ``active``)."""

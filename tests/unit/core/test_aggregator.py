@@ -345,14 +345,14 @@ def test_window_is_exact_at_read_resolution(clock: FakeClock) -> None:
         clock.now = 1059.0
         assert agg.snapshot()[0].agent_error_rate["a"] == 1.0
         clock.now = 1061.0  # the event at 1000 left (the record at 1000 is the base)
-        rate_window = agg._error_rate_window.totals(1061.0, agent_totals(agg.state))
+        rate_window = agg._windows.error_rate.totals(1061.0, agent_totals(agg.state))
         assert rate_window[("errors", "a")] == 1
         clock.now = 1081.0  # no read between 1010 and 1059: the event at 1015 stays
         agg.snapshot()
-        assert agg._error_rate_window.totals(1081.0, agent_totals(agg.state))[("errors", "a")] == 1
+        assert agg._windows.error_rate.totals(1081.0, agent_totals(agg.state))[("errors", "a")] == 1
         clock.now = 1120.0  # both left: the record at 1059 has them
         agg.snapshot()
-        assert agg._error_rate_window.totals(1120.0, agent_totals(agg.state))[("errors", "a")] == 0
+        assert agg._windows.error_rate.totals(1120.0, agent_totals(agg.state))[("errors", "a")] == 0
     finally:
         agg.disconnect()
 
@@ -362,7 +362,7 @@ def test_senders_never_record_the_windows(clock: FakeClock) -> None:
     agg = Aggregator(clock=clock, error_rate_window_s=60, window_buckets=6)
     agg.connect()
     try:
-        window = agg._error_rate_window
+        window = agg._windows.error_rate
         for second in range(0, 120, 5):  # many boundaries pass between events
             clock.now = 2000.0 + second
             send("error_occurred", agent="a", error_type="X")
