@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.handlers.operations import OperationsState, Prices
@@ -222,16 +222,3 @@ class AggregateState:
         for mode in MODES:
             self.mode_series.cell((mode,)).set(float(mode == self.mode), now)
         self.agents_active.set(0.0, now)
-
-
-Remembered = TypeVar("Remembered")
-
-
-def remembered(table: dict[tuple[str, str], Remembered], first: object,
-               second: object) -> Remembered | None:
-    """What ``table`` keeps for the pair of names (the fast paths' cell bundles), or None:
-    also when either is not a plain ``str`` (a subclass, another type, an unhashable),
-    which the checked path then records or names as invalid."""
-    if type(first) is str and type(second) is str:
-        return table.get((first, second))
-    return None

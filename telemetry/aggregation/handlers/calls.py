@@ -11,7 +11,8 @@ longer than a label and cells that are not the overflow cell, so hostile names c
 grow the tables and a purge that frees room is seen (it forgets every bundle).
 
 A pair remembered in a table passed the payload check when its bundle was made, so a
-later event of the pair checks only the plain case of its other fields in line
+later event of the pair (plain ``str`` names) checks only the plain case of its other
+fields in line
 (:func:`llm_called_seen`, :func:`tool_started_seen`, :func:`tool_completed_seen`);
 anything else (an error, a str subclass, an int duration, a new pair) takes the
 checked path, the payload check then the handler, which records the same through the
@@ -27,7 +28,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from telemetry.aggregation.handlers.operations import MAX_OPEN_TOOL_CALLS
-from telemetry.aggregation.state import remembered
 from telemetry.validation import MAX_NUMBER
 
 if TYPE_CHECKING:
@@ -126,7 +126,9 @@ def _record_llm(state: AggregateState, cells: LlmCells, agent: str, model: str,
         cell = cells.cost or _lazy(state.llm_cost, (agent, model), cells, "cost")
         cell.value += cost
         cell.updated = now
-    state.touch(agent, now)
+    seen = state.last_seen  # AggregateState.touch, written out
+    if agent in seen:
+        seen[agent] = now
 
 
 def llm_called_seen(state: AggregateState, fields: dict, ts: float | None,
@@ -134,7 +136,9 @@ def llm_called_seen(state: AggregateState, fields: dict, ts: float | None,
     """A remembered (agent, model) without an error: the plain case of the other fields
     checked in line, then :func:`_record_llm`."""
     agent, model = fields.get("agent"), fields.get("model")
-    cells = remembered(state.llm_cells, agent, model)
+    if type(agent) is not str or type(model) is not str:
+        return False
+    cells = state.llm_cells.get((agent, model))
     if cells is None:
         return False
     duration = fields.get("duration_s")
@@ -197,9 +201,12 @@ def tool_started_seen(state: AggregateState, fields: dict, ts: float | None,
                       now: float) -> bool:
     """A remembered (agent, tool) whose agent has room in its open-call list."""
     agent, tool = fields.get("agent"), fields.get("tool")
-    cells = remembered(state.tool_cells, agent, tool)
     call_key = fields.get("call_key")
-    if cells is None or (call_key is not None and type(call_key) is not str):
+    if (type(agent) is not str or type(tool) is not str
+            or (call_key is not None and type(call_key) is not str)):
+        return False
+    cells = state.tool_cells.get((agent, tool))
+    if cells is None:
         return False
     ops = state.ops
     calls = ops.open_tools.get(agent)  # a remembered name is short: its own key
@@ -210,7 +217,9 @@ def tool_started_seen(state: AggregateState, fields: dict, ts: float | None,
     elif len(calls) >= MAX_OPEN_TOOL_CALLS:
         return False
     calls.append((cells.tool_key, now))
-    state.touch(agent, now)
+    seen = state.last_seen  # AggregateState.touch, written out
+    if agent in seen:
+        seen[agent] = now
     return True
 
 
@@ -243,14 +252,18 @@ def _record_tool(state: AggregateState, tool_key: str | int, calls: CounterCell,
                 break
     if ops.runs.run(agent, tool, call_key) >= ops.repeat_threshold:
         state.tool_repeats.cell((agent, tool)).inc(1, now)
-    state.touch(agent, now)
+    seen = state.last_seen  # AggregateState.touch, written out
+    if agent in seen:
+        seen[agent] = now
 
 
 def tool_completed_seen(state: AggregateState, fields: dict, ts: float | None,
                         now: float) -> bool:
     """A remembered (agent, tool) completed before, without an error."""
     agent, tool = fields.get("agent"), fields.get("tool")
-    cells = remembered(state.tool_cells, agent, tool)
+    if type(agent) is not str or type(tool) is not str:
+        return False
+    cells = state.tool_cells.get((agent, tool))
     if cells is None:
         return False
     calls, histogram = cells.calls, cells.duration

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from telemetry.aggregation.handlers import calls
 from telemetry.aggregation.handlers import operations as ops
 from telemetry.aggregation.series import sanitize_label_value
-from telemetry.aggregation.state import AggregateState, remembered
+from telemetry.aggregation.state import AggregateState
 from telemetry.validation import MAX_NUMBER
 
 #: ``handler(state, values, timestamp, now)``; see the module doc.
@@ -182,6 +182,11 @@ def mode_changed(state: AggregateState, values: list, ts: float | None, now: flo
 # duration, a missing field) returns False and takes the checked path, which cleans
 # it or names the problem. tests/unit/core/test_fast_paths.py holds every fast path
 # to the checked path's result.
+#
+# Names are looked up in the cell tables only when they are plain ``str`` (a subclass
+# could hash or compare as it likes), and the few calls a fast path would make per
+# event (``CounterCell.inc``, ``AggregateState.touch``) are written out: each costs
+# about a tenth of a handoff's recording (benchmarks/per_event.py).
 
 #: ``fast_path(state, fields, timestamp, now) -> bool``: records the event and returns
 #: True in the common case; returns False, having changed nothing, when the event needs
@@ -193,21 +198,27 @@ FastPath = Callable[[AggregateState, dict, "float | None", float], bool]
 def handoff_completed_seen(state: AggregateState, fields: dict, ts: float | None,
                            now: float) -> bool:
     from_agent, to_agent = fields.get("from_agent"), fields.get("to_agent")
-    cells = remembered(state.handoff_cells, from_agent, to_agent)
     duration = fields.get("duration_s")
-    if cells is None or type(duration) is not float or not 0.0 <= duration < MAX_NUMBER:
+    if (type(from_agent) is not str or type(to_agent) is not str
+            or type(duration) is not float or not 0.0 <= duration < MAX_NUMBER):
         return False
+    cells = state.handoff_cells.get((from_agent, to_agent))
     workflow_id = fields.get("workflow_id")  # checked by the receiver; a subclass: slow path
-    if workflow_id is not None and type(workflow_id) is not str:
+    if cells is None or (workflow_id is not None and type(workflow_id) is not str):
         return False
-    cells.counter.inc(1, now)
+    # The cells' and the state's updates written out (CounterCell.inc,
+    # AggregateState.touch): names of a remembered pair are short, so they are table
+    # keys as they are.
+    counter = cells.counter
+    counter.value += 1
+    counter.updated = now
     cells.histogram.observe(duration, now)
-    # Agent operations, in line (a call costs as much as the work): names of a
-    # remembered pair are short, so they are table keys as they are.
-    operations = state.ops
-    state.touch(from_agent, now)
-    state.touch(to_agent, now)
-    window = operations.loops.windows.get(workflow_id)
+    seen = state.last_seen
+    if from_agent in seen:
+        seen[from_agent] = now
+    if to_agent in seen:
+        seen[to_agent] = now
+    window = state.ops.loops.windows.get(workflow_id)
     if window is None:  # a new workflow, or a long id (kept as its hash)
         ops.handoff(state, workflow_id, from_agent, to_agent, now)
     else:
@@ -219,14 +230,21 @@ def handoff_completed_seen(state: AggregateState, fields: dict, ts: float | None
 
 def decision_made_seen(state: AggregateState, fields: dict, ts: float | None,
                        now: float) -> bool:
-    agent = fields.get("agent")
-    cells = remembered(state.decision_cells, agent, fields.get("decision_type"))
+    agent, decision_type = fields.get("agent"), fields.get("decision_type")
     duration = fields.get("duration_s")
-    if cells is None or type(duration) is not float or not 0.0 <= duration < MAX_NUMBER:
+    if (type(agent) is not str or type(decision_type) is not str
+            or type(duration) is not float or not 0.0 <= duration < MAX_NUMBER):
         return False
-    cells.counter.inc(1, now)
+    cells = state.decision_cells.get((agent, decision_type))
+    if cells is None:
+        return False
+    counter = cells.counter  # written out as in handoff_completed_seen
+    counter.value += 1
+    counter.updated = now
     cells.histogram.observe(duration, now)
-    state.touch(agent, now)
+    seen = state.last_seen
+    if agent in seen:
+        seen[agent] = now
     return True
 
 
@@ -235,10 +253,14 @@ def handoff_started_seen(state: AggregateState, fields: dict, ts: float | None,
     """A pair that completed a handoff before: its names passed the checks then, and
     a start records nothing but the event and the agents' last-event times."""
     from_agent, to_agent = fields.get("from_agent"), fields.get("to_agent")
-    if remembered(state.handoff_cells, from_agent, to_agent) is None:
+    if (type(from_agent) is not str or type(to_agent) is not str
+            or (from_agent, to_agent) not in state.handoff_cells):
         return False
-    state.touch(from_agent, now)
-    state.touch(to_agent, now)
+    seen = state.last_seen  # AggregateState.touch, written out
+    if from_agent in seen:
+        seen[from_agent] = now
+    if to_agent in seen:
+        seen[to_agent] = now
     return True
 
 
