@@ -33,7 +33,7 @@ from telemetry.aggregation import collection
 from telemetry.aggregation import snapshot as snap
 from telemetry.aggregation.followers import EventListener, Follower, Followers
 from telemetry.aggregation.handlers import operations as ops
-from telemetry.aggregation.handlers.table import HANDLERS
+from telemetry.aggregation.handlers.table import HANDLERS, OBSERVES_HISTOGRAM
 from telemetry.aggregation.process import ProcessSampler, WallOffset
 from telemetry.aggregation.receiver import QUEUE_BATCH, make_receiver
 from telemetry.aggregation.reentry import EventGuard
@@ -182,8 +182,8 @@ class Aggregator:
         self._configure_receivers()
 
     def _configure_receivers(self) -> None:
-        self._followers.configure(self._receivers.items(),
-                                  self._histogram_readers["exemplars"] > 0, QUEUE_BATCH)
+        exemplars = OBSERVES_HISTOGRAM if self._histogram_readers["exemplars"] else frozenset()
+        self._followers.configure(self._receivers.items(), exemplars, QUEUE_BATCH)
 
     def histogram_features(self, *, exemplars: bool | None = None,
                            min_max: bool | None = None) -> None:

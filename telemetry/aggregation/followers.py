@@ -76,17 +76,18 @@ class Followers:
             collections.deque()
         self._failed = failed
 
-    def configure(self, receivers: Iterable[tuple[str, Any]], exemplars: bool,
+    def configure(self, receivers: Iterable[tuple[str, Any]], exemplars: frozenset[str],
                   queue_batch: int) -> None:
         """Tell each ``(signal name, receiver)`` how to receive now: queued or in line,
         its followers' handlers, and whether the span current at each send is read
-        (``exemplars``: histograms keep them)."""
+        (the signals in ``exemplars``: they observe histograms, which keep them)."""
         followers = self.followers
         all_in_line = bool(self.listeners) or any(f.wait_limit <= 1 for f in followers)
         in_line = frozenset().union(*(f.in_line for f in followers))
-        capture = followers[0].span_ids if followers and exemplars else None
+        span_ids = followers[0].span_ids if followers else None
         limit = min([queue_batch, *(f.wait_limit for f in followers)])
         for name, receiver in receivers:
+            capture = span_ids if name in exemplars else None
             receiver.configure(
                 record_in_line=all_in_line or name in in_line,
                 handler=self._one_handler([f.follower_handlers[name] for f in followers

@@ -317,6 +317,14 @@ FAST_PATHS: dict[str, FastPath] = {
     "yolo.tool_completed": calls.tool_completed_seen,
 }
 
+#: The signals whose handlers observe a histogram: only their sends read the span an
+#: exemplar links to (tests/unit/tracing/test_exemplars.py holds it to the handlers).
+OBSERVES_HISTOGRAM = frozenset({
+    "yolo.workflow_completed", "yolo.workflow_failed", "yolo.handoff_completed",
+    "yolo.decision_made", "yolo.context_refreshed", "yolo.state_saved", "yolo.state_loaded",
+    "yolo.llm_called", "yolo.tool_completed",
+})
+
 #: Signal name -> its handler; every signal of the contract has one.
 HANDLERS: dict[str, Handler] = {
     "yolo.workflow_started": workflow_started,

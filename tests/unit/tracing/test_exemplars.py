@@ -14,9 +14,11 @@ from exporters.prometheus import PrometheusConfig, PrometheusExporter
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.aggregation.collection import SeriesCopy
+from telemetry.aggregation.handlers.table import OBSERVES_HISTOGRAM
 from telemetry.aggregation.series import HistogramCell
 from telemetry.catalogue import Kind
 from telemetry.model import HistogramValue
+from telemetry.signals import CONTRACT
 from tests.conftest import FakeClock, send
 from tests.unit.tracing.test_tracing import Traced
 
@@ -130,3 +132,33 @@ def test_delta_exports_send_the_exemplars_kept_since_the_last_one() -> None:
     [series] = points.prepare([second], int(now * 1e9) + 1)
     assert series.values == [(0, 1) + (0,) * 14 + (0.3 - 0.1,)]
     assert series.exemplars == [(None, new) + (None,) * 14]
+
+
+SAMPLE_VALUES = {"name": "x", "duration": 0.5, "count": 3, "amount": 0.25,
+                 "mode": "paused", "key": "k", "exception": ValueError("boom")}
+
+
+def histogram_count(agg: Aggregator) -> int:
+    return sum(sum(cell.counts) for spec, series in agg.state.series.items()
+               if spec.kind is Kind.HISTOGRAM for _, cell in series.items())
+
+
+def test_exactly_the_signals_that_observe_a_histogram_read_the_span_at_send() -> None:
+    """Reading the current span costs every send; only an event whose handler observes
+    a histogram has a use for it (its exemplar). Every field given, optional ones too."""
+    observing = set()
+    for spec in CONTRACT:
+        agg = Aggregator()
+        agg.connect()
+        try:
+            fields = {name: SAMPLE_VALUES[kind]
+                      for name, kind in {**spec.required, **spec.optional}.items()}
+            before = histogram_count(agg)
+            spec.signal.send(None, **fields)
+            agg.run_pending()
+            assert not agg.invalid_events(), (spec.name, agg.invalid_events())
+            if histogram_count(agg) > before:
+                observing.add(spec.name)
+        finally:
+            agg.disconnect()
+    assert observing == OBSERVES_HISTOGRAM
