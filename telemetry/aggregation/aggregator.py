@@ -280,27 +280,6 @@ class Aggregator:
             interrupted, self._interrupted = self._interrupted, 0
             self.count_dropped("aggregator", "interrupted", interrupted)
 
-    # -- windows --------------------------------------------------------------
-
-    def _roll_windows(self, now: float) -> None:
-        """Record the windows' totals if a slot boundary has passed since their last
-        record (:mod:`telemetry.aggregation.windows`). Reads call it, never senders:
-        the totals are read a chunk of cells per hold of the lock."""
-        with self._guard.lock:
-            due = self._windows.due(now)
-        if not due or self._guard.held_here():
-            return  # nothing due, or a re-entrant read: the next read records
-        totals = self._agent_totals()
-        with self._guard.lock:
-            self._windows.record(now, totals)
-
-    def _agent_totals(self) -> dict[tuple[str, str], float]:
-        """:func:`telemetry.aggregation.snapshot.agent_totals`, read in short holds."""
-        state, lock = self.state, self._guard.lock
-        errors, decisions, handoffs = collection.copy_all(
-            [state.errors, state.decisions, state.handoffs], lock, collection.copy_series)
-        return snap.agent_totals_of(errors, decisions, handoffs)
-
     # -- updates that do not come from signals ---------------------------------
 
     def inc(self, spec: MetricSpec, labels: tuple = (), amount: float = 1.0) -> None:
@@ -370,9 +349,7 @@ class Aggregator:
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
-        if self._wall.update():
-            self.state.wall_offset = self._wall.offset
-        wall_offset = self._wall.offset
+        self.state.wall_offset = wall_offset = self._wall.update()
         reentrant = self._guard.held_here()
         with self._guard.lock:
             self._series[cat.PROCESS_MEMORY].cell(()).set(memory, now)
@@ -381,7 +358,7 @@ class Aggregator:
                 ops.fill_gauges(self.state, now, wall_offset)
             if not reentrant and self.stale_after_s:  # it may hold a cell a purge drops
                 self.state.purge_stale(now - self.stale_after_s)
-        self._roll_windows(now)
+        self._windows.roll(now, self.state, self._guard)
 
     def take_timer_samples(self) -> list[TimerSample]:
         """Hand over every histogram series' reservoir for this interval and reset it.
@@ -412,25 +389,14 @@ class Aggregator:
         self.run_pending()
         memory, cpu = self._process.sample()
         now = self._clock()
-        self._roll_windows(now)
-        lock = self._guard.lock
-        copied = collection.copy_all([self._series[spec] for spec in snap.SNAPSHOT_SPECS],
-                                     lock, collection.copy_series)
-        copies = dict(zip(snap.SNAPSHOT_SPECS, copied, strict=True))
-        totals = snap.agent_totals_of(copies[cat.ERRORS], copies[cat.DECISIONS],
-                                      copies[cat.HANDOFFS])
-        with lock:
-            known = snap.facts(self.state)
-            in_window, last_hour_errors = self._windows.totals(now, totals)
-        agent = snap.agent_metrics(copies, known, in_window, last_hour_errors)
-        system = snap.system_metrics(copies, known, now - self._started_at, memory, cpu)
-        return agent, system
+        self._windows.roll(now, self.state, self._guard)
+        return snap.take(self.state, self._guard.lock, self._windows, now,
+                         now - self._started_at, memory, cpu)
 
     def invalid_events(self) -> dict[tuple[str, str], int]:
         self.run_pending()
         with self._guard.lock:
             return snap.by_label(self.state, cat.INVALID_EVENTS, None)
-
 
 
 __all__ = ["Aggregator", "EventListener"]

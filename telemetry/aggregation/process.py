@@ -62,13 +62,12 @@ class WallOffset:
         #: The offset kept.
         self.offset = wall_clock() - clock()
 
-    def update(self) -> bool:
-        """Measure the offset; keep it (and say True) if it moved."""
+    def update(self) -> float:
+        """Measure the offset; the one kept (the measured one if it moved)."""
         measured = self._measured()
-        if abs(measured - self.offset) <= 1e-3:
-            return False
-        self.offset = measured
-        return True
+        if abs(measured - self.offset) > 1e-3:
+            self.offset = measured
+        return self.offset
 
     def _measured(self) -> float:
         """The wall clock read between two reads of the monotonic one: another thread

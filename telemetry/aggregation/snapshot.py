@@ -7,14 +7,17 @@ series is consistent; two series may be copied a moment apart."""
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from telemetry import catalogue as cat
-from telemetry.aggregation.collection import SeriesCopy
+from telemetry.aggregation.collection import SeriesCopy, copy_all, copy_series
 from telemetry.aggregation.state import AggregateState
 from telemetry.aggregation.windows import CumulativeWindow
 from telemetry.catalogue import MetricSpec
 from telemetry.metrics import AgentMetrics, DurationSummary, SystemMetrics
+
+if TYPE_CHECKING:
+    from telemetry.aggregation.reentry import EventGuard
 
 
 def agent_totals(state: AggregateState) -> dict[tuple[str, str], float]:
@@ -31,7 +34,7 @@ def agent_totals(state: AggregateState) -> dict[tuple[str, str], float]:
 def agent_totals_of(errors: SeriesCopy, decisions: SeriesCopy,
                     handoffs: SeriesCopy) -> dict[tuple[str, str], float]:
     """:func:`agent_totals` from copies of the three series (taken without holding the
-    lock across them, :meth:`Aggregator._roll_windows`)."""
+    lock across them, :meth:`AgentWindows.roll`)."""
     totals: dict[tuple[str, str], float] = {}
     for copy, kind in ((errors, "errors"), (errors, "operations"),
                        (decisions, "operations"), (handoffs, "operations")):
@@ -67,6 +70,20 @@ class AgentWindows:
         if self.hour.due(now):
             self.hour.record(now, {"errors": errors_of(totals)})
 
+    def roll(self, now: float, state: AggregateState, guard: EventGuard) -> None:
+        """Record the totals if a slot boundary has passed since the last record. Reads
+        call it, never senders: the totals are read a chunk of cells per hold of the
+        lock. A re-entrant read (a finalizer inside an update) leaves it to the next."""
+        with guard.lock:
+            due = self.due(now)
+        if not due or guard.held_here():
+            return
+        errors, decisions, handoffs = copy_all(
+            [state.errors, state.decisions, state.handoffs], guard.lock, copy_series)
+        totals = agent_totals_of(errors, decisions, handoffs)
+        with guard.lock:
+            self.record(now, totals)
+
     def totals(self, now: float, totals: dict[tuple[str, str], float],
                ) -> tuple[dict[tuple[str, str], float], float]:
         """The error-rate window's totals per (kind, agent), and the last hour's errors."""
@@ -95,6 +112,20 @@ SNAPSHOT_SPECS: tuple[MetricSpec, ...] = (
     cat.STATE_LOAD_DURATION, cat.EVENTS, cat.INVALID_EVENTS)
 
 Copies = dict[MetricSpec, SeriesCopy]
+
+
+def take(state: AggregateState, lock: Any, windows: AgentWindows, now: float,
+         uptime_s: float, memory: float, cpu: float) -> tuple[AgentMetrics, SystemMetrics]:
+    """The story's dataclasses: the series copied a chunk of cells per hold of ``lock``
+    (the aggregator's), then the facts and the windows' totals under one short hold."""
+    copied = copy_all([state.series[spec] for spec in SNAPSHOT_SPECS], lock, copy_series)
+    copies = dict(zip(SNAPSHOT_SPECS, copied, strict=True))
+    totals = agent_totals_of(copies[cat.ERRORS], copies[cat.DECISIONS], copies[cat.HANDOFFS])
+    with lock:
+        known = facts(state)
+        in_window, last_hour_errors = windows.totals(now, totals)
+    return (agent_metrics(copies, known, in_window, last_hour_errors),
+            system_metrics(copies, known, uptime_s, memory, cpu))
 
 
 class Facts(NamedTuple):
