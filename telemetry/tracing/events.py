@@ -16,8 +16,9 @@ searched by name); instants (errors, safety blocks) are events on the agent span
 which costs no span of its own and keeps them next to what the agent was doing.
 
 Handoffs and state saves are in :mod:`telemetry.tracing.handoffs`, LLM and tool calls
-and the loop and repeat events in :mod:`telemetry.tracing.calls`, the attribute names
-in :mod:`telemetry.tracing.attributes`.
+and the loop and repeat events in :mod:`telemetry.tracing.calls`, what opening and
+closing signals do when they are sent in :mod:`telemetry.tracing.live_signals`, the
+attribute names in :mod:`telemetry.tracing.attributes`.
 
 Every handler takes the payload and the event's timestamp (epoch seconds) and runs
 under the tracer's lock. Names from the payload are made safe through the tracer's
@@ -52,14 +53,15 @@ from telemetry.tracing.attributes import (
 from telemetry.tracing.builder import remote_parent
 from telemetry.tracing.calls import CallSignals
 from telemetry.tracing.handoffs import HandoffSignals
-from telemetry.tracing.live import current_parent, enter, leaf_span_id, leave
+from telemetry.tracing.live import leaf_span_id
+from telemetry.tracing.live_signals import LiveSignals
 from telemetry.tracing.table import LATEST_TS, OpenSpan, OpenSpans, ns
 
 if TYPE_CHECKING:
     from telemetry.tracing.builder import SpanBuilder
     from telemetry.tracing.record import SpanStub
 
-class SpanSignals(CallSignals, HandoffSignals):
+class SpanSignals(LiveSignals, CallSignals, HandoffSignals):
     """The signal handlers; :class:`telemetry.tracing.tracer.SignalTracer` provides the state
     they work on."""
 
@@ -71,11 +73,6 @@ class SpanSignals(CallSignals, HandoffSignals):
     _capture: bool
     #: Whether open workflows and agents become the current OpenTelemetry span.
     _live: bool
-    #: The live spans opened at a send and not closed at one, by table key.
-    _lives: dict[tuple, Any]
-    #: The payload key under which an opening signal's send handler leaves the span it
-    #: made and made current, (span, live span), for this tracer's handler of the signal.
-    _opened_key: str
     _decision_names: dict[str, str]
     _agent_names: dict[str, str]
     _span_name: Callable[[dict[Any, str], Any, str], str]
@@ -99,74 +96,6 @@ class SpanSignals(CallSignals, HandoffSignals):
             "yolo.state_loaded": self._state_loaded,
             **self.call_handlers(),  # LLM and tool calls, loop events: tracing/calls.py
         }
-
-    def live_handlers(self) -> dict[str, Callable[[dict, float], None]]:
-        """What the signals that open or close a live context do when they are sent, on
-        the sending thread (:data:`telemetry.aggregation.followers.SendHandler`).
-
-        An opening signal makes its span (ids, sampling, record) and makes it current
-        there and then, and leaves both in the payload (:attr:`_opened_key`) for its handler
-        in :meth:`handlers`, which puts the span in the open-span table in order with
-        the events sent before it: those events never find it open, so the events
-        waiting in the queue need not be recorded first. A closing signal puts back what
-        was current; its span ends in order too. Spans made current are found at the
-        next send by :attr:`_lives` (the table lags behind by the waiting events).
-        """
-        return {
-            "yolo.workflow_started": self._open_workflow_now,
-            "yolo.agent_activated": self._open_agent_now,
-            "yolo.workflow_completed": self._leave_workflow_now,
-            "yolo.workflow_failed": self._leave_workflow_now,
-            "yolo.agent_deactivated": self._leave_agent_now,
-        }
-
-    def _open_workflow_now(self, f: dict, ts: float) -> None:
-        wf = self._names(f, "workflow_id")[0]
-        span = self._workflow_span(f, wf, ts, current_parent)
-        self._opened(f, ("w", wf), span)
-
-    def _open_agent_now(self, f: dict, ts: float) -> None:
-        agent, wf = self._names(f, "agent")
-        if "traceparent" in f:
-            parent = remote_parent(f) or self._sent_workflow(wf)
-        else:
-            parent = self._sent_workflow(wf)
-        self._opened(f, ("a", wf, agent), self._agent_span(agent, wf, parent, ts))
-
-    def _sent_workflow(self, wf: str | None) -> SpanStub | None:
-        """The span of workflow ``wf`` as of the latest send: opened at a send, or in
-        the table (opened before tracing followed the events)."""
-        if wf is None:
-            return None
-        live = self._lives.get(("w", wf))
-        if live is not None and live.open:
-            return live.stub
-        entry = self._workflow(wf)
-        return entry.span if entry is not None else None
-
-    def _opened(self, f: dict, key: tuple, span: SpanStub) -> None:
-        """Make ``span`` current here, remember it under ``key`` for the closing send,
-        and leave it for the event's handler."""
-        live = enter(span, self)
-        lives = self._lives
-        lives.pop(key, None)
-        if len(lives) >= self._open.max_open:  # closing signals that never came
-            del lives[next(iter(lives))]
-        lives[key] = live
-        f[self._opened_key] = (span, live)
-
-    def _leave_workflow_now(self, f: dict, ts: float) -> None:
-        live = self._lives.pop(("w", self._names(f, "workflow_id")[0]), None)
-        if live is not None:
-            leave(live)
-
-    def _leave_agent_now(self, f: dict, ts: float) -> None:
-        agent, wf = self._names(f, "agent")
-        live = self._lives.pop(("a", wf, agent), None)
-        if live is None and wf is not None:
-            live = self._lives.pop(("a", None, agent), None)
-        if live is not None:
-            leave(live)
 
     # -- spans ------------------------------------------------------------------------
 
@@ -226,7 +155,7 @@ class SpanSignals(CallSignals, HandoffSignals):
 
     def _workflow_started(self, f: dict, ts: float) -> None:
         wf = self._names(f, "workflow_id")[0]
-        opened = f.pop(self._opened_key, None)  # made when sent: see live_handlers
+        opened = f.pop(self._opened_key, None)  # made when sent: see live_signals
         if opened is None:
             span, live = self._workflow_span(f, wf, ts, None), None
         else:
@@ -292,7 +221,7 @@ class SpanSignals(CallSignals, HandoffSignals):
             entry = self._open.get(("w", wf))
         else:
             entry = None
-        opened = f.pop(self._opened_key, None)  # made when sent: see live_handlers
+        opened = f.pop(self._opened_key, None)  # made when sent: see live_signals
         if "traceparent" in f:
             parent = self._scope(f, entry, ts)[0]
         elif entry is not None:  # _scope, inline: the workflow span

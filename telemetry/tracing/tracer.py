@@ -62,7 +62,8 @@ __all__ = ["UNFINISHED", "SignalTracer", "active_tracer", "remote_parent"]
 _TEXT_CACHE_SIZE = 4096
 #: Signals handled when they arrive: an error carries an exception, whose frames
 #: should not stay alive while it waits. The signals that open or close a live context
-#: do that part when they are sent (:meth:`SpanSignals.live_handlers`); the rest waits.
+#: do that part when they are sent
+#: (:meth:`~telemetry.tracing.live_signals.LiveSignals.live_handlers`); the rest waits.
 IN_LINE = frozenset({"yolo.error_occurred"})
 
 
