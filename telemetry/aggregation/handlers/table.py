@@ -264,22 +264,21 @@ def handoff_started_seen(state: AggregateState, fields: dict, ts: float | None,
     return True
 
 
-def agent_activated_plain(state: AggregateState, fields: dict, ts: float | None,
-                          now: float) -> bool:
-    agent = fields.get("agent")
-    if type(agent) is not str or not agent or agent.isspace():
-        return False
-    agent_activated(state, (agent,), ts, now)
-    return True
+def _agent_plain(handler: Handler) -> FastPath:
+    """The fast path of a signal whose one field is ``agent``: a plain name, then
+    ``handler``."""
+    def plain(state: AggregateState, fields: dict, ts: float | None, now: float) -> bool:
+        agent = fields.get("agent")
+        if type(agent) is not str or not agent or agent.isspace():
+            return False
+        handler(state, (agent,), ts, now)
+        return True
+    plain.__name__ = f"{handler.__name__}_plain"
+    return plain
 
 
-def agent_deactivated_plain(state: AggregateState, fields: dict, ts: float | None,
-                            now: float) -> bool:
-    agent = fields.get("agent")
-    if type(agent) is not str or not agent or agent.isspace():
-        return False
-    agent_deactivated(state, (agent,), ts, now)
-    return True
+agent_activated_plain = _agent_plain(agent_activated)
+agent_deactivated_plain = _agent_plain(agent_deactivated)
 
 
 def context_updated_plain(state: AggregateState, fields: dict, ts: float | None,
