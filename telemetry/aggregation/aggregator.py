@@ -36,7 +36,7 @@ from telemetry.aggregation.handlers import operations as ops
 from telemetry.aggregation.handlers.table import HANDLERS, OBSERVES_HISTOGRAM
 from telemetry.aggregation.process import ProcessSampler, WallOffset
 from telemetry.aggregation.receiver import QUEUE_BATCH, make_receiver
-from telemetry.aggregation.reentry import EventGuard
+from telemetry.aggregation.reentry import EventGuard, then_deferred
 from telemetry.aggregation.series import ExemplarSource, histogram_cell_class
 from telemetry.aggregation.state import AggregateState
 from telemetry.catalogue import MetricSpec
@@ -185,6 +185,7 @@ class Aggregator:
         exemplars = OBSERVES_HISTOGRAM if self._histogram_readers["exemplars"] else frozenset()
         self._followers.configure(self._receivers.items(), exemplars, QUEUE_BATCH)
 
+    @then_deferred
     def histogram_features(self, *, exemplars: bool | None = None,
                            min_max: bool | None = None) -> None:
         """A reader of histogram exemplars (the tracer) or extremes (the OTLP exporter)
@@ -227,6 +228,7 @@ class Aggregator:
         # Called from Series under the aggregator's lock already.
         self._series[cat.SERIES_OVERFLOW].cell((spec.name,)).inc(1, self._clock())
 
+    @then_deferred
     def record_queued(self) -> None:
         """Record the queued events in order under one hold of the lock, unless this
         thread is mid-update (the events wait for the next batch or read). Only the
@@ -292,6 +294,7 @@ class Aggregator:
     def observe(self, spec: MetricSpec, labels: tuple, value: float) -> None:
         self._update(spec, labels, lambda cell, now: cell.observe(value, now))
 
+    @then_deferred
     def _update(self, spec: MetricSpec, labels: tuple,
                 change: Callable[[Any, float], None]) -> None:
         """``change(cell, now)`` under the lock, or deferred on re-entry."""
@@ -307,6 +310,7 @@ class Aggregator:
     def count_dropped(self, component: str, reason: str, amount: int = 1) -> None:
         self.inc(cat.DROPPED, (component, reason), amount)
 
+    @then_deferred
     def enable_timer_reservoirs(self, size: int) -> None:
         """Keep up to ``size`` observations per histogram series and interval, for
         exporters that send raw timers (StatsD). Off (0) by default, as it costs a
@@ -319,6 +323,7 @@ class Aggregator:
     # same thread does not wait (the lock is re-entrant) and changes nothing: it sees
     # every event recorded before, and perhaps part of the one being recorded.
 
+    @then_deferred
     def collect(self, specs: Iterable[MetricSpec] = cat.CATALOGUE) -> list[Family]:
         """A copy of every series of ``specs``, one :class:`~telemetry.model.Sample` per
         cell: for code that wants objects (prometheus_client's collector, kept for
@@ -334,6 +339,7 @@ class Aggregator:
                                      collection.samples)
         return [Family(spec, samples) for spec, samples in zip(specs, copied, strict=True)]
 
+    @then_deferred
     def copy_series(self, specs: Iterable[MetricSpec] = cat.CATALOGUE,
                     ) -> list[collection.SeriesCopy]:
         """:meth:`collect`'s copies as columns (:class:`~telemetry.aggregation.collection.
@@ -360,6 +366,7 @@ class Aggregator:
                 self.state.purge_stale(now - self.stale_after_s)
         self._windows.roll(now, self.state, self._guard)
 
+    @then_deferred
     def take_timer_samples(self) -> list[TimerSample]:
         """Hand over every histogram series' reservoir for this interval and reset it.
 
@@ -371,11 +378,13 @@ class Aggregator:
         with self._guard.lock:
             return self.state.take_timer_samples()
 
+    @then_deferred
     def series_count(self, spec: MetricSpec) -> int:
         self.run_pending()
         with self._guard.lock:
             return len(self._series[spec])
 
+    @then_deferred
     def value(self, spec: MetricSpec, labels: tuple = ()) -> float:
         """The current value of one counter or gauge series (0 if never seen)."""
         self.run_pending()
@@ -383,6 +392,7 @@ class Aggregator:
             cell = self._series[spec].cells.get(tuple(labels))
             return 0.0 if cell is None else cell.value
 
+    @then_deferred
     def snapshot(self) -> tuple[AgentMetrics, SystemMetrics]:
         """The story's dataclasses, from copies taken in short holds of the lock
         (:mod:`telemetry.aggregation.snapshot`)."""
@@ -393,6 +403,7 @@ class Aggregator:
         return snap.take(self.state, self._guard.lock, self._windows, now,
                          now - self._started_at, memory, cpu)
 
+    @then_deferred
     def invalid_events(self) -> dict[tuple[str, str], int]:
         self.run_pending()
         with self._guard.lock:

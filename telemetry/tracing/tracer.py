@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
+from telemetry.aggregation.reentry import then_deferred
 from telemetry.aggregation.series import sanitize_label_value
 from telemetry.tracing.builder import SpanBuilder, remote_parent
 from telemetry.tracing.events import SpanSignals
@@ -129,6 +130,7 @@ class SignalTracer(SpanSignals):
             self._aggregator.histogram_features(exemplars=True)  # link to the trace
             self._batch_with(self._tracer.batch_processor())
 
+    @then_deferred
     def close(self) -> None:
         """Stop receiving events and end every open span (counted as ``unfinished``).
 
@@ -211,6 +213,7 @@ class SignalTracer(SpanSignals):
         from the provider's id generator."""
         return self._tracer.new_span_id()  # called from any thread, as the SDK calls it
 
+    @then_deferred
     def record_live(self, live: LiveSpan, what: str, *args: Any) -> None:
         """What other code records on one of our live spans (:class:`LiveSpan`):
         ``attributes`` (a dict), ``event`` (name, attributes, time), ``status``
@@ -245,6 +248,7 @@ class SignalTracer(SpanSignals):
         self._aggregator.run_pending()
         return len(self._open)
 
+    @then_deferred
     def current_span_context(self, workflow_id: str | None,
                              agent: str | None = None) -> trace.SpanContext | None:
         """The most specific open span of a workflow: its latest open handoff, else the

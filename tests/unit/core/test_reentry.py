@@ -10,8 +10,14 @@ import blinker
 import pytest
 
 from telemetry import catalogue as cat
+from telemetry.aggregation import reentry
 from telemetry.aggregation.aggregator import Aggregator
-from telemetry.aggregation.reentry import MAX_PENDING, EventGuard, held_by_this_thread
+from telemetry.aggregation.reentry import (
+    MAX_PENDING,
+    STRANDED_S,
+    EventGuard,
+    held_by_this_thread,
+)
 from telemetry.signals import COMMON_OPTIONAL, CONTRACT
 from tests.conftest import send
 
@@ -155,9 +161,12 @@ def test_deferred_work_is_bounded_and_the_excess_counted() -> None:
     assert not guard.pending
 
 
-def test_another_threads_deferred_work_waits_for_that_thread() -> None:
+def test_another_threads_deferred_work_waits_for_that_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A stop deferred by a signal handler must run after the update it interrupted,
-    on that thread, not on whichever thread comes along first."""
+    on that thread, not on whichever thread comes along first: not even once it has
+    waited long (STRANDED_S), while that thread still holds the lock."""
+    monkeypatch.setattr(reentry, "STRANDED_S", 0.0)
     guard, ran = EventGuard(), []
     deferred, release = threading.Event(), threading.Event()
 
@@ -178,24 +187,61 @@ def test_another_threads_deferred_work_waits_for_that_thread() -> None:
     assert ran == ["owner"]
 
 
-def test_work_deferred_inside_a_read_runs_at_the_next_call_of_any_thread(
-        aggregator: Aggregator) -> None:
-    """A finalizer that counts while the alert evaluator's thread holds the lock for a
-    read is deferred; a read does not look at the queue after it, and that thread may
-    not read again for an evaluation interval. The next call on any thread runs it."""
+def test_work_deferred_inside_a_read_runs_as_the_read_returns(
+        aggregator: Aggregator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finalizer that counts while an exporter's or the alert evaluator's thread
+    reads is deferred (the read holds the lock); it runs as that read returns, on that
+    thread, not at its next read (perhaps an evaluation interval later). Played by a
+    label whose hash runs inside the read's hold."""
+    monkeypatch.setattr(reentry, "STRANDED_S", 3600.0)  # no other thread may run it
+    ran_on = []
     read, checked = threading.Event(), threading.Event()
 
-    def reader() -> None:
-        with aggregator._lock:  # a read's hold, interrupted by a finalizer
+    class Finalizing(str):
+        def __hash__(self) -> int:
             aggregator.count_dropped("test", "in_read")
+            ran_on.append(threading.current_thread().name)
+            return str.__hash__(self)
+
+    def reader() -> None:
+        aggregator.value(cat.HANDOFFS, (Finalizing("pm"), "dev"))
         read.set()
         checked.wait(10)
 
-    thread = threading.Thread(target=reader)
+    thread = threading.Thread(target=reader, name="reader")
     thread.start()
     try:
         assert read.wait(10)
+        assert ran_on == ["reader"]
         assert aggregator.value(cat.DROPPED, ("test", "in_read")) == 1
+        assert not aggregator._guard.pending
+    finally:
+        checked.set()
+        thread.join(10)
+
+
+def test_work_left_by_an_unwound_frame_runs_at_any_threads_call(
+        aggregator: Aggregator) -> None:
+    """Work deferred under a hold whose frame does not run the queue after it (an
+    interrupt unwound it) waits for its own thread; once it has waited STRANDED_S and
+    no thread holds the lock, any thread's call runs it, while its thread lives on."""
+    held, checked = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with aggregator._lock:  # not a decorated read: nothing runs the queue after
+            aggregator.count_dropped("test", "stranded")
+        held.set()
+        checked.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(10)
+        deadline = time.monotonic() + 10 * STRANDED_S + 5
+        while (aggregator.value(cat.DROPPED, ("test", "stranded")) != 1
+               and time.monotonic() < deadline):
+            time.sleep(STRANDED_S / 10)
+        assert aggregator.value(cat.DROPPED, ("test", "stranded")) == 1
         assert not aggregator._guard.pending
     finally:
         checked.set()
