@@ -126,7 +126,7 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
         once per reason)."""
         try:
             # checked_timestamp() written out for the plain case (a known workflow id,
-            # no timestamp): the call would cost a tenth of a handoff's recording.
+            # no timestamp): the call costs about 3 % of a handoff's recording.
             ts = fields.get("timestamp")
             workflow_id = fields.get("workflow_id")
             if ts is not None or (workflow_id is not None
