@@ -90,27 +90,15 @@ class Followers:
             capture = span_ids if name in exemplars else None
             receiver.configure(
                 record_in_line=all_in_line or name in in_line,
-                handler=self._one_handler([f.follower_handlers[name] for f in followers
-                                           if name in f.follower_handlers]),
-                send_handler=self._one_send_handler([f.send_handlers[name] for f in followers
-                                                     if name in f.send_handlers]),
+                handler=self._combined([f.follower_handlers[name] for f in followers
+                                        if name in f.follower_handlers]),
+                send_handler=self._combined([f.send_handlers[name] for f in followers
+                                             if name in f.send_handlers]),
                 capture=capture, queue_limit=limit)
 
-    def _one_handler(self, handlers: list[FollowerHandler]) -> FollowerHandler | None:
-        """The followers' handlers of one signal as one (None when there is none)."""
-        if len(handlers) <= 1:
-            return handlers[0] if handlers else None
-
-        def each(fields: dict[str, Any], ts: float) -> None:
-            for handler in handlers:
-                try:
-                    handler(fields, ts)
-                except Exception:
-                    self.failed()
-        return each
-
-    def _one_send_handler(self, handlers: list[SendHandler]) -> SendHandler | None:
-        """The followers' send handlers of one signal as one (None when there is none)."""
+    def _combined(self, handlers: list[FollowerHandler]) -> FollowerHandler | None:
+        """The followers' handlers (or send handlers: the same shape) of one signal as
+        one, each one's exception counted apart (None when there is none)."""
         if len(handlers) <= 1:
             return handlers[0] if handlers else None
 
