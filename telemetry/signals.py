@@ -107,7 +107,12 @@ class YoloSignal(blinker.NamedSignal):
 
     A receiver may offer ``receive_fields(sender, fields)``: the short path then
     passes the keyword arguments as the one dict they already are instead of
-    unpacking them into a second one.
+    unpacking them into a second one. It may also offer ``send_for(signal)``, a
+    function that does what ``send`` would (muting included) and calls nobody else:
+    while the receiver is the only one, that function is the signal's ``send``
+    (an attribute of the instance), so a send is one call, not two. Telemetry's
+    receiver does (:mod:`telemetry.aggregation.receiver`): it queues most events
+    there and then, which took about a tenth off its cost per event.
     """
 
     _sole: Callable[..., Any] | None = None
@@ -146,6 +151,7 @@ class YoloSignal(blinker.NamedSignal):
         """Remember the receiver if it is the only one, strong, synchronous and
         connected to ``ANY``."""
         self._sole = self._direct = None
+        self.__dict__.pop("send", None)
         if len(self.receivers) != 1:
             return
         (stored,) = self.receivers.values()
@@ -154,6 +160,9 @@ class YoloSignal(blinker.NamedSignal):
                 list(self.receivers_for(blinker.ANY)) == [stored]:
             self._sole = stored
             self._direct = getattr(stored, "receive_fields", None) or _unpacking(stored)
+            send_for = getattr(stored, "send_for", None)
+            if send_for is not None:
+                self.send = send_for(self)
 
 
 def _unpacking(receiver: Callable[..., Any]) -> Callable[[Any, dict[str, Any]], Any]:

@@ -17,6 +17,9 @@ aggregator's lock. When it runs depends on who follows or listens:
   in the CPU caches: on the reference workflow that takes about a third off the
   in-line cost per event (``benchmarks/``, overhead). A send is then one append: no
   lock, nothing a signal handler or finalizer sending on this thread could interrupt.
+  While the aggregator is a signal's only receiver, the signal's ``send`` is the
+  receiver's own (``send_for``, see :class:`~telemetry.signals.YoloSignal`), which
+  appends the event itself when nothing else is to be done at the send.
   While a follower keeps exemplars, the span current at the send is read then and
   queued with the event (:class:`~telemetry.aggregation.series.ExemplarSource`); a
   follower's send handler of the signal runs then too, under the lock (the tracer
@@ -95,15 +98,19 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
     followers = aggregator._followers
     to_follow = followers.pending.append
 
+    # Whether a send is only queued: nothing else to do on the sender's thread.
+    only_queued = True
+
     def configure(*, record_in_line: bool, handler: FollowerHandler | None,
                   send_handler: SendHandler | None, capture: Callable[[], Any] | None,
                   queue_limit: int) -> None:
         """Receive in line or queued; ``handler`` follows each accepted event in order,
         ``send_handler`` when it is sent; ``capture`` reads the span each event's
         exemplars link to, when sent."""
-        nonlocal in_line, follow, at_send, span_ids, batch
+        nonlocal in_line, follow, at_send, span_ids, batch, only_queued
         in_line, follow, at_send = record_in_line, handler, send_handler
         span_ids, batch = capture, queue_limit
+        only_queued = not in_line and at_send is None and span_ids is None
 
     def checked_timestamp(fields: dict[str, Any]) -> float | None:
         """The checks of the fields every signal accepts; the event's timestamp (None:
@@ -245,9 +252,29 @@ def make_receiver(aggregator: Aggregator, spec: SignalSpec,
         # ``sender`` is positional-only: a payload field named "sender" is a field.
         receive_fields(sender, fields)
 
+    def send_for(signal: Any) -> Callable[..., list[tuple[Any, Any]]]:
+        """``signal``'s ``send`` while this is its only receiver (see YoloSignal):
+        blinker's dispatch and this receiver's call in one, so the common case (the
+        event is queued) is one call for the sender."""
+        result = (receive, None)
+
+        def send(sender: Any = None, /, *, _async_wrapper: Any = None,
+                 **fields: Any) -> list[tuple[Any, Any]]:
+            if signal.is_muted:
+                return []
+            if only_queued:  # receive_fields, the queued case written out
+                enqueue((record, fields, clock(), None))
+                if len(queue) >= batch:
+                    aggregator.run_pending()
+            else:
+                receive_fields(sender, fields)
+            return [result]
+        return send
+
     # YoloSignal calls this directly with the send's keyword arguments as one
     # dict when the aggregator is the signal's only receiver.
     receive.receive_fields = receive_fields  # type: ignore[attr-defined]
+    receive.send_for = send_for  # type: ignore[attr-defined]
     receive.configure = configure  # type: ignore[attr-defined]
     receive.__name__ = f"receive_{signal_name.replace('.', '_')}"
     return receive

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import blinker
 import pytest
 
 from telemetry import catalogue as cat
@@ -34,6 +35,20 @@ def test_a_read_sees_every_event_sent_before_it(aggregator: Aggregator) -> None:
         handoff()
     assert recorded_cells(aggregator) == 0  # queued: a send is one append
     assert handoffs(aggregator) == 3
+
+
+def test_the_aggregators_send_queues_the_event_and_a_muted_signal_queues_nothing(
+        aggregator: Aggregator) -> None:
+    signal = blinker.signal("yolo.handoff_completed")
+    assert "send" in vars(signal)  # the aggregator's own send, not blinker's dispatch
+    assert signal.send(None, from_agent="pm", to_agent="dev", duration_s=0.1) == [
+        (aggregator._receivers["yolo.handoff_completed"], None)]
+    assert len(aggregator._queue) == 1
+    with signal.muted():
+        assert signal.send(None, from_agent="pm", to_agent="dev", duration_s=0.1) == []
+    assert handoffs(aggregator) == 1
+    aggregator.disconnect()
+    assert "send" not in vars(signal)
 
 
 def test_the_sender_that_fills_the_queue_records_it(aggregator: Aggregator) -> None:

@@ -66,6 +66,35 @@ def test_a_second_receiver_is_called_too_and_removing_it_restores_the_short_path
     assert len(second.calls) == 1
 
 
+def test_a_receiver_offering_send_for_is_the_signals_send_while_it_is_the_only_one(signal):
+    sent: list[tuple[str, dict]] = []
+
+    def receiver(sender, **fields):
+        sent.append(("receiver", fields))
+
+    def send_for(of):
+        assert of is signal
+
+        def send(sender=None, /, **fields):
+            sent.append(("its own send", fields))
+            return [(receiver, None)]
+        return send
+
+    receiver.send_for = send_for
+    signal.connect(receiver, weak=False)
+    assert signal.send(None, a=1) == [(receiver, None)]
+    other = Recorder()
+    signal.connect(other, weak=False)  # two receivers: blinker's dispatch again
+    signal.send(None, a=2)
+    signal.disconnect(other)
+    signal.send(None, a=3)
+    signal.disconnect(receiver)
+    assert signal.send(None, a=4) == []
+    assert sent == [("its own send", {"a": 1}), ("receiver", {"a": 2}),
+                    ("its own send", {"a": 3})]
+    assert other.calls == [(None, {"a": 2})]
+
+
 def test_muted_signal_calls_nobody(signal):
     receiver = Recorder()
     signal.connect(receiver, weak=False)
