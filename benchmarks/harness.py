@@ -208,17 +208,22 @@ def yolo_signals() -> dict[str, blinker.Signal]:
 
 def replay(signals: Mapping[str, blinker.Signal],
            events: list[tuple[str, dict[str, Any]]]) -> Callable[[int], None]:
-    """A loop body sending ``count`` events, cycling through ``events``."""
-    bound = [(signals[short].send, payload) for short, payload in events]
+    """A loop body sending ``count`` events, cycling through ``events``.
+
+    Each event is sent as an orchestrator sends it, ``signal.send(sender, **fields)``:
+    ``send`` is looked up on each call, so a signal's own ``send`` (telemetry's, while
+    it is the signal's only receiver: :class:`~telemetry.signals.YoloSignal`) is the one
+    called, as it is in the orchestrator's code."""
+    bound = [(signals[short], payload) for short, payload in events]
     length = len(bound)
 
     def body(count: int) -> None:
         full, rest = divmod(count, length)
         for _ in range(full):
-            for send, payload in bound:
-                send(None, **payload)
-        for send, payload in bound[:rest]:
-            send(None, **payload)
+            for signal, payload in bound:
+                signal.send(None, **payload)
+        for signal, payload in bound[:rest]:
+            signal.send(None, **payload)
     return body
 
 
