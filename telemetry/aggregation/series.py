@@ -170,12 +170,6 @@ class HistogramCell:
         self.reservoir, self.interval_count = [], 0
         return sample, count
 
-    def _start_extremes(self, value: float) -> None:
-        """A cell that did not track extremes yet starts at its first observation; one
-        observed before keeps unknown extremes (NaN)."""
-        if not any(self.counts):
-            self.min = self.max = value
-
 
 
 class _MinMaxCell(HistogramCell):
@@ -186,11 +180,8 @@ class _MinMaxCell(HistogramCell):
     tracks_extremes = True
 
     def observe(self, value: float, now: float) -> None:
-        low = self.min
-        if value < low:
+        if value < self.min:  # never true of NaN: unknown extremes stay unknown
             self.min = value
-        elif low != low:  # NaN: not tracked until now
-            self._start_extremes(value)
         if value > self.max:
             self.max = value
         self.counts[bisect_left(self.bounds, value)] += 1
@@ -222,11 +213,8 @@ class _MinMaxExemplarCell(HistogramCell):
     tracks_extremes = True
 
     def observe(self, value: float, now: float) -> None:
-        low = self.min
-        if value < low:
+        if value < self.min:
             self.min = value
-        elif low != low:  # NaN: not tracked until now
-            self._start_extremes(value)
         if value > self.max:
             self.max = value
         _exemplar_observe(self, value, now)
@@ -355,8 +343,12 @@ class Series:
     def set_histogram_class(self, cls: type[HistogramCell]) -> None:
         """Make every cell of this histogram series, and every new one, a ``cls``:
         the same data, another ``observe`` (see :class:`HistogramCell`)."""
+        starts = cls.tracks_extremes and not self.histogram_class.tracks_extremes
         self.histogram_class = cls
         for cell in self.cells.values():
+            if starts:  # a cell observed while they were not tracked: unknown (NaN)
+                cell.min, cell.max = ((math.nan, math.nan) if any(cell.counts)
+                                      else (math.inf, -math.inf))
             cell.__class__ = cls
 
     def items(self) -> Iterator[tuple[tuple[str, ...], Cell]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import tracemalloc
 
@@ -12,6 +13,7 @@ from telemetry.aggregation.series import (
     OVERFLOW_VALUE,
     HistogramCell,
     Series,
+    histogram_cell_class,
     sanitize_label_value,
 )
 from tests.conftest import FakeClock, send
@@ -152,3 +154,24 @@ def test_timer_reservoir_keeps_every_value_until_full() -> None:
         cell.observe(value, 0.0)
     assert cell.take_interval() == ([0.1, 0.2, 0.3], 3)
     assert cell.count == 3  # the buckets keep every observation
+
+
+def test_extremes_are_unknown_for_what_was_observed_while_they_were_not_tracked() -> None:
+    series = Series(cat.HANDOFF_DURATION)
+    observed, fresh = series.cell(("a", "b")), series.cell(("c", "d"))
+    observed.observe(0.5, 0.0)
+    series.set_histogram_class(histogram_cell_class(None, min_max=True))
+    for value in (0.2, 3.0):
+        observed.observe(value, 0.0)
+        fresh.observe(value, 0.0)
+    assert math.isnan(observed.min) and math.isnan(observed.max)
+    assert (fresh.min, fresh.max) == (0.2, 3.0)
+    # tracking stopped and started again: what was observed meanwhile is unknown too
+    series.set_histogram_class(histogram_cell_class(None, min_max=False))
+    fresh.observe(9.0, 0.0)
+    series.set_histogram_class(histogram_cell_class(None, min_max=True))
+    fresh.observe(1.0, 0.0)
+    assert math.isnan(fresh.min) and math.isnan(fresh.max)
+    new = series.cell(("e", "f"))
+    new.observe(1.5, 0.0)
+    assert (new.min, new.max) == (1.5, 1.5)
