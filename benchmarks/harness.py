@@ -228,11 +228,10 @@ def replay(signals: Mapping[str, blinker.Signal],
 
 
 def repeat(signal: blinker.Signal, payload: dict[str, Any]) -> Callable[[int], None]:
-    send = signal.send
-
+    """A loop body sending ``payload`` ``count`` times, as :func:`replay` sends."""
     def body(count: int) -> None:
         for _ in range(count):
-            send(None, **payload)
+            signal.send(None, **payload)
     return body
 
 
