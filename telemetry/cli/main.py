@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from telemetry import compiled
 from telemetry import config as config_module
 from telemetry.artefacts import render
 from telemetry.cli.demo import run_demo
@@ -139,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yolo-telemetry",
         description="Telemetry and monitoring for the YOLO multi-agent orchestrator.")
-    parser.add_argument("--version", action="version", version=package_version())
+    parser.add_argument("--version", action="version",
+                        version=f"{package_version()} ({compiled.summary()})")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -1,0 +1,79 @@
+"""Which modules of this installation run compiled.
+
+The modules an event passes through (the signal's send, the checks, the aggregator's
+receiver and handlers, the cells, the tracer and the span encoder) are compiled to C
+with Cython when a wheel is built (``setup.py``): the same source, compiled as it is,
+with Python's semantics kept (``annotation_typing`` off, so an annotation is never a
+type check). That takes about a quarter off the per-event cost (``benchmarks/``,
+docs/operations.md). Where no compiler is at hand the build falls back to the
+pure-Python modules, which behave the same.
+
+``YOLO_TELEMETRY_COMPILE`` picks, at build time: ``auto`` (the default: wheels are
+compiled when they can be, editable installs are not, so an edited module takes effect
+at once), ``1`` (always, in place for an editable install; a failure fails the build)
+or ``0`` (never). Imports nothing but the standard library: ``setup.py`` reads
+:data:`MODULES` from this file before the package can be imported.
+"""
+
+from __future__ import annotations
+
+from importlib.machinery import EXTENSION_SUFFIXES
+from importlib.util import find_spec
+
+#: The modules compiled when the build compiles: the per-event path, metrics and traces.
+MODULES: tuple[str, ...] = (
+    "telemetry.signals",
+    "telemetry.validation",
+    "telemetry.aggregation.aggregator",
+    "telemetry.aggregation.receiver",
+    "telemetry.aggregation.reentry",
+    "telemetry.aggregation.series",
+    "telemetry.aggregation.state",
+    "telemetry.aggregation.handlers.calls",
+    "telemetry.aggregation.handlers.operations",
+    "telemetry.aggregation.handlers.table",
+    "telemetry.tracing.attributes",
+    "telemetry.tracing.builder",
+    "telemetry.tracing.calls",
+    "telemetry.tracing.events",
+    "telemetry.tracing.handoffs",
+    "telemetry.tracing.live",
+    "telemetry.tracing.live_signals",
+    "telemetry.tracing.record",
+    "telemetry.tracing.table",
+    "telemetry.tracing.tracer",
+    "exporters.otlp.batch",
+    "exporters.otlp.fastpath.span_encoding",
+)
+
+#: The Cython directives every module is compiled with: Python's semantics, kept.
+DIRECTIVES: dict[str, object] = {
+    "language_level": 3,
+    # Functions stay Python functions to whoever inspects or binds them (methods,
+    # signatures, attributes set on them).
+    "binding": True,
+    # An annotation documents; it never turns into a type check or a C type.
+    "annotation_typing": False,
+}
+
+
+def is_compiled(module_name: str) -> bool:
+    """Whether ``module_name`` is (or will be) loaded from an extension module. Finds
+    the module without running it: the tracing modules need the ``otlp`` extra."""
+    spec = find_spec(module_name)
+    return bool(spec and spec.origin and spec.origin.endswith(tuple(EXTENSION_SUFFIXES)))
+
+
+def compiled_modules() -> dict[str, bool]:
+    """Each module of :data:`MODULES`, and whether it runs compiled here."""
+    return {name: is_compiled(name) for name in MODULES}
+
+
+def summary() -> str:
+    """One line for ``--version`` and benchmark reports: how much runs compiled."""
+    compiled = sum(compiled_modules().values())
+    if compiled == len(MODULES):
+        return "per-event path compiled"
+    if compiled == 0:
+        return "pure Python"
+    return f"per-event path partly compiled ({compiled} of {len(MODULES)} modules)"

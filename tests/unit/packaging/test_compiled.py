@@ -1,0 +1,65 @@
+"""The compiled per-event path (setup.py, telemetry/compiled.py): what is listed exists,
+a build is compiled whole or not at all, and never older than its source."""
+
+from __future__ import annotations
+
+import os
+import runpy
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+from telemetry import compiled
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _source(name: str) -> Path:
+    return ROOT.joinpath(*name.split(".")).with_suffix(".py")
+
+
+@pytest.mark.parametrize("name", compiled.MODULES)
+def test_every_module_listed_for_compiling_has_its_python_source(name: str) -> None:
+    assert _source(name).is_file(), f"{name} is listed in telemetry/compiled.py"
+
+
+def test_setup_compiles_the_listed_modules_with_pythons_semantics() -> None:
+    plan = runpy.run_path(str(ROOT / "telemetry" / "compiled.py"))
+    assert plan["MODULES"] == compiled.MODULES
+    assert plan["DIRECTIVES"]["annotation_typing"] is False
+    assert plan["DIRECTIVES"]["binding"] is True
+    assert "compiled.py" in (ROOT / "setup.py").read_text()
+
+
+def test_the_per_event_path_is_compiled_whole_or_not_at_all() -> None:
+    """A module left pure beside compiled ones is a failed or partial build."""
+    states = compiled.compiled_modules()
+    assert len(set(states.values())) == 1, states
+    expected = "per-event path compiled" if all(states.values()) else "pure Python"
+    assert compiled.summary() == expected
+
+
+def test_compiled_when_the_build_was_told_to_compile() -> None:
+    """CI installs with YOLO_TELEMETRY_COMPILE=1 and runs the suite with it set: a
+    build that fell back to pure Python fails here, not in a benchmark."""
+    if os.environ.get("YOLO_TELEMETRY_COMPILE", "auto") != "1":
+        assert os.environ.get("YOLO_TELEMETRY_COMPILE", "auto") in ("auto", "0")
+        return
+    not_compiled = [name for name, done in compiled.compiled_modules().items() if not done]
+    assert not_compiled == []
+
+
+@pytest.mark.parametrize("name", compiled.MODULES)
+def test_a_compiled_module_is_not_older_than_its_source(name: str) -> None:
+    """An in-place compiled install keeps running the old code of a module edited since:
+    reinstall (``YOLO_TELEMETRY_COMPILE=1 pip install -e .``) or delete the ``.so``."""
+    spec = find_spec(name)
+    assert spec is not None and spec.origin
+    origin = Path(spec.origin)
+    if origin.suffix == ".py":
+        return  # pure Python: the source is what runs
+    source = _source(name)
+    if origin.parent == source.parent:  # compiled in place, beside its source
+        assert origin.stat().st_mtime >= source.stat().st_mtime, (
+            f"{origin.name} is older than {source.name}: rebuild")
