@@ -29,7 +29,7 @@ say() { printf '  - %s\n' "$*"; }
 mkdir "$work/src"
 git ls-files -z | tar --null --files-from=- -cf - | tar -xf - -C "$work/src"
 # `build` makes the sdist, then the wheel from that sdist, each in an isolated env
-# with the build requirements of pyproject.toml (setuptools>=77, from PyPI).
+# with the build requirements of pyproject.toml (setuptools and Cython, from PyPI).
 python -m pip install --quiet --disable-pip-version-check "build>=1.2"
 python -m build --outdir "$work/dist" "$work/src" >"$work/build.log" 2>&1 || {
     cat "$work/build.log"; exit 1; }
@@ -81,7 +81,16 @@ esac
 cli="$work/venv/bin/yolo-telemetry"
 
 # --- The command line -------------------------------------------------------------------
-"$cli" --version
+# Built with YOLO_TELEMETRY_COMPILE=1 (as .ci/run does), the wheel runs its per-event
+# path compiled (setup.py): a wheel that fell back to pure Python fails here.
+version=$("$cli" --version)
+say "yolo-telemetry --version: $version"
+if [ "${YOLO_TELEMETRY_COMPILE:-auto}" = 1 ]; then
+    case "$version" in
+        *"per-event path compiled"*) ;;
+        *) echo "check_wheel: the wheel's per-event path is not compiled" >&2; exit 1 ;;
+    esac
+fi
 "$cli" check-config "$checkout/config/telemetry.yaml"
 for what in alerts metrics alert-table; do
     "$cli" render "$what" -o "$work/render-$what.txt"
