@@ -21,6 +21,7 @@ from benchmarks.harness import (
 )
 from benchmarks.receivers import receivers
 from benchmarks.report import RESULTS_DIR, console_table, document, failed_result, utc_now, write
+from telemetry import compiled
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     with receivers(args.receivers) as sinks:
         ctx = Context(settings, sinks, reference_events(), tracing_available())
         environment = {"exporters": exporter_kinds(), "receivers": sinks.describe(),
-                       "tracing_available": ctx.tracing}
+                       "tracing_available": ctx.tracing, "build": compiled.summary()}
         for name in names:
             module = importlib.import_module(f"{__package__}.{name}")
             print(f"running {name}: {module.TITLE} ...", file=sys.stderr, flush=True)
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: exporters still stubs (enabled, no work): {', '.join(stubs)}")
     if not ctx.tracing:
         print("note: tracing is not implemented yet: traced rows are n/a")
+    print(f"build: {environment['build']} (telemetry/compiled.py)")
     print(f"results: {path} ({doc['seconds']:.0f} s)")
     return 1 if crashed else 0
 
