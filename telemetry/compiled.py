@@ -7,8 +7,8 @@ with Python's semantics kept (``annotation_typing`` off, so an annotation is nev
 type check). In ``benchmarks/`` that takes about a quarter off the cost of the
 reference signal mix sent back to back (per_event), and 7-14 % off telemetry's share
 of the reference workflow (overhead), where the interpreter's own fast attribute
-access on the cells leaves less to gain. Where no compiler is at hand the build falls back to the
-pure-Python modules, which behave the same.
+access on the cells leaves less to gain. Where no compiler is at hand the build falls
+back to the pure-Python modules, which behave the same.
 
 ``YOLO_TELEMETRY_COMPILE`` picks, at build time: ``auto`` (the default: wheels are
 compiled when they can be, editable installs are not, so an edited module takes effect

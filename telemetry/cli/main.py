@@ -136,12 +136,22 @@ def _count(text: str) -> int:
     return value
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and the build (compiled or pure Python), looked up
+    only when asked, so other commands do not pay for finding the modules."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(f"{package_version()} ({compiled.summary()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yolo-telemetry",
         description="Telemetry and monitoring for the YOLO multi-agent orchestrator.")
-    parser.add_argument("--version", action="version",
-                        version=f"{package_version()} ({compiled.summary()})")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="show the version, and whether the per-event path runs compiled")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 

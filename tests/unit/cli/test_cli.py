@@ -61,6 +61,15 @@ def test_help_lists_the_commands() -> None:
         assert command in result.stdout
 
 
+def test_version_prints_the_version_and_the_build_on_stdout() -> None:
+    from telemetry import compiled
+    from telemetry.plugins import package_version
+
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{package_version()} ({compiled.summary()})\n"
+
+
 def test_demo_serves_metrics_and_health_then_stops() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "telemetry", "demo", "--port", "0", "--duration", "30",
