@@ -27,6 +27,7 @@ MODULES: tuple[str, ...] = (
     "telemetry.signals",
     "telemetry.validation",
     "telemetry.aggregation.aggregator",
+    "telemetry.aggregation.followers",
     "telemetry.aggregation.receiver",
     "telemetry.aggregation.reentry",
     "telemetry.aggregation.series",

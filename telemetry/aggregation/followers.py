@@ -85,7 +85,7 @@ class Followers:
         all_in_line = bool(self.listeners) or any(f.wait_limit <= 1 for f in followers)
         in_line = frozenset().union(*(f.in_line for f in followers))
         span_ids = followers[0].span_ids if followers else None
-        limit = min([queue_batch, *(f.wait_limit for f in followers)])
+        limit = min([queue_batch] + [f.wait_limit for f in followers])
         for name, receiver in receivers:
             capture = span_ids if name in exemplars else None
             receiver.configure(
