@@ -5,7 +5,7 @@ receiver and handlers, the cells, the tracer and the span encoder) are compiled 
 with Cython when a wheel is built (``setup.py``): the same source, compiled as it is,
 with Python's semantics kept (``annotation_typing`` off, so an annotation is never a
 type check). In ``benchmarks/`` that takes about a quarter off the cost of the
-reference signal mix sent back to back (per_event), and 7-14 % off telemetry's share
+reference signal mix sent back to back (per_event), and 7-15 % off telemetry's share
 of the reference workflow (overhead), where the interpreter's own fast attribute
 access on the cells leaves less to gain. Where no compiler is at hand the build falls
 back to the pure-Python modules, which behave the same.
