@@ -85,6 +85,8 @@ class SnapshotChecker(threading.Thread):
         self.tel = tel
         self.stopping = threading.Event()
         self.snapshots = 0
+        #: Snapshots taken while events were still arriving: some, not all, recorded.
+        self.during_load = 0
         self.problems: list[str] = []
 
     def run(self) -> None:
@@ -99,6 +101,8 @@ class SnapshotChecker(threading.Thread):
             if agent.decisions_made != agent.decision_duration.count:
                 self.problems.append("decisions and their histogram disagree")
             events = system.events_total
+            if 0 < events < TOTAL:
+                self.during_load += 1
             if events < previous:
                 self.problems.append(f"events went back from {previous} to {events}")
             previous = events
@@ -137,7 +141,10 @@ def test_a_million_events_from_threads_and_asyncio_with_every_exporter_busy(
             checker.stopping.set()
             checker.join(10)
             assert not checker.problems, checker.problems[:5]
-            assert checker.snapshots > 10
+            # The load lasts about a second on a fast build, and the checker shares the
+            # GIL with eight sending threads: what a 2-core host can promise is a few
+            # snapshots in the middle of it, each checking every invariant above.
+            assert checker.during_load >= 3, (checker.during_load, checker.snapshots)
 
             agent, system = tel.snapshot()
             rounds = sum(expected_by_agent().values())
@@ -181,7 +188,8 @@ def test_a_million_events_from_threads_and_asyncio_with_every_exporter_busy(
     exporters = {name: e.health() for name, e in tel.exporters.items()}
     record("one million events", events=TOTAL, threads=THREADS, asyncio_tasks=TASKS,
            seconds=round(elapsed, 2), events_per_s=round(TOTAL / elapsed),
-           snapshots_checked=checker.snapshots, stop_s=round(stop_s, 3),
+           snapshots_checked=checker.snapshots, snapshots_during_load=checker.during_load,
+           stop_s=round(stop_s, 3),
            otlp_exports=exporters["otlp"]["metrics"]["exports"],
            otlp_failures=exporters["otlp"]["failures"],
            statsd_flushes=exporters["statsd"]["exports"],
