@@ -37,7 +37,7 @@ from telemetry.aggregation.handlers.table import HANDLERS, OBSERVES_HISTOGRAM
 from telemetry.aggregation.process import ProcessSampler, WallOffset
 from telemetry.aggregation.receiver import QUEUE_BATCH, make_receiver
 from telemetry.aggregation.reentry import EventGuard, then_deferred
-from telemetry.aggregation.series import ExemplarSource, histogram_cell_class
+from telemetry.aggregation.series import ExemplarSource
 from telemetry.aggregation.state import AggregateState
 from telemetry.catalogue import MetricSpec
 from telemetry.metrics import AgentMetrics, SystemMetrics
@@ -189,8 +189,8 @@ class Aggregator:
     def histogram_features(self, *, exemplars: bool | None = None,
                            min_max: bool | None = None) -> None:
         """A reader of histogram exemplars (the tracer) or extremes (the OTLP exporter)
-        starts (True) or stops (False): the histogram cells switch to the update that
-        keeps what is read, and back to the plain one when nobody reads it. Events
+        starts (True) or stops (False): the histogram cells keep what is read, and
+        stop keeping it when nobody reads it. Events
         queued before were observed before the switch: they are recorded first."""
         self.record_queued()
         with self._guard.lock:
@@ -198,9 +198,8 @@ class Aggregator:
             for feature, on in (("exemplars", exemplars), ("min_max", min_max)):
                 if on is not None:
                     readers[feature] = max(readers[feature] + (1 if on else -1), 0)
-            cls = histogram_cell_class(self._exemplar if readers["exemplars"] > 0 else None,
-                                       readers["min_max"] > 0)
-            self.state.set_histogram_class(cls)
+            self.state.set_histogram_features(
+                readers["min_max"] > 0, self._exemplar if readers["exemplars"] > 0 else None)
         self._configure_receivers()
 
     def _listener_failed(self, listener: EventListener) -> None:

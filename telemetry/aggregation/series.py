@@ -82,27 +82,30 @@ class HistogramCell:
     interval) that cost more than it saved: a third of a microsecond per event of
     the reference workflow (``benchmarks/``, overhead).
 
-    What more a cell keeps is its class's (:func:`histogram_cell_class`), switched for
-    all of an aggregator's cells at once (``Aggregator.histogram_features``), so the
-    plain ``observe`` below costs what it always did when nobody reads more:
+    What more a cell keeps is switched for all of an aggregator's cells at once
+    (``Aggregator.histogram_features``, :meth:`Series.set_histogram_features`):
 
-    * exemplars, while a tracer follows the events: an observation made for an event
-      sent while a sampled span was current becomes its bucket's exemplar (the span is
-      read when the event is sent: :class:`ExemplarSource`); ``exemplars`` is then one
-      ``(value, epoch seconds, trace id, span id)`` or None per bucket, the latest
-      observation of each, so a latency bucket on a dashboard leads to a trace;
-    * extremes, while an exporter sends them: ``min`` and ``max`` are the smallest
-      and largest observation; NaN when the cell was observed before they were
-      tracked (unknown), infinite while it has no observation.
+    * extremes (``tracks_extremes``), while an exporter sends them: ``min`` and
+      ``max`` are the smallest and largest observation; NaN when the cell was observed
+      before they were tracked (unknown), infinite while it has no observation;
+    * exemplars (``exemplar_source``, an :class:`ExemplarSource`), while a tracer
+      follows the events: an observation made for an event sent while a sampled span
+      was current becomes its bucket's exemplar (the span is read when the event is
+      sent); ``exemplars`` is then one ``(value, epoch seconds, trace id, span id)``
+      or None per bucket, the latest observation of each, so a latency bucket on a
+      dashboard leads to a trace.
+
+    In a compiled build the cell is a C structure (``series.pxd``): its fields are
+    typed there, and ``observe`` reads them without a dictionary lookup.
     """
 
-    #: Whether ``observe`` tracks ``min`` and ``max`` (the min-max classes).
-    tracks_extremes = False
+    __slots__ = ("bounds", "counts", "created", "exemplar_source", "exemplars",
+                 "interval_count", "max", "min", "reservoir", "reservoir_size", "sum",
+                 "tracks_extremes", "updated")
 
-    __slots__ = ("bounds", "counts", "created", "exemplars", "interval_count", "max", "min",
-                 "reservoir", "reservoir_size", "sum", "updated")
-
-    def __init__(self, bounds: tuple[float, ...], now: float, reservoir_size: int = 0) -> None:
+    def __init__(self, bounds: tuple[float, ...], now: float, reservoir_size: int = 0,
+                 tracks_extremes: bool = False,
+                 exemplar_source: ExemplarSource | None = None) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
@@ -112,11 +115,13 @@ class HistogramCell:
         self.reservoir: list[float] = []
         self.interval_count = 0
         self.exemplars: list[Exemplar | None] | None = None
-        self.min, self.max = (math.inf, -math.inf) if self.tracks_extremes else (math.nan,
-                                                                                 math.nan)
+        self.exemplar_source = exemplar_source
+        self.tracks_extremes = tracks_extremes
+        self.min, self.max = (math.inf, -math.inf) if tracks_extremes else (math.nan, math.nan)
 
     def observe(self, value: float, now: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
+        index = bisect_left(self.bounds, value)
+        self.counts[index] += 1
         self.sum += value
         self.updated = now
         size = self.reservoir_size
@@ -129,36 +134,33 @@ class HistogramCell:
                 slot = _random() * count
                 if slot < size:
                     reservoir[int(slot)] = value
+        if self.tracks_extremes:
+            if value < self.min:  # never true of NaN: unknown extremes stay unknown
+                self.min = value
+            if value > self.max:
+                self.max = value
+        source = self.exemplar_source
+        if source is not None and source.ids is not None:
+            self.keep_exemplar(index, value, source)
 
-    def _keep(self, value: float) -> None:
-        """Algorithm R's step for the ``interval_count``-th observation (counted); the
-        ``observe`` methods write it out, as a call costs as much as the step."""
-        size, reservoir = self.reservoir_size, self.reservoir
-        if len(reservoir) < size:
-            reservoir.append(value)
-        else:
-            slot = _random() * self.interval_count
-            if slot < size:
-                reservoir[int(slot)] = value
-
-    def observe_keeping_exemplar(self, value: float, now: float) -> None:
-        """:meth:`observe`, and the bucket's exemplar when the event being recorded was
-        sent while a sampled span was current (the ``observe`` of cells that keep
-        exemplars, :func:`histogram_cell_class`)."""
-        index = bisect_left(self.bounds, value)
-        self.counts[index] += 1
-        self.sum += value
-        self.updated = now
-        if self.reservoir_size:
-            self.interval_count += 1
-            self._keep(value)
-        source = self.exemplar_source  # type: ignore[attr-defined]
+    def keep_exemplar(self, index: int, value: float, source: ExemplarSource) -> None:
+        """Make the observation ``value`` bucket ``index``'s exemplar, linked to the
+        span ``source`` holds."""
+        exemplars = self.exemplars
+        if exemplars is None:
+            exemplars = self.exemplars = [None] * len(self.counts)
         ids = source.ids
-        if ids is not None:
-            exemplars = self.exemplars
-            if exemplars is None:
-                exemplars = self.exemplars = [None] * len(self.counts)
-            exemplars[index] = (value, source.at, ids[0], ids[1])
+        exemplars[index] = (value, source.at, ids[0], ids[1])
+
+    def set_features(self, tracks_extremes: bool, exemplar_source: ExemplarSource | None) -> None:
+        """Track the extremes or not, keep exemplars from ``exemplar_source`` or not
+        (None). Extremes tracked from now on are unknown (NaN) if the cell was observed
+        before."""
+        if tracks_extremes and not self.tracks_extremes:
+            self.min, self.max = ((math.nan, math.nan) if any(self.counts)
+                                  else (math.inf, -math.inf))
+        self.tracks_extremes = tracks_extremes
+        self.exemplar_source = exemplar_source
 
     @property
     def count(self) -> int:
@@ -171,66 +173,15 @@ class HistogramCell:
         return sample, count
 
 
-
-class _MinMaxCell(HistogramCell):
-    """A cell whose ``observe`` also tracks the extremes (written out whole: calling
-    the plain ``observe`` from here would cost as much again as the tracking)."""
-
-    __slots__ = ()
-    tracks_extremes = True
-
-    def observe(self, value: float, now: float) -> None:
-        if value < self.min:  # never true of NaN: unknown extremes stay unknown
-            self.min = value
-        if value > self.max:
-            self.max = value
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-        self.updated = now
-        size = self.reservoir_size
-        if size:  # algorithm R's step, written out
-            count = self.interval_count = self.interval_count + 1
-            reservoir = self.reservoir
-            if len(reservoir) < size:
-                reservoir.append(value)
-            else:
-                slot = _random() * count
-                if slot < size:
-                    reservoir[int(slot)] = value
-
-
-class _ExemplarCell(HistogramCell):
-    """A cell whose ``observe`` also keeps exemplars."""
-
-    __slots__ = ()
-    observe = HistogramCell.observe_keeping_exemplar
-
-
-class _MinMaxExemplarCell(HistogramCell):
-    """A cell whose ``observe`` keeps exemplars and tracks the extremes."""
-
-    __slots__ = ()
-    tracks_extremes = True
-
-    def observe(self, value: float, now: float) -> None:
-        if value < self.min:
-            self.min = value
-        if value > self.max:
-            self.max = value
-        _exemplar_observe(self, value, now)
-
-
 Cell = CounterCell | GaugeCell | HistogramCell
 
 #: A bucket's exemplar: (value, epoch seconds, trace id, span id).
 Exemplar = tuple[float, float, int, int]
 
-_exemplar_observe = HistogramCell.observe_keeping_exemplar
-
 
 class ExemplarSource:
     """The span the event being recorded links its observations to: what cells that
-    keep exemplars read (:func:`histogram_cell_class`), one per aggregator.
+    keep exemplars read, one per aggregator.
 
     The aggregator sets it before each event it records (under its lock): ``ids`` is
     (trace id, span id) of the sampled span that was current where and when the event
@@ -239,33 +190,11 @@ class ExemplarSource:
     the queue, where another span (or none) is current.
     """
 
-    __slots__ = ("at", "cell_classes", "ids")
+    __slots__ = ("at", "ids")
 
     def __init__(self) -> None:
         self.ids: tuple[int, int] | None = None
         self.at = 0.0
-        #: min_max -> this source's cell class that keeps exemplars.
-        self.cell_classes: dict[bool, type[HistogramCell]] = {}
-
-
-_PLAIN_CLASSES = {False: HistogramCell, True: _MinMaxCell}
-_EXEMPLAR_CLASSES = {False: _ExemplarCell, True: _MinMaxExemplarCell}
-
-
-def histogram_cell_class(exemplars: ExemplarSource | None,
-                         min_max: bool) -> type[HistogramCell]:
-    """The histogram cell whose ``observe`` does what is asked and nothing more: the
-    plain update when nobody reads exemplars (``exemplars`` None) or extremes. Cells
-    that keep exemplars read them from ``exemplars``: a subclass per source, whose
-    class attribute it is, so a cell needs no reference of its own."""
-    if exemplars is None:
-        return _PLAIN_CLASSES[min_max]
-    cls = exemplars.cell_classes.get(min_max)
-    if cls is None:
-        base = _EXEMPLAR_CLASSES[min_max]
-        cls = exemplars.cell_classes[min_max] = type(
-            base.__name__, (base,), {"__slots__": (), "exemplar_source": exemplars})
-    return cls
 
 
 class Series:
@@ -292,8 +221,9 @@ class Series:
         # sanitise to one cell; the route is bounded so junk input cannot grow it.
         self.route: dict[tuple, Cell] = {}
         self._overflow_key = (OVERFLOW_VALUE,) * len(spec.labels)
-        #: The class of new histogram cells (:meth:`set_histogram_class`).
-        self.histogram_class: type[HistogramCell] = HistogramCell
+        #: What new histogram cells keep besides counts (:meth:`set_histogram_features`).
+        self.tracks_extremes = False
+        self.exemplar_source: ExemplarSource | None = None
 
     def cell(self, key: tuple) -> Cell:
         """The cell for raw label values ``key``.
@@ -335,21 +265,19 @@ class Series:
     def _new_cell(self) -> Cell:
         now = self._clock()
         if self.spec.kind is Kind.HISTOGRAM:
-            return self.histogram_class(self.spec.buckets, now, self.reservoir_size)
+            return HistogramCell(self.spec.buckets, now, self.reservoir_size,
+                                 self.tracks_extremes, self.exemplar_source)
         if self.spec.kind is Kind.GAUGE:
             return GaugeCell(now)
         return CounterCell(now)
 
-    def set_histogram_class(self, cls: type[HistogramCell]) -> None:
-        """Make every cell of this histogram series, and every new one, a ``cls``:
-        the same data, another ``observe`` (see :class:`HistogramCell`)."""
-        starts = cls.tracks_extremes and not self.histogram_class.tracks_extremes
-        self.histogram_class = cls
+    def set_histogram_features(self, tracks_extremes: bool,
+                               exemplar_source: ExemplarSource | None) -> None:
+        """What every cell of this histogram series, and every new one, keeps besides
+        its counts (see :class:`HistogramCell`)."""
+        self.tracks_extremes, self.exemplar_source = tracks_extremes, exemplar_source
         for cell in self.cells.values():
-            if starts:  # a cell observed while they were not tracked: unknown (NaN)
-                cell.min, cell.max = ((math.nan, math.nan) if any(cell.counts)
-                                      else (math.inf, -math.inf))
-            cell.__class__ = cls
+            cell.set_features(tracks_extremes, exemplar_source)
 
     def items(self) -> Iterator[tuple[tuple[str, ...], Cell]]:
         return iter(self.cells.items())

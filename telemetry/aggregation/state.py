@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.handlers.operations import OperationsState, Prices
-from telemetry.aggregation.series import CounterCell, GaugeCell, HistogramCell, Series
+from telemetry.aggregation.series import (
+    CounterCell,
+    ExemplarSource,
+    GaugeCell,
+    HistogramCell,
+    Series,
+)
 from telemetry.catalogue import Kind, MetricSpec
 from telemetry.model import TimerSample
 from telemetry.signals import MODES
@@ -194,11 +200,12 @@ class AggregateState:
                     taken.append(TimerSample(series.spec, labels, tuple(values), count))
         return taken
 
-    def set_histogram_class(self, cls: type[HistogramCell]) -> None:
-        """Switch every histogram cell to ``cls`` (:func:`~telemetry.aggregation.series.
-        histogram_cell_class`)."""
+    def set_histogram_features(self, tracks_extremes: bool,
+                               exemplar_source: ExemplarSource | None) -> None:
+        """What every histogram cell keeps besides its counts (:meth:`~telemetry.
+        aggregation.series.Series.set_histogram_features`)."""
         for series in self.histograms():
-            series.set_histogram_class(cls)
+            series.set_histogram_features(tracks_extremes, exemplar_source)
 
     def histograms(self) -> list[Series]:
         return [series for spec, series in self.series.items() if spec.kind is Kind.HISTOGRAM]

@@ -13,7 +13,6 @@ from telemetry.aggregation.series import (
     OVERFLOW_VALUE,
     HistogramCell,
     Series,
-    histogram_cell_class,
     sanitize_label_value,
 )
 from tests.conftest import FakeClock, send
@@ -160,16 +159,16 @@ def test_extremes_are_unknown_for_what_was_observed_while_they_were_not_tracked(
     series = Series(cat.HANDOFF_DURATION)
     observed, fresh = series.cell(("a", "b")), series.cell(("c", "d"))
     observed.observe(0.5, 0.0)
-    series.set_histogram_class(histogram_cell_class(None, min_max=True))
+    series.set_histogram_features(True, None)
     for value in (0.2, 3.0):
         observed.observe(value, 0.0)
         fresh.observe(value, 0.0)
     assert math.isnan(observed.min) and math.isnan(observed.max)
     assert (fresh.min, fresh.max) == (0.2, 3.0)
     # tracking stopped and started again: what was observed meanwhile is unknown too
-    series.set_histogram_class(histogram_cell_class(None, min_max=False))
+    series.set_histogram_features(False, None)
     fresh.observe(9.0, 0.0)
-    series.set_histogram_class(histogram_cell_class(None, min_max=True))
+    series.set_histogram_features(True, None)
     fresh.observe(1.0, 0.0)
     assert math.isnan(fresh.min) and math.isnan(fresh.max)
     new = series.cell(("e", "f"))

@@ -15,7 +15,6 @@ from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.aggregation.collection import SeriesCopy
 from telemetry.aggregation.handlers.table import OBSERVES_HISTOGRAM
-from telemetry.aggregation.series import HistogramCell
 from telemetry.catalogue import Kind
 from telemetry.model import HistogramValue
 from telemetry.signals import CONTRACT
@@ -86,20 +85,20 @@ def histogram_cells(aggregator: Aggregator) -> list:
             if spec.kind is Kind.HISTOGRAM for cell in series.cells.values()]
 
 
-def test_without_tracing_observe_is_the_plain_one(traced, aggregator: Aggregator) -> None:
+def test_without_tracing_no_cell_keeps_exemplars(traced, aggregator: Aggregator) -> None:
     other = Aggregator()  # another instance in the process: not traced, not touched
     send("state_saved", duration_s=0.1, size_bytes=1)  # a cell made before the tracer
     t = traced()
-    assert {type(cell).observe for cell in histogram_cells(aggregator)} == \
-        {HistogramCell.observe_keeping_exemplar}
-    assert {type(cell) for cell in histogram_cells(other)} == {HistogramCell}
+    assert {cell.exemplar_source for cell in histogram_cells(aggregator)} == \
+        {aggregator._exemplar}
+    assert {cell.exemplar_source for cell in histogram_cells(other)} == {None}
     t.tracer.close()
-    assert {type(cell) for cell in histogram_cells(aggregator)} == {HistogramCell}
+    assert {cell.exemplar_source for cell in histogram_cells(aggregator)} == {None}
     send("agent_activated", agent="pm")  # no tracer: no span is current
     send("handoff_completed", from_agent="pm", to_agent="dev", duration_s=0.3)
     assert handoff_value(aggregator).exemplars is None
-    assert type(aggregator.state.series[cat.HANDOFF_DURATION].cell(("pm", "dev"))) is \
-        HistogramCell
+    assert aggregator.state.series[cat.HANDOFF_DURATION].cell(("pm", "dev")) \
+        .exemplar_source is None
 
 
 def test_metrics_show_exemplars_in_openmetrics_only(traced, aggregator: Aggregator) -> None:
