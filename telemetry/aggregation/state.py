@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from telemetry import catalogue as cat
 from telemetry.aggregation.handlers.operations import OperationsState, Prices
@@ -36,11 +36,14 @@ SELF_METRIC_SERIES = 1000
 SELF_METRIC_LABEL_LENGTH = 256
 
 
-class CellPair(NamedTuple):
+class CellPair:
     """The counter and histogram cells one event of a timed signal updates."""
 
-    counter: CounterCell
-    histogram: HistogramCell
+    __slots__ = ("counter", "histogram")
+
+    def __init__(self, counter: CounterCell, histogram: HistogramCell) -> None:
+        self.counter = counter
+        self.histogram = histogram
 
 
 @dataclass

@@ -24,6 +24,34 @@ def test_every_module_listed_for_compiling_has_its_python_source(name: str) -> N
     assert _source(name).is_file(), f"{name} is listed in telemetry/compiled.py"
 
 
+def test_every_declaration_file_belongs_to_a_listed_module() -> None:
+    """A ``.pxd`` beside a module types its classes and fast paths in a compiled build;
+    one beside a module that is not compiled would be dead, and silently so."""
+    declared = {str(path.relative_to(ROOT).with_suffix("")).replace(os.sep, ".")
+                for package in ("telemetry", "exporters")
+                for path in (ROOT / package).rglob("*.pxd")}
+    assert declared, "the cells are declared in telemetry/aggregation/series.pxd"
+    assert declared <= set(compiled.MODULES)
+
+
+def test_declared_classes_are_c_structures_when_compiled() -> None:
+    """Compiled, the cells and the bundles that hold them are extension types (their
+    fields typed by the ``.pxd``), not Python classes: a build that lost a declaration
+    runs, only slower, and fails here."""
+    from telemetry.aggregation.handlers.calls import LlmCells, ToolCells
+    from telemetry.aggregation.series import CounterCell, ExemplarSource, HistogramCell
+    from telemetry.aggregation.state import CellPair
+
+    heap_type = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
+    classes = (CounterCell, HistogramCell, ExemplarSource, CellPair, LlmCells, ToolCells)
+    is_python_class = {cls.__name__: bool(cls.__flags__ & heap_type) for cls in classes}
+    states = set(compiled.compiled_modules().values())
+    if states == {True}:
+        assert not any(is_python_class.values()), is_python_class
+    elif states == {False}:
+        assert all(is_python_class.values()), is_python_class
+
+
 def test_setup_compiles_the_listed_modules_with_pythons_semantics() -> None:
     plan = runpy.run_path(str(ROOT / "telemetry" / "compiled.py"))
     assert plan["MODULES"] == compiled.MODULES
