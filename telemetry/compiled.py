@@ -4,11 +4,14 @@ The modules an event passes through (the signal's send, the checks, the aggregat
 receiver and handlers, the cells, the tracer and the span encoder) are compiled to C
 with Cython when a wheel is built (``setup.py``): the same source, compiled as it is,
 with Python's semantics kept (``annotation_typing`` off, so an annotation is never a
-type check). In ``benchmarks/`` that takes about a quarter off the cost of the
-reference signal mix sent back to back (per_event), and 7-15 % off telemetry's share
-of the reference workflow (overhead), where the interpreter's own fast attribute
-access on the cells leaves less to gain. Where no compiler is at hand the build falls
-back to the pure-Python modules, which behave the same.
+type check). The objects every event touches (the cells, the pairs and bundles that
+hold them, the fast paths' arguments) are declared as C structures by the ``.pxd``
+files beside their modules, which only the compiled build reads: compiled code would
+otherwise reach their fields through CPython's generic attribute lookup, slower than
+the interpreter's own. Under callgrind that takes the main thread's instructions per
+event of the reference workflow from 16,300 (pure Python) to 9,000. Where no
+compiler is at hand the build falls back to the pure-Python modules, which behave
+the same.
 
 ``YOLO_TELEMETRY_COMPILE`` picks, at build time: ``auto`` (the default: wheels are
 compiled when they can be, editable installs are not, so an edited module takes effect
