@@ -38,12 +38,14 @@ def test_declared_classes_are_c_structures_when_compiled() -> None:
     """Compiled, the cells and the bundles that hold them are extension types (their
     fields typed by the ``.pxd``), not Python classes: a build that lost a declaration
     runs, only slower, and fails here."""
+    from exporters.otlp.fastpath.span_encoding import SpanEncoder
     from telemetry.aggregation.handlers.calls import LlmCells, ToolCells
     from telemetry.aggregation.series import CounterCell, ExemplarSource, HistogramCell
     from telemetry.aggregation.state import CellPair
 
     heap_type = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
-    classes = (CounterCell, HistogramCell, ExemplarSource, CellPair, LlmCells, ToolCells)
+    classes = (CounterCell, HistogramCell, ExemplarSource, CellPair, LlmCells, ToolCells,
+               SpanEncoder)
     is_python_class = {cls.__name__: bool(cls.__flags__ & heap_type) for cls in classes}
     states = set(compiled.compiled_modules().values())
     if states == {True}:
