@@ -12,12 +12,14 @@ Every run is timed twice: wall time, and the CPU time of the sending thread, whi
 busy neighbour on a shared machine disturbs far less. The two "without" runs of a
 round give the noise floor: a baseline against itself.
 
-Exporters and the span worker work on their own threads, so their CPU is measured
-per pipeline (every thread its start created) and reported beside the in-line
-overhead: the timer threads (exporters, server, alerts) as a share of one core over
-the pipeline's lifetime, whatever the event rate; span export (the worker, and the
-flushes that keep the queue from overflowing) per event, scaled to a workflow,
-since spans exist only because of events.
+Exporters and the span worker work on their own threads. Their CPU is measured
+in a steady phase after the rounds: per pipeline, the workflow with its work runs
+back to back for a while (warm-up first, so each timer's interval holds the
+workflow's own event rate), and the CPU of every thread the pipeline's start created
+over that time, per event, is scaled to a workflow. The StatsD flush grows with
+the events of its interval (the reservoirs) and the span worker with the spans:
+measured while the pipeline receives at the workflow's rate, neither is diluted by
+the time it spends idle between its runs.
 
 The work per operation is 1 ms on any host, so telemetry's share grows as the host
 slows. Each run measures this host's bare blinker send and also states the in-line +
@@ -71,12 +73,8 @@ SPAN_WORKER = "yolo-span-export"
 
 
 class Pipeline:
-    """A started pipeline, its threads, and the time its runs took.
-
-    Its threads are split in two: the span worker, whose CPU is caused by events
-    (every span is encoded and sent), and the rest (exporters, server, alerts),
-    which work on a timer whatever the event rate.
-    """
+    """A started pipeline and its threads: the span worker (every span is encoded
+    and sent there) and the rest (exporters, server, alerts), reported apart."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         before = {thread.native_id for thread in threading.enumerate()}
@@ -85,38 +83,51 @@ class Pipeline:
         self.span_worker_ids = {thread.native_id for thread in started
                                 if thread.name == SPAN_WORKER}
         self.timer_thread_ids = {thread.native_id for thread in started} - self.span_worker_ids
-        self.cpu_at_start = self.threads_cpu()
-        self.started = time.perf_counter()
-        self.run_seconds = 0.0
-        #: CPU the sending thread spent exporting spans in :meth:`flush_spans`.
-        self.span_flush_cpu = 0.0
 
     def threads_cpu(self) -> tuple[float, float]:
         """(CPU seconds of the timer threads, of the span worker) so far."""
         return (sum(map(_thread_cpu_seconds, self.timer_thread_ids)),
                 sum(map(_thread_cpu_seconds, self.span_worker_ids)))
 
-    def flush_spans(self) -> None:
-        """Export the queued spans on this thread, counting the CPU it takes.
+    def flush_spans(self) -> float:
+        """Export the queued spans on this thread; the CPU seconds it took.
 
         The runs without work send spans faster than the worker gets the GIL to
-        export them; flushing after each keeps the queue from overflowing, so every
-        span is exported and its CPU counted, here or on the worker.
+        export them; flushing after each keeps the queue from overflowing.
         """
         otlp = self.telemetry.exporters.get("otlp")
         provider = getattr(otlp, "tracer_provider", None)
         if provider is None:
-            return
+            return 0.0
         started = time.thread_time()
         provider.force_flush(30_000)
-        self.span_flush_cpu += time.thread_time() - started
+        return time.thread_time() - started
 
-    def background(self) -> tuple[float, float, float]:
-        """(CPU seconds of the timer threads, of span export (worker and flushes),
-        the pipeline's lifetime in seconds) since it started."""
-        timers, spans = self.threads_cpu()
-        return (timers - self.cpu_at_start[0], spans - self.cpu_at_start[1] + self.span_flush_cpu,
-                time.perf_counter() - self.started)
+    def steady(self, warm_up_s: float, seconds: float) -> dict[str, float]:
+        """Run the workflow with its work back to back, ``warm_up_s`` and then
+        ``seconds`` measured: the CPU seconds of the timer threads and of span export
+        (the worker, and a flush of what is left queued at the end, on this thread)
+        in the measured part, and its events."""
+        from telemetry.cli.simulator import ReferenceOrchestrator
+
+        aggregator = self.telemetry.aggregator
+        aggregator.connect()
+        try:
+            events, timers, spans = 0, 0.0, 0.0
+            for duration in (warm_up_s, seconds):  # the counts of the last one stay
+                timers, spans = self.threads_cpu()
+                started, events = time.perf_counter(), 0
+                while time.perf_counter() - started < duration:
+                    orchestrator = ReferenceOrchestrator(seed=SEED, work=burn_1ms)
+                    orchestrator.run(workflows=1)
+                    events += orchestrator.stats.events
+            aggregator.run_pending()
+            flushed = self.flush_spans()
+            timers_now, spans_now = self.threads_cpu()
+        finally:
+            aggregator.disconnect()
+        return {"timer_threads_s": timers_now - timers,
+                "span_export_s": spans_now - spans + flushed, "events": events}
 
 
 def _thread_cpu_seconds(thread_id: int) -> float:
@@ -157,7 +168,6 @@ def _workflow_runner(pipeline: Pipeline | None, repeats: int,
             cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
             if pipeline is not None:
                 pipeline.telemetry.aggregator.disconnect()
-                pipeline.run_seconds += wall
             best_wall, best_cpu = min(best_wall, wall), min(best_cpu, cpu)
             seen["events_sent"] = seen.get("events_sent", 0) + orchestrator.stats.events
         cpu_samples.append(best_cpu)
@@ -246,12 +256,14 @@ def run(ctx: Context) -> Result:
                               for name, p in pipelines.items()}}, fast_rounds)
         for values in cpu.values():
             del values[0]  # the warm-up round interleave discarded
-        for pipeline in pipelines.values():  # what is queued is exported, and its CPU counted
+        for pipeline in pipelines.values():
             pipeline.flush_spans()
+        # Each timer's interval (10 s, alerts 15 s) fits whole into both phases.
+        warm_up_s, steady_s = (2.0, 3.0) if settings.quick else (15.0, 30.0)
+        steady = {name: p.steady(warm_up_s, steady_s) for name, p in pipelines.items()}
         counted = {name: p.telemetry.snapshot()[1].events_total for name, p in pipelines.items()}
         drops = {name: dropped(p.telemetry) for name, p in pipelines.items()}
         listeners = {name: listener_count(p.telemetry) for name, p in pipelines.items()}
-        background = {name: p.background() for name, p in pipelines.items()}
     finally:
         for pipeline in pipelines.values():
             pipeline.telemetry.stop()
@@ -287,18 +299,18 @@ def run(ctx: Context) -> Result:
             note=f"{median(inline) * 1e6 / events_per_workflow:.2f} us per event; "
                  f"an operation's work took {ms_per_operation:.2f} ms"))
         inline_share = median(inline) / workflow_cpu * 100
-        timer_cpu, span_cpu, lifetime = background[name]
-        # Timer threads work whatever the event rate: a share of one core over the
-        # pipeline's lifetime. Span export exists because of events: its CPU per
-        # event, for a workflow's events, over the workflow's CPU time.
-        threads_share = timer_cpu / lifetime * 100
-        how = f"timer threads {threads_share:.2f} % of one core over its lifetime"
-        if span_cpu:
-            per_event = span_cpu / max(counted[name], 1)
-            span_share = per_event * events_per_workflow / workflow_cpu * 100
-            threads_share += span_share
-            how += (f" + span export {span_share:.2f} % ({per_event * 1e6:.2f} us per event, "
-                    f"per workflow / workflow time)")
+        # Own threads, from the steady phase: their CPU per event received, for a
+        # workflow's events, over the workflow's CPU time (as the in-line share).
+        measured = steady[name]
+        per_workflow = events_per_workflow / max(measured["events"], 1) / workflow_cpu * 100
+        timer_share = measured["timer_threads_s"] * per_workflow
+        span_share = measured["span_export_s"] * per_workflow
+        threads_share = timer_share + span_share
+        how = f"timer threads {timer_share:.2f} %"
+        if measured["span_export_s"]:
+            per_span_event = measured["span_export_s"] / max(measured["events"], 1)
+            how += f" + span export {span_share:.2f} % ({per_span_event * 1e6:.2f} us per event)"
+        how += f", at the workflow's own rate for {steady_s:.0f} s"
         figures.append(figure(NAME, f"{label}: its own threads' CPU (derived)", threads_share,
                               "%", note=f"informative: {how}"))
         figures.append(figure(NAME, f"{label}: in-line + own threads (derived)",
@@ -335,8 +347,8 @@ def run(ctx: Context) -> Result:
             for measure, samples in (("wall", wall), ("cpu", cpu))
             for name in samples if name.startswith("with")},
         "dropped": drops,
-        "background_cpu_s": {k: {"timer_threads": round(v[0], 3), "span_export": round(v[1], 3),
-                                 "lifetime_s": round(v[2], 3)}
-                             for k, v in background.items()},
+        "steady": {"warm_up_s": warm_up_s, "measured_s": steady_s,
+                   **{k: {key: round(value, 4) for key, value in v.items()}
+                      for k, v in steady.items()}},
     }
     return Result(NAME, TITLE, figures, details)
