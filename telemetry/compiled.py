@@ -46,6 +46,7 @@ MODULES: tuple[str, ...] = (
     "telemetry.tracing.live",
     "telemetry.tracing.live_signals",
     "telemetry.tracing.record",
+    "telemetry.tracing.state",
     "telemetry.tracing.table",
     "telemetry.tracing.tracer",
     "exporters.otlp.batch",

@@ -36,12 +36,12 @@ from telemetry.tracing.attributes import (
     TO_AGENT,
     Parent,
 )
-from telemetry.tracing.table import LATEST_TS, OpenSpan, OpenSpans, ns
+from telemetry.tracing.handoffs import HandoffSignals
+from telemetry.tracing.table import LATEST_TS, ns
 from telemetry.validation import fingerprint
 
 if TYPE_CHECKING:
-    from telemetry.aggregation.aggregator import Aggregator
-    from telemetry.tracing.builder import SpanBuilder
+    pass
 
 REQUEST_MODEL = "gen_ai.request.model"
 PROVIDER_NAME = "gen_ai.provider.name"
@@ -55,27 +55,8 @@ REPEATED = "yolo.tool_call.repeated"
 LOOP = "yolo.handoff.loop"
 
 
-class CallSignals:
-    """LLM and tool call handlers, and the loop events of handoffs;
-    :class:`telemetry.tracing.events.SpanSignals` provides the correlation they use."""
-
-    _tracer: SpanBuilder
-    _texts: dict[str, str]
-    _learn: Callable[[Any], Any]
-    _aggregator: Aggregator
-    _names: Callable[[dict, str], tuple[str, str | None]]
-    _agent: Callable[[str | None, str], OpenSpan | None]
-    _workflow: Callable[[str | None], OpenSpan | None]
-    _agent_scope: Callable[[dict, str | None, str, float], Parent]
-    _pruned: Callable[[Any], bool]
-    _handoff_completed: Callable[[dict, float], None]
-    _call_state: tuple[HandoffWindows, CallRuns] | None = None
-    _open: OpenSpans
-    _inherit: bool
-    _span_name: Callable[[dict[Any, str], Any, str], str]
-    #: Span names of LLM calls by (operation, model), of tool calls by tool.
-    _call_names: dict[tuple[str, str], str]
-    _tool_names: dict[str, str]
+class CallSignals(HandoffSignals):
+    """LLM and tool call handlers, and the loop events of handoffs."""
 
     def call_handlers(self) -> dict[str, Callable[[dict, float], None]]:
         """Signal name -> handler, for the signals this module handles."""

@@ -30,7 +30,7 @@ sampler: the handler stops after the bookkeeping.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from telemetry.tracing.attributes import (
     AGENT_NAME,
@@ -39,43 +39,26 @@ from telemetry.tracing.attributes import (
     CONVERSATION_ID,
     DECISION_TYPE,
     ERROR_TYPE,
-    NO_PARENT,
     OPERATION,
     SAFETY_RULE,
     WORKFLOW_ID,
     WORKFLOW_NAME,
     WORKFLOW_OUTCOME,
-    Parent,
     exception_attributes,
     exception_type,
     start_ns,
 )
 from telemetry.tracing.builder import remote_parent
-from telemetry.tracing.calls import CallSignals
-from telemetry.tracing.handoffs import HandoffSignals
 from telemetry.tracing.live import leaf_span_id
 from telemetry.tracing.live_signals import LiveSignals
-from telemetry.tracing.table import LATEST_TS, OpenSpan, OpenSpans, ns
+from telemetry.tracing.table import LATEST_TS, ns
 
 if TYPE_CHECKING:
-    from telemetry.tracing.builder import SpanBuilder
     from telemetry.tracing.record import SpanStub
 
-class SpanSignals(LiveSignals, CallSignals, HandoffSignals):
-    """The signal handlers; :class:`telemetry.tracing.tracer.SignalTracer` provides the state
-    they work on."""
-
-    _tracer: SpanBuilder
-    _open: OpenSpans
-    _texts: dict[str, str]
-    _learn: Callable[[Any], Any]
-    _inherit: bool
-    _capture: bool
-    #: Whether open workflows and agents become the current OpenTelemetry span.
-    _live: bool
-    _decision_names: dict[str, str]
-    _agent_names: dict[str, str]
-    _span_name: Callable[[dict[Any, str], Any, str], str]
+class SpanSignals(LiveSignals):
+    """The signal handlers; :class:`telemetry.tracing.tracer.SignalTracer` provides the
+    wiring, :class:`telemetry.tracing.state.TracerState` the state they work on."""
 
     def handlers(self) -> dict[str, Callable[[dict, float], None]]:
         """Signal name -> handler, for the signals that make or change spans."""
@@ -96,60 +79,6 @@ class SpanSignals(LiveSignals, CallSignals, HandoffSignals):
             "yolo.state_loaded": self._state_loaded,
             **self.call_handlers(),  # LLM and tool calls, loop events: tracing/calls.py
         }
-
-    # -- spans ------------------------------------------------------------------------
-
-    def _open_span(self, key: tuple, name: str, parent: SpanStub | None, attributes: dict,
-                   ts: float, workflow_id: str | None, agent: str | None = None) -> OpenSpan:
-        return self._open.add(key, self._start(name, parent, attributes, ts), workflow_id,
-                              agent, ts)
-
-    def _start(self, name: str, parent: SpanStub | None, attributes: dict,
-               ts: float) -> SpanStub:
-        if parent is not None and not parent.sampled and self._inherit:
-            return parent  # unsampled subtree: no new span, no attributes
-        return self._tracer.start_span(name, parent, attributes, ns(ts))
-
-    def _pruned(self, parent: SpanStub | None) -> bool:
-        """Whether a child of ``parent`` is not made at all (an unsampled subtree)."""
-        return parent is not None and not parent.sampled and self._inherit
-
-    # -- correlation ---------------------------------------------------------------
-
-    def _workflow(self, workflow_id: str | None) -> OpenSpan | None:
-        return self._open.get(("w", workflow_id)) if workflow_id is not None else None
-
-    def _agent(self, workflow_id: str | None, agent: str) -> OpenSpan | None:
-        """The agent's open span: in this workflow, else one opened without a workflow;
-        without a workflow, the agent's latest activation in any."""
-        get = self._open.get
-        entry = get(("a", workflow_id, agent))
-        if entry is None:
-            if workflow_id is not None:
-                entry = get(("a", None, agent))
-            else:
-                entry = self._open.latest_agent(agent)
-        return entry
-
-    def _scope(self, f: dict, entry: OpenSpan | None, ts: float) -> Parent:
-        """``entry`` as a parent (its last activity moved to ``ts``), unless a
-        ``traceparent`` field names one."""
-        if "traceparent" in f:
-            remote = remote_parent(f)
-            if remote is not None:
-                return remote, 0.0
-        if entry is None:
-            return NO_PARENT
-        entry.touch(ts)
-        return entry.span, entry.start_ts
-
-    def _names(self, f: dict, key: str) -> tuple[str, str | None]:
-        """The safe ``f[key]`` and workflow id (None when the signal has none)."""
-        texts, name, wf = self._texts, f[key], f.get("workflow_id")
-        name = texts.get(name) or self._learn(name)
-        if wf is not None:
-            wf = texts.get(wf) or self._learn(wf)
-        return name, wf
 
     # -- workflows -----------------------------------------------------------------
 
@@ -312,14 +241,6 @@ class SpanSignals(LiveSignals, CallSignals, HandoffSignals):
             attributes[CONVERSATION_ID] = wf
         self._tracer.leaf("context_refresh " + agent, parent, attributes,
                           start_ns(ts - f["duration_s"], floor), ns(ts))
-
-    def _agent_scope(self, f: dict, wf: str | None, agent: str, ts: float) -> Parent:
-        """Parent of an agent's own work: traceparent, agent span, workflow span."""
-        if "traceparent" in f:
-            remote = remote_parent(f)
-            if remote is not None:
-                return remote, 0.0
-        return self._scope(f, self._agent(wf, agent) or self._workflow(wf), ts)
 
     # -- instants --------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ concurrently.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from telemetry.tracing.attributes import (
@@ -23,28 +22,16 @@ from telemetry.tracing.attributes import (
     Parent,
     start_ns,
 )
-from telemetry.tracing.table import LATEST_TS, OpenSpan, OpenSpans, ns
+from telemetry.tracing.state import TracerState
+from telemetry.tracing.table import LATEST_TS, ns
 
 if TYPE_CHECKING:
-    from telemetry.tracing.builder import SpanBuilder
-    from telemetry.tracing.record import SpanStub
+    pass
 
 
-class HandoffSignals:
-    """Handoff and state handlers; :class:`telemetry.tracing.events.SpanSignals` adds the
-    correlation they use (``_scope``, ``_workflow``, ``_agent``, ``_pruned``)."""
-
-    _tracer: SpanBuilder
-    _open: OpenSpans
-    _texts: dict[str, str]
-    _learn: Callable[[Any], Any]
-    _inherit: bool
-    _handoff_span_names: dict[tuple[str, str], str]
-    _span_name: Callable[[dict[Any, str], Any, str], str]
-    _scope: Callable[[dict, OpenSpan | None, float], Parent]
-    _workflow: Callable[[str | None], OpenSpan | None]
-    _agent: Callable[[str | None, str], OpenSpan | None]
-    _pruned: Callable[[SpanStub | None], bool]
+class HandoffSignals(TracerState):
+    """Handoff and state handlers, on the tracer's state and correlation
+    (:class:`telemetry.tracing.state.TracerState`)."""
 
     # -- handoffs -----------------------------------------------------------
 

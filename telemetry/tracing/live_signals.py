@@ -13,30 +13,19 @@ set and cleared.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from telemetry.tracing.builder import remote_parent
+from telemetry.tracing.calls import CallSignals
 from telemetry.tracing.live import current_parent, enter, leave
-from telemetry.tracing.table import OpenSpan, OpenSpans
 
 if TYPE_CHECKING:
     from telemetry.tracing.record import SpanStub
 
 
-class LiveSignals:
-    """The send handlers; :class:`telemetry.tracing.events.SpanSignals` provides the
-    span making and correlation they use."""
-
-    _open: OpenSpans
-    #: The live spans opened at a send and not closed at one, by table key.
-    _lives: dict[tuple, Any]
-    #: The payload key under which an opening signal's send handler leaves the span it
-    #: made and made current, (span, live span), for this tracer's handler of the signal.
-    _opened_key: str
-    _names: Callable[[dict, str], tuple[str, str | None]]
-    _workflow: Callable[[str | None], OpenSpan | None]
-    _workflow_span: Callable[..., SpanStub]
-    _agent_span: Callable[[str, str | None, SpanStub | None, float], SpanStub]
+class LiveSignals(CallSignals):
+    """The send handlers; :class:`telemetry.tracing.events.SpanSignals` makes the
+    workflow and agent spans they make current (``_workflow_span``, ``_agent_span``)."""
 
     def live_handlers(self) -> dict[str, Callable[[dict, float], None]]:
         """What the signals that open or close a live context do when they are sent, on

@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 
 from telemetry.aggregation.reentry import then_deferred
-from telemetry.aggregation.series import sanitize_label_value
 from telemetry.tracing.builder import SpanBuilder, remote_parent
 from telemetry.tracing.events import SpanSignals
 from telemetry.tracing.live import LiveSpan, record_change, sampled_span_ids
@@ -59,8 +58,6 @@ if TYPE_CHECKING:
 
 __all__ = ["UNFINISHED", "SignalTracer", "active_tracer", "remote_parent"]
 
-#: Distinct names remembered as safe (or with their safe form); emptied when full.
-_TEXT_CACHE_SIZE = 4096
 #: Signals handled when they arrive: an error carries an exception, whose frames
 #: should not stay alive while it waits. The signals that open or close a live context
 #: do that part when they are sent
@@ -85,22 +82,19 @@ class SignalTracer(SpanSignals):
 
     def __init__(self, tracer: Tracer, aggregator: Aggregator, config: TracingConfig,
                  clock: Callable[[], float] = time.monotonic, max_text_length: int = 128) -> None:
+        # The fields are described in telemetry.tracing.state.TracerState.
         self._tracer = SpanBuilder(tracer, max_text=max_text_length)
         self._max_text = max_text_length
-        #: Raw name -> its safe form (itself when already safe); see :meth:`_learn`.
-        self._texts: dict[str, str] = {}
-        #: Span names by their varying part (decision type, agent, (from, to)): one
-        #: string per distinct name, reused, so the encoder finds it hashed and cached.
-        self._decision_names: dict[str, str] = {}
-        self._agent_names: dict[str, str] = {}
-        self._handoff_span_names: dict[tuple[str, str], str] = {}
-        self._call_names: dict[tuple[str, str], str] = {}
-        self._tool_names: dict[str, str] = {}
+        self._texts = {}
+        self._decision_names = {}
+        self._agent_names = {}
+        self._handoff_span_names = {}
+        self._call_names = {}
+        self._tool_names = {}
+        self._call_state = None
         self._aggregator = aggregator
         self._capture = config.capture_content
         self._live = config.live_context
-        #: With a parent-based sampler a child of an unsampled span is unsampled too,
-        #: so we skip creating it at all.
         self._inherit = config.sampler.startswith("parentbased_") or config.sampler == "always_off"
         self._guard = aggregator._guard
         self._clock = clock
@@ -111,7 +105,7 @@ class SignalTracer(SpanSignals):
         #: :class:`telemetry.aggregation.followers.Follower`.
         self.send_handlers = self.live_handlers() if self._live else {}
         self.follower_handlers: dict[str, Callable[[dict, float], None]] = self.handlers()
-        self._lives: dict[tuple, LiveSpan] = {}
+        self._lives = {}
         self._opened_key = f"\x00yolo.tracing.opened.{id(self):x}"  # this tracer's own
         self._tracer.on_sink_change = lambda: self._batch_with(self._tracer.batch_processor())
         self._attached = False
@@ -183,31 +177,6 @@ class SignalTracer(SpanSignals):
         if self._open.next_expiry <= self._clock():
             self._open.expire_due()
 
-    def _learn(self, value: Any) -> Any:
-        """``value`` made safe for span names and attributes, remembered for next time.
-
-        Names reach spans as they are when short, printable ASCII; others are made
-        safe like label values: a lone surrogate (what ``os.fsdecode`` makes of
-        undecodable bytes) cannot be encoded and would cost the whole batch, and
-        control characters and long names are no better in a span than in a label.
-        Handlers look a name up in the cache first (``texts.get(v) or learn(v)``), so
-        each distinct name is checked once. Names far longer than the limit are not
-        kept: the cache holds at most a few megabytes.
-        """
-        if type(value) is not str:
-            return value
-        limit = self._max_text
-        if len(value) <= limit and value.isascii() and value.isprintable():
-            clean = value
-        else:
-            clean = sanitize_label_value(value, limit)
-        if len(value) <= 2 * limit:
-            texts = self._texts
-            if len(texts) >= _TEXT_CACHE_SIZE:
-                texts.clear()
-            texts[value] = clean
-        return clean
-
     def new_span_id(self) -> int:
         """A span id for a span chosen in advance (:func:`telemetry.tracing.live.open_leaf`),
         from the provider's id generator."""
@@ -229,14 +198,6 @@ class SignalTracer(SpanSignals):
         with guard.lock:
             if live.open and live.stub.recording:
                 record_change(live.stub, self._tracer, self._capture, what, args)
-
-    @staticmethod
-    def _span_name(names: dict[Any, str], key: Any, name: str) -> str:
-        """Remember ``name`` under ``key`` in ``names`` (emptied when full)."""
-        if len(names) >= _TEXT_CACHE_SIZE:
-            names.clear()
-        names[key] = name
-        return name
 
     @property
     def _lock(self) -> Any:
