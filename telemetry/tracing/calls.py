@@ -55,16 +55,20 @@ REPEATED = "yolo.tool_call.repeated"
 LOOP = "yolo.handoff.loop"
 
 
+#: Signal name -> the name of its handler here (see TracerState._bound).
+CALL_HANDLERS: dict[str, str] = {
+    "yolo.llm_called": "_llm_called",
+    "yolo.tool_completed": "_tool_completed",
+    "yolo.handoff_completed": "_handoff_completed_noting_loops",
+}
+
+
 class CallSignals(HandoffSignals):
     """LLM and tool call handlers, and the loop events of handoffs."""
 
     def call_handlers(self) -> dict[str, Callable[[dict, float], None]]:
         """Signal name -> handler, for the signals this module handles."""
-        return {
-            "yolo.llm_called": self._llm_called,
-            "yolo.tool_completed": self._tool_completed,
-            "yolo.handoff_completed": self._handoff_completed_noting_loops,
-        }
+        return self._bound(CALL_HANDLERS)
 
     def _detectors(self) -> tuple[HandoffWindows, CallRuns]:
         """The tracer's loop windows and repeat runs, with the aggregator's settings."""

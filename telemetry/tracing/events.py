@@ -49,6 +49,7 @@ from telemetry.tracing.attributes import (
     start_ns,
 )
 from telemetry.tracing.builder import remote_parent
+from telemetry.tracing.calls import CALL_HANDLERS
 from telemetry.tracing.live import leaf_span_id
 from telemetry.tracing.live_signals import LiveSignals
 from telemetry.tracing.table import LATEST_TS, ns
@@ -56,29 +57,34 @@ from telemetry.tracing.table import LATEST_TS, ns
 if TYPE_CHECKING:
     from telemetry.tracing.record import SpanStub
 
+#: Signal name -> the name of its handler. The LLM and tool calls and the loop events
+#: are in tracing/calls.py (CALL_HANDLERS), whose handoff_completed handler is this
+#: one's and the loop events'.
+HANDLERS: dict[str, str] = {
+    "yolo.workflow_started": "_workflow_started",
+    "yolo.workflow_completed": "_workflow_completed",
+    "yolo.workflow_failed": "_workflow_failed",
+    "yolo.agent_activated": "_agent_activated",
+    "yolo.agent_deactivated": "_agent_deactivated",
+    "yolo.handoff_started": "_handoff_started",
+    "yolo.handoff_completed": "_handoff_completed",
+    "yolo.decision_made": "_decision_made",
+    "yolo.error_occurred": "_error_occurred",
+    "yolo.safety_blocked": "_safety_blocked",
+    "yolo.context_updated": "_context_updated",
+    "yolo.context_refreshed": "_context_refreshed",
+    "yolo.state_saved": "_state_saved",
+    "yolo.state_loaded": "_state_loaded",
+}
+
+
 class SpanSignals(LiveSignals):
     """The signal handlers; :class:`telemetry.tracing.tracer.SignalTracer` provides the
     wiring, :class:`telemetry.tracing.state.TracerState` the state they work on."""
 
     def handlers(self) -> dict[str, Callable[[dict, float], None]]:
         """Signal name -> handler, for the signals that make or change spans."""
-        return {
-            "yolo.workflow_started": self._workflow_started,
-            "yolo.workflow_completed": self._workflow_completed,
-            "yolo.workflow_failed": self._workflow_failed,
-            "yolo.agent_activated": self._agent_activated,
-            "yolo.agent_deactivated": self._agent_deactivated,
-            "yolo.handoff_started": self._handoff_started,
-            "yolo.handoff_completed": self._handoff_completed,
-            "yolo.decision_made": self._decision_made,
-            "yolo.error_occurred": self._error_occurred,
-            "yolo.safety_blocked": self._safety_blocked,
-            "yolo.context_updated": self._context_updated,
-            "yolo.context_refreshed": self._context_refreshed,
-            "yolo.state_saved": self._state_saved,
-            "yolo.state_loaded": self._state_loaded,
-            **self.call_handlers(),  # LLM and tool calls, loop events: tracing/calls.py
-        }
+        return self._bound({**HANDLERS, **CALL_HANDLERS})
 
     # -- workflows -----------------------------------------------------------------
 

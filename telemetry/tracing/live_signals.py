@@ -23,6 +23,16 @@ if TYPE_CHECKING:
     from telemetry.tracing.record import SpanStub
 
 
+#: Signal name -> the name of its send handler (see LiveSignals.live_handlers).
+LIVE_HANDLERS: dict[str, str] = {
+    "yolo.workflow_started": "_open_workflow_now",
+    "yolo.agent_activated": "_open_agent_now",
+    "yolo.workflow_completed": "_leave_workflow_now",
+    "yolo.workflow_failed": "_leave_workflow_now",
+    "yolo.agent_deactivated": "_leave_agent_now",
+}
+
+
 class LiveSignals(CallSignals):
     """The send handlers; :class:`telemetry.tracing.events.SpanSignals` makes the
     workflow and agent spans they make current (``_workflow_span``, ``_agent_span``)."""
@@ -39,13 +49,7 @@ class LiveSignals(CallSignals):
         was current; its span ends in order too. Spans made current are found at the
         next send by :attr:`_lives` (the table lags behind by the waiting events).
         """
-        return {
-            "yolo.workflow_started": self._open_workflow_now,
-            "yolo.agent_activated": self._open_agent_now,
-            "yolo.workflow_completed": self._leave_workflow_now,
-            "yolo.workflow_failed": self._leave_workflow_now,
-            "yolo.agent_deactivated": self._leave_agent_now,
-        }
+        return self._bound(LIVE_HANDLERS)
 
     def _open_workflow_now(self, f: dict, ts: float) -> None:
         wf = self._names(f, "workflow_id")[0]

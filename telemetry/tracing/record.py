@@ -127,10 +127,6 @@ class SpanRecord(SpanStub):
                  "start_ns", "status")
 
     recording = True
-    # Constant for records: class attributes in front of the stub's slots, so making
-    # one (once per workflow, agent activation and handoff) writes fewer fields.
-    sampled = True  # type: ignore[assignment]
-    remote = False  # type: ignore[assignment]
 
     def __init__(self, builder: Any, name: str, trace_id: int, span_id: int, flags: int,
                  trace_state: TraceState | None, parent: SpanStub | None,
@@ -138,6 +134,8 @@ class SpanRecord(SpanStub):
         self.trace_id = trace_id
         self.span_id = span_id
         self.flags = flags
+        self.sampled = True
+        self.remote = False
         self.trace_state = trace_state
         self.builder = builder
         self.name = name
@@ -194,7 +192,10 @@ class UnsampledRecord(SpanRecord):
     children are not sampled either, and processors see it unsampled."""
 
     __slots__ = ()
-    sampled = False  # type: ignore[assignment]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.sampled = False
 
 
 def to_readable(span: Finished) -> ReadableSpan:

@@ -19,7 +19,7 @@ the declarations and behaves the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from telemetry.aggregation.series import sanitize_label_value
@@ -79,6 +79,12 @@ class TracerState:
     send_handlers: dict[str, Callable[[dict, float], None]]
     follower_handlers: dict[str, Callable[[dict, float], None]]
     wait_limit: int
+
+    def _bound(self, names: Mapping[str, str]) -> dict[str, Callable[[dict, float], None]]:
+        """Signal name -> this tracer's handler, from a table of signal name -> method
+        name. Found by name, so the handlers a compiled build calls from C are bound
+        as Python methods too."""
+        return {signal: getattr(self, method) for signal, method in names.items()}
 
     # -- names -------------------------------------------------------------------------
 

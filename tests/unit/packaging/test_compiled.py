@@ -35,17 +35,24 @@ def test_every_declaration_file_belongs_to_a_listed_module() -> None:
 
 
 def test_declared_classes_are_c_structures_when_compiled() -> None:
-    """Compiled, the cells and the bundles that hold them are extension types (their
-    fields typed by the ``.pxd``), not Python classes: a build that lost a declaration
-    runs, only slower, and fails here."""
+    """Compiled, the cells and the bundles that hold them, the spans, the open-span
+    table, the span builder and the tracer's handlers are extension types (their fields
+    typed by the ``.pxd``), not Python classes: a build that lost a declaration runs,
+    only slower, and fails here."""
     from exporters.otlp.fastpath.span_encoding import SpanEncoder
     from telemetry.aggregation.handlers.calls import LlmCells, ToolCells
     from telemetry.aggregation.series import CounterCell, ExemplarSource, HistogramCell
     from telemetry.aggregation.state import CellPair
+    from telemetry.tracing.builder import SpanBuilder
+    from telemetry.tracing.record import SpanRecord, SpanStub
+    from telemetry.tracing.state import TracerState
+    from telemetry.tracing.table import OpenSpan, OpenSpans
+    from telemetry.tracing.tracer import SignalTracer
 
     heap_type = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
     classes = (CounterCell, HistogramCell, ExemplarSource, CellPair, LlmCells, ToolCells,
-               SpanEncoder)
+               SpanEncoder, SpanStub, SpanRecord, OpenSpan, OpenSpans, SpanBuilder,
+               TracerState, SignalTracer)
     is_python_class = {cls.__name__: bool(cls.__flags__ & heap_type) for cls in classes}
     states = set(compiled.compiled_modules().values())
     if states == {True}:

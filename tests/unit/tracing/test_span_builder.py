@@ -18,7 +18,8 @@ from opentelemetry.trace import TraceState
 from exporters.otlp.traces import make_sampler
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.config import TracingConfig
-from telemetry.tracing.builder import MAX_VALUE_LENGTH, SpanBuilder, SpanRecord, SpanStub
+from telemetry.tracing.builder import MAX_VALUE_LENGTH, SpanBuilder
+from telemetry.tracing.record import SpanRecord, SpanStub
 from telemetry.tracing.tracer import SignalTracer, remote_parent
 from tests.conftest import send
 

@@ -31,7 +31,8 @@ class Batched:
     the delay is an hour), then to an in-memory exporter."""
 
     def __init__(self, aggregator: Aggregator, clock: FakeClock, batch_size: int = 512,
-                 delay_ms: int = 3_600_000) -> None:
+                 delay_ms: int = 3_600_000,
+                 tracer_class: type[SignalTracer] = SignalTracer) -> None:
         config = TracingConfig()
         self.exporter = InMemorySpanExporter()
         self.provider = TracerProvider(sampler=make_sampler(config), shutdown_on_exit=False)
@@ -39,7 +40,7 @@ class Batched:
             max_export_batch_size=batch_size, schedule_delay_ms=delay_ms), aggregator)
         self.provider.add_span_processor(self.processor)
         self.queue: Any = self.processor.direct_queue[0]
-        self.tracer = SignalTracer(self.provider.get_tracer("test"), aggregator, config,
+        self.tracer = tracer_class(self.provider.get_tracer("test"), aggregator, config,
                                    clock=clock)
         self.tracer.attach()
 
@@ -143,13 +144,14 @@ def test_reads_and_close_handle_the_waiting_events(batched: Any) -> None:
     assert spans["decision d2"].parent.span_id == spans["invoke_agent pm"].context.span_id
 
 
-def test_a_waiting_event_that_fails_is_counted_and_the_rest_are_handled(
-        batched: Any, aggregator: Aggregator, monkeypatch: pytest.MonkeyPatch) -> None:
-    def fail(self: SignalTracer, fields: dict, ts: float) -> None:
+class FailingDecisions(SignalTracer):
+    def _decision_made(self, f: dict, ts: float) -> None:
         raise RuntimeError("a handler bug")
 
-    monkeypatch.setattr(SignalTracer, "_decision_made", fail)
-    traced = batched()
+
+def test_a_waiting_event_that_fails_is_counted_and_the_rest_are_handled(
+        batched: Any, aggregator: Aggregator) -> None:
+    traced = batched(tracer_class=FailingDecisions)
     send("workflow_started", workflow_id="wf-1", workflow_type="t", timestamp=T0)
     decision(1)
     send("state_saved", size_bytes=10, duration_s=0.1, workflow_id="wf-1", timestamp=T0 + 2)
