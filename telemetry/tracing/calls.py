@@ -24,7 +24,7 @@ tracer's own bounded copy, so a trace shows where a loop closed or a run repeate
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telemetry.aggregation.handlers.operations import CallRuns, HandoffWindows
 from telemetry.tracing.attributes import (
@@ -39,9 +39,6 @@ from telemetry.tracing.attributes import (
 from telemetry.tracing.handoffs import HandoffSignals
 from telemetry.tracing.table import LATEST_TS, ns
 from telemetry.validation import fingerprint
-
-if TYPE_CHECKING:
-    pass
 
 REQUEST_MODEL = "gen_ai.request.model"
 PROVIDER_NAME = "gen_ai.provider.name"

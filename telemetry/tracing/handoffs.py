@@ -10,7 +10,7 @@ concurrently.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telemetry.tracing.attributes import (
     CONVERSATION_ID,
@@ -24,9 +24,6 @@ from telemetry.tracing.attributes import (
 )
 from telemetry.tracing.state import TracerState
 from telemetry.tracing.table import LATEST_TS, ns
-
-if TYPE_CHECKING:
-    pass
 
 
 class HandoffSignals(TracerState):
