@@ -14,12 +14,13 @@ round give the noise floor: a baseline against itself.
 
 Exporters and the span worker work on their own threads. Their CPU is measured
 in a steady phase after the rounds: per pipeline, the workflow with its work runs
-back to back for a while (warm-up first, so each timer's interval holds the
+back to back for a while (a warm-up first, so each timer's interval holds the
 workflow's own event rate), and the CPU of every thread the pipeline's start created
-over that time, per event, is scaled to a workflow. The StatsD flush grows with
-the events of its interval (the reservoirs) and the span worker with the spans:
-measured while the pipeline receives at the workflow's rate, neither is diluted by
-the time it spends idle between its runs.
+is read. The timer threads (exporters, server, alerts) work on their clocks: their
+CPU over the sending thread's. Span export grows with the spans: its CPU per event,
+scaled to a workflow. Measured while the pipeline receives at the workflow's rate,
+neither is diluted by the time the pipeline spends idle between its runs (a StatsD
+flush's values, for one, grow with the events of its interval).
 
 The work per operation is 1 ms on any host, so telemetry's share grows as the host
 slows. Each run measures this host's bare blinker send and also states the in-line +
@@ -105,29 +106,31 @@ class Pipeline:
 
     def steady(self, warm_up_s: float, seconds: float) -> dict[str, float]:
         """Run the workflow with its work back to back, ``warm_up_s`` and then
-        ``seconds`` measured: the CPU seconds of the timer threads and of span export
+        ``seconds`` measured: the CPU seconds of the timer threads, of span export
         (the worker, and a flush of what is left queued at the end, on this thread)
-        in the measured part, and its events."""
+        and of the sending thread in the measured part, and its events."""
         from telemetry.cli.simulator import ReferenceOrchestrator
 
         aggregator = self.telemetry.aggregator
         aggregator.connect()
         try:
-            events, timers, spans = 0, 0.0, 0.0
+            events, timers, spans, sending = 0, 0.0, 0.0, 0.0
             for duration in (warm_up_s, seconds):  # the counts of the last one stay
                 timers, spans = self.threads_cpu()
-                started, events = time.perf_counter(), 0
+                started, sending, events = time.perf_counter(), time.thread_time(), 0
                 while time.perf_counter() - started < duration:
                     orchestrator = ReferenceOrchestrator(seed=SEED, work=burn_1ms)
                     orchestrator.run(workflows=1)
                     events += orchestrator.stats.events
             aggregator.run_pending()
+            sending = time.thread_time() - sending
             flushed = self.flush_spans()
             timers_now, spans_now = self.threads_cpu()
         finally:
             aggregator.disconnect()
         return {"timer_threads_s": timers_now - timers,
-                "span_export_s": spans_now - spans + flushed, "events": events}
+                "span_export_s": spans_now - spans + flushed, "sending_thread_s": sending,
+                "events": events}
 
 
 def _thread_cpu_seconds(thread_id: int) -> float:
@@ -258,8 +261,8 @@ def run(ctx: Context) -> Result:
             del values[0]  # the warm-up round interleave discarded
         for pipeline in pipelines.values():
             pipeline.flush_spans()
-        # Each timer's interval (10 s, alerts 15 s) fits whole into both phases.
-        warm_up_s, steady_s = (2.0, 3.0) if settings.quick else (15.0, 30.0)
+        # The measured part holds whole intervals of every timer (10 s, alerts 15 s).
+        warm_up_s, steady_s = (2.0, 3.0) if settings.quick else (10.0, 60.0)
         steady = {name: p.steady(warm_up_s, steady_s) for name, p in pipelines.items()}
         counted = {name: p.telemetry.snapshot()[1].events_total for name, p in pipelines.items()}
         drops = {name: dropped(p.telemetry) for name, p in pipelines.items()}
@@ -302,12 +305,15 @@ def run(ctx: Context) -> Result:
             note=f"{median(inline) * 1e6 / events_per_workflow:.2f} us per event; "
                  f"over 1 ms of work per operation (it took {ms_per_operation:.2f} ms)"))
         inline_share = median(inline) / workflow_cpu * 100
-        # Own threads, from the steady phase: their CPU per event received, for a
-        # workflow's events, over the workflow's CPU time (as the in-line share).
+        # Own threads, from the steady phase. The timer threads work on their clocks
+        # (a StatsD flush's values are capped per series): their CPU over the sending
+        # thread's, whatever rate the calibrated work gave. Span export grows with
+        # the events: its CPU per event, for a workflow's events, over the reference
+        # workflow's CPU time (as the in-line share).
         measured = steady[name]
-        per_workflow = events_per_workflow / max(measured["events"], 1) / workflow_cpu * 100
-        timer_share = measured["timer_threads_s"] * per_workflow
-        span_share = measured["span_export_s"] * per_workflow
+        timer_share = measured["timer_threads_s"] / measured["sending_thread_s"] * 100
+        span_share = (measured["span_export_s"] / max(measured["events"], 1)
+                      * events_per_workflow / workflow_cpu * 100)
         threads_share = timer_share + span_share
         how = f"timer threads {timer_share:.2f} %"
         if measured["span_export_s"]:
