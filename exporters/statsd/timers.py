@@ -22,10 +22,15 @@ import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 
+from exporters.statsd.fixed import fixed_text
 from exporters.statsd.format import format_rounded, integer_rate
+from telemetry.compiled import is_compiled
 
 #: ``format_rounded``'s fixed-point range: beyond it, the value-by-value path.
 _LIMIT = 1e12
+#: Compiled, :func:`~exporters.statsd.fixed.fixed_text` writes a series' values five
+#: times faster than one ``%`` format; in pure Python it is the slower of the two.
+_WRITE_FIXED = is_compiled("exporters.statsd.fixed")
 
 
 def timer_text(values: Sequence[float], scale: float, templates: Sequence[str]) -> str:
@@ -36,8 +41,13 @@ def timer_text(values: Sequence[float], scale: float, templates: Sequence[str]) 
     Every value of a finite reservoir within ``format_rounded``'s fixed-point range
     is written with 3 decimals in one ``%`` format; then the trailing zeros of the
     decimals (at most 3) and a bare point are removed from all of them at once: a
-    value's text is the only thing followed by the type, ``|m(s)``.
+    value's text is the only thing followed by the type, ``|m(s)``. A compiled build
+    writes the same text digit by digit (:mod:`exporters.statsd.fixed`).
     """
+    if _WRITE_FIXED:
+        text = fixed_text(values, scale, templates)
+        if text is not None:
+            return text
     scaled = values if scale == 1.0 else [value * scale for value in values]
     if not scaled:
         return ""

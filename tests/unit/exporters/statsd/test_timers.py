@@ -3,12 +3,14 @@ the value-by-value functions give, character for character."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Iterator
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporters.statsd.fixed import fixed_text
 from exporters.statsd.format import format_rounded, timer_rates
 from exporters.statsd.timers import TimerBacklog, timer_tails, timer_text
 
@@ -49,7 +51,20 @@ _VALUE = st.one_of(
     st.integers(-10, 10).map(lambda n: n / 10_000),  # rounds to (minus) zero
     st.sampled_from([0.0, -0.0, 1e12, -1e12, 999_999_999_999.9996, 5e-324]),
     st.integers(-(10**13), 10**13),
+    # Exact ties (odd multiples of 1/16 are halves of a thousandth) and the floats
+    # an ulp or two either side of a half or a whole thousandth: where the product
+    # by 1000 may round across it.
+    st.integers(-(10**7), 10**7).map(lambda n: (2 * n + 1) / 16),
+    st.tuples(st.integers(-(10**9), 10**9), st.sampled_from([0.0, 0.5]),
+              st.integers(-2, 2)).map(
+        lambda near: _ulps_from((near[0] + near[1]) / 1000, near[2])),
 )
+
+
+def _ulps_from(value: float, steps: int) -> float:
+    for _ in range(abs(steps)):
+        value = math.nextafter(value, math.inf if steps > 0 else -math.inf)
+    return value
 
 
 @settings(max_examples=300, deadline=None)
@@ -61,6 +76,32 @@ def test_timer_text_is_format_rounded_of_each_value_with_its_tail(
     text = timer_text([value for value, _ in values], scale, templates)
     expected = [format_rounded(value * scale) + tail for value, tail in values]
     assert (text.split("\n") if values else []) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_VALUE, st.sampled_from(TAILS)), max_size=40),
+       st.sampled_from([1.0, 1000.0]))
+def test_fixed_text_writes_what_format_rounded_gives_or_declines(
+        values: list[tuple[float, str]], scale: float) -> None:
+    """The digit-by-digit writer (what a compiled build uses) on its own, in either
+    build: the same text, or None when a value is beyond the fixed-point range."""
+    templates = ["%.3f" + tail.replace("%", "%%") for _, tail in values]
+    text = fixed_text([value for value, _ in values], scale, templates)
+    if any(not -1e12 < value * scale < 1e12 for value, _ in values):
+        assert text is None
+        return
+    expected = [format_rounded(value * scale) + tail for value, tail in values]
+    assert (text.split("\n") if values else [""]) == (expected or [""])
+
+
+def test_fixed_text_rounds_ties_to_even_and_grows_its_buffer() -> None:
+    values = [0.0625, 0.1875, -0.0625, 2.5e-4, 999_999_999.9995, 123456789012.0] * 40
+    tail = "|ms|#" + "t" * 200  # more than the buffer's first guess per value
+    text = fixed_text(values, 1.0, ["%.3f" + tail] * len(values))
+    assert text is not None
+    assert text.split("\n")[:6] == [format_rounded(value) + tail for value in values[:6]]
+    assert text.split("\n")[:2] == ["0.062" + tail, "0.188" + tail]
+    assert len(text.split("\n")) == len(values)
 
 
 def test_values_beyond_fixed_point_format_one_by_one_as_before() -> None:
