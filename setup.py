@@ -71,6 +71,7 @@ def extensions() -> list:
         print("setup.py: Cython is not installed, pure Python instead", file=sys.stderr)
         return []
     sources = [str(Path(*name.split(".")).with_suffix(".py")) for name in plan["MODULES"]]
+    sources += [str(Path(*name.split(".")).with_suffix(".pyx")) for name in plan["C_ONLY"]]
     try:
         return cythonize(sources, compiler_directives=plan["DIRECTIVES"],
                          build_dir="build/cython", nthreads=os.cpu_count() or 1, quiet=True)

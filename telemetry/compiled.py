@@ -4,17 +4,21 @@ The modules an event passes through (the signal's send, the checks, the aggregat
 receiver and handlers, the cells, the tracer and the span encoder) are compiled to C
 with Cython when a wheel is built (``setup.py``), and so is the StatsD exporter's
 timer writer (:mod:`exporters.statsd.fixed`, half of a flush's CPU otherwise): the
-same source, compiled as it is, with Python's semantics kept (``annotation_typing`` off, so an annotation is never a
-type check). The objects every event touches (the cells, the pairs and bundles that
-hold them, the fast paths' arguments; with tracing, the spans, the open-span table,
-the span builder and the tracer's handlers) are declared as C structures by the
-``.pxd`` files beside their modules, which only the compiled build reads: compiled
-code would otherwise reach their fields through CPython's generic attribute lookup,
-slower than the interpreter's own. Under callgrind that takes the main thread's
-instructions per event of the reference workflow from 16,300 (pure Python) to 8,600
-with metrics only, and from 26,900 to 20,700 traced at 1.0 (compiled without and
-with the tracer's declarations). Where no compiler is at hand the build falls back
-to the pure-Python modules, which behave the same.
+same source, compiled as it is, with Python's semantics kept (``annotation_typing``
+off, so an annotation is never a type check). One module exists only compiled
+(:data:`C_ONLY`): ``exporters/statsd/burst.pyx`` sends a burst of StatsD datagrams
+with one release of the GIL, where a pure-Python build sends them one by one.
+
+The objects every event touches (the cells, the pairs and bundles that hold them, the
+fast paths' arguments; with tracing, the spans, the open-span table, the span builder
+and the tracer's handlers) are declared as C structures by the ``.pxd`` files beside
+their modules, which only the compiled build reads: compiled code would otherwise
+reach their fields through CPython's generic attribute lookup, slower than the
+interpreter's own. Under callgrind that takes the main thread's instructions per event
+of the reference workflow from 16,300 (pure Python) to 8,600 with metrics only, and
+from 26,900 to 20,700 traced at 1.0 (compiled without and with the tracer's
+declarations). Where no compiler is at hand the build falls back to the pure-Python
+modules, which behave the same.
 
 ``YOLO_TELEMETRY_COMPILE`` picks, at build time: ``auto`` (the default: wheels are
 compiled when they can be, editable installs are not, so an edited module takes effect
@@ -58,6 +62,12 @@ MODULES: tuple[str, ...] = (
     "exporters.statsd.fixed",
 )
 
+#: Modules that exist only compiled (a ``.pyx``): work a pure-Python build does
+#: another way, with Python's own calls.
+C_ONLY: tuple[str, ...] = (
+    "exporters.statsd.burst",
+)
+
 #: The Cython directives every module is compiled with: Python's semantics, kept.
 DIRECTIVES: dict[str, object] = {
     "language_level": 3,
@@ -77,15 +87,17 @@ def is_compiled(module_name: str) -> bool:
 
 
 def compiled_modules() -> dict[str, bool]:
-    """Each module of :data:`MODULES`, and whether it runs compiled here."""
-    return {name: is_compiled(name) for name in MODULES}
+    """Each module of :data:`MODULES` and :data:`C_ONLY`, and whether it runs
+    compiled here."""
+    return {name: is_compiled(name) for name in (*MODULES, *C_ONLY)}
 
 
 def summary() -> str:
     """One line for ``--version`` and benchmark reports: how much runs compiled."""
-    compiled = sum(compiled_modules().values())
-    if compiled == len(MODULES):
+    states = compiled_modules()
+    compiled = sum(states.values())
+    if compiled == len(states):
         return "per-event path compiled"
     if compiled == 0:
         return "pure Python"
-    return f"per-event path partly compiled ({compiled} of {len(MODULES)} modules)"
+    return f"per-event path partly compiled ({compiled} of {len(states)} modules)"

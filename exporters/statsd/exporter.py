@@ -277,19 +277,20 @@ class StatsdExporter(Exporter):
         assert self._transport is not None
         rate = self.config.max_datagrams_per_s if self.config.protocol == "udp" else 0.0
         started = time.monotonic()
-        for number, datagram in enumerate(packing.datagrams):
-            if rate and number and not number % PACING_BURST:
-                now = time.monotonic()
-                wait = min(started + number / rate, deadline) - now
+        datagrams = packing.datagrams
+        for first in range(0, len(datagrams), PACING_BURST):
+            if rate and first:
+                wait = min(started + first / rate, deadline) - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)  # the exporter's own thread: no one else waits
-            try:
-                self._transport.send(datagram.payload, deadline)
-            except OSError as error:
+            burst = datagrams[first:first + PACING_BURST]
+            sent, error = self._transport.send_burst([d.payload for d in burst], deadline)
+            for datagram in burst[:sent]:
+                done.update(datagram.groups)
+                self.lines_sent += datagram.lines
+            self.datagrams_sent += sent
+            if error is not None:
                 return error
-            done.update(datagram.groups)
-            self.lines_sent += datagram.lines
-            self.datagrams_sent += 1
         return None
 
     def _settle(self, batch: _Batch, done: set[int]) -> int:

@@ -40,7 +40,12 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+try:  # compiled builds: a burst of datagrams with one release of the GIL
+    from exporters.statsd.burst import send_datagrams as _send_datagrams
+except ImportError:
+    _send_datagrams = None
 
 if sys.platform == "linux":
     import fcntl
@@ -90,6 +95,17 @@ class Transport:
     def send(self, payload: bytes, deadline: float | None = None) -> None:
         raise NotImplementedError
 
+    def send_burst(self, payloads: Sequence[bytes],
+                   deadline: float | None = None) -> tuple[int, OSError | None]:
+        """Send ``payloads`` in order until one fails: how many went out, and the
+        failure of the next (None when all did)."""
+        for sent, payload in enumerate(payloads):
+            try:
+                self.send(payload, deadline)
+            except OSError as error:
+                return sent, error
+        return len(payloads), None
+
     def close(self) -> None:
         sock, self._sock = self._sock, None
         if sock is not None:
@@ -109,7 +125,16 @@ class Transport:
 
 
 class UdpTransport(Transport):
-    """One connected datagram socket; each payload is one datagram."""
+    """One connected datagram socket; each payload is one datagram.
+
+    The socket does not block: a datagram goes out in one system call, and only
+    when the socket's send buffer is full does the send wait for room, at most the
+    timeout (or until the flush's deadline). A socket with a timeout would ask the
+    kernel whether it can write before every send, and setting the timeout is a
+    call of its own: each such call lets the GIL go and then waits to take it back
+    from a busy sending thread, which made a datagram cost about 50 us of CPU during
+    the reference workflow instead of 8.
+    """
 
     def _socket(self) -> socket.socket:
         if self._sock is None:
@@ -117,6 +142,7 @@ class UdpTransport(Transport):
             sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 sock.connect(address)
+                sock.setblocking(False)
             except OSError:
                 sock.close()
                 raise
@@ -131,11 +157,15 @@ class UdpTransport(Transport):
 
     def send(self, payload: bytes, deadline: float | None = None) -> None:
         sock = self._socket()
-        timeout = self._timeout(deadline)
-        if sock.gettimeout() != timeout:  # settimeout is a system call each time
-            sock.settimeout(timeout)
+        timeout = self._timeout(deadline)  # raises once the deadline has passed
         try:
-            sock.send(payload)
+            try:
+                sock.send(payload)
+            except BlockingIOError:  # the send buffer is full: wait for room
+                _, writable, _ = select.select([], [sock], [], timeout)
+                if not writable:
+                    raise TimeoutError(f"no room to send within {timeout:.3g} s") from None
+                sock.send(payload)
         except ConnectionRefusedError:
             raise  # the socket stays usable: the server may come back
         except OSError:
@@ -144,6 +174,26 @@ class UdpTransport(Transport):
         refused = self.pending_error()
         if refused is not None:
             raise refused
+
+    def send_burst(self, payloads: Sequence[bytes],
+                   deadline: float | None = None) -> tuple[int, OSError | None]:
+        """As :meth:`Transport.send_burst`; compiled, the datagrams go out with one
+        release of the GIL (:mod:`exporters.statsd.burst`) instead of one each, and
+        the one that did not (refused, no room in the send buffer, any error) is
+        sent again by :meth:`send`, which waits for room or raises and closes as it
+        always does."""
+        if _send_datagrams is None or not payloads:
+            return super().send_burst(payloads, deadline)
+        try:
+            self._timeout(deadline)  # raises once the deadline has passed
+            sock = self._socket()
+        except OSError as error:
+            return 0, error
+        sent, code = _send_datagrams(sock.fileno(), tuple(payloads))
+        if not code:
+            return sent, None
+        more, error = super().send_burst(payloads[sent:], deadline)
+        return sent + more, error
 
 
 class TcpTransport(Transport):

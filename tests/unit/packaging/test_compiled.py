@@ -16,12 +16,20 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _source(name: str) -> Path:
-    return ROOT.joinpath(*name.split(".")).with_suffix(".py")
+    suffix = ".pyx" if name in compiled.C_ONLY else ".py"
+    return ROOT.joinpath(*name.split(".")).with_suffix(suffix)
 
 
-@pytest.mark.parametrize("name", compiled.MODULES)
-def test_every_module_listed_for_compiling_has_its_python_source(name: str) -> None:
+@pytest.mark.parametrize("name", compiled.MODULES + compiled.C_ONLY)
+def test_every_module_listed_for_compiling_has_its_source(name: str) -> None:
     assert _source(name).is_file(), f"{name} is listed in telemetry/compiled.py"
+
+
+def test_a_module_that_exists_only_compiled_is_shipped_as_source() -> None:
+    """The sdist (and so a wheel built from it) carries the ``.pyx``."""
+    text = (ROOT / "pyproject.toml").read_text()
+    assert '"*.pyx"' in text
+    assert compiled.C_ONLY and not set(compiled.C_ONLY) & set(compiled.MODULES)
 
 
 def test_every_declaration_file_belongs_to_a_listed_module() -> None:
@@ -64,6 +72,7 @@ def test_declared_classes_are_c_structures_when_compiled() -> None:
 def test_setup_compiles_the_listed_modules_with_pythons_semantics() -> None:
     plan = runpy.run_path(str(ROOT / "telemetry" / "compiled.py"))
     assert plan["MODULES"] == compiled.MODULES
+    assert plan["C_ONLY"] == compiled.C_ONLY
     assert plan["DIRECTIVES"]["annotation_typing"] is False
     assert plan["DIRECTIVES"]["binding"] is True
     assert "compiled.py" in (ROOT / "setup.py").read_text()
@@ -87,11 +96,13 @@ def test_compiled_when_the_build_was_told_to_compile() -> None:
     assert not_compiled == []
 
 
-@pytest.mark.parametrize("name", compiled.MODULES)
+@pytest.mark.parametrize("name", compiled.MODULES + compiled.C_ONLY)
 def test_a_compiled_module_is_not_older_than_its_source(name: str) -> None:
     """An in-place compiled install keeps running the old code of a module edited since:
     reinstall (``YOLO_TELEMETRY_COMPILE=1 pip install -e .``) or delete the ``.so``."""
     spec = find_spec(name)
+    if spec is None and name in compiled.C_ONLY:
+        return  # a pure-Python build: the module does not exist
     assert spec is not None and spec.origin
     origin = Path(spec.origin)
     if origin.suffix == ".py":

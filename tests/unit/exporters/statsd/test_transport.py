@@ -3,6 +3,7 @@ reconnects and backoff, pacing, and a bounded stop when nothing answers."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
@@ -120,17 +121,90 @@ def test_each_udp_send_is_bounded_by_the_timeout_and_the_flush_deadline() -> Non
     transport = UdpTransport("127.0.0.1", sink.port, 2.0, clock=lambda: now[0])
     try:
         transport.send(b"a:1|c", deadline=200.0)
-        assert transport._sock is not None and transport._sock.gettimeout() == 2.0
-        transport.send(b"b:1|c", deadline=200.0)  # unchanged: not set again, still 2 s
-        assert transport._sock.gettimeout() == 2.0
-        transport.send(b"c:1|c", deadline=100.5)  # the deadline is nearer than 2 s
-        assert transport._sock.gettimeout() == 0.5
-        transport.send(b"d:1|c")  # no deadline: the timeout alone
-        assert transport._sock.gettimeout() == 2.0
+        # A datagram is one system call: no timeout to ask the kernel about first.
+        assert transport._sock is not None and transport._sock.gettimeout() == 0.0
+        transport.send(b"b:1|c")  # no deadline: the timeout alone
         now[0] = 101.0
         with pytest.raises(TimeoutError):
-            transport.send(b"e:1|c", deadline=100.5)
-        assert sink.lines() == ["a:1|c", "b:1|c", "c:1|c", "d:1|c"]  # loopback: at once
+            transport.send(b"c:1|c", deadline=100.5)
+        assert sink.lines() == ["a:1|c", "b:1|c"]  # loopback: at once
     finally:
         transport.close()
         sink.close()
+
+
+@pytest.mark.parametrize(("timeout_s", "deadline_in_s"), [(0.2, None), (5.0, 0.2)])
+def test_a_udp_send_waits_for_room_at_most_the_timeout_or_the_deadline(
+        timeout_s: float, deadline_in_s: float | None) -> None:
+    """A full send buffer (here a datagram socket pair whose reader does not read):
+    the send waits for room, bounded, then fails; once there is room it goes out."""
+    from exporters.statsd.transport import UdpTransport
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    transport = UdpTransport("127.0.0.1", 9, timeout_s)
+    try:
+        ours.setblocking(False)
+        transport._sock = ours
+        with pytest.raises(BlockingIOError):
+            for _ in range(100_000):
+                ours.send(b"x:1|c")
+        deadline = None if deadline_in_s is None else time.monotonic() + deadline_in_s
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            transport.send(b"y:1|c", deadline)
+        waited = time.monotonic() - started
+        assert 0.15 <= waited < 2.0
+        assert transport._sock is None  # closed: the next send starts afresh
+        assert theirs.recv(64) == b"x:1|c"  # the reader was never handed "y"
+    finally:
+        transport.close()
+        theirs.close()
+
+
+def test_a_udp_burst_goes_out_in_order_and_stops_at_the_first_refused_datagram() -> None:
+    """Compiled, a burst is sent with one release of the GIL; in either build the
+    datagrams arrive in order, and a refused one (nobody listens: loopback reports it
+    at once) is neither counted as sent nor followed by the rest."""
+    from exporters.statsd.transport import UdpTransport
+
+    sink = UdpSink()
+    transport = UdpTransport("127.0.0.1", sink.port, 2.0)
+    try:
+        payloads = [f"burst:{n}|c".encode() for n in range(40)]
+        assert transport.send_burst(payloads[:20], deadline=time.monotonic() + 5) == (20, None)
+        assert transport.send_burst(payloads[20:]) == (20, None)
+        assert sink.lines() == [payload.decode() for payload in payloads]
+    finally:
+        transport.close()
+        port = sink.port
+        sink.close()
+    refused = UdpTransport("127.0.0.1", port, 2.0)  # the sink is gone: refused
+    try:
+        sent, error = refused.send_burst([b"a:1|c", b"b:1|c", b"c:1|c"])
+        assert sent <= 1 and isinstance(error, ConnectionRefusedError)
+    finally:
+        refused.close()
+
+
+def test_a_udp_burst_into_a_full_buffer_waits_its_bound_then_reports_what_went_out() -> None:
+    from exporters.statsd.transport import UdpTransport
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    transport = UdpTransport("127.0.0.1", 9, 0.2)
+    try:
+        ours.setblocking(False)
+        transport._sock = ours
+        room = 0
+        with pytest.raises(BlockingIOError):
+            for room in range(100_000):  # noqa: B007 - the count is used below
+                ours.send(b"x:1|c")
+        theirs.recv(64)  # room for exactly one more
+        started = time.monotonic()
+        sent, error = transport.send_burst([b"y:1|c", b"z:1|c"])
+        assert (sent, type(error)) == (1, TimeoutError)
+        assert 0.15 <= time.monotonic() - started < 2.0
+        received = [theirs.recv(64) for _ in range(room)]
+        assert received[-1] == b"y:1|c" and b"z:1|c" not in received
+    finally:
+        transport.close()
+        theirs.close()
