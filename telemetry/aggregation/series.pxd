@@ -1,6 +1,7 @@
 # The cells as C structures in a compiled build: the same classes as series.py, with
 # their fields typed, so the per-event updates read and write them without a
 # dictionary lookup. The pure-Python build ignores this file.
+cimport cython
 
 cdef class CounterCell:
     cdef public double value, created, updated
@@ -24,5 +25,10 @@ cdef class HistogramCell:
     cdef public object exemplars
     cdef public ExemplarSource exemplar_source
     cdef public bint tracks_extremes
+
+    # The bucket index, the reservoir's arithmetic and the random slot as C numbers:
+    # only the kept value is boxed.
+    @cython.locals(index=Py_ssize_t, size=Py_ssize_t, count=Py_ssize_t, slot=double,
+                   reservoir=list, source=ExemplarSource)
     cpdef observe(self, double value, double now)
     cpdef keep_exemplar(self, Py_ssize_t index, double value, ExemplarSource source)
