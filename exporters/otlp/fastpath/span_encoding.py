@@ -54,6 +54,12 @@ _TIMES = struct.Struct("<BQBQ").pack
 _CACHE_SIZE = 2048
 
 
+try:  # compiled builds: a batch of one origin written into one buffer
+    from exporters.otlp.fastpath.span_writer import write_spans as _write_spans
+except ImportError:
+    _write_spans = None
+
+
 class Unsupported(Exception):
     """A span this encoder does not handle: the caller falls back to the SDK."""
 
@@ -218,6 +224,14 @@ class SpanEncoder:
         """
         #: resource -> (encoded resource, scope -> (encoded scope, encoded spans))
         groups: dict[Any, tuple[bytes, dict[Any, tuple[bytes, list[bytes]]]]] = {}
+        if _write_spans is not None and spans:
+            written = _write_spans(self, list(spans))  # compiled: one origin, one buffer
+            if written is not None:
+                first = spans[0][0]
+                resource_bytes, scope_bytes = self._header(first)
+                groups[first.resource] = (resource_bytes,
+                                          {first.scope: (scope_bytes, [written])})
+                return self._request(groups)
         origin: Any = None
         current: list[bytes] = []
         append = current.append
@@ -273,6 +287,11 @@ class SpanEncoder:
             size = len(body)
             append(heads[size] if size < _HEADS_UP_TO else _head(b"\x12", size))
             append(body)
+        return self._request(groups)
+
+    def _request(self, groups: dict[Any, tuple[bytes, dict[Any, tuple[bytes, list[bytes]]]]]
+                 ) -> bytes:
+        """The request from the encoded spans grouped by resource, then scope."""
         # One join at the end: the lengths of the nested fields are summed, not the
         # fields copied into their parents one level at a time.
         result: list[bytes] = []
@@ -293,7 +312,7 @@ class SpanEncoder:
             resource_tail = _schema_url(resource.schema_url)
             result.append(resource_tail)
             result[resource_at] = _head(b"\x0a", resource_size + len(resource_tail))
-        return join(result)
+        return b"".join(result)
 
     # -- parts -----------------------------------------------------------------------
 

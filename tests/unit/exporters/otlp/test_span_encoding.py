@@ -227,3 +227,29 @@ def test_every_varint_length_and_span_size_at_the_edges() -> None:
               for size in [*range(940, 970), 20_000]]
     for _ in range(2):
         assert encoder.encode_request(spans) == sdk_bytes(spans)
+
+
+def test_the_compiled_writer_writes_what_the_list_and_join_path_writes(
+        batches: list[list[tuple]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiled, a batch of one origin is written into one buffer
+    (``span_writer.pyx``); every shape of span, odd ones included, gives the bytes
+    the pure-Python path and the SDK give. A pure-Python build has no such module."""
+    from exporters.otlp.fastpath import span_encoding
+    from telemetry.compiled import is_compiled
+
+    if not is_compiled("exporters.otlp.fastpath.span_writer"):
+        assert span_encoding._write_spans is None
+        return
+    from exporters.otlp.fastpath.span_writer import write_spans
+
+    origin = batches[0][0][0]
+    workflow = [span for span in batches[0] if span[0] is origin]  # one tracer's
+    one_origin = [(origin, *span[1:]) for span in odd_spans()] + workflow
+    assert len(workflow) > 100 and write_spans(SpanEncoder(), batches[1]) is None
+    written = SpanEncoder()
+    expected = [written.encode_request(batch) for batch in (one_origin, workflow) * 2]
+    assert write_spans(SpanEncoder(), one_origin) is not None
+    monkeypatch.setattr(span_encoding, "_write_spans", None)
+    joined = SpanEncoder()
+    assert expected == [joined.encode_request(batch) for batch in (one_origin, workflow) * 2]
+    assert expected[0] == sdk_bytes(one_origin) and expected[1] == sdk_bytes(workflow)
