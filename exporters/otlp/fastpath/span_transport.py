@@ -188,7 +188,7 @@ class PlainHTTPTransport(BaseHTTPTransport):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     self._sock, self._address = sock, address
                     self._check_open()  # closed while connecting: close saw no socket
-                else:
+                elif sock.gettimeout() != timeout:  # a system call: only when it changes
                     sock.settimeout(timeout)
                 # Head and body in one send: one system call, and on a busy process
                 # one wait for the interpreter lock fewer.
