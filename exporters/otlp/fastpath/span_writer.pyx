@@ -69,6 +69,13 @@ cdef class _Buffer:
             self.at[self.pos + shift] = <unsigned char>(value >> (8 * shift))
         self.pos += 8
 
+    cdef inline void little_endian32(self, unsigned int value) except *:
+        cdef int shift
+        self.room(4)
+        for shift in range(4):
+            self.at[self.pos + shift] = <unsigned char>(value >> (8 * shift))
+        self.pos += 4
+
     cdef inline void varint(self, unsigned long long value) except *:
         self.room(10)
         while value >= 0x80:
@@ -90,7 +97,7 @@ def write_spans(SpanEncoder encoder, list spans):
     cdef dict traces = encoder._traces, names = encoder._names
     cdef dict by_key = pairs.by_key, int_heads = pairs.int_heads, attributes
     cdef tuple span
-    cdef object origin, parent, name, key, value, field, state, events, status
+    cdef object origin, parent, name, key, value, state, events, status
     cdef SpanStub stub
     cdef PyObject *found
     cdef PyObject *raw_key
@@ -157,10 +164,9 @@ def write_spans(SpanEncoder encoder, list spans):
         else:
             out.byte(0x7a)  # Span.status, unset: an empty message
             out.byte(0x00)
-        out.byte(0x85)  # Span.flags: "is remote" known, and whether it is set
+        out.byte(0x85)  # Span.flags (fixed32): "is remote" known, and whether it is set
         out.byte(0x01)
-        out.little_endian(0x300 if remote else 0x100)
-        out.pos -= 4  # flags is a fixed32: four of the eight bytes
+        out.little_endian32(0x300 if remote else 0x100)
         # The span's length, in front of it, then the span moved up against it.
         size = out.pos - start - 1 - _LENGTH_ROOM
         length_size = 1 if size < 0x80 else 2 if size < 0x4000 else 3
