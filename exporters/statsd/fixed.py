@@ -5,7 +5,7 @@ series), each rounded to the microsecond (3 decimals of a millisecond). Python's
 ``"%.3f"`` finds each value's exact decimal digits with arbitrary-precision
 arithmetic: about 0.2 us a value, half of a flush's CPU. :func:`fixed_text` writes
 the same text from the rounded integer number of thousandths; compiled (the
-declarations in ``fixed.pxd``), its loop runs in C at a tenth of that. The pure-Python
+declarations in ``fixed.pxd``), its loop runs in C at a fifth of that. The pure-Python
 build formats with ``"%.3f"`` instead (:func:`exporters.statsd.timers.timer_text`),
 which is the faster of the two there.
 
