@@ -256,6 +256,8 @@ EXPORTER_ERRORS = _counter("yolo.telemetry.exporter.errors", "{error}",
 DROPPED = _counter("yolo.telemetry.dropped", "{item}",
                    "Items telemetry dropped (full queues, dead backends, expired spans).",
                    "component", "reason", self_metric=True)
+SPANS_EXPORTED = _counter("yolo.telemetry.spans.exported", "{span}",
+                          "Spans in exports the OTLP collector accepted.", self_metric=True)
 SERIES_OVERFLOW = _counter("yolo.telemetry.series_overflow", "{update}",
                            "Updates routed to the overflow series because a metric hit its "
                            "label-set limit.", "metric", self_metric=True)
@@ -272,7 +274,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     TOOL_ERRORS, TOOL_CALL_DURATION, TOOL_CALL_REPEATS, HANDOFF_LOOPS, AGENT_LAST_EVENT,
     AGENT_TOOL_CALL_STARTED, WORKFLOWS_IN_FLIGHT, WORKFLOW_OLDEST_START, MODE_TIME,
     MODE_CHANGED, STATE_LAST_SAVE, ALERTS_FIRING,
-    EVENTS, INVALID_EVENTS, EXPORTER_ERRORS, DROPPED, SERIES_OVERFLOW, HANDLER_TIME,
+    EVENTS, INVALID_EVENTS, EXPORTER_ERRORS, DROPPED, SPANS_EXPORTED, SERIES_OVERFLOW,
+    HANDLER_TIME,
 )
 
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOGUE}

@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
+from telemetry import catalogue as cat
 from telemetry.tracing.record import to_readable
 
 log = logging.getLogger("telemetry.exporters.otlp")
@@ -82,6 +83,7 @@ def with_provider(spans: Sequence[tuple], provider: str) -> list[tuple]:
 class GuardedSpanExporter(SpanExporter):
     """Delegates to the OTLP span exporter, reporting every outcome.
 
+    An accepted batch counts its spans in ``yolo_telemetry_spans_exported_total``.
     A failed batch marks the traces part of the exporter ``failing`` in /health,
     increments the exporter error counter and counts its spans as dropped
     (``reason="export_failed"``): spans are not retried beyond what the OTLP
@@ -145,6 +147,7 @@ class GuardedSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
         if result is SpanExportResult.SUCCESS:
             self.status.succeeded()
+            self.aggregator.inc(cat.SPANS_EXPORTED, (), len(spans))
         else:
             self._failed("span export failed (the collector refused it or is unreachable)",
                          len(spans))

@@ -5,7 +5,8 @@ nothing is raised, the span queue stays within ``tracing.batch.max_queue_size``,
 spans that cannot be delivered are counted as dropped, /health says ``degraded``
 with the OTLP exporter ``failing``, and it says ``healthy`` again once the collector
 is back. Metrics are cumulative, so after recovery the collector holds the exact
-totals; spans are not replayed, so every span is either received or counted.
+totals; spans are not replayed, so every span is either exported or counted as dropped,
+and the collector holds what was exported.
 """
 
 from __future__ import annotations
@@ -193,22 +194,27 @@ def test_collector_killed_and_restarted_mid_run(tmp_path: Path, start_telemetry,
         assert orchestrator.latency("down").raw_max_s < 0.5  # even with collections
         # metrics are cumulative: after recovery the collector has the exact totals
         assert wait_for_the_totals(rotel, tel) > 20
-        # spans: each one was received or counted as dropped
+        # spans: each one was exported (accepted by the collector) or counted as dropped
         created = expected_spans(orchestrator.stats)
         received = sum(1 for s in rotel.spans()
                        if s["resource"].get("service.instance.id") == tel.instance_id)
         dropped = dropped_spans(tel)
         lost = sum(dropped.values())
-        assert created <= received + lost, (created, received, dropped)  # none uncounted
+        exported = int(tel.aggregator.value(cat.SPANS_EXPORTED, ()))
+        assert exported + lost == created, (created, exported, dropped)  # none uncounted
+        assert received >= exported - (BATCH if fault == "killed" else 0), (exported, received)
         if fault == "killed":
+            # rotel answers a request before it logs it, so SIGKILL can lose the batch
+            # it accepted last (measured: 4 times in 10 when killed right after the
+            # answer); a batch it read just before it died is received and counted failed
+            assert received <= exported + BATCH, (exported, received, dropped)
             assert received <= created  # no span twice
-            # a batch the collector read just before it died is received and counted failed
-            assert received + lost <= created + BATCH, (created, received, dropped)
         # a hung collector reads, once resumed, requests the exporter gave up on (and
         # retried): those spans are both counted and received, some of them twice
     record(f"otlp collector {fault} ({protocol})",
            events=orchestrator.stats.events, outage_events=outage_events,
-           spans_created=created, spans_received=received, spans_dropped=dropped,
+           spans_created=created, spans_exported=exported, spans_received=received,
+           spans_dropped=dropped,
            exporter_errors=int(tel.aggregator.value(cat.EXPORTER_ERRORS, ("otlp",))),
            exporter_errors_during_outage=int(errors_during),
            max_span_queue=int(sampler.maxima["queue"]), queue_limit=QUEUE,

@@ -253,6 +253,8 @@ CATALOGUE = {
                                        "yolo_telemetry_exporter_errors_total", ""),
     "yolo.telemetry.dropped": ("counter", "{item}", ("component", "reason"),
                                "yolo_telemetry_dropped_total", ""),
+    "yolo.telemetry.spans.exported": ("counter", "{span}", (),
+                                      "yolo_telemetry_spans_exported_total", ""),
     "yolo.telemetry.series_overflow": ("counter", "{update}", ("metric",),
                                        "yolo_telemetry_series_overflow_total", ""),
     "yolo.telemetry.handler": ("counter", "s", (), "yolo_telemetry_handler_seconds_total",

@@ -107,6 +107,35 @@ def test_give_up_counts_the_batch_in_flight_and_the_queue_at_once(
         assert dropped(aggregator, "shutdown_timeout") == 35
         assert dropped(aggregator, "export_failed") == 0
         assert guarded.status.exports == 0
+        assert aggregator.value(cat.SPANS_EXPORTED, ()) == 0
     finally:
         inner.release.set()
         processor.shutdown()
+
+
+class Answers(Records):
+    """An exporter that answers each batch with the next of ``outcomes``: a result,
+    or an exception to raise."""
+
+    def __init__(self, *outcomes: SpanExportResult | Exception) -> None:
+        super().__init__()
+        self.outcomes = list(outcomes)
+
+    def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def test_each_span_is_counted_once_as_exported_or_dropped(aggregator: Aggregator) -> None:
+    """The ledger a user reads: spans the collector accepted in
+    ``yolo_telemetry_spans_exported_total``, the rest in ``dropped``."""
+    guarded = GuardedSpanExporter(Answers(
+        SpanExportResult.SUCCESS, SpanExportResult.FAILURE, ConnectionError("refused"),
+        SpanExportResult.SUCCESS), ExporterStatus("otlp"), aggregator)
+    for size in (3, 5, 7, 11):
+        guarded.export_records([span(number) for number in range(size)])
+    assert aggregator.value(cat.SPANS_EXPORTED, ()) == 3 + 11
+    assert dropped(aggregator, "export_failed") == 5 + 7
+    assert guarded.status.exports == 2
