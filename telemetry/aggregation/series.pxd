@@ -3,6 +3,12 @@
 # dictionary lookup. The pure-Python build ignores this file.
 cimport cython
 
+cdef bint _COMPILED
+
+@cython.locals(low=Py_ssize_t, high=Py_ssize_t, middle=Py_ssize_t, bound=double)
+cpdef Py_ssize_t bucket_index(tuple bounds, double value)
+
+
 cdef class CounterCell:
     cdef public double value, created, updated
     cpdef inc(self, double amount, double now)

@@ -19,6 +19,13 @@ from collections.abc import Callable, Iterator
 
 from telemetry.catalogue import Kind, MetricSpec
 
+try:  # Cython's own flag: a constant True in the compiled module
+    import cython
+
+    _COMPILED = cython.compiled
+except ImportError:  # interpreted, and Cython is not installed
+    _COMPILED = False
+
 _random = random.random
 
 OVERFLOW_VALUE = "__overflow__"
@@ -63,6 +70,25 @@ class GaugeCell(CounterCell):
     def set(self, value: float, now: float) -> None:
         self.value = value
         self.updated = now
+
+
+def bucket_index(bounds: tuple[float, ...], value: float) -> int:
+    """``bisect_left(bounds, value)``, written as the binary search it is.
+
+    Compiled, the search runs on C doubles (``series.pxd``): about a tenth of what
+    ``bisect_left`` costs there, which compares a boxed value with each bound through
+    Python's comparison. Interpreted it is the slower of the two, so
+    :meth:`HistogramCell.observe` calls it only in a compiled build.
+    """
+    low, high = 0, len(bounds)
+    while low < high:
+        middle = (low + high) >> 1
+        bound = bounds[middle]
+        if bound < value:
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 class HistogramCell:
@@ -120,7 +146,7 @@ class HistogramCell:
         self.min, self.max = (math.inf, -math.inf) if tracks_extremes else (math.nan, math.nan)
 
     def observe(self, value: float, now: float) -> None:
-        index = bisect_left(self.bounds, value)
+        index = bucket_index(self.bounds, value) if _COMPILED else bisect_left(self.bounds, value)
         self.counts[index] += 1
         self.sum += value
         self.updated = now

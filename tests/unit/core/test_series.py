@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import tracemalloc
@@ -13,6 +14,7 @@ from telemetry.aggregation.series import (
     OVERFLOW_VALUE,
     HistogramCell,
     Series,
+    bucket_index,
     sanitize_label_value,
 )
 from tests.conftest import FakeClock, send
@@ -174,3 +176,31 @@ def test_extremes_are_unknown_for_what_was_observed_while_they_were_not_tracked(
     new = series.cell(("e", "f"))
     new.observe(1.5, 0.0)
     assert (new.min, new.max) == (1.5, 1.5)
+
+
+#: Every bucket layout of the catalogue, and a few that are not there.
+BOUNDS = sorted({spec.buckets for spec in cat.CATALOGUE if spec.buckets}
+                | {(), (1.0,), (0.0, 0.0, 1.0), (-math.inf, 0.0, math.inf), (1, 2.5, 10)})
+
+
+def _edges(bounds: tuple[float, ...]) -> list[float]:
+    """Each bound, the floats next to it, and values past both ends."""
+    values = [-math.inf, math.inf, -0.0, 0.0, -1e300, 1e300]
+    for bound in bounds:
+        values += [bound, math.nextafter(bound, -math.inf), math.nextafter(bound, math.inf)]
+    return values
+
+
+def test_bucket_index_is_bisect_left_for_every_bucket_layout() -> None:
+    """What a compiled build searches with, in either build; observe's bucket too."""
+    rng = random.Random(5)
+    for bounds in BOUNDS:
+        finite = [b for b in bounds if math.isfinite(b)] or [1.0]
+        values = _edges(bounds) + [rng.uniform(min(finite) - 1, max(finite) * 2)
+                                   for _ in range(2000)]
+        for value in values:
+            expected = bisect.bisect_left(bounds, value)
+            assert bucket_index(bounds, value) == expected, (bounds, value)
+            cell = HistogramCell(bounds, 0.0)
+            cell.observe(value, 0.0)
+            assert cell.counts[expected] == 1, (bounds, value)
