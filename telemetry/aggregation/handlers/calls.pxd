@@ -4,6 +4,7 @@
 # build ignores this file; both builds behave the same.
 cimport cython
 
+from telemetry.aggregation.handlers.operations cimport OperationsState
 from telemetry.aggregation.series cimport CounterCell, HistogramCell
 
 
@@ -19,7 +20,7 @@ cdef class ToolCells:
     cdef public object tool_key
 
 
-@cython.locals(calls=CounterCell, cached=HistogramCell, cell=CounterCell)
+@cython.locals(calls=CounterCell, cached=HistogramCell, cell=CounterCell, ops=OperationsState)
 cpdef _record_llm(object state, LlmCells cells, object agent, object model,
                   double duration, object input_tokens, object output_tokens,
                   object cached_input_tokens, object cost, double now,
@@ -28,9 +29,10 @@ cpdef _record_llm(object state, LlmCells cells, object agent, object model,
 @cython.locals(cells=LlmCells)
 cpdef bint llm_called_seen(object state, dict fields, object ts, double now)
 
-@cython.locals(cells=ToolCells)
+@cython.locals(cells=ToolCells, ops=OperationsState, calls=list)
 cpdef bint tool_started_seen(object state, dict fields, object ts, double now)
 
+@cython.locals(ops=OperationsState, open_calls=list)
 cpdef _record_tool(object state, object tool_key, CounterCell calls,
                    HistogramCell histogram, object agent, object tool, double duration,
                    object call_key, double now, object error_type=*)

@@ -121,7 +121,8 @@ def _record_llm(state: AggregateState, cells: LlmCells, agent: str, model: str,
     if error_type is not None:
         state.llm_errors.cell((agent, model, error_type)).inc(1, now)
     if cost is None:
-        cost = state.ops.cost(model, input_tokens, output_tokens, cached_input_tokens)
+        ops = state.ops
+        cost = ops.cost(model, input_tokens, output_tokens, cached_input_tokens)
     if cost is not None:
         cell = cells.cost or _lazy(state.llm_cost, (agent, model), cells, "cost")
         cell.value += cost

@@ -4,11 +4,13 @@
 # lookup. The pure-Python build ignores this file; both builds behave the same.
 cimport cython
 
+from telemetry.aggregation.handlers.operations cimport OperationsState
 from telemetry.aggregation.series cimport CounterCell
 from telemetry.aggregation.state cimport CellPair
 
 
-@cython.locals(cells=CellPair, counter=CounterCell)
+@cython.locals(cells=CellPair, counter=CounterCell,
+               operator_state=OperationsState)
 cpdef bint handoff_completed_seen(object state, dict fields, object ts, double now)
 
 @cython.locals(cells=CellPair, counter=CounterCell)

@@ -219,7 +219,8 @@ def handoff_completed_seen(state: AggregateState, fields: dict, ts: float | None
         seen[from_agent] = now
     if to_agent in seen:
         seen[to_agent] = now
-    window = state.ops.loops.windows.get(workflow_id)
+    operator_state = state.ops
+    window = operator_state.loops.windows.get(workflow_id)
     if window is None:  # a new workflow, or a long id (kept as its hash)
         ops.handoff(state, workflow_id, from_agent, to_agent, now)
     else:
