@@ -102,6 +102,7 @@ class Aggregator:
         self._interrupted = 0
         self._logged_invalid: set[tuple[str, str]] = set()
         self._handler_time = self._series[cat.HANDLER_TIME].cell(())
+        self._series[cat.SPANS_EXPORTED].cell(())  # 0 from the start, like the above
         #: Who reads histogram exemplars and extremes now (histogram_features).
         self._histogram_readers = {"exemplars": 0, "min_max": 0}
         self._process = ProcessSampler()

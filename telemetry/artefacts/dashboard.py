@@ -156,11 +156,10 @@ def panel_rows(alerts: Sequence[AlertDefinition]) -> list[tuple[str, list[PanelD
                             "dropped {{component}} ({{reason}})"),
                       Query(rate(cat.SERIES_OVERFLOW, ["metric"]), "overflow {{metric}}")),
                      no_value="0"),
-            PanelDef("Spans exported and dropped", describe(cat.SPANS_EXPORTED) +
-                     " Every span the tracer ends is one or the other.", "ops",
-                     (Query(rate(cat.SPANS_EXPORTED), "exported"),
-                      Query(rate(cat.DROPPED, ["reason"], component="tracer"),
-                            "dropped ({{reason}})"))),
+            PanelDef("Spans exported", describe(cat.SPANS_EXPORTED) +
+                     " Every span the tracer ends is exported or dropped; the drops "
+                     "(component tracer) are in the panel beside.", "ops",
+                     (Query(rate(cat.SPANS_EXPORTED), "exported"),)),
             PanelDef("Telemetry handler time", describe(cat.HANDLER_TIME) +
                      " Shown as the share of one CPU spent handling signals.", "percentunit",
                      (Query(f"max by (instance) (rate({selector(cat.HANDLER_TIME)}[{RATE}]))",
