@@ -9,7 +9,6 @@ lock around every handler call and every read.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from telemetry import catalogue as cat
@@ -46,66 +45,72 @@ class CellPair:
         self.histogram = histogram
 
 
-@dataclass
 class AggregateState:
-    """The aggregates of one :class:`~telemetry.aggregation.aggregator.Aggregator`."""
+    """The aggregates of one :class:`~telemetry.aggregation.aggregator.Aggregator`.
 
-    series: dict[MetricSpec, Series]
-    max_series: int
-    max_label_length: int
-    handoffs: Series
-    handoff_duration: Series
-    decisions: Series
-    decision_duration: Series
-    errors: Series
-    safety_blocks: Series
-    agent_active_time: Series
-    context_items: Series
-    context_tokens: Series
-    context_refresh_duration: Series
-    workflows: Series
-    workflow_duration: Series
-    mode_series: Series
-    llm_calls: Series
-    llm_errors: Series
-    llm_duration: Series
-    llm_tokens: Series
-    llm_cost: Series
-    tool_calls: Series
-    tool_errors: Series
-    tool_duration: Series
-    tool_repeats: Series
-    handoff_loops: Series
-    dropped: Series
-    #: Agent operations: stalls, loops, repeats, workflows in flight, mode time.
-    ops: OperationsState
-    #: ``ops.last_seen``, one attribute closer: every event naming an agent stores here.
-    last_seen: dict[str, float]
-    # Unlabelled metrics have exactly one cell: the cell itself.
-    workflows_started: CounterCell
-    agents_active: GaugeCell
-    state_saves: CounterCell
-    state_save_duration: HistogramCell
-    state_load_duration: HistogramCell
-    state_file_size: GaugeCell
-    #: Active agents (by name, capped like a label) -> activation time (epoch s).
-    active: dict[str, float] = field(default_factory=dict)
-    #: Wall time minus the monotonic clock (kept by the aggregator): an event sent
-    #: without a timestamp happened at epoch second ``now + wall_offset``, ``now``
-    #: being its send time, however much later it is recorded.
-    wall_offset: float = 0.0
-    mode: str = "active"
-    last_load_ms: float = 0.0
-    state_size: int = 0
-    #: (from_agent, to_agent) and (agent, decision_type) -> the cells their events
-    #: update, for the fast paths of handoffs and decisions
-    #: (:data:`~telemetry.aggregation.handlers.FAST_PATHS`). See :meth:`pair`.
-    handoff_cells: dict[tuple[str, str], CellPair] = field(default_factory=dict)
-    decision_cells: dict[tuple[str, str], CellPair] = field(default_factory=dict)
-    #: (agent, model) and (agent, tool) -> the cell bundle of their calls
-    #: (:mod:`telemetry.aggregation.handlers.calls`), remembered under the same rules.
-    llm_cells: dict[tuple[str, str], LlmCells] = field(default_factory=dict)
-    tool_cells: dict[tuple[str, str], ToolCells] = field(default_factory=dict)
+    Made by :meth:`build`. In a compiled build it is a C structure (``state.pxd``):
+    the handlers read its fields without an attribute lookup.
+    """
+
+    def __init__(self, series: dict[MetricSpec, Series], *, max_series: int,
+                 max_label_length: int, ops: OperationsState) -> None:
+        self.series = series
+        self.max_series = max_series
+        self.max_label_length = max_label_length
+        # The labelled series the handlers update:
+        self.handoffs: Series = series[cat.HANDOFFS]
+        self.handoff_duration: Series = series[cat.HANDOFF_DURATION]
+        self.decisions: Series = series[cat.DECISIONS]
+        self.decision_duration: Series = series[cat.DECISION_DURATION]
+        self.errors: Series = series[cat.ERRORS]
+        self.safety_blocks: Series = series[cat.SAFETY_BLOCKS]
+        self.agent_active_time: Series = series[cat.AGENT_ACTIVE_TIME]
+        self.context_items: Series = series[cat.CONTEXT_ITEMS]
+        self.context_tokens: Series = series[cat.CONTEXT_TOKENS]
+        self.context_refresh_duration: Series = series[cat.CONTEXT_REFRESH_DURATION]
+        self.workflows: Series = series[cat.WORKFLOWS]
+        self.workflow_duration: Series = series[cat.WORKFLOW_DURATION]
+        self.mode_series: Series = series[cat.MODE]
+        self.llm_calls: Series = series[cat.LLM_CALLS]
+        self.llm_errors: Series = series[cat.LLM_ERRORS]
+        self.llm_duration: Series = series[cat.LLM_CALL_DURATION]
+        self.llm_tokens: Series = series[cat.LLM_TOKEN_USAGE]
+        self.llm_cost: Series = series[cat.LLM_COST]
+        self.tool_calls: Series = series[cat.TOOL_CALLS]
+        self.tool_errors: Series = series[cat.TOOL_ERRORS]
+        self.tool_duration: Series = series[cat.TOOL_CALL_DURATION]
+        self.tool_repeats: Series = series[cat.TOOL_CALL_REPEATS]
+        self.handoff_loops: Series = series[cat.HANDOFF_LOOPS]
+        self.dropped: Series = series[cat.DROPPED]
+        #: Agent operations: stalls, loops, repeats, workflows in flight, mode time.
+        self.ops = ops
+        #: ``ops.last_seen``, one attribute closer: every event naming an agent stores here.
+        self.last_seen: dict[str, float] = ops.last_seen
+        # Unlabelled metrics have exactly one cell: the cell itself.
+        self.workflows_started: CounterCell = series[cat.WORKFLOWS_STARTED].cell(())
+        self.agents_active: GaugeCell = series[cat.AGENTS_ACTIVE].cell(())
+        self.state_saves: CounterCell = series[cat.STATE_SAVES].cell(())
+        self.state_save_duration: HistogramCell = series[cat.STATE_SAVE_DURATION].cell(())
+        self.state_load_duration: HistogramCell = series[cat.STATE_LOAD_DURATION].cell(())
+        self.state_file_size: GaugeCell = series[cat.STATE_FILE_SIZE].cell(())
+        #: Active agents (by name, capped like a label) -> activation time (epoch s).
+        self.active: dict[str, float] = {}
+        #: Wall time minus the monotonic clock (kept by the aggregator): an event sent
+        #: without a timestamp happened at epoch second ``now + wall_offset``, ``now``
+        #: being its send time, however much later it is recorded.
+        self.wall_offset = 0.0
+        self.mode = "active"
+        self.last_load_ms = 0.0
+        self.state_size = 0
+        #: (from_agent, to_agent) and (agent, decision_type) -> the cells their events
+        #: update, for the fast paths of handoffs and decisions
+        #: (:data:`~telemetry.aggregation.handlers.FAST_PATHS`). See :meth:`pair`.
+        self.handoff_cells: dict[tuple[str, str], CellPair] = {}
+        self.decision_cells: dict[tuple[str, str], CellPair] = {}
+        #: (agent, model) and (agent, tool) -> the cell bundle of their calls
+        #: (:mod:`telemetry.aggregation.handlers.calls`), remembered under the same rules.
+        self.llm_cells: dict[tuple[str, str], LlmCells] = {}
+        self.tool_cells: dict[tuple[str, str], ToolCells] = {}
 
     @classmethod
     def build(cls, *, max_series: int, max_label_length: int,
@@ -130,30 +135,7 @@ class AggregateState:
                 max_label_length=max(max_label_length, SELF_METRIC_LABEL_LENGTH) if own
                 else max_label_length,
                 on_overflow=None if spec is cat.SERIES_OVERFLOW else on_overflow, clock=clock)
-        return cls(
-            series=series, max_series=max_series, max_label_length=max_label_length,
-            handoffs=series[cat.HANDOFFS], handoff_duration=series[cat.HANDOFF_DURATION],
-            decisions=series[cat.DECISIONS], decision_duration=series[cat.DECISION_DURATION],
-            errors=series[cat.ERRORS], safety_blocks=series[cat.SAFETY_BLOCKS],
-            agent_active_time=series[cat.AGENT_ACTIVE_TIME],
-            context_items=series[cat.CONTEXT_ITEMS], context_tokens=series[cat.CONTEXT_TOKENS],
-            context_refresh_duration=series[cat.CONTEXT_REFRESH_DURATION],
-            workflows=series[cat.WORKFLOWS], workflow_duration=series[cat.WORKFLOW_DURATION],
-            mode_series=series[cat.MODE],
-            llm_calls=series[cat.LLM_CALLS], llm_errors=series[cat.LLM_ERRORS],
-            llm_duration=series[cat.LLM_CALL_DURATION], llm_tokens=series[cat.LLM_TOKEN_USAGE],
-            llm_cost=series[cat.LLM_COST], tool_calls=series[cat.TOOL_CALLS],
-            tool_errors=series[cat.TOOL_ERRORS], tool_duration=series[cat.TOOL_CALL_DURATION],
-            tool_repeats=series[cat.TOOL_CALL_REPEATS], handoff_loops=series[cat.HANDOFF_LOOPS],
-            dropped=series[cat.DROPPED],
-            ops=ops, last_seen=ops.last_seen,
-            workflows_started=series[cat.WORKFLOWS_STARTED].cell(()),
-            agents_active=series[cat.AGENTS_ACTIVE].cell(()),
-            state_saves=series[cat.STATE_SAVES].cell(()),
-            state_save_duration=series[cat.STATE_SAVE_DURATION].cell(()),
-            state_load_duration=series[cat.STATE_LOAD_DURATION].cell(()),
-            state_file_size=series[cat.STATE_FILE_SIZE].cell(()),
-        )
+        return cls(series, max_series=max_series, max_label_length=max_label_length, ops=ops)
 
     def touch(self, agent: str, now: float) -> None:
         """Note ``now`` as the last event of ``agent``, when it is active (an agent is

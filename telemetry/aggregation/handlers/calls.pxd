@@ -6,6 +6,7 @@ cimport cython
 
 from telemetry.aggregation.handlers.operations cimport OperationsState
 from telemetry.aggregation.series cimport CounterCell, HistogramCell
+from telemetry.aggregation.state cimport AggregateState
 
 
 cdef class LlmCells:
@@ -21,21 +22,21 @@ cdef class ToolCells:
 
 
 @cython.locals(calls=CounterCell, cached=HistogramCell, cell=CounterCell, ops=OperationsState)
-cpdef _record_llm(object state, LlmCells cells, object agent, object model,
+cpdef _record_llm(AggregateState state, LlmCells cells, object agent, object model,
                   double duration, object input_tokens, object output_tokens,
                   object cached_input_tokens, object cost, double now,
                   object error_type=*)
 
 @cython.locals(cells=LlmCells)
-cpdef bint llm_called_seen(object state, dict fields, object ts, double now)
+cpdef bint llm_called_seen(AggregateState state, dict fields, object ts, double now)
 
 @cython.locals(cells=ToolCells, ops=OperationsState, calls=list)
-cpdef bint tool_started_seen(object state, dict fields, object ts, double now)
+cpdef bint tool_started_seen(AggregateState state, dict fields, object ts, double now)
 
 @cython.locals(ops=OperationsState, open_calls=list)
-cpdef _record_tool(object state, object tool_key, CounterCell calls,
+cpdef _record_tool(AggregateState state, object tool_key, CounterCell calls,
                    HistogramCell histogram, object agent, object tool, double duration,
                    object call_key, double now, object error_type=*)
 
 @cython.locals(cells=ToolCells, calls=CounterCell, histogram=HistogramCell)
-cpdef bint tool_completed_seen(object state, dict fields, object ts, double now)
+cpdef bint tool_completed_seen(AggregateState state, dict fields, object ts, double now)
