@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, NonRecordingSpan, StatusCode
+from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, StatusCode
 
 from telemetry.tracing.attributes import exception_attributes, exception_type
 
@@ -65,9 +65,12 @@ _SPAN_KEY: Any = getattr(getattr(trace, "propagation", None), "_SPAN_KEY", None)
 if not isinstance(_VAR, ContextVar) or not isinstance(_SPAN_KEY, str) or \
         trace.get_current_span(_Context({_SPAN_KEY: INVALID_SPAN})) is not INVALID_SPAN:
     _VAR = _SPAN_KEY = None
+#: The variable's methods and the context's ``get`` (a dict's), unbound: each call
+#: skips the method lookup, which was most of what entering and leaving cost compiled.
+_var_get, _var_set, _context_get = ContextVar.get, ContextVar.set, dict.get
 
 
-class LiveSpan(NonRecordingSpan):
+class LiveSpan:
     """One of our open spans as the current span: its context while it is open, the
     context of the nearest open span below it once it has ended.
 
@@ -77,6 +80,12 @@ class LiveSpan(NonRecordingSpan):
     (``owner``, which checks the values and takes its lock); once it has ended, or for
     an unsampled span or a decision block's span (made when ``decision_made``
     arrives), those calls do nothing, as on any non-recording span.
+
+    An OpenTelemetry ``Span`` (registered as one: ``isinstance(span, Span)`` holds)
+    with the API of a non-recording span, but not a subclass of the API's classes: in
+    a compiled build it is a C structure (``live.pxd``), so the sends that read the
+    current span (every event, for exemplars) and the signals that enter or leave one
+    reach its fields without a lookup.
     """
 
     __slots__ = ("below", "ids", "open", "owner", "saved", "stub")
@@ -105,10 +114,6 @@ class LiveSpan(NonRecordingSpan):
             span = span.below
         return span.get_span_context() if span is not None else INVALID_SPAN_CONTEXT
 
-    @property
-    def _context(self) -> SpanContext:  # what NonRecordingSpan's own methods read
-        return self.get_span_context()
-
     # -- recording, through the tracer (telemetry.tracing.tracer.SignalTracer.record_live)
 
     def is_recording(self) -> bool:
@@ -136,14 +141,37 @@ class LiveSpan(NonRecordingSpan):
             self.owner.record_live(self, "exception", exception, dict(attributes or {}),
                                    timestamp)
 
+    # -- what a non-recording span ignores: our span ends with its closing signal
+
+    def add_link(self, context: Any, attributes: Any = None) -> None:
+        """Links are not kept."""
+
+    def update_name(self, name: str) -> None:
+        """The name is the tracer's."""
+
+    def end(self, end_time: int | None = None) -> None:
+        """Our span ends with its closing signal, not here."""
+
+    def __enter__(self) -> LiveSpan:
+        return self
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        self.end()
+
     def __repr__(self) -> str:
         return f"LiveSpan({self.stub.span_id:016x}, open={self.open})"
 
 
+trace.Span.register(LiveSpan)
+
+
 def _open_below(span: Any) -> Any:
     """``span`` without the inert live spans on top of it (None: no span)."""
-    while type(span) is LiveSpan and not span.open:
-        span = span.below
+    while type(span) is LiveSpan:
+        live = span
+        if live.open:
+            return live
+        span = live.below
     return None if span is INVALID_SPAN else span
 
 
@@ -156,13 +184,14 @@ def enter(stub: SpanStub, owner: Any = None) -> LiveSpan:
         live = LiveSpan(stub, _open_below(_get_span(current)), None, owner)
         _attach(_set_span(live, current))
         return live
-    current = var.get()
-    below = current.get(_SPAN_KEY)
+    current = _var_get(var)
+    below = _context_get(current, _SPAN_KEY)
     if type(below) is LiveSpan and not below.open:
         live = LiveSpan(stub, _open_below(below), None, owner)
     else:
         live = LiveSpan(stub, below, current, owner)
-    var.set(_Context({**current, _SPAN_KEY: live}) if current else _Context({_SPAN_KEY: live}))
+    _var_set(var, _Context({**current, _SPAN_KEY: live}) if current
+             else _Context({_SPAN_KEY: live}))
     return live
 
 
@@ -172,35 +201,37 @@ def leave(live: LiveSpan) -> None:
     comes back. Called under the tracer's lock; never raises for a foreign context."""
     live.open = False
     var = _VAR
-    current = var.get() if var is not None else _get_current()
-    span = current.get(_SPAN_KEY) if var is not None else _get_span(current)
+    current = _var_get(var) if var is not None else _get_current()
+    span = _context_get(current, _SPAN_KEY) if var is not None else _get_span(current)
     while type(span) is LiveSpan:
         if span is live:
             below = live.below
             saved = live.saved
             if saved is not None and (type(below) is not LiveSpan or below.open):
-                var.set(saved)  # (saved is only set with the variable at hand)
+                _var_set(var, saved)  # (saved is only set with the variable at hand)
                 return
             below = _open_below(below)
             if var is None:
                 _attach(_set_span(below or INVALID_SPAN))
             elif below is None:
-                var.set(_Context({k: v for k, v in current.items() if k != _SPAN_KEY}))
+                _var_set(var, _Context({k: v for k, v in current.items() if k != _SPAN_KEY}))
             else:
-                var.set(_Context({**current, _SPAN_KEY: below}))
+                _var_set(var, _Context({**current, _SPAN_KEY: below}))
             return
-        span = span.below
+        inner = span
+        span = inner.below
 
 
 def sampled_span_ids() -> tuple[int, int] | None:
     """(trace id, span id) of the current span if it is sampled (ours or any other
     instrumentation's): what a histogram observation of an event sent now keeps as
     its exemplar (:class:`telemetry.aggregation.series.ExemplarSource`)."""
-    span = _VAR.get().get(_SPAN_KEY) if _VAR is not None else _get_span()
+    span = _context_get(_var_get(_VAR), _SPAN_KEY) if _VAR is not None else _get_span()
     while type(span) is LiveSpan:
-        if span.open:
-            return span.ids
-        span = span.below
+        live = span
+        if live.open:
+            return live.ids
+        span = live.below
     if span is None:
         return None
     context = span.get_span_context()

@@ -3,12 +3,14 @@
 cimport cython
 
 from telemetry.tracing.calls cimport CallSignals
+from telemetry.tracing.live cimport LiveSpan, enter, leave
 from telemetry.tracing.record cimport SpanStub
 
 
 cdef class LiveSignals(CallSignals):
     cpdef _open_agent_now(self, dict f, double ts)
     cpdef SpanStub _sent_workflow(self, wf)
-    @cython.locals(lives=dict)
+    @cython.locals(lives=dict, live=LiveSpan)
     cpdef _opened(self, dict f, key, SpanStub span)
+    @cython.locals(live=LiveSpan)
     cpdef _leave_agent_now(self, dict f, double ts)

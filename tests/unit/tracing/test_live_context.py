@@ -86,6 +86,31 @@ def test_a_missing_agent_deactivated_does_not_outlive_the_workflow(traced) -> No
         workflow_2.context.span_id
 
 
+def test_the_live_span_is_an_opentelemetry_span_to_the_api(traced) -> None:
+    """Code written against the API alone sees a span: isinstance, use_span, the
+    no-op tracer's children, and the calls a non-recording span ignores."""
+    t = traced()
+    send("agent_activated", agent="pm", workflow_id="wf")
+    live = trace.get_current_span()
+    assert isinstance(live, trace.Span)
+    pm = current_ids()
+    assert pm is not None and live.is_recording()
+    live.update_name("renamed")
+    live.add_link(trace.INVALID_SPAN_CONTEXT)
+    live.end()  # ends nothing: the span closes with its signal
+    with trace.use_span(live, end_on_exit=True) as used:
+        assert used is live
+    with live as entered:
+        assert entered is live
+    child = trace.NoOpTracer().start_span("no-op child")
+    assert (child.get_span_context().trace_id, child.get_span_context().span_id) == pm
+    assert current_ids() == pm and live.is_recording()
+    send("agent_deactivated", agent="pm", workflow_id="wf")
+    assert current_ids() is None and not live.is_recording()
+    [agent] = [s for s in t.spans() if s.name == "invoke_agent pm"]
+    assert (agent.context.trace_id, agent.context.span_id) == pm
+
+
 def test_a_span_ended_elsewhere_is_no_longer_current_here(traced, clock: FakeClock) -> None:
     t = traced(open_span_ttl_s=10)
     send("workflow_started", workflow_id="wf")
