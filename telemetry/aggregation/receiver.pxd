@@ -4,6 +4,10 @@
 from telemetry.aggregation.series cimport CounterCell
 
 
+cpdef object _workflow_id(dict fields)
+
 cpdef bint _plain_time(dict fields, object known_workflow_id)
+
+cpdef object _timestamp(dict fields, double window_s)
 
 cpdef _count(CounterCell cell)
