@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from telemetry.aggregation.handlers.operations import CallRuns, HandoffWindows
 from telemetry.tracing.attributes import (
     AGENT_NAME,
     CONVERSATION_ID,
@@ -66,15 +65,6 @@ class CallSignals(HandoffSignals):
     def call_handlers(self) -> dict[str, Callable[[dict, float], None]]:
         """Signal name -> handler, for the signals this module handles."""
         return self._bound(CALL_HANDLERS)
-
-    def _detectors(self) -> tuple[HandoffWindows, CallRuns]:
-        """The tracer's loop windows and repeat runs, with the aggregator's settings."""
-        if self._call_state is None:
-            ops = self._aggregator.state.ops
-            self._call_state = (
-                HandoffWindows(ops.loop_window, ops.max_workflows, ops.max_label_length),
-                CallRuns(ops.max_agents, ops.max_label_length))
-        return self._call_state
 
     def _text(self, value: str) -> str:
         return self._texts.get(value) or self._learn(value)
@@ -145,7 +135,7 @@ class CallSignals(HandoffSignals):
         call_key = f.get("call_key")
         if call_key is not None:
             call_key = hash(call_key) if type(call_key) is str else fingerprint(f, "call_key")
-        run = (self._call_state or self._detectors())[1].run(agent, tool, call_key)
+        run = self._runs.run(agent, tool, call_key)
         parent, floor = self._call_parent(f, wf, agent, ts)
         if parent is not None and not parent.sampled and self._inherit:
             return
@@ -164,11 +154,11 @@ class CallSignals(HandoffSignals):
             start = floor
         begin = int(start * 1e9) if 0.0 <= start <= LATEST_TS else ns(start)
         end_ns = int(ts * 1e9) if 0.0 <= ts <= LATEST_TS else ns(ts)
-        if error_type is None and run < self._aggregator.state.ops.repeat_threshold:
+        if error_type is None and run < self._repeat_threshold:
             self._tracer.leaf(name, parent, attributes, begin, end_ns)
             return
         repeated = None
-        if run >= self._aggregator.state.ops.repeat_threshold:
+        if run >= self._repeat_threshold:
             repeated = {TOOL_NAME: tool, AGENT_NAME: agent, REPEAT_RUN: run}
         self._call_span(name, parent, attributes, begin, end_ns, error_type, repeated)
 
@@ -193,7 +183,7 @@ class CallSignals(HandoffSignals):
         span returned to) when the handoff closes a loop."""
         source, wf = self._names(f, "from_agent")
         target = self._text(f["to_agent"])
-        if self._detectors()[0].returns_to(wf, source, target):
+        if self._loops.returns_to(wf, source, target):
             entry = self._workflow(wf) or self._agent(wf, target)
             if entry is not None and entry.span.recording:
                 entry.span.add_event(LOOP, {AGENT_NAME: target, FROM_AGENT: source,

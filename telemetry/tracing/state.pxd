@@ -5,18 +5,23 @@
 # this file; both behave the same.
 cimport cython
 
+from telemetry.aggregation.handlers.operations cimport CallRuns, HandoffWindows
+from telemetry.tracing.builder cimport SpanBuilder
 from telemetry.tracing.record cimport SpanStub
 from telemetry.tracing.table cimport OpenSpan, OpenSpans
 
 
 cdef class TracerState:
-    cdef public object _tracer, _aggregator, _guard, _clock, _opened_key, _call_state
+    cdef public SpanBuilder _tracer
+    cdef public object _aggregator, _guard, _clock, _opened_key
+    cdef public HandoffWindows _loops
+    cdef public CallRuns _runs
     cdef public object _feeding
     cdef public OpenSpans _open
     cdef public dict _texts, _decision_names, _agent_names, _handoff_span_names
     cdef public dict _call_names, _tool_names, _lives, send_handlers, follower_handlers
     cdef public bint _capture, _live, _inherit, _attached
-    cdef public Py_ssize_t _max_text, wait_limit
+    cdef public Py_ssize_t _max_text, wait_limit, _repeat_threshold
 
     @cython.locals(texts=dict)
     cpdef tuple _names(self, dict f, key)

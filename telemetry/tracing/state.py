@@ -71,8 +71,11 @@ class TracerState:
     #: The payload key under which an opening signal's send handler leaves the span it
     #: made and made current, (span, live span), for this tracer's handler of the signal.
     _opened_key: str
-    #: The tracer's loop windows and repeat runs, made on first use.
-    _call_state: tuple[HandoffWindows, CallRuns] | None
+    #: The tracer's own loop windows and repeat runs, with the aggregator's settings
+    #: (:mod:`telemetry.tracing.calls`), and the run length that makes a repeat.
+    _loops: HandoffWindows
+    _runs: CallRuns
+    _repeat_threshold: int
     _attached: bool
     _feeding: Any
     #: What the aggregator reads (:class:`telemetry.aggregation.followers.Follower`).

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
+from telemetry.aggregation.handlers.operations import CallRuns, HandoffWindows
 from telemetry.aggregation.reentry import then_deferred
 from telemetry.tracing.builder import SpanBuilder, remote_parent
 from telemetry.tracing.events import SpanSignals
@@ -91,8 +92,11 @@ class SignalTracer(SpanSignals):
         self._handoff_span_names = {}
         self._call_names = {}
         self._tool_names = {}
-        self._call_state = None
         self._aggregator = aggregator
+        ops = aggregator.state.ops
+        self._loops = HandoffWindows(ops.loop_window, ops.max_workflows, ops.max_label_length)
+        self._runs = CallRuns(ops.max_agents, ops.max_label_length)
+        self._repeat_threshold = ops.repeat_threshold
         self._capture = config.capture_content
         self._live = config.live_context
         self._inherit = config.sampler.startswith("parentbased_") or config.sampler == "always_off"

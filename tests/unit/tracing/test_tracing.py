@@ -15,6 +15,7 @@ from exporters.otlp.traces import make_sampler
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.config import TracingConfig
+from telemetry.tracing.builder import SpanBuilder
 from telemetry.tracing.tracer import SignalTracer
 from tests.conftest import FakeClock, send
 from tests.support import ROOT
@@ -320,11 +321,11 @@ def test_close_ends_open_spans_as_unfinished(traced, aggregator: Aggregator) -> 
 def test_tracer_failure_never_reaches_the_sender(traced, aggregator: Aggregator) -> None:
     t = traced()
 
-    class Broken:
+    class Broken(SpanBuilder):
         def start_span(self, *args: object, **kwargs: object) -> None:
             raise RuntimeError("tracer bug")
 
-    t.tracer._tracer = Broken()
+    t.tracer._tracer = Broken(t.provider.get_tracer("broken"))
     send("workflow_started", workflow_id="wf-x", timestamp=T0)  # must not raise
     # made when sent (the live context), then again when recorded: both failed
     assert aggregator.value(cat.DROPPED, ("listener", "exception")) == 2
