@@ -7,6 +7,9 @@ cdef class SpanStub:
     cdef public long flags
     cdef public bint sampled, remote
 
+    cpdef set_attribute(self, key, value)
+    cpdef end(self, end_ns)
+
 
 cdef class SpanRecord(SpanStub):
     cdef public object builder, name, parent, attributes, start_ns, events, status
