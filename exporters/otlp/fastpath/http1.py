@@ -85,9 +85,9 @@ class _Reader:
 
     __slots__ = ("buffer", "sock")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, received: bytes = b"") -> None:
         self.sock = sock
-        self.buffer = bytearray()
+        self.buffer = bytearray(received)
 
     def _more(self) -> bool:
         """Read what the socket has; False when the collector closed it."""
@@ -129,9 +129,11 @@ class _Reader:
         return data
 
 
-def read_answer(sock: socket.socket, method: str, max_body: int) -> Answer:
-    """The final answer to the request just sent on ``sock`` (see the module)."""
-    reader = _Reader(sock)
+def read_answer(sock: socket.socket, method: str, max_body: int,
+                received: bytes = b"") -> Answer:
+    """The final answer to the request just sent on ``sock`` (see the module), of
+    which ``received`` was already read off it."""
+    reader = _Reader(sock, received)
     for _ in range(_MAX_INTERIM + 1):
         version, status, reason, fields = _head(reader.until(b"\r\n\r\n", MAX_HEAD))
         if status >= 200:

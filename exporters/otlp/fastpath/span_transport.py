@@ -13,7 +13,8 @@ transport only sends one request and reads its answer.
 
 The request head is made once per URL and set of headers; a request is that head,
 the body's length and the body, in one ``sendall``, and the answer is usually one
-``recv``. That matters on the span worker, which exports while the orchestrator's
+``recv`` (compiled, both in :func:`exporters.otlp.fastpath.exchange.exchange`, with
+the GIL let go once). That matters on the span worker, which exports while the orchestrator's
 thread runs: every blocking call gives up the interpreter lock, and taking it back
 from a busy thread costs CPU, as does every line of Python the worker runs with its
 caches cold. Measured on the span export thread of the overhead benchmark's traced
@@ -41,6 +42,11 @@ from typing import Any
 from opentelemetry.exporter.http.transport._base import BaseHTTPResult, BaseHTTPTransport
 
 from exporters.otlp.fastpath.http1 import read_answer, request_head
+
+try:  # compiled builds: a request and the start of its answer with one release of the GIL
+    from exporters.otlp.fastpath.exchange import exchange
+except ImportError:  # pure Python: sendall and recv
+    exchange = None
 
 #: Variables naming a credential provider: it supplies a requests session of its own.
 _CREDENTIAL_VARIABLES = ("OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
@@ -190,10 +196,19 @@ class PlainHTTPTransport(BaseHTTPTransport):
                     self._check_open()  # closed while connecting: close saw no socket
                 elif sock.gettimeout() != timeout:  # a system call: only when it changes
                     sock.settimeout(timeout)
-                # Head and body in one send: one system call, and on a busy process
-                # one wait for the interpreter lock fewer.
-                sock.sendall(b"%s%d\r\n\r\n%s" % (head, len(body), body))
-                answer = read_answer(sock, method, _MAX_ANSWER_BODY)
+                if exchange is not None and type(body) is bytes:
+                    # The request sent and the answer awaited with the GIL let go once
+                    # (exchange.pyx), not once per system call.
+                    error, received = exchange(sock.fileno(), b"%s%d\r\n\r\n" % (head, len(body)),
+                                               body, -1.0 if timeout is None else timeout)
+                    if error:
+                        raise OSError(error, os.strerror(error))  # its subclass: Timeout...
+                    answer = read_answer(sock, method, _MAX_ANSWER_BODY, received)
+                else:
+                    # Head and body in one send: one system call, and on a busy process
+                    # one wait for the interpreter lock fewer.
+                    sock.sendall(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+                    answer = read_answer(sock, method, _MAX_ANSWER_BODY)
             except Exception as error:  # reported to the SDK's client, which retries
                 self._drop()
                 return PlainHTTPResult(error=error)
