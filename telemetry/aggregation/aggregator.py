@@ -250,9 +250,12 @@ class Aggregator:
             if exemplar is not None:
                 followers.before_events()
             offset = self.state.wall_offset
+            # Read once per batch: its events were queued before it started, so that
+            # decides whether they count (disconnect() records the queue, then clears it).
+            connected = self._connected
             for _ in range(len(queue)):
                 record, fields, now, ids = take()
-                if self._connected:  # else: sent while disconnect() ran
+                if connected:  # else: sent while disconnect() ran
                     recording = True
                     if exemplar is not None:
                         exemplar.ids, exemplar.at = ids, now + offset
