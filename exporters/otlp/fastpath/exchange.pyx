@@ -71,6 +71,11 @@ cdef enum:
     _FIRST_READ = 65536
 
 
+#: The longest one ``poll`` waits. ``poll`` takes an ``int`` of milliseconds, 24.8 days
+#: at most; a longer timeout (the configured one may be weeks) is waited for in several.
+cdef double _LONGEST_POLL_S = 3600.0
+
+
 cdef inline double _now() noexcept nogil:
     cdef timespec at
     clock_gettime(CLOCK_MONOTONIC, &at)
@@ -89,6 +94,8 @@ cdef int _wait(int fd, short events, double deadline) noexcept nogil:
             left = deadline - _now()
             if left <= 0:
                 return ETIMEDOUT
+            if left > _LONGEST_POLL_S:  # an int of milliseconds: no longer than this a call
+                left = _LONGEST_POLL_S
             timeout_ms = <int>(left * 1000.0) + 1
         waiting.fd, waiting.events, waiting.revents = fd, events, 0
         ready = poll(&waiting, 1, timeout_ms)
