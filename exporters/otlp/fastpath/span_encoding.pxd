@@ -8,7 +8,7 @@ cimport cython
 
 cdef class _Pairs:
     cdef public bytes tag
-    cdef public dict by_key, keys, int_heads
+    cdef public dict by_key, keys, int_heads, float_heads
     cdef public Py_ssize_t size
 
 

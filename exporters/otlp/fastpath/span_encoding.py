@@ -127,7 +127,7 @@ class _Pairs:
     """Encoded attributes under one tag. String values come from a cache (by key, then
     value), bounded; other values are encoded each time after the cached key."""
 
-    __slots__ = ("by_key", "int_heads", "keys", "size", "tag")
+    __slots__ = ("by_key", "float_heads", "int_heads", "keys", "size", "tag")
 
     def __init__(self, tag: bytes) -> None:
         self.tag = tag
@@ -136,6 +136,8 @@ class _Pairs:
         self.keys: dict[str, bytes] = {}
         #: key -> the field's head for an int value, by the length of its varint.
         self.int_heads: dict[str, list[bytes]] = {}
+        #: key -> all of a float attribute's field before its eight bytes.
+        self.float_heads: dict[str, bytes] = {}
         self.size = 0
 
     def add(self, key: str, value: Any) -> bytes:
@@ -163,6 +165,8 @@ class _Pairs:
                 varint = bytes((value & 0x7F | 0x80, (value >> 7) & 0x7F | 0x80, value >> 14))
             heads = self.int_heads.get(key) or self.int_field_heads(key)
             return heads[len(varint)] + varint
+        if type(value) is float:
+            return (self.float_heads.get(key) or self.float_field_head(key)) + _DOUBLE(value)
         head = self.keys.get(key)
         if head is None:
             if len(self.keys) >= _CACHE_SIZE:
@@ -185,6 +189,16 @@ class _Pairs:
             heads.append(_head(self.tag, len(key_field) + len(value) + size) + key_field + value)
         self.int_heads[key] = heads
         return heads
+
+    def float_field_head(self, key: str) -> bytes:
+        """All of a float attribute's field before the double's eight bytes."""
+        if len(self.float_heads) >= _CACHE_SIZE:
+            self.float_heads.clear()
+        key_field = _field(b"\x0a", key.encode())
+        value = b"\x12\x09\x21"  # KeyValue.value: an AnyValue of 9 bytes, double_value
+        head = self.float_heads[key] = (
+            _head(self.tag, len(key_field) + len(value) + 8) + key_field + value)
+        return head
 
     def encode(self, attributes: dict[str, Any]) -> bytes:
         by_key = self.by_key

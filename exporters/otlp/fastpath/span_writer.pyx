@@ -20,10 +20,14 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.dict cimport PyDict_GetItemWithError, PyDict_Next
 from cpython.long cimport PyLong_AsUnsignedLongLong, PyLong_AsUnsignedLongLongMask
 from cpython.object cimport PyObject
+from cpython.float cimport PyFloat_AS_DOUBLE
 from libc.string cimport memcpy, memmove
 
 from exporters.otlp.fastpath.span_encoding cimport SpanEncoder, _Pairs
 from telemetry.tracing.record cimport SpanStub
+
+cdef extern from "Python.h":
+    int PyFloat_Pack8(double value, char *at, int little_endian) except -1
 
 cdef enum:
     _LENGTH_ROOM = 3  # bytes kept for a span's length: three varint bytes, 2 MiB
@@ -73,6 +77,12 @@ cdef class _Buffer:
             self.at[self.pos + shift] = <unsigned char>(value >> (8 * shift))
         self.pos += 8
 
+    cdef inline void float64(self, double value) except *:
+        """``value`` as struct's ``<d`` writes it: CPython's own packing."""
+        self.room(8)
+        PyFloat_Pack8(value, <char *>(self.at + self.pos), 1)
+        self.pos += 8
+
     cdef inline void little_endian32(self, unsigned int value) except *:
         cdef int shift
         self.room(4)
@@ -115,6 +125,7 @@ def write_spans(SpanEncoder encoder, list spans):
     cdef _Pairs pairs = encoder._span_pairs
     cdef dict traces = encoder._traces, names = encoder._names
     cdef dict by_key = pairs.by_key, int_heads = pairs.int_heads, attributes
+    cdef dict float_heads = pairs.float_heads
     cdef tuple span
     cdef object origin, parent, name, key, value, state, events, status
     cdef SpanStub stub
@@ -175,6 +186,11 @@ def write_spans(SpanEncoder encoder, list spans):
                 number = PyLong_AsUnsignedLongLong(value)
                 out.put(<bytes>heads[1 if number < 0x80 else 2 if number < 0x4000 else 3])
                 out.varint(number)
+            elif type(value) is float:
+                found = _get(float_heads, key)
+                out.put(<bytes><object>found if found is not NULL else
+                        pairs.float_field_head(key))
+                out.float64(PyFloat_AS_DOUBLE(value))
             else:
                 out.put(pairs.other(key, value))
         events, status = span[9], span[11]

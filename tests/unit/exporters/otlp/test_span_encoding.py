@@ -4,6 +4,7 @@ handle)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import pytest
@@ -214,13 +215,17 @@ def test_otlp_exporter_makes_the_fast_exporters(aggregator: Aggregator) -> None:
 
 
 def test_every_varint_length_and_span_size_at_the_edges() -> None:
-    """Small ints and span heads are written from tables: check them at their edges."""
+    """Small ints, float heads and span heads are written from tables: check them at
+    their edges."""
     encoder = SpanEncoder()
     origin = Origin(RESOURCE, InstrumentationScope("s", "1"), None)
     parent = SpanStub(1, 9, 1)
     ints = [0, 0x7F, 0x80, 0x3FFF, 0x4000, 0x1FFFFF, 0x200000, 2**63 - 1]
     spans = [(origin, "ints", 1, 2 + n, parent, None, 1, 2, {"i": value, "s": "x"}, None, 0,
               None, 1) for n, value in enumerate(ints)]
+    floats = [0.0, -0.0, 0.1, -2.5, 1e308, 5e-324, math.inf, -math.inf, math.nan]
+    spans += [(origin, "floats", 1, 100 + n, parent, None, 1, 2, {"f": value, "cost": 1.5},
+               None, 0, None, 1) for n, value in enumerate(floats)]
     # span bodies (70 bytes and the name) from under to over the 1 KiB the head table
     # covers, and far over it
     spans += [(origin, "n" * size, 1, 20 + size, parent, None, 1, 2, {}, None, 0, None, 1)
