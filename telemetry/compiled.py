@@ -5,14 +5,15 @@ receiver and handlers, the cells, the tracer and the span encoder) are compiled 
 with Cython when a wheel is built (``setup.py``), and so is the StatsD exporter's
 timer writer (:mod:`exporters.statsd.fixed`, half of a flush's CPU otherwise): the
 same source, compiled as it is, with Python's semantics kept (``annotation_typing``
-off, so an annotation is never a type check). Three modules exist only compiled
+off, so an annotation is never a type check). Four modules exist only compiled
 (:data:`C_ONLY`): ``exporters/otlp/fastpath/span_writer.pyx`` writes a batch's spans
 into one buffer, where a pure-Python build joins pieces per span;
 ``exporters/otlp/fastpath/exchange.pyx`` sends an OTLP/HTTP request and reads the start
 of its answer with one release of the GIL, where a pure-Python build calls
-``sendall`` and ``recv``; and ``exporters/statsd/burst.pyx`` sends a burst of StatsD
+``sendall`` and ``recv``; ``exporters/statsd/burst.pyx`` sends a burst of StatsD
 datagrams with one release of the GIL, where a pure-Python build sends them one by
-one.
+one; and ``telemetry/tracing/untrack.pyx`` takes a finished span out of the garbage
+collector's tracking, where a pure-Python build leaves it tracked.
 
 The objects every event touches (the cells, the pairs and bundles that hold them, the
 fast paths' arguments; with tracing, the spans, the open-span table, the span builder
@@ -73,6 +74,7 @@ C_ONLY: tuple[str, ...] = (
     "exporters.otlp.fastpath.exchange",
     "exporters.otlp.fastpath.span_writer",
     "exporters.statsd.burst",
+    "telemetry.tracing.untrack",
 )
 
 #: The Cython directives every module is compiled with: Python's semantics, kept.

@@ -72,6 +72,7 @@ from telemetry.tracing.record import (
     SpanStub,
     UnsampledRecord,
     to_readable,
+    untracked,
 )
 
 #: Cap on string attribute values when the environment sets no limit. Identifiers are
@@ -194,6 +195,8 @@ class SpanBuilder:
                         span_id or (self._fast_ids and _getrandbits(64)) or self._span_id(), parent,
                         parent.trace_state, start_ns, end_ns, attributes, None, 0, None,
                         parent.flags)
+                if untracked is not None:
+                    untracked(span)
                 queue = self.queue
                 if len(queue) < self.quiet_below:  # emit, without a call
                     queue.append(span)
@@ -202,9 +205,11 @@ class SpanBuilder:
             return
         trace_id, flags, state, recorded = self._decide(name, parent, attributes)
         if recorded:
-            self.emit((self.origin, name, trace_id, span_id or self._span_id(), parent, state,
-                       start_ns,
-                       end_ns, attributes, None, 0, None, flags))
+            span = (self.origin, name, trace_id, span_id or self._span_id(), parent, state,
+                    start_ns, end_ns, attributes, None, 0, None, flags)
+            if untracked is not None:
+                untracked(span)
+            self.emit(span)
 
     # -- processors --------------------------------------------------------------------
 

@@ -56,6 +56,11 @@ FIELDS = ("origin", "name", "trace_id", "span_id", "parent", "trace_state", "sta
 #: A finished span; see :data:`FIELDS`.
 Finished = tuple
 
+try:  # compiled builds: a finished span is not tracked by the garbage collector
+    from telemetry.tracing.untrack import untracked
+except ImportError:  # a pure-Python build leaves it tracked
+    untracked = None
+
 
 class Origin(NamedTuple):
     """Where spans come from: what the SDK puts on every ``ReadableSpan`` of a tracer."""
@@ -180,6 +185,8 @@ class SpanRecord(SpanStub):
         span = (builder.origin, self.name, self.trace_id, self.span_id, self.parent,
                 self.trace_state, self.start_ns, end_ns, self.attributes, self.events,
                 self.dropped_events, self.status, self.flags)
+        if untracked is not None:
+            untracked(span)
         queue = builder.queue
         if len(queue) < builder.quiet_below:  # builder.emit, without a call
             queue.append(span)

@@ -3,12 +3,13 @@ limits, exception events, resource and scope."""
 
 from __future__ import annotations
 
+import gc
 import time
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
@@ -17,6 +18,7 @@ from opentelemetry.trace import TraceState
 
 from exporters.otlp.traces import make_sampler
 from telemetry.aggregation.aggregator import Aggregator
+from telemetry.cli.simulator import ReferenceOrchestrator
 from telemetry.config import TracingConfig
 from telemetry.tracing.builder import MAX_VALUE_LENGTH, SpanBuilder
 from telemetry.tracing.record import SpanRecord, SpanStub
@@ -300,3 +302,41 @@ def test_a_processor_added_later_gets_the_spans(aggregator: Aggregator) -> None:
     [span] = memory.get_finished_spans()
     assert (span.name, dict(span.attributes), span.start_time, span.end_time) == \
         ("late", {"k": "v"}, 1, 2)
+
+
+class TupleRecorder(SpanProcessor):
+    """Keeps the finished tuples the tracer hands to a processor that takes them."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple] = []
+
+    def emit_record(self, span: tuple) -> None:
+        self.spans.append(span)
+
+
+def test_finished_spans_are_left_out_of_the_collectors_generations(
+        aggregator: Aggregator) -> None:
+    """Compiled, a finished span (leaf or ended record) is not tracked by the garbage
+    collector (``telemetry/tracing/untrack.pyx``): spans waiting in the queue never
+    fill its generations. A pure-Python build leaves them tracked."""
+    from telemetry.compiled import is_compiled
+    from telemetry.tracing.record import untracked
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "t"}),
+                              shutdown_on_exit=False)
+    recorder = TupleRecorder()
+    provider.add_span_processor(recorder)
+    tracer = SignalTracer(provider.get_tracer("yolo-telemetry"), aggregator, TracingConfig())
+    tracer.attach()
+    try:
+        ReferenceOrchestrator(seed=4).run(workflows=1)
+        aggregator.run_pending()
+    finally:
+        tracer.close()
+        provider.shutdown()
+    kinds = {span[1].split()[0] for span in recorder.spans}
+    assert {"invoke_workflow", "invoke_agent", "decision", "chat"} <= kinds
+    compiled = is_compiled("telemetry.tracing.untrack")
+    assert compiled == (untracked is not None)
+    assert [gc.is_tracked(span) for span in recorder.spans] == [not compiled] * len(
+        recorder.spans)
