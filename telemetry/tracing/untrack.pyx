@@ -9,10 +9,11 @@ collection walks everything the process holds, tens of milliseconds with the
 orchestrator's thread stopped. Traced, the queued spans are about half of what a
 young collection finds, and they set off the full collections.
 
-A span cannot be part of a garbage cycle: nothing it refers to (its origin, its
-parent's record, its attributes and events) refers back to it while the queue holds
-it, and the queue lets go of it when it is exported or dropped. So the collector
-need not track it. :func:`untracked` stops the tracking (CPython's public
+A queued span is never garbage: the queue holds it, and the span worker's thread
+holds the queue. The one way back to it from what it refers to runs through that
+queue (its parent's record, the record's builder, the builder's queue), so once the
+queue lets go of it (exported or dropped), its reference count alone frees it. So
+the collector need not track it. :func:`untracked` stops the tracking (CPython's public
 ``PyObject_GC_UnTrack``); the references the span holds keep their objects alive
 as before. A pure-Python build has no way to do this and leaves spans tracked.
 """
