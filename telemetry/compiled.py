@@ -12,7 +12,7 @@ into one buffer, where a pure-Python build joins pieces per span;
 of its answer with one release of the GIL, where a pure-Python build calls
 ``sendall`` and ``recv``; ``exporters/statsd/burst.pyx`` sends a burst of StatsD
 datagrams with one release of the GIL, where a pure-Python build sends them one by
-one; and ``telemetry/tracing/untrack.pyx`` takes a finished span out of the garbage
+one; and ``telemetry/tracing/spans/untrack.pyx`` takes a finished span out of the garbage
 collector's tracking, where a pure-Python build leaves it tracked.
 
 The objects every event touches (the cells, the pairs and bundles that hold them, the
@@ -52,17 +52,17 @@ MODULES: tuple[str, ...] = (
     "telemetry.aggregation.handlers.calls",
     "telemetry.aggregation.handlers.operations",
     "telemetry.aggregation.handlers.table",
-    "telemetry.tracing.attributes",
-    "telemetry.tracing.builder",
-    "telemetry.tracing.calls",
-    "telemetry.tracing.events",
-    "telemetry.tracing.handoffs",
     "telemetry.tracing.live",
-    "telemetry.tracing.live_signals",
-    "telemetry.tracing.record",
-    "telemetry.tracing.state",
-    "telemetry.tracing.table",
     "telemetry.tracing.tracer",
+    "telemetry.tracing.spans.attributes",
+    "telemetry.tracing.spans.builder",
+    "telemetry.tracing.spans.record",
+    "telemetry.tracing.spans.table",
+    "telemetry.tracing.handlers.calls",
+    "telemetry.tracing.handlers.events",
+    "telemetry.tracing.handlers.handoffs",
+    "telemetry.tracing.handlers.live_signals",
+    "telemetry.tracing.handlers.state",
     "exporters.otlp.batch",
     "exporters.otlp.fastpath.span_encoding",
     "exporters.statsd.fixed",
@@ -74,7 +74,7 @@ C_ONLY: tuple[str, ...] = (
     "exporters.otlp.fastpath.exchange",
     "exporters.otlp.fastpath.span_writer",
     "exporters.statsd.burst",
-    "telemetry.tracing.untrack",
+    "telemetry.tracing.spans.untrack",
 )
 
 #: The Cython directives every module is compiled with: Python's semantics, kept.

@@ -1,7 +1,7 @@
 """The span queue and the batch worker that exports it.
 
 :class:`SpanBatchProcessor` is what the SDK's ``BatchSpanProcessor`` is to SDK spans,
-for the finished tuples of :mod:`telemetry.tracing.record`: the tracer appends each
+for the finished tuples of :mod:`telemetry.tracing.spans.record`: the tracer appends each
 ended span to a bounded queue (:meth:`~SpanBatchProcessor.emit_record`, one deque
 append and two length checks on the sending thread), and a worker thread takes them
 off in batches and gives them to the exporter. It is an SDK ``SpanProcessor``, so a
@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
-from telemetry.tracing.record import to_readable
+from telemetry.tracing.spans.record import to_readable
 from telemetry.workers import pause_after_failure, report_loop_failure, wait_interval
 
 if TYPE_CHECKING:

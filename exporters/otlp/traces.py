@@ -5,7 +5,7 @@ OpenTelemetry tracer; this module builds the pieces the OTLP exporter gives it:
 
 * :func:`make_sampler` turns ``tracing.sampler``/``sampler_ratio`` into an SDK sampler
   (the tracer decides these samplers itself, without calling them per span:
-  :mod:`telemetry.tracing.builder`);
+  :mod:`telemetry.tracing.spans.builder`);
 * :class:`GuardedSpanExporter` wraps the OTLP span exporter: it reports failures to
   /health and the drop counter, and can be told to give up so shutdown stays bounded
   when the collector is dead.
@@ -35,7 +35,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from telemetry import catalogue as cat
-from telemetry.tracing.record import to_readable
+from telemetry.tracing.spans.record import to_readable
 
 log = logging.getLogger("telemetry.exporters.otlp")
 
@@ -117,7 +117,7 @@ class GuardedSpanExporter(SpanExporter):
         return self._export(self.inner.export, spans)
 
     def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
-        """Export finished tuples (:mod:`telemetry.tracing.record`): as they are to an
+        """Export finished tuples (:mod:`telemetry.tracing.spans.record`): as they are to an
         exporter that takes them, as SDK spans to any other."""
         if self.genai_provider:
             spans = with_provider(spans, self.genai_provider)

@@ -3,7 +3,7 @@
 # lookup. The pure-Python build ignores this file.
 cimport cython
 
-from telemetry.tracing.record cimport SpanStub
+from telemetry.tracing.spans.record cimport SpanStub
 
 
 cdef class LiveSpan:

@@ -43,12 +43,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, StatusCode
 
-from telemetry.tracing.attributes import exception_attributes, exception_type
+from telemetry.tracing.spans.attributes import exception_attributes, exception_type
 
 if TYPE_CHECKING:
     from opentelemetry.trace import SpanContext
 
-    from telemetry.tracing.record import SpanStub
+    from telemetry.tracing.spans.record import SpanStub
 
 _get_current = otel_context.get_current
 _attach = otel_context.attach
@@ -248,7 +248,7 @@ def current_parent() -> SpanStub | None:
     context = span.get_span_context()
     if not context.is_valid:
         return None
-    from telemetry.tracing.record import EMPTY_CONTEXT, SpanStub
+    from telemetry.tracing.spans.record import EMPTY_CONTEXT, SpanStub
 
     return SpanStub(context.trace_id, context.span_id, int(context.trace_flags),
                     context.trace_state, context.is_remote, _set_span(span, EMPTY_CONTEXT))
@@ -262,8 +262,8 @@ def open_leaf() -> tuple[LiveSpan, str] | None:
     parent = _get_span()
     if type(parent) is not LiveSpan or not parent.open:
         return None
-    from telemetry.tracing.builder import new_span_id
-    from telemetry.tracing.record import SpanStub
+    from telemetry.tracing.spans.builder import new_span_id
+    from telemetry.tracing.spans.record import SpanStub
 
     stub, owner = parent.stub, parent.owner
     # the provider's id generator when the tracer has one of its own
@@ -290,7 +290,7 @@ def record_change(record: Any, builder: Any, capture: bool, what: str,
                   args: tuple) -> None:
     """Apply what other code recorded on a live span to its open ``record`` (see
     :meth:`telemetry.tracing.tracer.SignalTracer.record_live`), within the limits of
-    ``builder`` (a :class:`telemetry.tracing.builder.SpanBuilder`); ``capture``:
+    ``builder`` (a :class:`telemetry.tracing.spans.builder.SpanBuilder`); ``capture``:
     whether an exception's message and stack trace may be kept
     (``tracing.capture_content``)."""
     if what == "attributes":

@@ -8,19 +8,19 @@ gets traces without writing any tracing code. Every span uses the signals' own
 timestamps (``start_time``/``end_time``), so a trace is exact even though it is built
 after the fact, on whichever thread records the event.
 
-What each signal does is in :mod:`telemetry.tracing.events` (docs/tracing.md lists
+What each signal does is in :mod:`telemetry.tracing.handlers.events` (docs/tracing.md lists
 every span, attribute and event).
 
 Spans that open (workflows, agents, handoffs) live in a bounded table keyed by
-``workflow_id`` (and agent, :mod:`telemetry.tracing.table`); one not closed within
+``workflow_id`` (and agent, :mod:`telemetry.tracing.spans.table`); one not closed within
 ``tracing.open_span_ttl_s``, or pushed out by ``tracing.max_open_spans``, is ended at
 its last activity, marked ``yolo.span.unfinished`` and counted as
 ``dropped{component="tracer",reason="abandoned"}``. Work for unsampled spans stops at
 this bookkeeping.
 
 Spans are not SDK ``Span`` objects: they are made after the fact, so
-:mod:`telemetry.tracing.builder` keeps a light record while one is open and hands a
-finished tuple (:mod:`telemetry.tracing.record`) to the provider's span processor when
+:mod:`telemetry.tracing.spans.builder` keeps a light record while one is open and hands a
+finished tuple (:mod:`telemetry.tracing.spans.record`) to the provider's span processor when
 it ends, with the provider's sampler, resource and id rules.
 
 The per-event path is kept short: names are made safe once per distinct value (a
@@ -46,10 +46,10 @@ from opentelemetry import trace
 
 from telemetry.aggregation.handlers.operations import CallRuns, HandoffWindows
 from telemetry.aggregation.reentry import then_deferred
-from telemetry.tracing.builder import SpanBuilder, remote_parent
-from telemetry.tracing.events import SpanSignals
+from telemetry.tracing.handlers.events import SpanSignals
 from telemetry.tracing.live import LiveSpan, record_change, sampled_span_ids
-from telemetry.tracing.table import UNFINISHED, OpenSpans
+from telemetry.tracing.spans.builder import SpanBuilder, remote_parent
+from telemetry.tracing.spans.table import UNFINISHED, OpenSpans
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Tracer
@@ -62,7 +62,7 @@ __all__ = ["UNFINISHED", "SignalTracer", "active_tracer", "remote_parent"]
 #: Signals handled when they arrive: an error carries an exception, whose frames
 #: should not stay alive while it waits. The signals that open or close a live context
 #: do that part when they are sent
-#: (:meth:`~telemetry.tracing.live_signals.LiveSignals.live_handlers`); the rest waits.
+#: (:meth:`~telemetry.tracing.handlers.live_signals.LiveSignals.live_handlers`); the rest waits.
 IN_LINE = frozenset({"yolo.error_occurred"})
 
 
@@ -83,7 +83,7 @@ class SignalTracer(SpanSignals):
 
     def __init__(self, tracer: Tracer, aggregator: Aggregator, config: TracingConfig,
                  clock: Callable[[], float] = time.monotonic, max_text_length: int = 128) -> None:
-        # The fields are described in telemetry.tracing.state.TracerState.
+        # The fields are described in telemetry.tracing.handlers.state.TracerState.
         self._tracer = SpanBuilder(tracer, max_text=max_text_length)
         self._max_text = max_text_length
         self._texts = {}

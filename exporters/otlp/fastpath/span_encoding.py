@@ -7,7 +7,7 @@ resource, a JSON dump, for every span): for the spans
 spans are simple and alike (a handful of string and number attributes, few events,
 no links, all ``INTERNAL``), so :class:`SpanEncoder` writes the
 ``ExportTraceServiceRequest`` wire format directly from the finished tuples of
-:mod:`telemetry.tracing.record`:
+:mod:`telemetry.tracing.spans.record`:
 
 * the resource and scope are encoded once per origin and written once per batch;
 * span names (with the span kind) and every string attribute pair (key and value:
@@ -18,7 +18,7 @@ no links, all ``INTERNAL``), so :class:`SpanEncoder` writes the
   local variables.
 
 The bytes are those the SDK's ``encode_spans(...).SerializePartialToString()`` gives
-for the same spans as ``ReadableSpan`` (:func:`telemetry.tracing.record.to_readable`);
+for the same spans as ``ReadableSpan`` (:func:`telemetry.tracing.spans.record.to_readable`);
 ``tests/unit/exporters/otlp/test_span_encoding.py`` compares them. A value the encoder does not
 handle (anything but str, bool, int, float or sequences of them) raises
 :class:`Unsupported`, and the caller falls back to the SDK's encoder.

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from exporters.otlp.fastpath.span_encoding import SpanEncoder, Unsupported
-from telemetry.tracing.record import to_readable
+from telemetry.tracing.spans.record import to_readable
 
 
 class FastGrpcSpanExporter(OTLPSpanExporter):
@@ -37,7 +37,7 @@ class FastGrpcSpanExporter(OTLPSpanExporter):
         self.encoder = SpanEncoder()
 
     def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
-        """Send finished tuples (:mod:`telemetry.tracing.record`)."""
+        """Send finished tuples (:mod:`telemetry.tracing.spans.record`)."""
         return self._export(spans)
 
     def _translate_data(self, data: Sequence[Any]) -> ExportTraceServiceRequest:

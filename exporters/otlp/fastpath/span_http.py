@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from exporters.otlp.fastpath.plain_http import init_with_plain_transport
 from exporters.otlp.fastpath.span_encoding import SpanEncoder, Unsupported
-from telemetry.tracing.record import to_readable
+from telemetry.tracing.spans.record import to_readable
 
 log = logging.getLogger("telemetry.exporters.otlp")
 
@@ -45,7 +45,7 @@ class FastHttpSpanExporter(OTLPSpanExporter):
         self.fast = callable(getattr(client, "export", None))
 
     def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
-        """Send finished tuples (:mod:`telemetry.tracing.record`)."""
+        """Send finished tuples (:mod:`telemetry.tracing.spans.record`)."""
         if not self.fast or getattr(self, "_shutdown", False):
             return self.export([to_readable(span) for span in spans])
         try:

@@ -24,7 +24,7 @@ from cpython.float cimport PyFloat_AS_DOUBLE
 from libc.string cimport memcpy, memmove
 
 from exporters.otlp.fastpath.span_encoding cimport SpanEncoder, _Pairs
-from telemetry.tracing.record cimport SpanStub
+from telemetry.tracing.spans.record cimport SpanStub
 
 cdef extern from "Python.h":
     int PyFloat_Pack8(double value, char *at, int little_endian) except -1

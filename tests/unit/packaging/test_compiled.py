@@ -51,10 +51,10 @@ def test_declared_classes_are_c_structures_when_compiled() -> None:
     from telemetry.aggregation.handlers.calls import LlmCells, ToolCells
     from telemetry.aggregation.series import CounterCell, ExemplarSource, HistogramCell
     from telemetry.aggregation.state import CellPair
-    from telemetry.tracing.builder import SpanBuilder
-    from telemetry.tracing.record import SpanRecord, SpanStub
-    from telemetry.tracing.state import TracerState
-    from telemetry.tracing.table import OpenSpan, OpenSpans
+    from telemetry.tracing.handlers.state import TracerState
+    from telemetry.tracing.spans.builder import SpanBuilder
+    from telemetry.tracing.spans.record import SpanRecord, SpanStub
+    from telemetry.tracing.spans.table import OpenSpan, OpenSpans
     from telemetry.tracing.tracer import SignalTracer
 
     heap_type = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement

@@ -31,7 +31,7 @@ project declares (the lowest-versions CI job) and the newest ones allowed:
     ``_stub``, ``_channel`` and ``_client``, which ``exporters/otlp/partial.py``
     rewires to read partial success;
   - ``ReadableSpan``'s parameter order, ``BoundedList(None)`` with a settable
-    ``dropped``, ``InstrumentationInfo`` (``telemetry/tracing/record.py``);
+    ``dropped``, ``InstrumentationInfo`` (``telemetry/tracing/spans/record.py``);
   - an SDK tracer's ``_instrumentation_scope``, ``_span_limits``, ``span_processor``
     and its ``_span_processors``; ``StaticSampler._decision``;
     ``TraceIdRatioBased.bound`` and ``TRACE_ID_LIMIT`` (sample when the trace id's low
@@ -39,7 +39,7 @@ project declares (the lowest-versions CI job) and the newest ones allowed:
     ``_remote_parent_sampled``, ``_remote_parent_not_sampled``,
     ``_local_parent_sampled``, ``_local_parent_not_sampled``;
     ``TraceFlags.RANDOM_TRACE_ID`` and ``IdGenerator.is_trace_id_random``
-    (``telemetry/tracing/builder.py``);
+    (``telemetry/tracing/spans/builder.py``);
   - ``opentelemetry.context._RUNTIME_CONTEXT._current_context`` (the ``ContextVar``
     the context lives in) and ``opentelemetry.trace.propagation._SPAN_KEY``, read and
     set directly by ``telemetry/tracing/live.py`` (the public functions otherwise);
@@ -278,7 +278,7 @@ def test_to_readable_carries_events_and_their_dropped_count_through_bounded_list
     # ReadableSpan.dropped_events reads.
     from opentelemetry.sdk.resources import Resource
 
-    from telemetry.tracing.record import Origin, to_readable
+    from telemetry.tracing.spans.record import Origin, to_readable
 
     scope = InstrumentationScope("yolo", "1")
     origin = Origin(Resource.create({"service.name": "probe"}), scope,
@@ -344,7 +344,7 @@ def test_the_live_context_reads_and_sets_the_context_variable_itself():
     from opentelemetry import context, trace
 
     from telemetry.tracing import live
-    from telemetry.tracing.record import SpanStub
+    from telemetry.tracing.spans.record import SpanStub
 
     assert live._VAR is context._RUNTIME_CONTEXT._current_context
     assert live._SPAN_KEY == trace.propagation._SPAN_KEY

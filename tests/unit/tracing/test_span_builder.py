@@ -20,8 +20,8 @@ from exporters.otlp.traces import make_sampler
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.cli.simulator import ReferenceOrchestrator
 from telemetry.config import TracingConfig
-from telemetry.tracing.builder import MAX_VALUE_LENGTH, SpanBuilder
-from telemetry.tracing.record import SpanRecord, SpanStub
+from telemetry.tracing.spans.builder import MAX_VALUE_LENGTH, SpanBuilder
+from telemetry.tracing.spans.record import SpanRecord, SpanStub
 from telemetry.tracing.tracer import SignalTracer, remote_parent
 from tests.conftest import send
 
@@ -317,10 +317,10 @@ class TupleRecorder(SpanProcessor):
 def test_finished_spans_are_left_out_of_the_collectors_generations(
         aggregator: Aggregator) -> None:
     """Compiled, a finished span (leaf or ended record) is not tracked by the garbage
-    collector (``telemetry/tracing/untrack.pyx``): spans waiting in the queue never
+    collector (``telemetry/tracing/spans/untrack.pyx``): spans waiting in the queue never
     fill its generations. A pure-Python build leaves them tracked."""
     from telemetry.compiled import is_compiled
-    from telemetry.tracing.record import untracked
+    from telemetry.tracing.spans.record import untracked
 
     provider = TracerProvider(resource=Resource.create({"service.name": "t"}),
                               shutdown_on_exit=False)
@@ -336,7 +336,7 @@ def test_finished_spans_are_left_out_of_the_collectors_generations(
         provider.shutdown()
     kinds = {span[1].split()[0] for span in recorder.spans}
     assert {"invoke_workflow", "invoke_agent", "decision", "chat"} <= kinds
-    compiled = is_compiled("telemetry.tracing.untrack")
+    compiled = is_compiled("telemetry.tracing.spans.untrack")
     assert compiled == (untracked is not None)
     assert [gc.is_tracked(span) for span in recorder.spans] == [not compiled] * len(
         recorder.spans)

@@ -15,7 +15,7 @@ from exporters.otlp.traces import make_sampler
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.config import TracingConfig
-from telemetry.tracing.builder import SpanBuilder
+from telemetry.tracing.spans.builder import SpanBuilder
 from telemetry.tracing.tracer import SignalTracer
 from tests.conftest import FakeClock, send
 from tests.support import ROOT
@@ -335,7 +335,8 @@ def test_tracer_failure_never_reaches_the_sender(traced, aggregator: Aggregator)
 def test_docs_name_every_span_attribute_and_event() -> None:
     """docs/tracing.md is the reference: every attribute the tracer sets is in it."""
 
-    from telemetry.tracing import attributes, tracer
+    from telemetry.tracing import tracer
+    from telemetry.tracing.spans import attributes
 
     text = (ROOT / "docs" / "tracing.md").read_text()
     names = [value for module in (attributes, tracer) for key, value in vars(module).items()

@@ -15,7 +15,7 @@ from exporters.otlp.batch import SpanBatchProcessor
 from telemetry import catalogue as cat
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.config import BatchConfig
-from telemetry.tracing.record import Origin
+from telemetry.tracing.spans.record import Origin
 from tests.support.backends import wait_until
 
 ORIGIN = Origin(TracerProvider(shutdown_on_exit=False).resource, InstrumentationScope("t"), None)
@@ -191,7 +191,7 @@ def test_the_direct_queue_batches_and_counts_as_emit_record_does(
 def test_the_builder_appends_directly_only_to_a_sole_batch_processor(make) -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    from telemetry.tracing.builder import SpanBuilder
+    from telemetry.tracing.spans.builder import SpanBuilder
 
     provider = TracerProvider(shutdown_on_exit=False)
     processor = make(Records(), schedule_delay_ms=3_600_000)

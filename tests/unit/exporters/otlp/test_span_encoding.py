@@ -25,7 +25,7 @@ from telemetry import load_config
 from telemetry.aggregation.aggregator import Aggregator
 from telemetry.cli.simulator import ReferenceOrchestrator
 from telemetry.config import TracingConfig
-from telemetry.tracing.record import Origin, SpanStub, to_readable
+from telemetry.tracing.spans.record import Origin, SpanStub, to_readable
 from telemetry.tracing.tracer import SignalTracer
 from tests.support.http_sink import Collector
 

@@ -27,7 +27,7 @@ from exporters.otlp.fastpath.span_transport import (
     PlainHTTPTransport,
     plain_transport_for,
 )
-from telemetry.tracing.record import Origin
+from telemetry.tracing.spans.record import Origin
 from tests.unit.exporters.otlp.test_span_encoding import RESOURCE, sdk_bytes
 
 ORIGIN = Origin(RESOURCE, InstrumentationScope("s", "1"), None)

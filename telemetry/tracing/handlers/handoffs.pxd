@@ -2,9 +2,9 @@
 # (see state.pxd). The pure-Python build ignores this file.
 cimport cython
 
-from telemetry.tracing.record cimport SpanStub
-from telemetry.tracing.state cimport TracerState
-from telemetry.tracing.table cimport OpenSpan
+from telemetry.tracing.spans.record cimport SpanStub
+from telemetry.tracing.handlers.state cimport TracerState
+from telemetry.tracing.spans.table cimport OpenSpan
 
 
 cdef class HandoffSignals(TracerState):

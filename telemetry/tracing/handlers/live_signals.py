@@ -1,6 +1,6 @@
 """What the signals that open and close a live context do when they are sent: send
 handlers of :class:`telemetry.tracing.tracer.SignalTracer`, next to
-:mod:`telemetry.tracing.events` (whose handlers run later, in order, in the
+:mod:`telemetry.tracing.handlers.events` (whose handlers run later, in order, in the
 aggregator's batches).
 
 A workflow's or an agent activation's span is made current on the thread or asyncio
@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from telemetry.tracing.builder import remote_parent
-from telemetry.tracing.calls import CallSignals
+from telemetry.tracing.handlers.calls import CallSignals
 from telemetry.tracing.live import current_parent, enter, leave
+from telemetry.tracing.spans.builder import remote_parent
 
 if TYPE_CHECKING:
-    from telemetry.tracing.record import SpanStub
+    from telemetry.tracing.spans.record import SpanStub
 
 
 #: Signal name -> the name of its send handler (see LiveSignals.live_handlers).
@@ -34,7 +34,7 @@ LIVE_HANDLERS: dict[str, str] = {
 
 
 class LiveSignals(CallSignals):
-    """The send handlers; :class:`telemetry.tracing.events.SpanSignals` makes the
+    """The send handlers; :class:`telemetry.tracing.handlers.events.SpanSignals` makes the
     workflow and agent spans they make current (``_workflow_span``, ``_agent_span``)."""
 
     def live_handlers(self) -> dict[str, Callable[[dict, float], None]]:

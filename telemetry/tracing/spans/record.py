@@ -57,7 +57,7 @@ FIELDS = ("origin", "name", "trace_id", "span_id", "parent", "trace_state", "sta
 Finished = tuple
 
 try:  # compiled builds: a finished span is not tracked by the garbage collector
-    from telemetry.tracing.untrack import untracked
+    from telemetry.tracing.spans.untrack import untracked
 except ImportError:  # a pure-Python build leaves it tracked
     untracked = None
 

@@ -2,9 +2,9 @@
 # build (see state.pxd). The pure-Python build ignores this file.
 cimport cython
 
-from telemetry.tracing.live_signals cimport LiveSignals
-from telemetry.tracing.record cimport SpanStub
-from telemetry.tracing.table cimport OpenSpan
+from telemetry.tracing.handlers.live_signals cimport LiveSignals
+from telemetry.tracing.spans.record cimport SpanStub
+from telemetry.tracing.spans.table cimport OpenSpan
 
 
 cdef class SpanSignals(LiveSignals):

@@ -2,9 +2,9 @@
 # The pure-Python build ignores this file.
 cimport cython
 
-from telemetry.tracing.calls cimport CallSignals
+from telemetry.tracing.handlers.calls cimport CallSignals
 from telemetry.tracing.live cimport LiveSpan, enter, leave
-from telemetry.tracing.record cimport SpanStub
+from telemetry.tracing.spans.record cimport SpanStub
 
 
 cdef class LiveSignals(CallSignals):

@@ -1,5 +1,5 @@
 """What handoff and state signals do to spans: handlers of
-:class:`telemetry.tracing.tracer.SignalTracer`, next to :mod:`telemetry.tracing.events`.
+:class:`telemetry.tracing.tracer.SignalTracer`, next to :mod:`telemetry.tracing.handlers.events`.
 
 A handoff is a span from ``handoff_started`` to ``handoff_completed`` (or made from
 ``duration_s`` alone when the start was not seen), under the workflow span, else the
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from telemetry.tracing.attributes import (
+from telemetry.tracing.handlers.state import TracerState
+from telemetry.tracing.spans.attributes import (
     CONVERSATION_ID,
     FROM_AGENT,
     HANDOFF_SOURCE,
@@ -22,13 +23,12 @@ from telemetry.tracing.attributes import (
     Parent,
     start_ns,
 )
-from telemetry.tracing.state import TracerState
-from telemetry.tracing.table import LATEST_TS, ns
+from telemetry.tracing.spans.table import LATEST_TS, ns
 
 
 class HandoffSignals(TracerState):
     """Handoff and state handlers, on the tracer's state and correlation
-    (:class:`telemetry.tracing.state.TracerState`)."""
+    (:class:`telemetry.tracing.handlers.state.TracerState`)."""
 
     # -- handoffs -----------------------------------------------------------
 

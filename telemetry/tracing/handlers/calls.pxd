@@ -2,9 +2,9 @@
 # state.pxd). The pure-Python build ignores this file.
 cimport cython
 
-from telemetry.tracing.handoffs cimport HandoffSignals
-from telemetry.tracing.record cimport SpanStub
-from telemetry.tracing.table cimport OpenSpan
+from telemetry.tracing.handlers.handoffs cimport HandoffSignals
+from telemetry.tracing.spans.record cimport SpanStub
+from telemetry.tracing.spans.table cimport OpenSpan
 
 
 cdef class CallSignals(HandoffSignals):

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from telemetry.tracing.record import SpanStub
+    from telemetry.tracing.spans.record import SpanStub
 
 UNFINISHED = "yolo.span.unfinished"
 

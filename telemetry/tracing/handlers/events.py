@@ -15,10 +15,10 @@ Things with a duration are child spans (they take room on the waterfall and can 
 searched by name); instants (errors, safety blocks) are events on the agent span,
 which costs no span of its own and keeps them next to what the agent was doing.
 
-Handoffs and state saves are in :mod:`telemetry.tracing.handoffs`, LLM and tool calls
-and the loop and repeat events in :mod:`telemetry.tracing.calls`, what opening and
-closing signals do when they are sent in :mod:`telemetry.tracing.live_signals`, the
-attribute names in :mod:`telemetry.tracing.attributes`.
+Handoffs and state saves are in :mod:`telemetry.tracing.handlers.handoffs`, LLM and tool calls
+and the loop and repeat events in :mod:`telemetry.tracing.handlers.calls`, what opening and
+closing signals do when they are sent in :mod:`telemetry.tracing.handlers.live_signals`, the
+attribute names in :mod:`telemetry.tracing.spans.attributes`.
 
 Every handler takes the payload and the event's timestamp (epoch seconds) and runs
 under the tracer's lock. Names from the payload are made safe through the tracer's
@@ -32,7 +32,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from telemetry.tracing.attributes import (
+from telemetry.tracing.handlers.calls import CALL_HANDLERS
+from telemetry.tracing.handlers.live_signals import LiveSignals
+from telemetry.tracing.live import leaf_span_id
+from telemetry.tracing.spans.attributes import (
     AGENT_NAME,
     CONTEXT_ITEMS,
     CONTEXT_TOKENS,
@@ -48,17 +51,14 @@ from telemetry.tracing.attributes import (
     exception_type,
     start_ns,
 )
-from telemetry.tracing.builder import remote_parent
-from telemetry.tracing.calls import CALL_HANDLERS
-from telemetry.tracing.live import leaf_span_id
-from telemetry.tracing.live_signals import LiveSignals
-from telemetry.tracing.table import LATEST_TS, ns
+from telemetry.tracing.spans.builder import remote_parent
+from telemetry.tracing.spans.table import LATEST_TS, ns
 
 if TYPE_CHECKING:
-    from telemetry.tracing.record import SpanStub
+    from telemetry.tracing.spans.record import SpanStub
 
 #: Signal name -> the name of its handler. The LLM and tool calls and the loop events
-#: are in tracing/calls.py (CALL_HANDLERS), whose handoff_completed handler is this
+#: are in tracing/handlers/calls.py (CALL_HANDLERS), whose handoff_completed handler is this
 #: one's and the loop events'.
 HANDLERS: dict[str, str] = {
     "yolo.workflow_started": "_workflow_started",
@@ -80,7 +80,7 @@ HANDLERS: dict[str, str] = {
 
 class SpanSignals(LiveSignals):
     """The signal handlers; :class:`telemetry.tracing.tracer.SignalTracer` provides the
-    wiring, :class:`telemetry.tracing.state.TracerState` the state they work on."""
+    wiring, :class:`telemetry.tracing.handlers.state.TracerState` the state they work on."""
 
     def handlers(self) -> dict[str, Callable[[dict, float], None]]:
         """Signal name -> handler, for the signals that make or change spans."""

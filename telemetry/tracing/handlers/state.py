@@ -1,13 +1,14 @@
 """What every span handler works on: the tracer's state, and how a signal's names are
 made safe and its parent span found.
 
-The handlers come in one line of classes, each adding those of one module::
+The handlers come in one line of classes, each adding those of one module (of this
+package, but the last)::
 
-    TracerState      the state and the correlation below (this module)
-    HandoffSignals   handoffs, state saves and loads (telemetry.tracing.handoffs)
-    CallSignals      LLM and tool calls, loop and repeat events (telemetry.tracing.calls)
-    LiveSignals      what opening and closing signals do when sent (telemetry.tracing.live_signals)
-    SpanSignals      workflows, agents, decisions, instants (telemetry.tracing.events)
+    TracerState      the state and the correlation below (state, this module)
+    HandoffSignals   handoffs, state saves and loads (handoffs)
+    CallSignals      LLM and tool calls, loop and repeat events (calls)
+    LiveSignals      what opening and closing signals do when sent (live_signals)
+    SpanSignals      workflows, agents, decisions, instants (events)
     SignalTracer     wiring, reads, live changes (telemetry.tracing.tracer)
 
 :class:`~telemetry.tracing.tracer.SignalTracer` sets every field when it is made.
@@ -23,16 +24,16 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from telemetry.aggregation.series import sanitize_label_value
-from telemetry.tracing.attributes import NO_PARENT, Parent
-from telemetry.tracing.builder import remote_parent
-from telemetry.tracing.table import OpenSpan, OpenSpans, ns
+from telemetry.tracing.spans.attributes import NO_PARENT, Parent
+from telemetry.tracing.spans.builder import remote_parent
+from telemetry.tracing.spans.table import OpenSpan, OpenSpans, ns
 
 if TYPE_CHECKING:
     from telemetry.aggregation.aggregator import Aggregator
     from telemetry.aggregation.handlers.operations import CallRuns, HandoffWindows
     from telemetry.aggregation.reentry import EventGuard
-    from telemetry.tracing.builder import SpanBuilder
-    from telemetry.tracing.record import SpanStub
+    from telemetry.tracing.spans.builder import SpanBuilder
+    from telemetry.tracing.spans.record import SpanStub
 
 #: Distinct names remembered as safe (or with their safe form); emptied when full.
 TEXT_CACHE_SIZE = 4096
@@ -72,7 +73,7 @@ class TracerState:
     #: made and made current, (span, live span), for this tracer's handler of the signal.
     _opened_key: str
     #: The tracer's own loop windows and repeat runs, with the aggregator's settings
-    #: (:mod:`telemetry.tracing.calls`), and the run length that makes a repeat.
+    #: (:mod:`telemetry.tracing.handlers.calls`), and the run length that makes a repeat.
     _loops: HandoffWindows
     _runs: CallRuns
     _repeat_threshold: int

@@ -1,7 +1,7 @@
 # In a compiled build, the open-span table and its entries are C structures: the
 # handlers (state.pxd and the modules beside it) find an entry and read its span and
 # times without a lookup. The pure-Python build ignores this file.
-from telemetry.tracing.record cimport SpanStub
+from telemetry.tracing.spans.record cimport SpanStub
 
 
 cdef class OpenSpan:

@@ -1,7 +1,7 @@
 # In a compiled build, the span builder is a C structure: making a span reads its
 # sampling rules, ids and queue, and the parent's ids and flags (record.pxd), without
 # a lookup. The pure-Python build ignores this file.
-from telemetry.tracing.record cimport SpanStub
+from telemetry.tracing.spans.record cimport SpanStub
 
 
 cdef class SpanBuilder:

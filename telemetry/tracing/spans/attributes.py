@@ -1,7 +1,8 @@
 """Span attribute names and the parent/start helpers shared by the signal handlers
-(:mod:`telemetry.tracing.events`, :mod:`telemetry.tracing.handoffs`), and attribute
-values from elsewhere: an exception's (as the SDK's ``record_exception`` writes them)
-and values other code sets on a live span, checked as OpenTelemetry allows them.
+(:mod:`telemetry.tracing.handlers.events`, :mod:`telemetry.tracing.handlers.handoffs`),
+and attribute values from elsewhere: an exception's (as the SDK's ``record_exception``
+writes them) and values other code sets on a live span, checked as OpenTelemetry
+allows them.
 
 Attribute names follow the OpenTelemetry GenAI conventions where one fits, ``yolo.*``
 otherwise (docs/tracing.md lists them per span).
@@ -12,10 +13,10 @@ from __future__ import annotations
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from telemetry.tracing.table import LATEST_TS, ns
+from telemetry.tracing.spans.table import LATEST_TS, ns
 
 if TYPE_CHECKING:
-    from telemetry.tracing.record import SpanStub
+    from telemetry.tracing.spans.record import SpanStub
 
 # Attribute names: OpenTelemetry GenAI conventions where one fits, yolo.* otherwise.
 OPERATION = "gen_ai.operation.name"

@@ -6,9 +6,9 @@
 cimport cython
 
 from telemetry.aggregation.handlers.operations cimport CallRuns, HandoffWindows
-from telemetry.tracing.builder cimport SpanBuilder
-from telemetry.tracing.record cimport SpanStub
-from telemetry.tracing.table cimport OpenSpan, OpenSpans
+from telemetry.tracing.spans.builder cimport SpanBuilder
+from telemetry.tracing.spans.record cimport SpanStub
+from telemetry.tracing.spans.table cimport OpenSpan, OpenSpans
 
 
 cdef class TracerState:

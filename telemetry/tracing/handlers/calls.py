@@ -1,6 +1,6 @@
 """What LLM and tool call signals do to spans, and the loop and repeat span events:
 handlers of :class:`telemetry.tracing.tracer.SignalTracer`, next to
-:mod:`telemetry.tracing.events`.
+:mod:`telemetry.tracing.handlers.events`.
 
 Layout, under the agent span (else the workflow span)::
 
@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from telemetry.tracing.attributes import (
+from telemetry.tracing.handlers.handoffs import HandoffSignals
+from telemetry.tracing.spans.attributes import (
     AGENT_NAME,
     CONVERSATION_ID,
     ERROR_TYPE,
@@ -35,8 +36,7 @@ from telemetry.tracing.attributes import (
     TO_AGENT,
     Parent,
 )
-from telemetry.tracing.handoffs import HandoffSignals
-from telemetry.tracing.table import LATEST_TS, ns
+from telemetry.tracing.spans.table import LATEST_TS, ns
 from telemetry.validation import fingerprint
 
 REQUEST_MODEL = "gen_ai.request.model"

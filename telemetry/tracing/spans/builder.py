@@ -2,10 +2,10 @@
 
 :class:`SpanBuilder` takes what it needs from an OpenTelemetry SDK ``Tracer`` (its
 provider's sampler, id generator, span limits, resource, scope and span processors)
-and makes the light spans of :mod:`telemetry.tracing.record`:
+and makes the light spans of :mod:`telemetry.tracing.spans.record`:
 
-* ``start_span`` gives a :class:`~telemetry.tracing.record.SpanRecord` for a sampled
-  span that stays open, a :class:`~telemetry.tracing.record.SpanStub` otherwise;
+* ``start_span`` gives a :class:`~telemetry.tracing.spans.record.SpanRecord` for a sampled
+  span that stays open, a :class:`~telemetry.tracing.spans.record.SpanStub` otherwise;
 * ``leaf`` makes a span complete when first seen (a decision, a state save) and
   hands it on at once if it is sampled;
 * every finished span goes to the provider's processors. A processor that takes
@@ -63,8 +63,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from telemetry.tracing.attributes import clean_value
-from telemetry.tracing.record import (
+from telemetry.tracing.spans.attributes import clean_value
+from telemetry.tracing.spans.record import (
     EMPTY_CONTEXT,
     Finished,
     Origin,
