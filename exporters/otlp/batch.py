@@ -4,8 +4,11 @@
 for the finished tuples of :mod:`telemetry.tracing.spans.record`: the tracer appends each
 ended span to a bounded queue (:meth:`~SpanBatchProcessor.emit_record`, one deque
 append and two length checks on the sending thread), and a worker thread takes them
-off in batches and gives them to the exporter. It is an SDK ``SpanProcessor``, so a
-``TracerProvider`` holds, flushes and shuts it down as it would the SDK's.
+off in batches and gives them to the exporter. When the exporter can write a span
+by itself (:meth:`~SpanBatchProcessor.span_writer`, the OTLP exporters of a compiled
+build), the tracer queues each span written as it ends (bytes) instead of its tuple.
+It is an SDK ``SpanProcessor``, so a ``TracerProvider`` holds, flushes and shuts it
+down as it would the SDK's.
 
 Same limits and behaviour as the SDK's batch processor (``tracing.batch``, or the
 ``OTEL_BSP_*`` variables):
@@ -37,7 +40,8 @@ stuck in a request to a hung collector.
 The exporter is a :class:`exporters.otlp.traces.GuardedSpanExporter`, or any SDK
 ``SpanExporter``: one with ``export_records`` gets the tuples, any other gets SDK
 ``ReadableSpan`` objects. SDK spans ended through the provider's own tracers
-(``on_end``) share the queue and are exported as SDK spans.
+(``on_end``) share the queue; a batch's SDK spans go to the exporter's ``export``,
+the tracer's to ``export_records``.
 """
 
 from __future__ import annotations
@@ -127,6 +131,14 @@ class SpanBatchProcessor(SpanProcessor):
         if len(queue) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
+    def span_writer(self, origin: Any) -> Callable[[tuple], bytes] | None:
+        """The exporter's writer of a finished span of ``origin`` as it ends, whose bytes
+        :meth:`emit_record` then takes in place of the tuple (see
+        :meth:`exporters.otlp.fastpath.span_encoding.SpanEncoder.span_writer`); None
+        when the exporter has none."""
+        make = getattr(self._exporter, "span_writer", None)
+        return make(origin) if make is not None and self._export_records is not None else None
+
     def add_feeder(self, feeder: Callable[[], None]) -> None:
         """Call ``feeder`` before every export and flush: a tracer whose events wait to
         be handled in batches makes their spans then."""
@@ -207,12 +219,18 @@ class SpanBatchProcessor(SpanProcessor):
             self._export_lock.release()
 
     def _send(self, batch: list[Any]) -> None:
-        if self._export_records is not None and not (self._sdk_spans and any(
-                type(s) is not tuple for s in batch)):
-            self._export_records(batch)
-        else:
+        if self._export_records is None:
             self._exporter.export([s if type(s) is not tuple else to_readable(s)
                                    for s in batch])
+            return
+        if self._sdk_spans:  # SDK spans go to the exporter's export, ours alongside
+            sdk = [s for s in batch if type(s) is not tuple and type(s) is not bytes]
+            if sdk:
+                self._exporter.export(sdk)
+                batch = [s for s in batch if type(s) is tuple or type(s) is bytes]
+                if not batch:
+                    return
+        self._export_records(batch)
 
     # -- flush and shutdown ----------------------------------------------------------
 

@@ -63,19 +63,22 @@ PROVIDER_NAME = "gen_ai.provider.name"
 OPERATION_NAME = "gen_ai.operation.name"
 
 
-def with_provider(spans: Sequence[tuple], provider: str) -> list[tuple]:
+def with_provider(spans: Sequence[Any], provider: str) -> list[Any]:
     """Finished tuples with ``gen_ai.provider.name`` added to the GenAI spans.
 
     The signals do not say which provider an agent used, so the config names it
-    (``tracing.genai_provider``). It is added here, on the export thread, to the
-    spans the OTLP exporter sends: a new attribute dict for each GenAI span, so the
-    span's own is left as the tracer made it.
+    (``tracing.genai_provider``). It is added to the spans the OTLP exporter sends,
+    on the export thread or as a span is written when it ends
+    (:meth:`GuardedSpanExporter.span_writer`): a new attribute dict for each GenAI
+    span, so the span's own is left as the tracer made it. A span written already
+    (bytes) has it.
     """
     out = []
     for span in spans:
-        attributes = span[8]
-        if OPERATION_NAME in attributes and PROVIDER_NAME not in attributes:
-            span = (*span[:8], {**attributes, PROVIDER_NAME: provider}, *span[9:])
+        if type(span) is tuple:
+            attributes = span[8]
+            if OPERATION_NAME in attributes and PROVIDER_NAME not in attributes:
+                span = (*span[:8], {**attributes, PROVIDER_NAME: provider}, *span[9:])
         out.append(span)
     return out
 
@@ -116,9 +119,21 @@ class GuardedSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return self._export(self.inner.export, spans)
 
-    def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
-        """Export finished tuples (:mod:`telemetry.tracing.spans.record`): as they are to an
-        exporter that takes them, as SDK spans to any other."""
+    def span_writer(self, origin: Any) -> Callable[[tuple], bytes] | None:
+        """The inner exporter's writer of spans as they end (see
+        :meth:`exporters.otlp.fastpath.span_encoding.SpanEncoder.span_writer`), with
+        ``genai_provider`` added first; None when it has none."""
+        make = getattr(self.inner, "span_writer", None)
+        write = make(origin) if make is not None else None
+        provider = self.genai_provider
+        if write is None or not provider:
+            return write
+        return lambda span: write(with_provider((span,), provider)[0])
+
+    def export_records(self, spans: Sequence[Any]) -> SpanExportResult:
+        """Export finished tuples (:mod:`telemetry.tracing.spans.record`) and spans
+        written as they ended (bytes): as they are to an exporter that takes them, as
+        SDK spans to any other (which never gets bytes: it has no writer)."""
         if self.genai_provider:
             spans = with_provider(spans, self.genai_provider)
         export_records = getattr(self.inner, "export_records", None)

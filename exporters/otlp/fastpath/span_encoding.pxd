@@ -15,6 +15,7 @@ cdef class _Pairs:
 cdef class SpanEncoder:
     cdef readonly _Pairs _span_pairs, _event_pairs
     cdef readonly dict _names, _headers, _states, _traces
+    cdef public object written_origin
 
     @cython.locals(groups=dict, current=list, traces=dict, names=dict, pairs=_Pairs,
                    by_key=dict, int_heads=dict, heads=list, span=tuple, attributes=dict,

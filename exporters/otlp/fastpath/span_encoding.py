@@ -24,8 +24,11 @@ handle (anything but str, bool, int, float or sequences of them) raises
 :class:`Unsupported`, and the caller falls back to the SDK's encoder.
 
 Used by :mod:`exporters.otlp.fastpath.span_http` and
-:mod:`exporters.otlp.fastpath.span_grpc`, on the
-span export thread.
+:mod:`exporters.otlp.fastpath.span_grpc`, on the span export thread; and, in a
+compiled build, on the thread that ends a span (:meth:`SpanEncoder.span_writer`):
+each of the tracer's spans is written as it ends, while what it refers to is still
+in that thread's cache and before it ever waits in the queue, and the export thread
+only puts the written spans into a request. The bytes are the same.
 """
 
 from __future__ import annotations
@@ -54,14 +57,16 @@ _TIMES = struct.Struct("<BQBQ").pack
 _CACHE_SIZE = 2048
 
 
-try:  # compiled builds: a batch of one origin written into one buffer
-    from exporters.otlp.fastpath.span_writer import write_spans as _write_spans
-except ImportError:
-    _write_spans = None
-
-
 class Unsupported(Exception):
     """A span this encoder does not handle: the caller falls back to the SDK."""
+
+
+try:  # compiled builds: a batch of one origin written into one buffer (which raises
+    # Unsupported as the encoder does: it is defined first)
+    from exporters.otlp.fastpath.span_writer import SpanWriter as _SpanWriter
+    from exporters.otlp.fastpath.span_writer import write_spans as _write_spans
+except ImportError:
+    _SpanWriter = _write_spans = None
 
 
 _SMALL = [bytes((n,)) for n in range(128)]
@@ -229,22 +234,72 @@ class SpanEncoder:
         self._states: dict[int, tuple[Any, bytes]] = {}
         #: trace id -> its field (the spans of one trace come together).
         self._traces: dict[int, bytes] = {}
+        #: The origin of the spans written as they ended (:meth:`span_writer`), which
+        #: a batch holds as bytes.
+        self.written_origin: Any = None
 
-    def encode_request(self, spans: Sequence[tuple]) -> bytes:
+    def span_writer(self, origin: Any) -> Any:
+        """A function that writes a finished span of ``origin`` (a tuple) as it ends:
+        its ``ScopeSpans.spans`` field, which :meth:`encode_request` then takes in
+        place of the tuple. None in a pure-Python build (written in Python, a span
+        costs the same on either thread), or when spans of another origin are
+        written so already (a batch's bytes say nothing of their origin).
+
+        The function has caches of its own (a second encoder): the tracer calls it
+        under its lock, while this encoder serves the export thread.
+        """
+        if _SpanWriter is None or self.written_origin not in (None, origin):
+            return None
+        self.written_origin = origin
+        return _SpanWriter(SpanEncoder()).write
+
+    def encode_span(self, span: tuple) -> bytes:
+        """One finished span as its ``ScopeSpans.spans`` field, tag and length
+        included: the bytes a request :meth:`encode_request` makes holds for it. A span
+        the writer does not handle is encoded by the SDK's encoder (as a batch of it
+        would be), so that every span can be written when it ends."""
+        if _SpanWriter is not None:
+            try:
+                written = _write_spans(self, [span])  # type: ignore[misc]
+            except Unsupported:
+                written = None
+            if written is not None:
+                return written
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        from telemetry.tracing.spans.record import to_readable
+
+        request = encode_spans([to_readable(span)])
+        body = request.resource_spans[0].scope_spans[0].spans[0].SerializeToString()
+        return _head(b"\x12", len(body)) + body
+
+    def encode_request(self, spans: Sequence[Any]) -> bytes:
         """The serialized ``ExportTraceServiceRequest`` for ``spans``: grouped by
-        resource, then scope, in order of appearance, as the SDK groups them.
+        resource, then scope, in order of appearance, as the SDK groups them. A span
+        written as it ended (bytes, :meth:`span_writer`) is one of
+        :attr:`written_origin`'s.
 
         Raises :class:`Unsupported` for a batch it cannot encode.
         """
         #: resource -> (encoded resource, scope -> (encoded scope, encoded spans))
         groups: dict[Any, tuple[bytes, dict[Any, tuple[bytes, list[bytes]]]]] = {}
+        if self.written_origin is not None:
+            written_spans = [item for item in spans if type(item) is bytes]
+            if written_spans:
+                origin = self.written_origin
+                resource_bytes, scope_bytes = self._header(origin)
+                groups[origin.resource] = (resource_bytes,
+                                           {origin.scope: (scope_bytes, written_spans)})
+                if len(written_spans) == len(spans):
+                    return self._request(groups)
+                spans = [item for item in spans if type(item) is not bytes]
         if _write_spans is not None and spans:
             written = _write_spans(self, list(spans))  # compiled: one origin, one buffer
             if written is not None:
                 first = spans[0][0]
                 resource_bytes, scope_bytes = self._header(first)
-                groups[first.resource] = (resource_bytes,
-                                          {first.scope: (scope_bytes, [written])})
+                scopes = groups.setdefault(first.resource, (resource_bytes, {}))[1]
+                scopes.setdefault(first.scope, (scope_bytes, []))[1].append(written)
                 return self._request(groups)
         origin: Any = None
         current: list[bytes] = []
@@ -422,3 +477,17 @@ class SpanEncoder:
         if attributes:
             body += self._event_pairs.encode(attributes)
         return body
+
+
+def sdk_request(encoder: SpanEncoder, spans: Sequence[Any]) -> bytes:
+    """The request for a batch :meth:`SpanEncoder.encode_request` does not handle: its
+    tuples encoded by the SDK's encoder, and the spans written as they ended by
+    ``encoder`` (two serialized requests one after the other are their merge)."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from telemetry.tracing.spans.record import to_readable
+
+    written = [span for span in spans if type(span) is bytes]
+    tuples = [to_readable(span) for span in spans if type(span) is not bytes]
+    request = encode_spans(tuples).SerializeToString() if tuples else b""
+    return request + (encoder.encode_request(written) if written else b"")

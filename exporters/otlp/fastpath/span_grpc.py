@@ -15,14 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from exporters.otlp.fastpath.span_encoding import SpanEncoder, Unsupported
-from telemetry.tracing.spans.record import to_readable
+from exporters.otlp.fastpath.span_encoding import SpanEncoder, Unsupported, sdk_request
 
 
 class FastGrpcSpanExporter(OTLPSpanExporter):
@@ -36,18 +34,24 @@ class FastGrpcSpanExporter(OTLPSpanExporter):
         super().__init__(**kwargs)
         self.encoder = SpanEncoder()
 
-    def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
-        """Send finished tuples (:mod:`telemetry.tracing.spans.record`)."""
+    def span_writer(self, origin: Any) -> Any:
+        """What writes a span of ``origin`` as it ends (see
+        :meth:`SpanEncoder.span_writer`)."""
+        return self.encoder.span_writer(origin)
+
+    def export_records(self, spans: Sequence[Any]) -> SpanExportResult:
+        """Send finished tuples (:mod:`telemetry.tracing.spans.record`) and spans
+        written as they ended (bytes)."""
         return self._export(spans)
 
     def _translate_data(self, data: Sequence[Any]) -> ExportTraceServiceRequest:
         """The request for a batch (asked again on each retry)."""
-        if not data or type(data[0]) is not tuple:
+        if not data or type(data[0]) not in (tuple, bytes):
             return super()._translate_data(data)
         try:
             return ExportTraceServiceRequest.FromString(self.encoder.encode_request(data))
         except Unsupported:
-            return encode_spans([to_readable(span) for span in data])
+            return ExportTraceServiceRequest.FromString(sdk_request(self.encoder, data))
 
     def _count_data(self, data: Sequence[ReadableSpan | tuple]) -> int:
         return len(data)

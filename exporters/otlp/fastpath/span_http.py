@@ -27,7 +27,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from exporters.otlp.fastpath.plain_http import init_with_plain_transport
-from exporters.otlp.fastpath.span_encoding import SpanEncoder, Unsupported
+from exporters.otlp.fastpath.span_encoding import SpanEncoder, Unsupported, sdk_request
 from telemetry.tracing.spans.record import to_readable
 
 log = logging.getLogger("telemetry.exporters.otlp")
@@ -44,14 +44,20 @@ class FastHttpSpanExporter(OTLPSpanExporter):
         #: The SDK's HTTP client takes serialized bytes (as in SDK 1.45).
         self.fast = callable(getattr(client, "export", None))
 
-    def export_records(self, spans: Sequence[tuple]) -> SpanExportResult:
-        """Send finished tuples (:mod:`telemetry.tracing.spans.record`)."""
+    def span_writer(self, origin: Any) -> Any:
+        """What writes a span of ``origin`` as it ends (see
+        :meth:`SpanEncoder.span_writer`); None when the SDK's client takes no bytes."""
+        return self.encoder.span_writer(origin) if self.fast else None
+
+    def export_records(self, spans: Sequence[Any]) -> SpanExportResult:
+        """Send finished tuples (:mod:`telemetry.tracing.spans.record`) and spans
+        written as they ended (bytes, only when :attr:`fast`)."""
         if not self.fast or getattr(self, "_shutdown", False):
             return self.export([to_readable(span) for span in spans])
         try:
             data = self.encoder.encode_request(spans)
         except Unsupported:
-            return self.export([to_readable(span) for span in spans])
+            data = sdk_request(self.encoder, spans)
         limit = getattr(self, "_max_request_size", 0) or 0
         if 0 < limit < len(data):
             log.warning("dropping a span batch of %d bytes: over max_request_size (%d)",

@@ -8,7 +8,8 @@ Most of that is allocation and copying. :func:`write_spans` writes the same fiel
 from the same caches, straight into one growing buffer: ids and times converted to C
 integers and stored byte by byte, each span's length patched in front of it once
 written. The bytes are the same (``tests/unit/exporters/otlp/test_span_encoding.py``
-compares both with the SDK's). A pure-Python build has only the list-and-join path.
+compares both with the SDK's). :class:`SpanWriter` writes one span the same way,
+as it ends. A pure-Python build has only the list-and-join path.
 """
 
 from cpython.bytearray cimport (
@@ -24,6 +25,7 @@ from cpython.float cimport PyFloat_AS_DOUBLE
 from libc.string cimport memcpy, memmove
 
 from exporters.otlp.fastpath.span_encoding cimport SpanEncoder, _Pairs
+from exporters.otlp.fastpath.span_encoding import Unsupported
 from telemetry.tracing.spans.record cimport SpanStub
 
 cdef extern from "Python.h":
@@ -120,21 +122,10 @@ def write_spans(SpanEncoder encoder, list spans):
     when the batch is not the common case this handles: every span of one origin
     (the caller groups the others). Raises
     :class:`~exporters.otlp.fastpath.span_encoding.Unsupported` as the encoder does."""
-    cdef Py_ssize_t count = len(spans), index, start, size, length_size, item
+    cdef Py_ssize_t count = len(spans), index
     cdef _Buffer out = _Buffer(count * 320 + 256)
-    cdef _Pairs pairs = encoder._span_pairs
-    cdef dict traces = encoder._traces, names = encoder._names
-    cdef dict by_key = pairs.by_key, int_heads = pairs.int_heads, attributes
-    cdef dict float_heads = pairs.float_heads
     cdef tuple span
-    cdef object origin, parent, name, key, value, state, events, status
-    cdef SpanStub stub
-    cdef PyObject *found
-    cdef PyObject *raw_key
-    cdef PyObject *raw_value
-    cdef unsigned long long number
-    cdef bint remote
-    cdef list heads
+    cdef object origin, parent
     if count == 0:
         return b""
     origin = (<tuple>spans[0])[0]
@@ -144,77 +135,122 @@ def write_spans(SpanEncoder encoder, list spans):
         if span[0] is not origin or not (parent is None or isinstance(parent, SpanStub)):
             return None
     for index in range(count):
-        span = <tuple>spans[index]
-        name, parent, state = span[1], span[4], span[5]
-        start = out.pos
-        out.room(1 + _LENGTH_ROOM)
-        out.pos += 1 + _LENGTH_ROOM  # the tag and the length, once known
-        found = _get(traces, span[2])
-        out.put(<bytes><object>found if found is not NULL else encoder._trace(span[2]))
-        out.byte(0x12)
-        out.byte(0x08)
-        out.big_endian(_u64(span[3]))
-        remote = False
-        if parent is not None:
-            if state is not None:
-                out.put(encoder._state(state))
-            stub = <SpanStub>parent
-            remote = stub.remote
-            out.byte(0x22)
-            out.byte(0x08)
-            out.big_endian(_u64(stub.span_id))
-        found = _get(names, name)
-        out.put(<bytes><object>found if found is not NULL else encoder._name(name))
-        if span[6]:
-            out.byte(0x39)
-            out.little_endian(_u64(span[6]))
-        if span[7]:
-            out.byte(0x41)
-            out.little_endian(_u64(span[7]))
-        attributes = <dict>span[8]
-        item = 0
-        while PyDict_Next(attributes, &item, &raw_key, &raw_value):
-            key, value = <object>raw_key, <object>raw_value
-            if type(value) is str:
-                found = _get(by_key, key)
-                if found is not NULL:
-                    found = _get(<dict><object>found, value)
-                out.put(<bytes><object>found if found is not NULL else pairs.add(key, value))
-            elif type(value) is int and 0 <= value < 0x200000:
-                found = _get(int_heads, key)
-                heads = <list><object>found if found is not NULL else pairs.int_field_heads(key)
-                number = PyLong_AsUnsignedLongLong(value)
-                out.put(<bytes>heads[1 if number < 0x80 else 2 if number < 0x4000 else 3])
-                out.varint(number)
-            elif type(value) is float:
-                found = _get(float_heads, key)
-                out.put(<bytes><object>found if found is not NULL else
-                        pairs.float_field_head(key))
-                out.float64(PyFloat_AS_DOUBLE(value))
-            else:
-                out.put(pairs.other(key, value))
-        events, status = span[9], span[11]
-        if events or span[10] or status is not None:
-            out.put(encoder._rare(events, span[10], status))
-        else:
-            out.byte(0x7a)  # Span.status, unset: an empty message
-            out.byte(0x00)
-        out.byte(0x85)  # Span.flags (fixed32): "is remote" known, and whether it is set
-        out.byte(0x01)
-        out.little_endian32(0x300 if remote else 0x100)
-        # The span's length, in front of it, then the span moved up against it.
-        size = out.pos - start - 1 - _LENGTH_ROOM
-        length_size = 1 if size < 0x80 else 2 if size < 0x4000 else 3
-        if size >= 0x200000:
-            raise ValueError("a span of more than 2 MiB")
-        out.at[start] = 0x12
-        number = size
-        for item in range(length_size):
-            out.at[start + 1 + item] = <unsigned char>(
-                (number & 0x7F) | (0x80 if item < length_size - 1 else 0))
-            number >>= 7
-        if length_size < _LENGTH_ROOM:
-            memmove(out.at + start + 1 + length_size, out.at + start + 1 + _LENGTH_ROOM,
-                    size)
-            out.pos -= _LENGTH_ROOM - length_size
+        _write_span(out, encoder, <tuple>spans[index])
     return PyBytes_FromStringAndSize(<char *>out.at, out.pos)  # one copy, not a slice's two
+
+
+cdef class SpanWriter:
+    """Writes one finished span at a time, as it ends, into bytes of its own: what
+    :meth:`~exporters.otlp.fastpath.span_encoding.SpanEncoder.span_writer` gives the
+    tracer. One call from the tracer into C per span, into a buffer kept from span to
+    span; a span it does not handle goes to the encoder's ``encode_span`` (the SDK's
+    encoder). Not thread-safe: the tracer calls it under its lock."""
+
+    cdef SpanEncoder encoder
+    cdef _Buffer out
+
+    def __cinit__(self, SpanEncoder encoder):
+        self.encoder = encoder
+        self.out = _Buffer(1024)
+
+    def write(self, tuple span):
+        """``span``'s ``ScopeSpans.spans`` field, tag and length included."""
+        cdef _Buffer out = self.out
+        parent = span[4]
+        if parent is not None and not isinstance(parent, SpanStub):
+            return self.encoder.encode_span(span)
+        out.pos = 0
+        try:
+            _write_span(out, self.encoder, span)
+        except Unsupported:
+            return self.encoder.encode_span(span)
+        return PyBytes_FromStringAndSize(<char *>out.at, out.pos)
+
+
+cdef int _write_span(_Buffer out, SpanEncoder encoder, tuple span) except -1:
+    """Append ``span``'s ``ScopeSpans.spans`` field to ``out``; its parent is None or a
+    :class:`SpanStub`."""
+    cdef Py_ssize_t start, size, length_size, item
+    cdef _Pairs pairs = encoder._span_pairs
+    cdef dict by_key = pairs.by_key, int_heads = pairs.int_heads, attributes
+    cdef dict float_heads = pairs.float_heads
+    cdef object parent, name, key, value, state, events, status
+    cdef SpanStub stub
+    cdef PyObject *found
+    cdef PyObject *raw_key
+    cdef PyObject *raw_value
+    cdef unsigned long long number
+    cdef bint remote
+    cdef list heads
+    name, parent, state = span[1], span[4], span[5]
+    start = out.pos
+    out.room(1 + _LENGTH_ROOM)
+    out.pos += 1 + _LENGTH_ROOM  # the tag and the length, once known
+    found = _get(encoder._traces, span[2])
+    out.put(<bytes><object>found if found is not NULL else encoder._trace(span[2]))
+    out.byte(0x12)
+    out.byte(0x08)
+    out.big_endian(_u64(span[3]))
+    remote = False
+    if parent is not None:
+        if state is not None:
+            out.put(encoder._state(state))
+        stub = <SpanStub>parent
+        remote = stub.remote
+        out.byte(0x22)
+        out.byte(0x08)
+        out.big_endian(_u64(stub.span_id))
+    found = _get(encoder._names, name)
+    out.put(<bytes><object>found if found is not NULL else encoder._name(name))
+    if span[6]:
+        out.byte(0x39)
+        out.little_endian(_u64(span[6]))
+    if span[7]:
+        out.byte(0x41)
+        out.little_endian(_u64(span[7]))
+    attributes = <dict>span[8]
+    item = 0
+    while PyDict_Next(attributes, &item, &raw_key, &raw_value):
+        key, value = <object>raw_key, <object>raw_value
+        if type(value) is str:
+            found = _get(by_key, key)
+            if found is not NULL:
+                found = _get(<dict><object>found, value)
+            out.put(<bytes><object>found if found is not NULL else pairs.add(key, value))
+        elif type(value) is int and 0 <= value < 0x200000:
+            found = _get(int_heads, key)
+            heads = <list><object>found if found is not NULL else pairs.int_field_heads(key)
+            number = PyLong_AsUnsignedLongLong(value)
+            out.put(<bytes>heads[1 if number < 0x80 else 2 if number < 0x4000 else 3])
+            out.varint(number)
+        elif type(value) is float:
+            found = _get(float_heads, key)
+            out.put(<bytes><object>found if found is not NULL else
+                    pairs.float_field_head(key))
+            out.float64(PyFloat_AS_DOUBLE(value))
+        else:
+            out.put(pairs.other(key, value))
+    events, status = span[9], span[11]
+    if events or span[10] or status is not None:
+        out.put(encoder._rare(events, span[10], status))
+    else:
+        out.byte(0x7a)  # Span.status, unset: an empty message
+        out.byte(0x00)
+    out.byte(0x85)  # Span.flags (fixed32): "is remote" known, and whether it is set
+    out.byte(0x01)
+    out.little_endian32(0x300 if remote else 0x100)
+    # The span's length, in front of it, then the span moved up against it.
+    size = out.pos - start - 1 - _LENGTH_ROOM
+    length_size = 1 if size < 0x80 else 2 if size < 0x4000 else 3
+    if size >= 0x200000:
+        raise ValueError("a span of more than 2 MiB")
+    out.at[start] = 0x12
+    number = size
+    for item in range(length_size):
+        out.at[start + 1 + item] = <unsigned char>(
+            (number & 0x7F) | (0x80 if item < length_size - 1 else 0))
+        number >>= 7
+    if length_size < _LENGTH_ROOM:
+        memmove(out.at + start + 1 + length_size, out.at + start + 1 + _LENGTH_ROOM, size)
+        out.pos -= _LENGTH_ROOM - length_size
+    return 0

@@ -6,7 +6,7 @@ from telemetry.tracing.spans.record cimport SpanStub
 
 cdef class SpanBuilder:
     cdef public object sampler, origin, _ids, _rules, _processor, _processors, _sink
-    cdef public object emit, queue, on_sink_change
+    cdef public object emit, queue, on_sink_change, write, _emit_record
     cdef public bint _fast_ids, _check_lengths, _copy_local, _takes_tuples
     cdef public long _random_root
     cdef public Py_ssize_t max_events, max_length, max_event_length, max_attributes

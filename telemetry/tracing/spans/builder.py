@@ -10,8 +10,13 @@ and makes the light spans of :mod:`telemetry.tracing.spans.record`:
   hands it on at once if it is sampled;
 * every finished span goes to the provider's processors. A processor that takes
   finished tuples (``emit_record``, :mod:`exporters.otlp.batch`) gets the tuple
-  itself; any other gets the SDK's ``ReadableSpan`` through ``on_end``, as from an
-  SDK span, so the SDK's own processors and exporters work unchanged.
+  itself, or the span already written by its exporter's writer when it has one
+  (``span_writer``: an OTLP exporter of a compiled build writes the span's protobuf
+  as it ends, here, while what the span refers to is in this thread's cache, and the
+  queue holds a few hundred bytes the collector need not track instead of a tuple,
+  a dict and a few numbers); any other gets the SDK's ``ReadableSpan`` through
+  ``on_end``, as from an SDK span, so the SDK's own processors and exporters work
+  unchanged.
 
 Sampling is the provider's sampler's decision. The samplers ``tracing.sampler``
 names (always on or off, trace id ratio, and their parent-based forms with default
@@ -154,6 +159,10 @@ class SpanBuilder:
                             and self._rules[4] is False)
         self._processor = tracer.span_processor
         self._processors: Any = None
+        #: Writes a finished span as it ends, when the processor's exporter can
+        #: (``span_processor.span_writer``): what the queue then holds instead of the tuple.
+        self.write: Callable[[Finished], bytes] | None = None
+        self._emit_record: Callable[[Any], None] | None = None
         self._sink: Callable[[Finished], None] = self._emit_readable
         self._takes_tuples = False
         self.emit: Callable[[Finished], None] = self._sink
@@ -195,21 +204,18 @@ class SpanBuilder:
                         span_id or (self._fast_ids and _getrandbits(64)) or self._span_id(), parent,
                         parent.trace_state, start_ns, end_ns, attributes, None, 0, None,
                         parent.flags)
-                if untracked is not None:
-                    untracked(span)
                 queue = self.queue
                 if len(queue) < self.quiet_below:  # emit, without a call
-                    queue.append(span)
+                    write = self.write
+                    queue.append(write(span) if write is not None else
+                                 untracked(span) if untracked is not None else span)
                 else:
                     self.emit(span)
             return
         trace_id, flags, state, recorded = self._decide(name, parent, attributes)
         if recorded:
-            span = (self.origin, name, trace_id, span_id or self._span_id(), parent, state,
-                    start_ns, end_ns, attributes, None, 0, None, flags)
-            if untracked is not None:
-                untracked(span)
-            self.emit(span)
+            self.emit((self.origin, name, trace_id, span_id or self._span_id(), parent, state,
+                       start_ns, end_ns, attributes, None, 0, None, flags))
 
     # -- processors --------------------------------------------------------------------
 
@@ -225,10 +231,14 @@ class SpanBuilder:
         processors = getattr(self._processor, "_span_processors", None)
         self._processors = processors
         self.queue, self.quiet_below = _NO_QUEUE, -1
+        self.write = None
         if processors is not None and len(processors) == 1 and callable(
                 getattr(processors[0], "emit_record", None)):
-            self._sink = processors[0].emit_record
+            self._emit_record = processors[0].emit_record
+            self._sink = self._emit_finished
             self._takes_tuples = True
+            span_writer = getattr(processors[0], "span_writer", None)
+            self.write = span_writer(self.origin) if span_writer is not None else None
             direct = getattr(processors[0], "direct_queue", None)
             if direct is not None and not self._check_lengths:
                 # (queue, n): appending to queue while it holds fewer than n spans is
@@ -248,6 +258,16 @@ class SpanBuilder:
 
     def _emit_readable(self, span: Finished) -> None:
         self._processor.on_end(to_readable(span))
+
+    def _emit_finished(self, span: Finished) -> None:
+        """Queue what the processor takes for a finished span: the span written
+        (:attr:`write`), else the tuple, untracked in a compiled build
+        (:func:`~telemetry.tracing.spans.record.untracked`). :meth:`leaf` and
+        :meth:`SpanRecord.end <telemetry.tracing.spans.record.SpanRecord.end>` do the
+        same without a call while the queue is far from full."""
+        write = self.write
+        self._emit_record(write(span) if write is not None else
+                          untracked(span) if untracked is not None else span)
 
     def _capped(self, span: Finished) -> None:
         name, attributes = span[1], self.capped(span[8])

@@ -13,7 +13,9 @@ context object, bounded attribute maps with a lock each, value checks, start hoo
 * a **finished span** is a plain tuple (:data:`FIELDS`), made once when the span
   ends, or at once for a span complete when first seen (a decision, a state save).
   A tuple costs a fraction of an SDK ``ReadableSpan`` to make, and it is what the
-  span queue holds and the OTLP encoder (:mod:`exporters.otlp.fastpath.span_encoding`) reads.
+  OTLP encoder (:mod:`exporters.otlp.fastpath.span_encoding`) reads: at once, when its
+  exporter writes spans as they end (compiled builds; the span queue then holds the
+  bytes), else from the span queue.
   :func:`to_readable` turns one into the SDK's ``ReadableSpan``, for span processors
   and exporters that expect SDK spans.
 
@@ -185,11 +187,11 @@ class SpanRecord(SpanStub):
         span = (builder.origin, self.name, self.trace_id, self.span_id, self.parent,
                 self.trace_state, self.start_ns, end_ns, self.attributes, self.events,
                 self.dropped_events, self.status, self.flags)
-        if untracked is not None:
-            untracked(span)
         queue = builder.queue
         if len(queue) < builder.quiet_below:  # builder.emit, without a call
-            queue.append(span)
+            write = builder.write
+            queue.append(write(span) if write is not None else
+                         untracked(span) if untracked is not None else span)
         else:
             builder.emit(span)
 

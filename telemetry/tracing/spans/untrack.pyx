@@ -2,7 +2,8 @@
 """Finished spans kept out of the garbage collector's generations (compiled builds only).
 
 A finished span is a tuple that waits in the span queue until its batch is exported,
-a few hundred milliseconds to seconds. The collector tracks every new tuple: each
+a few hundred milliseconds to seconds, unless the exporter writes spans as they end
+(then the queue holds bytes, which the collector does not track). The collector tracks every new tuple: each
 young collection walks the queued spans, those still queued at the next are moved
 to an older generation, and once enough objects have reached the oldest one a full
 collection walks everything the process holds, tens of milliseconds with the
