@@ -53,7 +53,8 @@ class FastHttpSpanExporter(OTLPSpanExporter):
         """Send finished tuples (:mod:`telemetry.tracing.spans.record`) and spans
         written as they ended (bytes, only when :attr:`fast`)."""
         if not self.fast or getattr(self, "_shutdown", False):
-            return self.export([to_readable(span) for span in spans])
+            # not fast: nothing was written (no writer); shut down: the SDK refuses
+            return self.export([to_readable(span) for span in spans if type(span) is tuple])
         try:
             data = self.encoder.encode_request(spans)
         except Unsupported:

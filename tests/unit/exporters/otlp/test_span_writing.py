@@ -112,6 +112,17 @@ def test_written_spans_and_tuples_the_encoder_refuses_go_out_together(
         exporter.shutdown()
 
 
+@pytest.mark.skipif(not COMPILED, reason="compiled builds only write spans as they end")
+def test_a_shut_http_exporter_refuses_written_spans_without_an_error() -> None:
+    from exporters.otlp.fastpath.span_http import FastHttpSpanExporter
+
+    exporter = FastHttpSpanExporter(endpoint="http://127.0.0.1:1/v1/traces")
+    write = exporter.span_writer(ORIGIN)
+    written = write((*ODD[:8], {"k": "v"}, *ODD[9:]))
+    exporter.shutdown()
+    assert exporter.export_records([written]) is SpanExportResult.FAILURE
+
+
 class Writing(SpanProcessor):
     """A processor that takes finished spans and has its exporter's writer."""
 
