@@ -140,8 +140,10 @@ class SpanBatchProcessor(SpanProcessor):
         return make(origin) if make is not None and self._export_records is not None else None
 
     def add_feeder(self, feeder: Callable[[], None]) -> None:
-        """Call ``feeder`` before every export and flush: a tracer whose events wait to
-        be handled in batches makes their spans then."""
+        """Call ``feeder`` before an export on the schedule (not one woken by a full
+        batch, which sends only full batches of what is queued) and before a flush: a
+        tracer whose events wait to be handled in batches makes their spans then, and
+        otherwise the thread that sends them does, as their number grows."""
         self._feeders = (*self._feeders, feeder)
 
     def remove_feeder(self, feeder: Callable[[], None]) -> None:
@@ -176,8 +178,11 @@ class SpanBatchProcessor(SpanProcessor):
                 self._wake.clear()  # before exporting: spans queued meanwhile wake it again
                 if self._shutdown:
                     break
-                self._feed()
-                # Woken: full batches only. Timed out: what is queued, up to a batch, too.
+                # Woken: full batches only, of the spans queued. Timed out: the waiting
+                # events' spans made first (on this thread: their sender is not
+                # sending), then what is queued, up to a batch, too.
+                if not woken:
+                    self._feed()
                 self._export(full_only=woken)
                 failures = 0
             except Exception as error:

@@ -156,12 +156,14 @@ class SignalTracer(SpanSignals):
 
     def _batch_with(self, processor: Any) -> None:
         """Let events wait in the aggregator's queue when ``processor`` (the provider's
-        only one) takes a *feeder*: a function it calls before every export and flush,
-        here the aggregator's :meth:`~telemetry.aggregation.aggregator.Aggregator.run_pending`,
-        which records the queue and so makes the waiting events' spans in time for that
-        export. Fewer events wait than fill one of its batches, so a span is queued no
-        later than it would have been exported. None, or another processor: every
-        event is handled on arrival."""
+        only one) takes a *feeder*: a function it calls before an export on its
+        schedule and before a flush, here the aggregator's
+        :meth:`~telemetry.aggregation.aggregator.Aggregator.run_pending`, which records
+        the queue and so makes the waiting events' spans in time for that export. Fewer
+        events wait than fill one of its batches, so a span is queued no later than it
+        would have been exported. (An export woken by a full batch sends full batches
+        of the spans queued: the waiting events' spans would come after them.) None,
+        or another processor: every event is handled on arrival."""
         run_pending = self._aggregator.run_pending
         if self._feeding is not None:
             self._feeding.remove_feeder(run_pending)

@@ -81,6 +81,27 @@ def test_a_partial_batch_waits_for_the_schedule_delay(make) -> None:
     assert exporter.ids() == [1]
 
 
+def test_feeders_run_before_scheduled_exports_and_flushes_only(make) -> None:
+    """A tracer's waiting events are recorded (the feeder) before an export on the
+    schedule and before a flush; an export woken by a full batch sends the full
+    batches queued and leaves the waiting events to the thread that sends them."""
+    woken, scheduled = Records(), Records()
+    full = make(woken, max_export_batch_size=3, schedule_delay_ms=3_600_000)
+    timed = make(scheduled, max_export_batch_size=100, schedule_delay_ms=50)
+    fed: dict[str, list[int]] = {"full": [], "timed": []}
+    full.add_feeder(lambda: fed["full"].append(len(woken.batches)))
+    timed.add_feeder(lambda: fed["timed"].append(len(scheduled.batches)))
+    for number in range(1, 4):
+        full.emit_record(span(number))
+    timed.emit_record(span(9))
+    wait_until(lambda: woken.batches and scheduled.batches, 10, what="both exports")
+    assert fed["full"] == [] and woken.ids() == [1, 2, 3]
+    assert fed["timed"][0] == 0 and scheduled.ids() == [9]  # fed, then exported
+    full.emit_record(span(4))
+    assert full.force_flush(10_000)
+    assert fed["full"] == [1] and woken.ids() == [1, 2, 3, 4]
+
+
 def test_batches_are_at_most_the_batch_size(make) -> None:
     exporter = Records()
     processor = make(exporter, max_export_batch_size=4, schedule_delay_ms=3_600_000)
