@@ -20,7 +20,7 @@ def counted_drops() -> set[tuple[str, str]]:
                                             text):
             name = constant.group(1) if component == "COMPONENT" and constant else component
             found.add((name.strip('"'), reason))
-    span_table = (ROOT / "telemetry" / "tracing" / "table.py").read_text()
+    span_table = (ROOT / "telemetry" / "tracing" / "spans" / "table.py").read_text()
     tracing = (ROOT / "telemetry" / "tracing" / "tracer.py").read_text()
     for reason in re.findall(r'end_unfinished\([^)]*"(\w+)"\)', span_table) + re.findall(
             r'end_all\("(\w+)"\)', tracing):
