@@ -287,6 +287,13 @@ def burn_loops() -> int:
     return _BURN_LOOPS[0]
 
 
+def recalibrate_burn() -> int:
+    """Calibrate :func:`burn_1ms` again, now: a shared host's speed drifts over minutes,
+    and a phase that states its figures per 1 ms of work calibrates right before it."""
+    _BURN_LOOPS[:] = [calibrate_burn()]
+    return _BURN_LOOPS[0]
+
+
 def burn_1ms() -> None:
     """About 1 ms of pure CPU work (a fixed loop count, calibrated once per process):
     an agent operation's own work, against which telemetry's cost is measured."""

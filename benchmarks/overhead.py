@@ -20,10 +20,13 @@ is read. The timer threads (exporters, server, alerts) work on their clocks: the
 CPU over the sending thread's. Span export grows with the spans: its CPU per event,
 scaled to a workflow. Measured while the pipeline receives at the workflow's rate,
 neither is diluted by the time the pipeline spends idle between its runs (a StatsD
-flush's values, for one, grow with the events of its interval).
+flush's values, for one, grow with the events of its interval). A shared host's
+speed drifts over minutes, so the work is calibrated again right before that phase,
+and the note states what an operation took in it.
 
 The work per operation is 1 ms on any host, so telemetry's share grows as the host
-slows. Each run measures this host's bare blinker send and also states the in-line +
+slows. Each run measures this host's bare blinker send (a variant of the runs without
+work, so it is read while the in-line cost is) and also states the in-line +
 own-threads share as it would be on a host whose bare send is
 :data:`SLOW_HOST_BARE_SEND_US` (the slowest of our machine class the targets must
 hold on): a fast host cannot meet a target that a slow one misses.
@@ -52,6 +55,7 @@ from benchmarks.harness import (
     interleave,
     listener_count,
     median,
+    recalibrate_burn,
     repeat,
     spread,
     start_telemetry,
@@ -199,13 +203,13 @@ def _fast_runner(pipeline: Pipeline | None, workflows: int) -> Callable[[], floa
     return once
 
 
-def _bare_send_us(rounds: int, count: int) -> float:
-    """This host's bare blinker send of the handoff payload, in microseconds: the
-    median of ``rounds`` timings of ``count`` sends (the per_event baseline)."""
+def _bare_sender(count: int) -> Callable[[], float]:
+    """Seconds per bare blinker send of the handoff payload (the per_event baseline),
+    timed over ``count`` sends: a variant of the runs without work, so that this host's
+    speed is read while the in-line cost it scales is measured."""
     signal = bare_signals([HANDOFF[0]])[HANDOFF[0]]
     body = repeat(signal, HANDOFF[1])
-    body(count)  # warm up
-    return median([time_loop(body, count) for _ in range(rounds)]) * 1e6
+    return lambda: time_loop(body, count)
 
 
 def _operations_per_workflow() -> int:
@@ -234,9 +238,6 @@ def run(ctx: Context) -> Result:
     repeats = 3 if not settings.quick else 1
     burn_1ms()  # calibrate before anything is timed
     operations = _operations_per_workflow()
-    bare_us = _bare_send_us(settings.rounds(full=15, quick=5),
-                            settings.count(full=20_000, quick=5_000))
-    slow_host = max(1.0, SLOW_HOST_BARE_SEND_US / bare_us)
     pipelines = {"with_metrics": Pipeline(ctx.config())}
     if ctx.tracing:
         pipelines["with_tracing"] = Pipeline(ctx.config(tracing=True))
@@ -256,13 +257,16 @@ def run(ctx: Context) -> Result:
         wall = interleave(variants, rounds)
         fast = interleave({"without": _fast_runner(None, fast_workflows),
                            **{name: _fast_runner(p, fast_workflows)
-                              for name, p in pipelines.items()}}, fast_rounds)
+                              for name, p in pipelines.items()},
+                           "bare_send": _bare_sender(settings.count(full=20_000, quick=5_000))},
+                          fast_rounds)
         for values in cpu.values():
             del values[0]  # the warm-up round interleave discarded
         for pipeline in pipelines.values():
             pipeline.flush_spans()
         # The measured part holds whole intervals of every timer (10 s, alerts 15 s).
         warm_up_s, steady_s = (2.0, 3.0) if settings.quick else (10.0, 60.0)
+        recalibrate_burn()  # the host's speed drifts: 1 ms of work from now on
         steady = {name: p.steady(warm_up_s, steady_s) for name, p in pipelines.items()}
         counted = {name: p.telemetry.snapshot()[1].events_total for name, p in pipelines.items()}
         drops = {name: dropped(p.telemetry) for name, p in pipelines.items()}
@@ -272,6 +276,8 @@ def run(ctx: Context) -> Result:
             pipeline.telemetry.stop()
 
     events_per_workflow = seen["without"]["events_sent"] / (rounds + 1) / repeats
+    bare_us = median(fast["bare_send"]) * 1e6
+    slow_host = max(1.0, SLOW_HOST_BARE_SEND_US / bare_us)
     figures: list[Figure] = []
     # What an operation's work really cost in the runs (calibration on a busy
     # machine can be off): the workflow's CPU less its CPU without the work.
@@ -307,10 +313,14 @@ def run(ctx: Context) -> Result:
         inline_share = median(inline) / workflow_cpu * 100
         # Own threads, from the steady phase. The timer threads work on their clocks
         # (a StatsD flush's values are capped per series): their CPU over the sending
-        # thread's, whatever rate the calibrated work gave. Span export grows with
-        # the events: its CPU per event, for a workflow's events, over the reference
-        # workflow's CPU time (as the in-line share).
+        # thread's, at the rate of the work calibrated right before (what an operation
+        # took there is stated). Span export grows with the events: its CPU per event,
+        # for a workflow's events, over the reference workflow's CPU time (as the
+        # in-line share).
         measured = steady[name]
+        workflows_run = max(measured["events"], 1) / events_per_workflow
+        steady_ms = ((measured["sending_thread_s"] / workflows_run - median(fast[name]))
+                     / operations * 1e3)
         timer_share = measured["timer_threads_s"] / measured["sending_thread_s"] * 100
         span_share = (measured["span_export_s"] / max(measured["events"], 1)
                       * events_per_workflow / workflow_cpu * 100)
@@ -319,7 +329,8 @@ def run(ctx: Context) -> Result:
         if measured["span_export_s"]:
             per_span_event = measured["span_export_s"] / max(measured["events"], 1)
             how += f" + span export {span_share:.2f} % ({per_span_event * 1e6:.2f} us per event)"
-        how += f", at the workflow's own rate for {steady_s:.0f} s"
+        how += (f", at the workflow's own rate for {steady_s:.0f} s (an operation took "
+                f"{steady_ms:.2f} ms)")
         figures.append(figure(NAME, f"{label}: its own threads' CPU (derived)", threads_share,
                               "%", note=f"informative: {how}"))
         figures.append(figure(NAME, f"{label}: in-line + own threads (derived)",
@@ -341,6 +352,7 @@ def run(ctx: Context) -> Result:
         "burn_loops_per_ms": burn_loops(),
         "operations_per_workflow": operations,
         "bare_send_us": round(bare_us, 4),
+        "bare_send_us_rounds": [round(v * 1e6, 4) for v in fast["bare_send"]],
         "cpu_ms_per_operation_measured": round(ms_per_operation, 4),
         "reference_workflow_cpu_ms": round(workflow_cpu * 1e3, 4),
         "wall_ms_per_run": {k: round(median(v) * 1e3, 3) for k, v in wall.items()},
