@@ -287,11 +287,25 @@ def burn_loops() -> int:
     return _BURN_LOOPS[0]
 
 
-def recalibrate_burn() -> int:
-    """Calibrate :func:`burn_1ms` again, now: a shared host's speed drifts over minutes,
-    and a phase that states its figures per 1 ms of work calibrates right before it."""
-    _BURN_LOOPS[:] = [calibrate_burn()]
-    return _BURN_LOOPS[0]
+def timed_burn(spent: list[float]) -> Callable[[], None]:
+    """:func:`burn_1ms`, adding the calling thread's CPU seconds of each burn to
+    ``spent[0]`` and counting it in ``spent[1]``."""
+    def work() -> None:
+        started = time.thread_time()
+        burn_1ms()
+        spent[0] += time.thread_time() - started
+        spent[1] += 1
+    return work
+
+
+def rescale_burn(seconds_per_burn: float, target_s: float = 0.001) -> int:
+    """Scale :func:`burn_1ms`'s loop count so that burns that took ``seconds_per_burn``
+    each take ``target_s``: a shared host's speed drifts over minutes (a busy sibling
+    core slows the loop by a third), so a phase that states its figures per 1 ms of
+    work measures its own burns under its own load and rescales."""
+    loops = max(1, round(burn_loops() * target_s / seconds_per_burn))
+    _BURN_LOOPS[:] = [loops]
+    return loops
 
 
 def burn_1ms() -> None:

@@ -21,8 +21,8 @@ CPU over the sending thread's. Span export grows with the spans: its CPU per eve
 scaled to a workflow. Measured while the pipeline receives at the workflow's rate,
 neither is diluted by the time the pipeline spends idle between its runs (a StatsD
 flush's values, for one, grow with the events of its interval). A shared host's
-speed drifts over minutes, so the work is calibrated again right before that phase,
-and the note states what an operation took in it.
+speed drifts over minutes, so that phase's warm-up times its own burns and rescales
+them to 1 ms, and the note states what an operation took in the measured part.
 
 The work per operation is 1 ms on any host, so telemetry's share grows as the host
 slows. Each run measures this host's bare blinker send (a variant of the runs without
@@ -55,11 +55,12 @@ from benchmarks.harness import (
     interleave,
     listener_count,
     median,
-    recalibrate_burn,
     repeat,
+    rescale_burn,
     spread,
     start_telemetry,
     time_loop,
+    timed_burn,
 )
 
 NAME = "overhead"
@@ -112,18 +113,24 @@ class Pipeline:
         """Run the workflow with its work back to back, ``warm_up_s`` and then
         ``seconds`` measured: the CPU seconds of the timer threads, of span export
         (the worker, and a flush of what is left queued at the end, on this thread)
-        and of the sending thread in the measured part, and its events."""
+        and of the sending thread in the measured part, and its events.
+
+        The warm-up times its burns and rescales them to 1 ms for the measured part:
+        the timer threads' share is of the sending thread's CPU at this rate."""
         from telemetry.cli.simulator import ReferenceOrchestrator
 
         aggregator = self.telemetry.aggregator
         aggregator.connect()
         try:
             events, timers, spans, sending = 0, 0.0, 0.0, 0.0
-            for duration in (warm_up_s, seconds):  # the counts of the last one stay
-                timers, spans = self.threads_cpu()
+            spent = [0.0, 0]
+            for duration, work in ((warm_up_s, timed_burn(spent)), (seconds, burn_1ms)):
+                if work is burn_1ms and spent[1]:
+                    rescale_burn(spent[0] / spent[1])
+                timers, spans = self.threads_cpu()  # the counts of the last part stay
                 started, sending, events = time.perf_counter(), time.thread_time(), 0
                 while time.perf_counter() - started < duration:
-                    orchestrator = ReferenceOrchestrator(seed=SEED, work=burn_1ms)
+                    orchestrator = ReferenceOrchestrator(seed=SEED, work=work)
                     orchestrator.run(workflows=1)
                     events += orchestrator.stats.events
             aggregator.run_pending()
@@ -266,7 +273,6 @@ def run(ctx: Context) -> Result:
             pipeline.flush_spans()
         # The measured part holds whole intervals of every timer (10 s, alerts 15 s).
         warm_up_s, steady_s = (2.0, 3.0) if settings.quick else (10.0, 60.0)
-        recalibrate_burn()  # the host's speed drifts: 1 ms of work from now on
         steady = {name: p.steady(warm_up_s, steady_s) for name, p in pipelines.items()}
         counted = {name: p.telemetry.snapshot()[1].events_total for name, p in pipelines.items()}
         drops = {name: dropped(p.telemetry) for name, p in pipelines.items()}
@@ -313,7 +319,7 @@ def run(ctx: Context) -> Result:
         inline_share = median(inline) / workflow_cpu * 100
         # Own threads, from the steady phase. The timer threads work on their clocks
         # (a StatsD flush's values are capped per series): their CPU over the sending
-        # thread's, at the rate of the work calibrated right before (what an operation
+        # thread's, at the rate of the work rescaled in the warm-up (what an operation
         # took there is stated). Span export grows with the events: its CPU per event,
         # for a workflow's events, over the reference workflow's CPU time (as the
         # in-line share).
