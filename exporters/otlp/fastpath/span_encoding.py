@@ -255,16 +255,11 @@ class SpanEncoder:
 
     def encode_span(self, span: tuple) -> bytes:
         """One finished span as its ``ScopeSpans.spans`` field, tag and length
-        included: the bytes a request :meth:`encode_request` makes holds for it. A span
-        the writer does not handle is encoded by the SDK's encoder (as a batch of it
-        would be), so that every span can be written when it ends."""
-        if _SpanWriter is not None:
-            try:
-                written = _write_spans(self, [span])  # type: ignore[misc]
-            except Unsupported:
-                written = None
-            if written is not None:
-                return written
+        included: the bytes a request :meth:`encode_request` makes holds for it, for a
+        span the writer does not handle (a parent it cannot write, an attribute value
+        it refuses), which the batch writer would refuse as well: encoded by the SDK's
+        encoder, as a batch of it would be, so that every span can be written when it
+        ends."""
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
         from telemetry.tracing.spans.record import to_readable
