@@ -1,7 +1,8 @@
 """What the Agent Framework adapter costs a scripted run: time with / without it.
 
     nox -s "adapters(framework='agent_framework')" --install-only   # the framework's venv
-    .nox/adapters-framework-agent_framework/bin/python benchmarks/adapter_agent_framework.py
+    .nox/adapters-framework-agent_framework/bin/python \
+        benchmarks/adapters/agent_framework_adapter.py
     ... --rounds 15 --runs 20
 
 One run is the adapter tests' handoff story on scripted chat clients (no LLM, no
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 
 os.environ["ENABLE_INSTRUMENTATION"] = "false"  # the framework's own spans: not measured
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
 from agent_framework import (
     AgentMiddleware,

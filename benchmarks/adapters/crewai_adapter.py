@@ -1,5 +1,5 @@
 """What the CrewAI adapter costs a crew run:
-``python benchmarks/adapter_crewai.py [--quick]`` in the crewai venv
+``python benchmarks/adapters/crewai_adapter.py [--quick]`` in the crewai venv
 (``nox -s "adapters(framework='crewai')"`` makes one: ``.nox/adapters-framework-crewai``).
 
 A scripted run: the two-task crew of the adapter tests (a researcher makes one tool call
@@ -51,7 +51,7 @@ from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import blinker  # noqa: E402
 from crewai.events import BaseEventListener, crewai_event_bus  # noqa: E402

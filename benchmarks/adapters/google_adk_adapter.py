@@ -1,7 +1,7 @@
 """What the Google ADK adapter costs a scripted run: time with / without it.
 
     nox -s "adapters(framework='google_adk')" --install-only    # the framework's venv
-    .nox/adapters-framework-google_adk/bin/python benchmarks/adapter_google_adk.py
+    .nox/adapters-framework-google_adk/bin/python benchmarks/adapters/google_adk_adapter.py
     ... --rounds 15 --runs 10
 
 One run is the adapter tests' story on a scripted ``BaseLlm`` (no LLM, no network):
@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 os.environ["GOOGLE_GENAI_USE_ENTERPRISE"] = "false"
 
 from google.adk.agents import LlmAgent

@@ -1,5 +1,5 @@
 """What the LangGraph adapter costs a graph run:
-``python benchmarks/adapter_langgraph.py [--quick]`` in the langgraph venv
+``python benchmarks/adapters/langgraph_adapter.py [--quick]`` in the langgraph venv
 (``nox -s "adapters(framework='langgraph')"`` makes one: ``.nox/adapters-framework-langgraph``).
 
 A scripted run: the three-node loop of the adapter tests (planner -> researcher ->
@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import blinker
 from langchain_core.callbacks import BaseCallbackHandler

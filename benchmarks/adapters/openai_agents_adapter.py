@@ -1,7 +1,7 @@
 """What the OpenAI Agents SDK adapter costs a scripted run: time with / without it.
 
     nox -s "adapters(framework='openai_agents')" --install-only    # the framework's venv
-    .nox/adapters-framework-openai_agents/bin/python benchmarks/adapter_openai_agents.py
+    .nox/adapters-framework-openai_agents/bin/python benchmarks/adapters/openai_agents_adapter.py
     ... --rounds 15 --runs 20
 
 One run is the adapter tests' story: ``triage`` hands off to ``weather``, which calls
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
 from agents import Agent, Runner, function_tool
 from agents.testing import (

@@ -1,7 +1,7 @@
 """What the Pydantic AI adapter costs a scripted run: time with / without it.
 
     nox -s "adapters(framework='pydantic_ai')" --install-only    # the framework's venv
-    .nox/adapters-framework-pydantic_ai/bin/python benchmarks/adapter_pydantic_ai.py
+    .nox/adapters-framework-pydantic_ai/bin/python benchmarks/adapters/pydantic_ai_adapter.py
     ... --rounds 15 --runs 20
 
 One run is the adapter tests' story on the framework's test models (no LLM, no
@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
 from dataclasses import dataclass
 

@@ -1,8 +1,8 @@
 """Where the metrics pipeline's own threads spend CPU: per thread, and per periodic action.
 
-    python benchmarks/background_cost.py                     # ~3 minutes on 2 cores
-    python benchmarks/background_cost.py --only actions --rounds 15
-    python benchmarks/background_cost.py --baseline /tmp/base   # before/after, interleaved
+    python benchmarks/diagnostics/background_cost.py        # ~3 minutes on 2 cores
+    python benchmarks/diagnostics/background_cost.py --only actions --rounds 15
+    python benchmarks/diagnostics/background_cost.py --baseline /tmp/base  # before/after
 
 The pipeline is the overhead benchmark's metrics-only one (``Context.config()``):
 Prometheus, OTLP metrics to a discarding rotel agent (a closed port without rotel),
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parents[2]
 #: Seconds between an exporter's actions in the default config.
 INTERVALS = {"otlp-metrics": 10.0, "telemetry-statsd": 10.0, "telemetry-alerts": 15.0}
 FAR = 3600.0  # timers that never fire during an actions run

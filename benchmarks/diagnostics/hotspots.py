@@ -1,4 +1,4 @@
-"""Where the per-event time goes: ``python -m benchmarks.hotspots [--events N]``.
+"""Where the per-event time goes: ``python -m benchmarks.diagnostics.hotspots [--events N]``.
 
 Not part of the suite's table: a diagnostic for whoever optimises the per-event
 path. It times the stages of one ``handoff_completed`` event separately (interleaved,
@@ -98,7 +98,7 @@ def profile(count: int, limit: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.hotspots")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.diagnostics.hotspots")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--top", type=int, default=20)

@@ -1,7 +1,7 @@
 """Per-event cost of telemetry with OTLP off, OTLP metrics on, and tracing on.
 
-    python benchmarks/otlp_cost.py                 # ~1 minute on 2 cores
-    python benchmarks/otlp_cost.py --workflows 100 --repeats 3 --json out.json
+    python benchmarks/diagnostics/otlp_cost.py                 # ~1 minute on 2 cores
+    python benchmarks/diagnostics/otlp_cost.py --workflows 100 --repeats 3 --json out.json
 
 The load is the reference orchestrator at full speed (``time_scale=0``), so the
 event mix is a real workflow's. Every configuration runs ``--repeats`` times,
@@ -46,7 +46,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
 from telemetry import Telemetry, load_config
 from telemetry import catalogue as cat

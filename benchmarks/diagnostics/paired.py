@@ -1,7 +1,7 @@
 """Before and after a change, in turn: the overhead benchmark's per-event figures.
 
-    python benchmarks/paired.py --baseline /tmp/base                 # traced, both figures
-    python benchmarks/paired.py --baseline /tmp/base --pipeline metrics --only inline
+    python benchmarks/diagnostics/paired.py --baseline /tmp/base    # traced, both figures
+    python benchmarks/diagnostics/paired.py --baseline /tmp/base --pipeline metrics --only inline
 
 A full run measures each figure once, and between two runs on a shared machine a
 figure moves by as much as a change of a tenth. This measures the two per-event
@@ -28,7 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parents[2]
 
 
 def measure(figure: str, pipeline: str, endpoint: str, statsd_port: int, rounds: int,
@@ -61,7 +61,7 @@ def measure(figure: str, pipeline: str, endpoint: str, statsd_port: int, rounds:
 
 def _child(code: Path, args: argparse.Namespace, figure: str, endpoint: str,
            port: int) -> float:
-    command = [sys.executable, str(HERE / "benchmarks" / "paired.py"), "--child", figure,
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", figure,
                "--code", str(code), "--pipeline", args.pipeline, "--otlp-endpoint", endpoint,
                "--statsd-port", str(port), "--rounds", str(args.rounds),
                "--seconds", str(args.seconds)]

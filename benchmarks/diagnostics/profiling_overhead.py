@@ -1,4 +1,5 @@
-"""What profiling costs: ``python benchmarks/profiling_overhead.py [--quick] [--json FILE]``.
+"""What profiling costs:
+``python benchmarks/diagnostics/profiling_overhead.py [--quick] [--json FILE]``.
 
 Measures, over several interleaved repetitions (the minimum for per-call costs,
 the median for throughput):
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import blinker
 

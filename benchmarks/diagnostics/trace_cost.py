@@ -1,4 +1,4 @@
-"""Tracing's CPU per event, by thread: ``python -m benchmarks.trace_cost``.
+"""Tracing's CPU per event, by thread: ``python -m benchmarks.diagnostics.trace_cost``.
 
 Not part of the suite's table: a diagnostic for whoever works on the span path. With
 a real OTLP receiver (rotel, discarding), it measures
