@@ -406,29 +406,3 @@ class Context:
         return pipeline_config(otlp_endpoint=self.receivers.otlp_endpoint,
                                statsd_port=self.receivers.statsd_port, tracing=tracing,
                                **limits)
-
-
-def print_adapter_rounds(title: str, wall: Mapping[str, list[float]],
-                         cpu: Mapping[str, list[float]], *, runs: int, rounds: int,
-                         calls_per_run: int, call_name: str, events: int) -> None:
-    """The report of a framework adapter's overhead script: for wall and CPU time, each
-    variant's time per run against ``"without"`` (paired by round; the first CPU round
-    is the warm-up and left out), and the extra per run and per adapter hook call
-    (``calls_per_run`` of them, named ``call_name``) for ``"with"``."""
-    print(f"{title}, {rounds} rounds of {runs} runs")
-    variants = [name for name in cpu if name != "without"]
-    for label, samples in (("wall time", wall),
-                           ("CPU time", {k: v[1:] for k, v in cpu.items()})):
-        without_ms = median(samples["without"]) / runs * 1e3
-        print(f"  {label}: run without {without_ms:.3f} ms")
-        for variant in variants:
-            pairs = list(zip(samples[variant], samples["without"], strict=True))
-            ratios = [a / b for a, b in pairs]
-            extra_us = [(a - b) / runs * 1e6 for a, b in pairs]
-            per_call = (f" ({median(extra_us) / calls_per_run:.1f} us per {call_name})"
-                        if variant == "with" else "")
-            print(f"    {variant + ' / without':28} {median(ratios):.4f} x ± "
-                  f"{spread(ratios):.4f}; extra per run {median(extra_us):7.1f} us ± "
-                  f"{spread(extra_us):.1f}{per_call}")
-    print(f"  signals received: {events} ({events / ((rounds + 1) * runs):.0f}"
-          " per run with the adapter)")

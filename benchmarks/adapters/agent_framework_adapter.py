@@ -24,12 +24,10 @@ This is a measurement, not a test.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 os.environ["ENABLE_INSTRUMENTATION"] = "false"  # the framework's own spans: not measured
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
@@ -41,7 +39,14 @@ from agent_framework import (
     FunctionMiddleware,
 )
 
-from benchmarks.harness import interleave, print_adapter_rounds, start_telemetry
+from benchmarks.adapters.rounds import (
+    arguments,
+    instrumented,
+    measure_rounds,
+    patched,
+    print_rounds,
+    timed_runs,
+)
 from telemetry.adapters import agent_framework as adapter
 from tests.adapters.agent_framework import scenario
 
@@ -64,64 +69,39 @@ class EmptyChat(ChatMiddleware):
         await call_next()
 
 
-def empty_middleware() -> tuple[object, object]:
-    """Give every run three empty middleware, as instrument() gives ours; (original, patched)."""
-    original = AgentMiddlewareLayer.__dict__["run"]
-    empty = [EmptyAgent(), EmptyFunction(), EmptyChat()]
-
-    def run_with_empty(self, *args, **kwargs):
-        kwargs["middleware"] = [*(kwargs.get("middleware") or ()), *empty]
-        return original(self, *args, **kwargs)
-
-    return original, run_with_empty
+_RUN = AgentMiddlewareLayer.__dict__["run"]
+_EMPTY = [EmptyAgent(), EmptyFunction(), EmptyChat()]
 
 
-async def _runs(count: int) -> None:
-    for _ in range(count):
-        await scenario.workflow().run(scenario.PROMPT)
-
-
-def timed(count: int) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.thread_time()
-    asyncio.run(_runs(count))
-    return time.perf_counter() - wall, time.thread_time() - cpu
+def run_with_empty_middleware(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """``AgentMiddlewareLayer.run`` giving every agent run three empty middleware, as
+    instrument() gives ours."""
+    kwargs["middleware"] = [*(kwargs.get("middleware") or ()), *_EMPTY]
+    return _RUN(self, *args, **kwargs)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--runs", type=int, default=20, help="runs per measurement")
-    args = parser.parse_args()
+    args = arguments(__doc__, runs=20)
 
-    telemetry = start_telemetry({"server": {"port": 0}})
-    events_before = telemetry.snapshot()[1].events_total
-    cpu: dict[str, list[float]] = {"with": [], "without": [], "empty middleware": []}
-    original, run_with_empty = empty_middleware()
+    def runs() -> tuple[float, float]:
+        return timed_runs(lambda: scenario.workflow().run(scenario.PROMPT), args.runs)
 
-    def measure(name: str) -> float:
-        handle = adapter.instrument() if name == "with" else None
-        if name == "empty middleware":
-            AgentMiddlewareLayer.run = run_with_empty  # type: ignore[method-assign]
-        try:
-            wall, thread_cpu = timed(args.runs)
-        finally:
-            AgentMiddlewareLayer.run = original  # type: ignore[method-assign]
-            if handle is not None:
-                handle.uninstrument()
-        cpu[name].append(thread_cpu)
-        return wall
+    def with_adapter() -> tuple[float, float]:
+        with instrumented(adapter.instrument):
+            return runs()
 
-    try:
-        wall = interleave({name: (lambda name=name: measure(name)) for name in cpu},
-                          rounds=args.rounds)
-        events = telemetry.snapshot()[1].events_total - events_before
-    finally:
-        telemetry.stop()
-    print_adapter_rounds("agent-framework adapter: scripted handoff workflow (3 agent runs, "
-                         "4 model calls, 1 tool, 2 handoffs)",
-                         wall, cpu,
-                         runs=args.runs, rounds=args.rounds, calls_per_run=HOOKS_PER_RUN,
-                         call_name="middleware call", events=events)
+    def with_empty_middleware() -> tuple[float, float]:
+        with patched(AgentMiddlewareLayer, "run", run_with_empty_middleware):
+            return runs()
+
+    wall, cpu, events = measure_rounds(
+        {"with": with_adapter, "without": runs, "empty middleware": with_empty_middleware},
+        args.rounds)
+    print_rounds("agent-framework adapter: scripted handoff workflow (3 agent runs, "
+                 "4 model calls, 1 tool, 2 handoffs)",
+                 wall, cpu, runs=args.runs, rounds=args.rounds, calls_per_run=HOOKS_PER_RUN,
+                 call_name="middleware call", events=events)
+
 
 if __name__ == "__main__":
     main()

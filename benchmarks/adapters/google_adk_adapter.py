@@ -23,11 +23,8 @@ This is a measurement, not a test.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
@@ -41,7 +38,7 @@ from google.adk.plugins.base_plugin import BasePlugin
 from google.adk.runners import InMemoryRunner
 from google.genai import types
 
-from benchmarks.harness import interleave, print_adapter_rounds, start_telemetry
+from benchmarks.adapters.rounds import arguments, measure_rounds, print_rounds, timed_runs
 from telemetry.adapters import google_adk as adapter
 
 #: Callbacks per run that do work: before/after run, 2 before_agent + 1 after_agent,
@@ -98,49 +95,26 @@ NoopPlugin = type("NoopPlugin", (EmptyPlugin,), {
     name: _nothing for name in vars(adapter.TelemetryPlugin) if name.endswith("_callback")})
 
 
-async def _runs(count: int, plugins: list) -> None:
-    for _ in range(count):
-        runner = InMemoryRunner(app=App(name="shop", root_agent=triage, plugins=list(plugins)))
-        session = await runner.session_service.create_session(app_name="shop", user_id="u")
-        async for _event in runner.run_async(user_id="u", session_id=session.id,
-                                             new_message=MESSAGE):
-            pass
-
-
-def timed(count: int, plugins: list) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.thread_time()
-    asyncio.run(_runs(count, plugins))
-    return time.perf_counter() - wall, time.thread_time() - cpu
+async def _run(plugins: list) -> None:
+    runner = InMemoryRunner(app=App(name="shop", root_agent=triage, plugins=list(plugins)))
+    session = await runner.session_service.create_session(app_name="shop", user_id="u")
+    async for _event in runner.run_async(user_id="u", session_id=session.id,
+                                         new_message=MESSAGE):
+        pass
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--runs", type=int, default=10, help="runs per measurement")
-    args = parser.parse_args()
-
-    telemetry = start_telemetry({"server": {"port": 0}})
-    events_before = telemetry.snapshot()[1].events_total
+    args = arguments(__doc__, runs=10)
     plugins = {"with": [adapter.TelemetryPlugin()], "without": [], "empty plugin": [EmptyPlugin()],
                "no-op callbacks": [NoopPlugin()]}
-    cpu: dict[str, list[float]] = {name: [] for name in plugins}
+    wall, cpu, events = measure_rounds(
+        {name: (lambda chosen=chosen: timed_runs(lambda: _run(chosen), args.runs))
+         for name, chosen in plugins.items()}, args.rounds)
+    print_rounds("google-adk adapter: scripted run (1 invocation, 2 agents, "
+                 "3 model calls, 1 tool, 1 transfer)",
+                 wall, cpu, runs=args.runs, rounds=args.rounds, calls_per_run=CALLBACKS_PER_RUN,
+                 call_name="callback", events=events)
 
-    def measure(name: str) -> float:
-        wall, thread_cpu = timed(args.runs, plugins[name])
-        cpu[name].append(thread_cpu)
-        return wall
-
-    try:
-        wall = interleave({name: (lambda name=name: measure(name)) for name in plugins},
-                          rounds=args.rounds)
-        events = telemetry.snapshot()[1].events_total - events_before
-    finally:
-        telemetry.stop()
-    print_adapter_rounds("google-adk adapter: scripted run (1 invocation, 2 agents, "
-                         "3 model calls, 1 tool, 1 transfer)",
-                         wall, cpu,
-                         runs=args.runs, rounds=args.rounds, calls_per_run=CALLBACKS_PER_RUN,
-                         call_name="callback", events=events)
 
 if __name__ == "__main__":
     main()

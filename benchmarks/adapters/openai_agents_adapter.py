@@ -19,10 +19,7 @@ This is a measurement, not a test.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +39,13 @@ from agents.tracing import (
 )
 from agents.usage import Usage
 
-from benchmarks.harness import interleave, median, spread, start_telemetry
+from benchmarks.adapters.rounds import (
+    arguments,
+    instrumented,
+    measure_rounds,
+    print_rounds,
+    timed_runs,
+)
 from telemetry.adapters import openai_agents
 
 
@@ -70,17 +73,10 @@ def story() -> Agent:
     ]))
 
 
-async def _runs(count: int) -> None:
-    for _ in range(count):
-        await Runner.run(story(), "What is the weather?")
-
-
 def timed(count: int) -> tuple[float, float]:
     """Wall time and CPU time of this thread (the event loop's, where the SDK calls the
     processor and the aggregator runs), for ``count`` runs."""
-    wall, cpu = time.perf_counter(), time.thread_time()
-    asyncio.run(_runs(count))
-    return time.perf_counter() - wall, time.thread_time() - cpu
+    return timed_runs(lambda: Runner.run(story(), "What is the weather?"), count)
 
 
 class SpanCounter(TracingProcessor):
@@ -101,56 +97,30 @@ class SpanCounter(TracingProcessor):
 def spans_per_run() -> int:
     counter = SpanCounter()
     set_trace_processors([counter])
-    asyncio.run(_runs(1))
+    timed(1)
     set_trace_processors([])
     return counter.spans
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--runs", type=int, default=20, help="runs per measurement")
-    args = parser.parse_args()
-
+    args = arguments(__doc__, runs=20)
     user_processors = list(get_trace_provider()._multi_processor._processors)
     set_trace_processors([])  # the SDK's exporter to OpenAI: not part of either variant
     spans = spans_per_run()
-    telemetry = start_telemetry({"server": {"port": 0}})
-    events_before = telemetry.snapshot()[1].events_total
 
-    cpu: dict[str, list[float]] = {"with": [], "without": []}
-
-    def measure(name: str, adapter: bool) -> float:
-        handle = openai_agents.instrument() if adapter else None
-        try:
-            wall, thread_cpu = timed(args.runs)
-        finally:
-            if handle is not None:
-                handle.uninstrument()
-        cpu[name].append(thread_cpu)
-        return wall
+    def with_adapter() -> tuple[float, float]:
+        with instrumented(openai_agents.instrument):
+            return timed(args.runs)
 
     try:
-        wall = interleave({"with": lambda: measure("with", True),
-                           "without": lambda: measure("without", False)}, rounds=args.rounds)
-        events = telemetry.snapshot()[1].events_total - events_before
+        wall, cpu, events = measure_rounds(
+            {"with": with_adapter, "without": lambda: timed(args.runs)}, args.rounds)
     finally:
-        telemetry.stop()
         set_trace_processors(user_processors)
-    print(f"openai-agents adapter: scripted run (3 model calls, 1 tool, 1 handoff, "
-          f"{spans} SDK spans), {args.rounds} rounds of {args.runs} runs")
-    for label, samples in (("wall time", wall),
-                           ("CPU time", {k: v[1:] for k, v in cpu.items()})):  # no warm-up
-        ratios = [a / b for a, b in zip(samples["with"], samples["without"], strict=True)]
-        extra_us = [(a - b) / args.runs * 1e6
-                    for a, b in zip(samples["with"], samples["without"], strict=True)]
-        without_ms = median(samples["without"]) / args.runs * 1e3
-        print(f"  {label}: run without {without_ms:.3f} ms; with / without "
-              f"{median(ratios):.4f} x ± {spread(ratios):.4f}; extra per run "
-              f"{median(extra_us):.1f} us ± {spread(extra_us):.1f}, per SDK span "
-              f"{median(extra_us) / spans:.2f} us")
-    print(f"  signals received          {events} ({events / ((args.rounds + 1) * args.runs):.0f}"
-          " per run with the adapter)")
+    print_rounds(f"openai-agents adapter: scripted run (3 model calls, 1 tool, 1 handoff, "
+                 f"{spans} SDK spans)",
+                 wall, cpu, runs=args.runs, rounds=args.rounds, calls_per_run=spans,
+                 call_name="SDK span", events=events)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,9 @@ This is a measurement, not a test.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
@@ -39,7 +37,14 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.test import TestModel
 from pydantic_ai.usage import RequestUsage
 
-from benchmarks.harness import interleave, print_adapter_rounds, start_telemetry
+from benchmarks.adapters.rounds import (
+    arguments,
+    instrumented,
+    measure_rounds,
+    patched,
+    print_rounds,
+    timed_runs,
+)
 from telemetry.adapters import pydantic_ai as adapter
 
 #: Hook calls per run: 2 runs, 3 model requests, 1 tool execution.
@@ -72,63 +77,37 @@ class EmptyCapability(AbstractCapability):
         return None
 
 
-def empty_capability() -> tuple[object, object]:
-    """Give every run an EmptyCapability, as instrument() gives ours; (original, patched)."""
-    original = Agent.__dict__["iter"]
-
-    def iter_with_empty(self: Agent, *args, **kwargs):
-        kwargs["capabilities"] = [*(kwargs.get("capabilities") or ()), EmptyCapability()]
-        return original(self, *args, **kwargs)
-
-    return original, iter_with_empty
+_ITER = Agent.__dict__["iter"]
 
 
-async def _runs(count: int) -> None:
-    for _ in range(count):
-        await lead.run("go")
-
-
-def timed(count: int) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.thread_time()
-    asyncio.run(_runs(count))
-    return time.perf_counter() - wall, time.thread_time() - cpu
+def iter_with_empty_capability(self: Agent, *args: Any, **kwargs: Any) -> Any:
+    """``Agent.iter`` giving every run an EmptyCapability, as instrument() gives ours."""
+    kwargs["capabilities"] = [*(kwargs.get("capabilities") or ()), EmptyCapability()]
+    return _ITER(self, *args, **kwargs)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--runs", type=int, default=20, help="runs per measurement")
-    args = parser.parse_args()
+    args = arguments(__doc__, runs=20)
 
-    telemetry = start_telemetry({"server": {"port": 0}})
-    events_before = telemetry.snapshot()[1].events_total
-    cpu: dict[str, list[float]] = {"with": [], "without": [], "empty capability": []}
-    original, iter_with_empty = empty_capability()
+    def runs() -> tuple[float, float]:
+        return timed_runs(lambda: lead.run("go"), args.runs)
 
-    def measure(name: str) -> float:
-        handle = adapter.instrument() if name == "with" else None
-        if name == "empty capability":
-            Agent.iter = iter_with_empty  # type: ignore[method-assign]
-        try:
-            wall, thread_cpu = timed(args.runs)
-        finally:
-            Agent.iter = original  # type: ignore[method-assign]
-            if handle is not None:
-                handle.uninstrument()
-        cpu[name].append(thread_cpu)
-        return wall
+    def with_adapter() -> tuple[float, float]:
+        with instrumented(adapter.instrument):
+            return runs()
 
-    try:
-        wall = interleave({name: (lambda name=name: measure(name)) for name in cpu},
-                          rounds=args.rounds)
-        events = telemetry.snapshot()[1].events_total - events_before
-    finally:
-        telemetry.stop()
-    print_adapter_rounds("pydantic-ai adapter: "
-                         "scripted run (2 agent runs, 3 model requests, 1 tool, 1 delegation)",
-                         wall, cpu,
-                         runs=args.runs, rounds=args.rounds, calls_per_run=HOOKS_PER_RUN,
-                         call_name="hook call", events=events)
+    def with_empty_capability() -> tuple[float, float]:
+        with patched(Agent, "iter", iter_with_empty_capability):
+            return runs()
+
+    wall, cpu, events = measure_rounds(
+        {"with": with_adapter, "without": runs, "empty capability": with_empty_capability},
+        args.rounds)
+    print_rounds("pydantic-ai adapter: "
+                 "scripted run (2 agent runs, 3 model requests, 1 tool, 1 delegation)",
+                 wall, cpu, runs=args.runs, rounds=args.rounds, calls_per_run=HOOKS_PER_RUN,
+                 call_name="hook call", events=events)
+
 
 if __name__ == "__main__":
     main()
