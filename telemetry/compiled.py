@@ -1,11 +1,12 @@
 """Which modules of this installation run compiled.
 
 The modules an event passes through (the signal's send, the checks, the aggregator's
-receiver and handlers, the cells, the tracer and the span encoder) are compiled to C
-with Cython when a wheel is built (``setup.py``), and so is the StatsD exporter's
-timer writer (:mod:`exporters.statsd.fixed`, half of a flush's CPU otherwise): the
-same source, compiled as it is, with Python's semantics kept (``annotation_typing``
-off, so an annotation is never a type check). Four modules exist only compiled
+receiver and handlers, the cells, the tracer and the span encoder with its wire-format
+pieces) are compiled to C with Cython when a wheel is built (``setup.py``), and so is
+the StatsD exporter's timer writer (:mod:`exporters.statsd.fixed`, half of a flush's
+CPU otherwise): the same source, compiled as it is, with Python's semantics kept
+(``annotation_typing`` off, so an annotation is never a type check). Four modules
+exist only compiled
 (:data:`C_ONLY`): ``exporters/otlp/fastpath/span_writer.pyx`` writes a batch's spans
 into one buffer, where a pure-Python build joins pieces per span;
 ``exporters/otlp/fastpath/exchange.pyx`` sends an OTLP/HTTP request and reads the start
@@ -65,6 +66,7 @@ MODULES: tuple[str, ...] = (
     "telemetry.tracing.handlers.state",
     "exporters.otlp.batch",
     "exporters.otlp.fastpath.span_encoding",
+    "exporters.otlp.fastpath.wire",
     "exporters.statsd.fixed",
 )
 

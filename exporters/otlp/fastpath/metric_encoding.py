@@ -34,7 +34,9 @@ from collections.abc import Iterable
 from itertools import repeat
 from typing import Any
 
-from exporters.otlp.fastpath.span_encoding import _field, _head, _pair
+from exporters.otlp.fastpath.wire import field as _field
+from exporters.otlp.fastpath.wire import head as _head
+from exporters.otlp.fastpath.wire import pair as _pair
 from exporters.otlp.points import ExportSeries, is_integer, number
 from telemetry.catalogue import Kind, MetricSpec
 

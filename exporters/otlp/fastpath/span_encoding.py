@@ -37,6 +37,16 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from exporters.otlp.fastpath.wire import DOUBLE as _DOUBLE
+from exporters.otlp.fastpath.wire import SMALL as _SMALL
+from exporters.otlp.fastpath.wire import Unsupported as Unsupported  # the encoder's to raise
+from exporters.otlp.fastpath.wire import any_value as _any_value
+from exporters.otlp.fastpath.wire import field as _field
+from exporters.otlp.fastpath.wire import head as _head
+from exporters.otlp.fastpath.wire import pair as _pair
+from exporters.otlp.fastpath.wire import schema_url as _schema_url
+from exporters.otlp.fastpath.wire import varint as _varint
+
 #: Span.kind (field 6) = SPAN_KIND_INTERNAL, written after every span name.
 _KIND_INTERNAL = b"\x30\x01"
 #: Span.flags (field 16, fixed32): the "is remote" bit is known (0x100), and set (0x200).
@@ -48,7 +58,6 @@ _STATUS_UNSET = b"\x7a\x00"
 _TAIL_LOCAL = _STATUS_UNSET + _FLAGS_LOCAL
 _TAIL_REMOTE = _STATUS_UNSET + _FLAGS_REMOTE
 _FIXED64 = struct.Struct("<Q").pack
-_DOUBLE = struct.Struct("<d").pack
 #: span_id (field 2) and parent_span_id (field 4), 8 bytes each, big-endian.
 _IDS = struct.Struct(">2sQ2sQ").pack
 #: Start and end times (fields 7 and 8, fixed64) in one call.
@@ -57,69 +66,12 @@ _TIMES = struct.Struct("<BQBQ").pack
 _CACHE_SIZE = 2048
 
 
-class Unsupported(Exception):
-    """A span this encoder does not handle: the caller falls back to the SDK."""
-
-
 try:  # compiled builds: a batch of one origin written into one buffer (which raises
-    # Unsupported as the encoder does: it is defined first)
+    # Unsupported as the encoder does)
     from exporters.otlp.fastpath.span_writer import SpanWriter as _SpanWriter
     from exporters.otlp.fastpath.span_writer import write_spans as _write_spans
 except ImportError:
     _SpanWriter = _write_spans = None
-
-
-_SMALL = [bytes((n,)) for n in range(128)]
-
-
-def _varint(value: int) -> bytes:
-    if value < 0x80:
-        return _SMALL[value]
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(tag: bytes, payload: bytes) -> bytes:
-    """A length-delimited field: tag, length, payload."""
-    size = len(payload)
-    return tag + (_SMALL[size] if size < 0x80 else _varint(size)) + payload
-
-
-def _any_value(value: Any) -> bytes:
-    """An ``AnyValue`` message."""
-    kind = type(value)
-    if kind is str:
-        return _field(b"\x0a", value.encode())
-    if kind is bool:
-        return b"\x10\x01" if value else b"\x10\x00"
-    if kind is int:
-        if not -(1 << 63) <= value < (1 << 63):
-            raise Unsupported("int out of range")
-        return b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)
-    if kind is float:
-        return b"\x21" + _DOUBLE(value)
-    if kind is tuple or kind is list:
-        return _field(b"\x2a", b"".join(_field(b"\x0a", _any_value(v)) for v in value))
-    raise Unsupported(f"attribute value of type {kind.__name__}")
-
-
-def _pair(tag: bytes, key: str, value: Any) -> bytes:
-    """One attribute: a ``KeyValue`` field under ``tag``."""
-    return _field(tag, _field(b"\x0a", key.encode()) + _field(b"\x12", _any_value(value)))
-
-
-def _schema_url(url: str | None) -> bytes:
-    """``schema_url`` (field 3 of ResourceSpans and of ScopeSpans), after the spans."""
-    return _field(b"\x1a", url.encode()) if url else b""
-
-
-def _head(tag: bytes, size: int) -> bytes:
-    """The tag and length of a length-delimited field of ``size`` bytes."""
-    return tag + (_SMALL[size] if size < 0x80 else _varint(size))
 
 
 #: The head of a ``ScopeSpans.spans`` field, by the span's encoded size (most spans
