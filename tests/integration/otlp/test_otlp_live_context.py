@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
 from telemetry.tracing.traced import TracedOrchestrator
-from tests.integration.test_otlp_rotel import otlp_config
+from tests.integration.otlp.test_otlp_rotel import otlp_config
 from tests.support.backends import RotelReceiver, rotel_receiver
 
 pytestmark = pytest.mark.backend

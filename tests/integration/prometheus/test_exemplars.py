@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from telemetry.cli.simulator import ReferenceOrchestrator
-from tests.integration.test_otlp_rotel import otlp_config
+from tests.integration.otlp.test_otlp_rotel import otlp_config
 from tests.support.backends import (
     RotelReceiver,
     prometheus_server,

@@ -32,7 +32,7 @@ from telemetry.artefacts.render import render
 from telemetry.cli.incidents import Incident
 from telemetry.cli.simulator import ReferenceOrchestrator
 from tests.conftest import send
-from tests.integration.test_monitoring_prometheus import (
+from tests.integration.prometheus.test_monitoring_prometheus import (
     AGREE_WITHIN_S,
     assert_agree,
     in_process_firing,

@@ -18,7 +18,7 @@ import pytest
 
 from telemetry.top.app import TopApp
 from telemetry.top.scrape import ScrapeSource
-from tests.integration.test_top_live import shown_text, until
+from tests.integration.top.test_top_live import shown_text, until
 from tests.support.backends import free_port
 from tests.unit.top.recorded import FIXTURES
 
