@@ -39,7 +39,7 @@ python -m uv pip freeze --python "$venv/bin/python" | grep -i -E '^opentelemetry
     | sed 's/^/  - /'
 
 YOLO_TELEMETRY_REQUIRE_BACKENDS=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-    tests/unit/exporters/otlp tests/unit/tracing tests/unit/core/test_otel_environment.py \
+    tests/unit/exporters/otlp tests/unit/tracing tests/unit/config/test_otel_environment.py \
     tests/unit/packaging/test_pinned_internals.py tests/unit/packaging/test_pinned_http_client.py \
-    tests/integration/test_otlp_rotel.py tests/integration/test_otlp_live_context.py \
-    tests/integration/test_exemplars.py
+    tests/integration/otlp \
+    tests/integration/prometheus/test_exemplars.py

@@ -16,7 +16,7 @@ fields in line
 (:func:`llm_called_seen`, :func:`tool_started_seen`, :func:`tool_completed_seen`);
 anything else (an error, a str subclass, an int duration, a new pair) takes the
 checked path, the payload check then the handler, which records the same through the
-same ``_record_*`` functions. ``tests/unit/core/test_fast_paths.py`` holds them to it.
+same ``_record_*`` functions. ``tests/unit/aggregation/test_fast_paths.py`` holds them to it.
 
 Open tool calls are kept per agent as (tool, start) in a list the agent keeps while
 it is active (emptied, not removed, when its calls close: the next call appends in

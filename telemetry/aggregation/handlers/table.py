@@ -180,7 +180,7 @@ def mode_changed(state: AggregateState, values: list, ts: float | None, now: flo
 # check's call and loop are a tenth of an event's cost in a running workflow
 # (benchmarks/overhead.py). Anything else (a str subclass, a blank name, an int
 # duration, a missing field) returns False and takes the checked path, which cleans
-# it or names the problem. tests/unit/core/test_fast_paths.py holds every fast path
+# it or names the problem. tests/unit/aggregation/test_fast_paths.py holds every fast path
 # to the checked path's result.
 #
 # Names are looked up in the cell tables only when they are plain ``str`` (a subclass

@@ -163,7 +163,7 @@ def test_durations_longer_than_a_year_are_refused(tmp_path: Path, text: str, key
 
 
 # OTEL_* variables with such values are ignored with a warning instead:
-# tests/unit/core/test_otel_environment.py.
+# tests/unit/config/test_otel_environment.py.
 @pytest.mark.parametrize(("variable", "value"), [
     ("YOLO_TELEMETRY__WINDOWS__ERROR_RATE_S", ".inf"),
     ("YOLO_TELEMETRY__EXPORTERS__STATSD__FLUSH_INTERVAL_S", ".inf"),
