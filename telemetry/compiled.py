@@ -6,9 +6,9 @@ pieces) are compiled to C with Cython when a wheel is built (``setup.py``), and 
 the StatsD exporter's timer writer (:mod:`exporters.statsd.fixed`, half of a flush's
 CPU otherwise): the same source, compiled as it is, with Python's semantics kept
 (``annotation_typing`` off, so an annotation is never a type check). Four modules
-exist only compiled
-(:data:`C_ONLY`): ``exporters/otlp/fastpath/span_writer.pyx`` writes a batch's spans
-into one buffer, where a pure-Python build joins pieces per span;
+exist only compiled (:data:`C_ONLY`): ``exporters/otlp/fastpath/span_writer.pyx``
+writes a batch's spans into one buffer, where a pure-Python build joins pieces per
+span;
 ``exporters/otlp/fastpath/exchange.pyx`` sends an OTLP/HTTP request and reads the start
 of its answer with one release of the GIL, where a pure-Python build calls
 ``sendall`` and ``recv``; ``exporters/statsd/burst.pyx`` sends a burst of StatsD
