@@ -39,7 +39,7 @@ from typing import Any
 
 from exporters.otlp.fastpath.wire import DOUBLE as _DOUBLE
 from exporters.otlp.fastpath.wire import SMALL as _SMALL
-from exporters.otlp.fastpath.wire import Unsupported as Unsupported  # the encoder's to raise
+from exporters.otlp.fastpath.wire import Unsupported as Unsupported  # what callers catch
 from exporters.otlp.fastpath.wire import any_value as _any_value
 from exporters.otlp.fastpath.wire import field as _field
 from exporters.otlp.fastpath.wire import head as _head
